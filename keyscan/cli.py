@@ -1,0 +1,47 @@
+"""The ``keyscan`` command line. Subcommands are imported only when run (fast start-up)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from keyscan import __version__
+
+# name -> "module:attribute" of a click command. Add a line to add a command.
+COMMANDS: dict[str, str] = {
+    "scan": "keyscan.commands.scan:scan",
+    "rules": "keyscan.commands.rules:rules",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="keyscan")
+def cli() -> None:
+    """Find, verify and revoke hardcoded OpenAI credentials in files and git history.
+
+    Exit codes: 0 clean, 1 findings, 2 error (a partial scan never exits 0).
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="keyscan")
+    except KeyboardInterrupt:
+        click.echo("keyscan: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,49 @@
+"""``keyscan scan``: files, directories and stdin."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from keyscan.cli_common import build_context, scan_options
+from keyscan.findings import aggregate
+from keyscan.models import ScanResult
+from keyscan.pipeline import finish
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@scan_options
+def scan(paths: tuple[str, ...], **params: Any) -> None:
+    """Scan files and directories (default: .) for OpenAI keys. Use - for stdin."""
+    from keyscan.sources import files
+
+    started = time.perf_counter()
+    ctx = build_context(params)
+    targets = list(paths) or ["."]
+    result = ScanResult(kind="files", targets=targets)
+    hits = []
+    file_targets = [t for t in targets if t != "-"]
+    if "-" in targets:
+        part = files.scan_stdin(ctx.rules)
+        hits.extend(part.hits)
+        result.errors.extend(part.errors)
+        result.files += part.files
+        result.bytes += part.bytes
+        if not file_targets:
+            result.kind = "stdin"
+    if file_targets:
+        tasks, errors, notes = files.walk(file_targets, ctx.excludes)
+        result.errors.extend(errors)
+        result.warnings.extend(notes)
+        part = files.scan_files(ctx.rules, tasks, ctx.jobs)
+        hits.extend(part.hits)
+        result.errors.extend(part.errors)
+        result.files += part.files
+        result.bytes += part.bytes
+    result.findings = aggregate(hits)
+    result.duration = time.perf_counter() - started
+    sys.exit(finish(result, ctx.run))

@@ -1,0 +1,115 @@
+"""Generate key-shaped strings from templates, so that no literal key is ever committed.
+
+Rule examples, the test suite and the benchmarks describe keys by template, e.g.
+``sk-proj-{b64url:74}{marker}{b64url:74}``. Placeholders:
+
+* ``{marker}``: the base64 text of ``OpenAI`` that sits in the middle of every OpenAI key;
+* ``{alnum:N}``, ``{b64url:N}``, ``{hex:N}``, ``{lower:N}``, ``{upper:N}``, ``{digits:N}``,
+  ``{b64:N}``: N random characters of that alphabet;
+* ``{x:N}`` (or any single character ``{c:N}`` with c one of ``xX0*.-``): that character N times;
+* ``{lit:TEXT}``: TEXT as is (for braces and the like);
+* ``{key:FAMILY}``: a whole key of a family named in FAMILY_TEMPLATES.
+
+Generated keys are random but well-formed: base64url halves never start or end with ``-``/``_``
+unless asked (``{b64url_edge:N}``), so a test can decide about edges explicitly.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+
+MARKER = "T3BlbkFJ"
+
+ALPHABETS: dict[str, str] = {
+    "alnum": string.ascii_letters + string.digits,
+    "b64url": string.ascii_letters + string.digits + "-_",
+    "b64url_edge": string.ascii_letters + string.digits + "-_",
+    "b64": string.ascii_letters + string.digits + "+/",
+    "hex": "0123456789abcdef",
+    "lower": string.ascii_lowercase,
+    "upper": string.ascii_uppercase,
+    "digits": string.digits,
+}
+
+_TOKEN = re.compile(r"\{([a-z0-9_]+|[xX0*.\-])(?::([^}]*))?\}")
+
+# Key families by template: (name, template). Covers every family in openai-facts.md.
+FAMILY_TEMPLATES: dict[str, str] = {
+    "legacy": "sk-{alnum:20}{marker}{alnum:20}",
+    "project-2024": "sk-proj-{alnum:20}{marker}{alnum:20}",
+    "named-2024": "sk-{lower:6}-{lower:4}-{alnum:20}{marker}{alnum:20}",
+    "project-mid2024": "sk-proj-{b64url:58}{marker}{b64url:58}",
+    "svcacct-mid2024": "sk-svcacct-{b64url:46}{marker}{b64url:46}",
+    "project": "sk-proj-{b64url:74}{marker}{b64url:74}",
+    "svcacct": "sk-svcacct-{b64url:74}{marker}{b64url:74}",
+    "user-none": "sk-None-{b64url:74}{marker}{b64url:74}",
+    "admin": "sk-admin-{b64url:58}{marker}{b64url:58}",
+    "future-project-80": "sk-proj-{b64url:80}{marker}{b64url:80}",
+    "future-project-20": "sk-proj-{b64url:20}{marker}{b64url:20}",
+}
+
+# The family keyscan reports for each template above.
+EXPECTED_FAMILY: dict[str, str] = {
+    "legacy": "legacy",
+    "project-2024": "project",
+    "named-2024": "legacy",
+    "project-mid2024": "project",
+    "svcacct-mid2024": "service_account",
+    "project": "project",
+    "svcacct": "service_account",
+    "user-none": "user",
+    "admin": "admin",
+    "future-project-80": "project",
+    "future-project-20": "project",
+}
+
+
+def _chars(alphabet: str, n: int, rng: random.Random, edge: bool) -> str:
+    if n <= 0:
+        return ""
+    if edge or alphabet not in (ALPHABETS["b64url"],):
+        return "".join(rng.choice(alphabet) for _ in range(n))
+    inner = ALPHABETS["alnum"]
+    if n == 1:
+        return rng.choice(inner)
+    middle = "".join(rng.choice(alphabet) for _ in range(n - 2))
+    return rng.choice(inner) + middle + rng.choice(inner)
+
+
+def generate(template: str, rng: random.Random | None = None, seed: int | None = None) -> str:
+    """Expand a template into a concrete string."""
+    if rng is None:
+        rng = random.Random(seed)
+
+    def expand(m: re.Match[str]) -> str:
+        name, arg = m.group(1), m.group(2)
+        if name == "marker":
+            return MARKER
+        if name == "lit":
+            return arg or ""
+        if name == "key":
+            return generate(FAMILY_TEMPLATES[arg or "project"], rng=rng)
+        if name in ALPHABETS:
+            if arg is None or not arg.isdigit():
+                raise ValueError(f"template {template!r}: {{{name}}} needs a length, e.g. {{{name}:20}}")
+            return _chars(ALPHABETS[name], int(arg), rng, edge=name == "b64url_edge")
+        if len(name) == 1:
+            return name * int(arg or "1")
+        raise ValueError(f"template {template!r}: unknown placeholder {{{name}}}")
+
+    return _TOKEN.sub(expand, template)
+
+
+def key(family: str = "project", seed: int | None = None, rng: random.Random | None = None) -> str:
+    """A random, well-formed key of the named family (see FAMILY_TEMPLATES)."""
+    try:
+        template = FAMILY_TEMPLATES[family]
+    except KeyError:
+        raise ValueError(f"unknown key family {family!r}") from None
+    return generate(template, rng=rng, seed=seed)
+
+
+def is_template(text: str) -> bool:
+    return bool(_TOKEN.search(text))

@@ -1,0 +1,206 @@
+"""The data that flows through keyscan: rules, matches, findings and scan results.
+
+The raw secret lives only in memory (``Match.secret`` / ``Finding.secret``); everything that
+is written anywhere uses ``fingerprint`` (SHA-256 hex) and ``redacted``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class Confidence(IntEnum):
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Confidence:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"confidence must be low, medium or high, not {text!r}") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+FAMILIES = ("project", "service_account", "admin", "user", "legacy", "azure", "unknown")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A detection rule, loaded from YAML (see keyscan.rules)."""
+
+    id: str
+    description: str
+    family: str
+    confidence: Confidence
+    regex: re.Pattern[bytes]
+    keywords: tuple[bytes, ...]
+    keywords_ignore_case: bool = False
+    min_entropy: float | None = None
+    min_entropy_hex: float | None = None
+    allow: tuple[re.Pattern[bytes], ...] = ()
+    deny_secret: tuple[re.Pattern[bytes], ...] = ()
+    family_by_prefix: tuple[tuple[bytes, str], ...] = ()
+    family_by_context: tuple[tuple[re.Pattern[bytes], str], ...] = ()
+    equal_halves: bool = False
+    source: str = ""
+    examples_positive: tuple[str, ...] = ()
+    examples_negative: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """One occurrence of a secret in one buffer, straight from the detector."""
+
+    rule: Rule
+    start: int  # byte offset of the secret in the buffer
+    end: int
+    secret: bytes
+    family: str
+
+    @property
+    def confidence(self) -> Confidence:
+        return self.rule.confidence
+
+
+def fingerprint_of(secret: bytes | str) -> str:
+    """SHA-256 hex of the secret: the only form in which a secret is ever stored."""
+    data = secret.encode("utf-8", "surrogateescape") if isinstance(secret, str) else secret
+    return hashlib.sha256(data).hexdigest()
+
+
+def redact(secret: bytes | str) -> str:
+    """OpenAI-style masking: first 8, an ellipsis, last 4 (less for short values)."""
+    text = secret.decode("utf-8", "replace") if isinstance(secret, bytes) else secret
+    if len(text) >= 20:
+        return f"{text[:8]}...{text[-4:]}"
+    if len(text) >= 10:
+        return f"{text[:3]}...{text[-2:]}"
+    return "*" * len(text)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author_name: str
+    author_email: str
+    date: str  # ISO 8601
+    subject: str
+
+
+@dataclass
+class Location:
+    """Where a secret was seen. ``line``/``column`` are 1-based; ``offset`` is a byte offset."""
+
+    path: str
+    line: int
+    column: int
+    offset: int
+    binary: bool = False
+    # "file", "stdin", "git-blob", "git-message", "staged"
+    source: str = "file"
+    commit: CommitInfo | None = None
+    blob: str | None = None
+    # How the secret was decoded before matching (e.g. "base64"), None for plain text.
+    decoded: str | None = None
+    # Extra, source-specific detail (notebook cell, archive member, ...), JSON-serialisable.
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Set when an inline allow comment sits on the same line.
+    inline_allowed: bool = False
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.commit.sha if self.commit else "")
+
+
+@dataclass
+class Verification:
+    """The answer of a validity check (see keyscan.verify)."""
+
+    status: str  # live, live-restricted, live-no-quota, live-rate-limited, invalid,
+    # invalid-account, unknown
+    reason: str = ""
+    http_status: int | None = None
+    project: str | None = None
+    organization: str | None = None
+    request_id: str | None = None
+    checked_at: str | None = None
+    cached: bool = False
+
+    @property
+    def is_live(self) -> bool:
+        return self.status.startswith("live")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "http_status": self.http_status,
+            "project": self.project,
+            "organization": self.organization,
+            "request_id": self.request_id,
+            "checked_at": self.checked_at,
+            "cached": self.cached,
+        }
+
+
+@dataclass
+class Finding:
+    """One unique secret (per rule) with every place it was seen."""
+
+    rule_id: str
+    family: str
+    confidence: Confidence
+    fingerprint: str
+    redacted: str
+    length: int
+    secret: str = field(repr=False, compare=False)
+    locations: list[Location] = field(default_factory=list)
+    description: str = ""
+    verification: Verification | None = None
+    # Why a finding is shown although something suppressed it (e.g. "live-despite-suppression").
+    notes: list[str] = field(default_factory=list)
+    # Source-specific, JSON-serialisable detail about the whole secret (git provenance, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        """Stable identity for baselines: rule id + SHA-256 of the secret."""
+        return hashlib.sha256(f"{self.rule_id}:{self.fingerprint}".encode()).hexdigest()
+
+
+@dataclass
+class ScanError:
+    """Something that could not be scanned. ``where`` is a path, object id or URL."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class ScanResult:
+    kind: str  # "files", "stdin", "git", "staged", ...
+    targets: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+    duration: float = 0.0
+    # Source-specific summary (git: commits, blobs, shallow, ...), JSON-serialisable.
+    stats: dict[str, Any] = field(default_factory=dict)
+    # Findings hidden by a baseline, config or inline allow comment (counted, not shown).
+    suppressed: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors

@@ -1,0 +1,123 @@
+"""Text output for people: grouped by secret, coloured only on a terminal, one summary line."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from keyscan.models import Confidence, Finding, Location, ScanResult
+from keyscan.pipeline import OutputOptions
+
+# C0/C1 controls (ANSI escapes, CR, BS...), and bidi overrides that reorder what is shown.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+
+COLORS = {"red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1", "green": "32"}
+CONF_COLOR = {Confidence.HIGH: "red", Confidence.MEDIUM: "yellow", Confidence.LOW: "cyan"}
+
+
+def safe(text: str) -> str:
+    """Escape what a terminal would interpret, so hostile names cannot forge output."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                       else f"\\u{ord(m.group()):04x}", text)
+
+
+def use_color(mode: str, stream_isatty: bool) -> bool:
+    if mode == "always":
+        return True
+    if mode == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return stream_isatty and os.environ.get("TERM") != "dumb"
+
+
+class Painter:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, color: str) -> str:
+        if not self.enabled:
+            return text
+        return f"\x1b[{COLORS[color]}m{text}\x1b[0m"
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def format_location(loc: Location) -> str:
+    where = safe(loc.path)
+    if loc.source == "git-message":
+        where = f"commit message of {loc.commit.sha[:12] if loc.commit else '?'}"
+    elif loc.binary:
+        where += f" (binary, byte offset {loc.offset})"
+    else:
+        where += f":{loc.line}:{loc.column}"
+    if loc.decoded:
+        where += f" [decoded: {safe(loc.decoded)}]"
+    if loc.commit is not None and loc.source != "git-message":
+        c = loc.commit
+        where += f"  @ {c.sha[:12]} {safe(c.author_name)} {c.date[:10]} {safe(c.subject)[:60]!r}"
+    return where
+
+
+def format_finding(f: Finding, paint: Painter, show_secrets: bool, all_locations: bool) -> list[str]:
+    conf = paint(f"{str(f.confidence).upper():<6}", CONF_COLOR[f.confidence])
+    value = safe(f.secret) if show_secrets else f.redacted
+    head = f"{conf} {paint(value, 'bold')}  {f.family}  {f.rule_id}  sha256:{f.fingerprint[:12]}"
+    lines = [head]
+    if f.verification is not None:
+        v = f.verification
+        color = "red" if v.is_live else ("dim" if v.status.startswith("invalid") else "yellow")
+        detail = f" ({safe(v.reason)})" if v.reason else ""
+        project = f" project {safe(v.project)}" if v.project else ""
+        lines.append(f"       status: {paint(v.status, color)}{detail}{project}")
+    for note in f.notes:
+        lines.append(f"       note: {paint(note, 'yellow')}")
+    shown = f.locations if all_locations else f.locations[:20]
+    for loc in shown:
+        lines.append(f"       {format_location(loc)}")
+    if len(f.locations) > len(shown):
+        lines.append(f"       ... and {len(f.locations) - len(shown)} more locations")
+    return lines
+
+
+def render(result: ScanResult, opts: OutputOptions) -> str:
+    stream = sys.stdout
+    paint = Painter(use_color(opts.color, opts.output in (None, "-") and stream.isatty()))
+    out: list[str] = []
+    for f in result.findings:
+        out.extend(format_finding(f, paint, opts.show_secrets, opts.all_locations))
+        out.append("")
+    locations = sum(len(f.locations) for f in result.findings)
+    parts = [
+        f"{result.files} file{'s' if result.files != 1 else ''}",
+        human_bytes(result.bytes),
+        f"{result.duration:.2f} s",
+    ]
+    if result.findings:
+        status = paint(
+            f"{len(result.findings)} secret{'s' if len(result.findings) != 1 else ''} "
+            f"in {locations} location{'s' if locations != 1 else ''}",
+            "red",
+        )
+    else:
+        status = paint("no OpenAI keys found", "green")
+    line = f"keyscan: {status} ({', '.join(parts)})"
+    if result.suppressed:
+        line += f"; {result.suppressed} suppressed"
+    if result.errors:
+        line += paint(f"; {len(result.errors)} error(s): scan incomplete", "red")
+    out.append(line)
+    if opts.hook and result.findings:
+        out.append("")
+        out.append("A key in a commit is a leak: remove it and revoke it (keyscan revoke).")
+        out.append("False positive? Add `keyscan:allow` in a comment on that line,")
+        out.append("or record existing findings: keyscan baseline create")
+    if opts.quiet and not result.findings and not result.errors:
+        return ""
+    return "\n".join(out) + "\n"
