@@ -28,14 +28,33 @@ def fail(message: str) -> NoReturn:
 
 def output_options(f: F) -> F:
     options = [
-        click.option("--format", "-f", "fmt", type=click.Choice(OUTPUT_FORMATS),
-                     default="text", show_default=True, help="Output format."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-                     help="Write the report to FILE (created with mode 0600)."),
-        click.option("--show-secrets", is_flag=True,
-                     help="Print raw keys instead of redacted ones (first 8 ... last 4)."),
-        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-                     show_default=True, help="Colour text output (auto: only on a terminal)."),
+        click.option(
+            "--format",
+            "-f",
+            "fmt",
+            type=click.Choice(OUTPUT_FORMATS),
+            default="text",
+            show_default=True,
+            help="Output format.",
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False, writable=True),
+            help="Write the report to FILE (created with mode 0600).",
+        ),
+        click.option(
+            "--show-secrets",
+            is_flag=True,
+            help="Print raw keys instead of redacted ones (first 8 ... last 4).",
+        ),
+        click.option(
+            "--color",
+            type=click.Choice(["auto", "always", "never"]),
+            default="auto",
+            show_default=True,
+            help="Colour text output (auto: only on a terminal).",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="Print nothing when nothing is found."),
     ]
     for option in reversed(options):
@@ -45,15 +64,34 @@ def output_options(f: F) -> F:
 
 def detection_options(f: F) -> F:
     options = [
-        click.option("--rules", "rule_dirs", multiple=True,
-                     type=click.Path(exists=False, path_type=Path),
-                     help="Extra rule folder or file (repeatable)."),
-        click.option("--min-confidence", type=click.Choice(["low", "medium", "high"]),
-                     default="low", show_default=True, help="Report findings at least this sure."),
-        click.option("--exclude", "excludes", multiple=True, metavar="GLOB",
-                     help="Skip paths matching GLOB (repeatable)."),
-        click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-                     help="Worker processes (default: number of cores, for large scans)."),
+        click.option(
+            "--rules",
+            "rule_dirs",
+            multiple=True,
+            type=click.Path(exists=False, path_type=Path),
+            help="Extra rule folder or file (repeatable).",
+        ),
+        click.option(
+            "--min-confidence",
+            type=click.Choice(["low", "medium", "high"]),
+            default="low",
+            show_default=True,
+            help="Report findings at least this sure.",
+        ),
+        click.option(
+            "--exclude",
+            "excludes",
+            multiple=True,
+            metavar="GLOB",
+            help="Skip paths matching GLOB (repeatable).",
+        ),
+        click.option(
+            "--jobs",
+            "-j",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Worker processes (default: number of cores, for large scans).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)

@@ -33,7 +33,9 @@ class Detector:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
-        self._keywords = sorted({(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords})
+        self._keywords = sorted(
+            {(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords}
+        )
 
     def prefilter(self, data: bytes) -> list[Rule]:
         """The rules whose keywords occur in data."""

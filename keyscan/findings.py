@@ -88,9 +88,7 @@ def hits_from_matches(
             extra=dict(template.extra),
             inline_allowed=allowed,
         )
-        hits.append(
-            Hit(m.rule.id, m.rule.description, m.family, m.rule.confidence, m.secret, loc)
-        )
+        hits.append(Hit(m.rule.id, m.rule.description, m.family, m.rule.confidence, m.secret, loc))
     return hits
 
 

@@ -93,7 +93,9 @@ def generate(template: str, rng: random.Random | None = None, seed: int | None =
             return generate(FAMILY_TEMPLATES[arg or "project"], rng=rng)
         if name in ALPHABETS:
             if arg is None or not arg.isdigit():
-                raise ValueError(f"template {template!r}: {{{name}}} needs a length, e.g. {{{name}:20}}")
+                raise ValueError(
+                    f"template {template!r}: {{{name}}} needs a length, e.g. {{{name}:20}}"
+                )
             return _chars(ALPHABETS[name], int(arg), rng, edge=name == "b64url_edge")
         if len(name) == 1:
             return name * int(arg or "1")

@@ -113,7 +113,9 @@ def parse_rule(
         raise RuleError(f"{where}: keywords must list at least one literal for the prefilter")
     ignore_case = bool(raw.get("keywords_ignore_case", False))
     inherit = raw.get("inherit", True)
-    allow = [_compile(p, where, "allow pattern") for p in _str_list(raw.get("allow"), where, "allow")]
+    allow = [
+        _compile(p, where, "allow pattern") for p in _str_list(raw.get("allow"), where, "allow")
+    ]
     deny = [_compile(p, where, "deny pattern") for p in _str_list(raw.get("deny"), where, "deny")]
     if inherit:
         allow = [*file_allow, *allow]
@@ -139,7 +141,9 @@ def parse_rule(
     if not isinstance(halves, bool):
         raise RuleError(f"{where}: equal_halves must be true or false")
     if halves and not {"left", "right"} <= set(regex.groupindex):
-        raise RuleError(f"{where}: equal_halves needs named groups (?P<left>...) and (?P<right>...)")
+        raise RuleError(
+            f"{where}: equal_halves needs named groups (?P<left>...) and (?P<right>...)"
+        )
     examples = raw.get("examples") or {}
     if not isinstance(examples, dict) or set(examples) - {"positive", "negative"}:
         raise RuleError(f"{where}: examples must be a mapping with positive and negative lists")
@@ -188,8 +192,12 @@ def load_file(path: Path) -> list[Rule]:
     unknown = set(doc) - FILE_KEYS
     if unknown:
         raise RuleError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
-    file_allow = [_compile(p, source, "allow pattern") for p in _str_list(doc.get("allow"), source, "allow")]
-    file_deny = [_compile(p, source, "deny pattern") for p in _str_list(doc.get("deny"), source, "deny")]
+    file_allow = [
+        _compile(p, source, "allow pattern") for p in _str_list(doc.get("allow"), source, "allow")
+    ]
+    file_deny = [
+        _compile(p, source, "deny pattern") for p in _str_list(doc.get("deny"), source, "deny")
+    ]
     return [parse_rule(raw, source, file_allow, file_deny) for raw in doc["rules"]]
 
 

@@ -27,8 +27,13 @@ def rules() -> None:
 
 
 @rules.command("list")
-@click.option("--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path),
-              help="Extra rule folder or file (repeatable).")
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule folder or file (repeatable).",
+)
 def list_rules(rule_dirs: tuple[Path, ...]) -> None:
     """Show every rule: id, confidence, family, description."""
     loaded = _load(rule_dirs)
@@ -64,10 +69,19 @@ def check_rule(rule: Rule, all_rules: list[Rule], rounds: int, seed: int) -> lis
 
 
 @rules.command("check")
-@click.option("--rules", "rule_dirs", multiple=True, type=click.Path(path_type=Path),
-              help="Extra rule folder or file (repeatable).")
-@click.option("--rounds", default=20, show_default=True,
-              help="How many keys to generate from each example template.")
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Extra rule folder or file (repeatable).",
+)
+@click.option(
+    "--rounds",
+    default=20,
+    show_default=True,
+    help="How many keys to generate from each example template.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed for generated examples.")
 def check_rules(rule_dirs: tuple[Path, ...], rounds: int, seed: int) -> None:
     """Check every rule against its positive and negative examples (exit 1 on a failure)."""

@@ -18,8 +18,12 @@ CONF_COLOR = {Confidence.HIGH: "red", Confidence.MEDIUM: "yellow", Confidence.LO
 
 def safe(text: str) -> str:
     """Escape what a terminal would interpret, so hostile names cannot forge output."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                       else f"\\u{ord(m.group()):04x}", text)
+    return _UNSAFE.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
 
 
 def use_color(mode: str, stream_isatty: bool) -> bool:
@@ -65,7 +69,9 @@ def format_location(loc: Location) -> str:
     return where
 
 
-def format_finding(f: Finding, paint: Painter, show_secrets: bool, all_locations: bool) -> list[str]:
+def format_finding(
+    f: Finding, paint: Painter, show_secrets: bool, all_locations: bool
+) -> list[str]:
     conf = paint(f"{str(f.confidence).upper():<6}", CONF_COLOR[f.confidence])
     value = safe(f.secret) if show_secrets else f.redacted
     head = f"{conf} {paint(value, 'bold')}  {f.family}  {f.rule_id}  sha256:{f.fingerprint[:12]}"

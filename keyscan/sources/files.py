@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import MAX_MATCH_SPAN, Detector
-from keyscan.findings import Hit, LineCounter, hits_from_matches, is_binary
+from keyscan.findings import Hit, is_binary
 from keyscan.models import Location, Rule, ScanError
 
 CHUNK = 8 * 1024 * 1024
@@ -133,7 +134,11 @@ def _walk_dir(
 
 
 def scan_stream(
-    detector: Detector, stream: BinaryIO, template: Location, chunk: int = CHUNK
+    detector: Detector,
+    stream: BinaryIO,
+    template: Location,
+    options: ContentOptions | None = None,
+    chunk: int = CHUNK,
 ) -> tuple[list[Hit], int]:
     """Scan a binary stream in overlapping chunks. Returns (hits, bytes read)."""
     hits: list[Hit] = []
@@ -147,9 +152,8 @@ def scan_stream(
         last = not more
         # Matches that start in the overlap are left for the next buffer, which re-reads it.
         limit = len(buf) if last else len(buf) - OVERLAP
-        matches = [m for m in detector.scan(buf) if m.start < limit] if buf else []
-        if matches:
-            hits.extend(hits_from_matches(buf, matches, template, base, line))
+        if buf:
+            hits.extend(scan_buffer(detector, buf, template, options, base, line, limit))
         if last:
             return hits, total
         line += buf.count(b"\n", 0, limit)
