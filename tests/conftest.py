@@ -1,0 +1,28 @@
+"""Shared pytest fixtures. Add yours below; keep each fixture small and documented."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def fake_state() -> Iterator[object]:
+    """A fresh fake OpenAI world (tests.fakeopenai.FakeState); teardown asserts that every
+    body the fake sent validated against the OpenAI spec."""
+    from tests.fakeopenai import FakeState
+
+    state = FakeState()
+    yield state
+    assert not state.spec_violations, state.spec_violations
+
+
+@pytest.fixture
+def fake_server(fake_state: object) -> Iterator[object]:
+    """The fake OpenAI API on http://127.0.0.1:PORT/v1 (``fake_server.base_url``), serving
+    ``fake_state``."""
+    from tests.fakeopenai import FakeServer
+
+    with FakeServer(fake_state) as server:  # type: ignore[arg-type]
+        yield server
