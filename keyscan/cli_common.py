@@ -6,16 +6,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from keyscan.models import Confidence, Rule
 from keyscan.pipeline import EXIT_ERROR, OutputOptions, RunOptions
 
+if TYPE_CHECKING:
+    from keyscan.config import Config
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-OUTPUT_FORMATS = ["text", "json", "jsonl"]
+OUTPUT_FORMATS = ["text", "json", "jsonl", "sarif", "github", "junit"]
 
 
 def fail(message: str) -> NoReturn:
@@ -98,9 +101,32 @@ def detection_options(f: F) -> F:
     return f
 
 
+def suppression_options(f: F) -> F:
+    options = [
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Config file (default: .keyscan.yaml here or at the repository root).",
+        ),
+        click.option("--no-config", is_flag=True, help="Ignore .keyscan.yaml."),
+        click.option(
+            "--baseline",
+            "baseline_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Hide findings recorded in this baseline (keyscan baseline create).",
+        ),
+        # Set by the pre-commit hooks: short output with advice on false positives.
+        click.option("--hook", "hook", is_flag=True, hidden=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def scan_options(f: F) -> F:
-    """All options of a scanning command: detection, output."""
-    return detection_options(output_options(f))
+    """All options of a scanning command: detection, suppression (config, baseline), output."""
+    return detection_options(suppression_options(output_options(f)))
 
 
 @dataclass
@@ -109,16 +135,39 @@ class RunContext:
     run: RunOptions
     excludes: list[str] = field(default_factory=list)
     jobs: int | None = None
+    config: Config | None = None
 
 
-def build_context(params: dict[str, Any]) -> RunContext:
-    """Turn parsed CLI parameters into rules and run options, or exit 2 with one line."""
+def load_config_for(params: dict[str, Any]) -> Config | None:
+    """``--config FILE``, else ``.keyscan.yaml`` found from the current directory; exit 2 if bad."""
+    from keyscan.config import ConfigError, find_config, load_config
+
+    path: Path | None = params.get("config_file")
+    if path is None and not params.get("no_config"):
+        path = find_config()
+    if path is None:
+        return None
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunContext:
+    """Turn parsed CLI parameters into rules and run options, or exit 2 with one line.
+
+    ``use_baseline=False``: do not hide baseline findings (``keyscan baseline`` itself)."""
     from keyscan.rules import RuleError, load_rules
 
+    config = load_config_for(params)
+    extra_dirs = [*(config.rule_dirs if config else ()), *(params.get("rule_dirs") or ())]
     try:
-        rules = load_rules(extra_dirs=params.get("rule_dirs") or ())
+        rules = load_rules(extra_dirs=extra_dirs, disabled=config.disable_rules if config else ())
     except RuleError as exc:
-        fail(str(exc))
+        message = str(exc)
+        if config is not None and message.startswith("unknown rule id(s) to disable"):
+            message = f"{config.path}: disable_rules: {message}"
+        fail(message)
     output = OutputOptions(
         format=params.get("fmt") or "text",
         output=params.get("output"),
@@ -126,14 +175,30 @@ def build_context(params: dict[str, Any]) -> RunContext:
         color=params.get("color") or "auto",
         quiet=bool(params.get("quiet")),
         all_locations=bool(params.get("all_locations")),
+        hook=bool(params.get("hook")),
     )
     run = RunOptions(
         output=output,
         min_confidence=Confidence.parse(params.get("min_confidence") or "low"),
     )
+    if config is not None:
+        run.warnings.extend(config.warnings())
+        if config.allow:
+            run.suppressors.append(config.suppress)
+    baseline_path = params.get("baseline_file") or (config.baseline if config else None)
+    if use_baseline and baseline_path is not None:
+        from keyscan.baseline import Baseline, BaselineError
+
+        try:
+            baseline = Baseline.load(Path(baseline_path))
+        except BaselineError as exc:
+            fail(str(exc))
+        run.warnings.extend(baseline.warnings())
+        run.suppressors.append(baseline.suppress)
     return RunContext(
         rules=rules,
         run=run,
-        excludes=list(params.get("excludes") or ()),
+        excludes=[*(params.get("excludes") or ()), *(config.exclude if config else ())],
         jobs=params.get("jobs"),
+        config=config,
     )

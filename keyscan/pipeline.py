@@ -45,6 +45,8 @@ class RunOptions:
     suppressors: list[Callable[[Finding], str | None]] = field(default_factory=list)
     # Revocation (keyscan.revoke), run after verification with the visible findings.
     revoke: Callable[[list[Finding]], int] | None = None
+    # Warnings known before the scan (expired suppressions, ...), added to the result.
+    warnings: list[str] = field(default_factory=list)
 
 
 def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
@@ -70,6 +72,7 @@ def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
 
 def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -> int:
     """Filter, suppress, verify, revoke, report; return the exit code."""
+    result.warnings.extend(opts.warnings)
     findings = [f for f in result.findings if f.confidence >= opts.min_confidence]
     apply_suppressions(findings, opts)
     if opts.verify:

@@ -19,6 +19,9 @@ FORMATS: dict[str, str] = {
     "text": "text",
     "json": "json_report",
     "jsonl": "json_report",
+    "sarif": "sarif",
+    "github": "github",
+    "junit": "junit",
 }
 
 

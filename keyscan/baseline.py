@@ -1,0 +1,212 @@
+"""Baselines: known findings recorded so that only new ones fail a scan.
+
+An entry is identified by ``Finding.identity`` (rule id + SHA-256 of the secret), never by a
+line number or a timestamp, so moving code does not churn the file and a new key on an old
+line is never hidden. The file holds no raw key: rule id, family, fingerprint, the redacted
+form, and the path where the key was first recorded (for people; it is written once, when the
+entry is added, and never rewritten, so later moves do not change the file). Entries are
+sorted by identity and written as indented JSON with sorted keys: the file is deterministic.
+
+People may add ``reason`` and ``expires`` (YYYY-MM-DD) to an entry; ``update`` keeps them. An
+entry past its expiry date no longer suppresses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keyscan.models import Finding
+
+DEFAULT_FILE = ".keyscan-baseline.json"
+FORMAT_VERSION = 1
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+ENTRY_KEYS = {"identity", "rule_id", "family", "fingerprint", "redacted", "path", "reason", "expires"}
+
+
+class BaselineError(ValueError):
+    """A baseline file that cannot be used: ``<file>: <where>: <what is wrong>``."""
+
+
+def identity_of(rule_id: str, fingerprint: str) -> str:
+    """The same value as ``Finding.identity``."""
+    return hashlib.sha256(f"{rule_id}:{fingerprint}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    identity: str
+    rule_id: str
+    family: str
+    fingerprint: str
+    redacted: str
+    path: str = ""
+    reason: str = ""
+    expires: dt.date | None = None
+
+    @classmethod
+    def from_finding(cls, f: Finding) -> Entry:
+        first = min((loc.path for loc in f.locations), default="")
+        return cls(f.identity, f.rule_id, f.family, f.fingerprint, f.redacted, first)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "identity": self.identity,
+            "rule_id": self.rule_id,
+            "family": self.family,
+            "fingerprint": self.fingerprint,
+            "redacted": self.redacted,
+        }
+        if self.path:
+            out["path"] = self.path
+        if self.reason:
+            out["reason"] = self.reason
+        if self.expires is not None:
+            out["expires"] = self.expires.isoformat()
+        return out
+
+
+def _entry_from_json(raw: Any, where: str) -> Entry:
+    if not isinstance(raw, dict):
+        raise BaselineError(f"{where}: must be an object")
+    unknown = set(raw) - ENTRY_KEYS
+    if unknown:
+        raise BaselineError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    values: dict[str, str] = {}
+    for key in ("rule_id", "fingerprint", "family", "redacted", "path", "reason", "identity"):
+        value = raw.get(key, "")
+        if not isinstance(value, str):
+            raise BaselineError(f"{where}: {key}: must be a string")
+        values[key] = value
+    if not values["rule_id"]:
+        raise BaselineError(f"{where}: rule_id: missing")
+    if not HEX64.match(values["fingerprint"]):
+        raise BaselineError(f"{where}: fingerprint: must be 64 hex digits (a SHA-256)")
+    identity = identity_of(values["rule_id"], values["fingerprint"])
+    if values["identity"] and values["identity"] != identity:
+        raise BaselineError(f"{where}: identity: does not match rule_id and fingerprint")
+    from keyscan.config import ConfigError, parse_expiry
+
+    try:
+        expires = parse_expiry(raw.get("expires"), where)
+    except ConfigError as exc:
+        raise BaselineError(str(exc)) from None
+    return Entry(
+        identity=identity,
+        rule_id=values["rule_id"],
+        family=values["family"],
+        fingerprint=values["fingerprint"],
+        redacted=values["redacted"],
+        path=values["path"],
+        reason=values["reason"],
+        expires=expires,
+    )
+
+
+@dataclass
+class Baseline:
+    path: Path
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Baseline:
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise BaselineError(
+                f"{source}: baseline file not found (create it: keyscan baseline create)"
+            ) from None
+        except OSError as exc:
+            raise BaselineError(f"{source}: cannot read baseline: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise BaselineError(f"{source}: baseline is not UTF-8") from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BaselineError(
+                f"{source}: invalid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+            ) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
+            raise BaselineError(f"{source}: a baseline is an object with a 'findings' list")
+        version = doc.get("version")
+        if version != FORMAT_VERSION:
+            raise BaselineError(f"{source}: version: expected {FORMAT_VERSION}, not {version!r}")
+        baseline = cls(path)
+        for i, raw in enumerate(doc["findings"]):
+            entry = _entry_from_json(raw, f"{source}: findings[{i}]")
+            baseline.entries[entry.identity] = entry
+        return baseline
+
+    def dumps(self) -> str:
+        doc = {
+            "version": FORMAT_VERSION,
+            "tool": "keyscan",
+            "findings": [self.entries[k].to_json() for k in sorted(self.entries)],
+        }
+        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def save(self) -> None:
+        """Write atomically (a temporary file renamed over the old one)."""
+        target = self.path
+        folder = target.parent if str(target.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=".keyscan-baseline.", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(self.dumps())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def add(self, findings: Iterable[Finding]) -> int:
+        """Record findings not yet known; known entries (path, reason, expiry) stay as they are."""
+        added = 0
+        for f in findings:
+            if f.identity not in self.entries:
+                self.entries[f.identity] = Entry.from_finding(f)
+                added += 1
+        return added
+
+    def prune(self, findings: Iterable[Finding]) -> int:
+        """Drop entries whose finding was not seen in this scan. Returns how many."""
+        seen = {f.identity for f in findings}
+        gone = [k for k in self.entries if k not in seen]
+        for k in gone:
+            del self.entries[k]
+        return len(gone)
+
+    def expired(self, today: dt.date | None = None) -> list[Entry]:
+        from keyscan.config import expired
+
+        return [e for e in self.entries.values() if expired(e.expires, today)]
+
+    def warnings(self, today: dt.date | None = None) -> list[str]:
+        return [
+            f"{self.path}: entry {e.redacted} ({e.rule_id}) expired on {e.expires}, "
+            "no longer suppresses"
+            for e in sorted(self.expired(today), key=lambda e: e.identity)
+        ]
+
+    def suppress(self, f: Finding, today: dt.date | None = None) -> str | None:
+        """A ``RunOptions.suppressors`` function: "baseline" for a known, unexpired finding."""
+        from keyscan.config import expired
+
+        entry = self.entries.get(f.identity)
+        if entry is None:
+            return None
+        if expired(entry.expires, today):
+            note = f"baseline entry expired on {entry.expires} ({self.path})"
+            if note not in f.notes:
+                f.notes.append(note)
+            return None
+        return f"baseline {self.path}" + (f" ({entry.reason})" if entry.reason else "")

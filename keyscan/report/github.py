@@ -1,0 +1,62 @@
+"""GitHub Actions workflow commands: one ``::error`` annotation per location.
+
+``::error file=PATH,line=N,col=N,endColumn=N,title=TITLE::MESSAGE``. Values are escaped as
+the Actions runner expects (``%`` ``\\r`` ``\\n`` everywhere, ``:`` ``,`` in properties too), so
+a hostile file name cannot end the command early or inject another one. Paths are relative to
+the repository root so that GitHub attaches the annotation to the file. Always redacted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keyscan.models import Finding, Location, ScanResult
+from keyscan.pipeline import OutputOptions
+from keyscan.report.sarif import message, relative_path, repo_root, title
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, props: dict[str, str | int], text: str) -> str:
+    joined = ",".join(f"{k}={escape_property(str(v))}" for k, v in props.items())
+    return f"::{name} {joined}::{escape_data(text)}" if joined else f"::{name}::{escape_data(text)}"
+
+
+def annotation(f: Finding, loc: Location, root: Path) -> str:
+    props: dict[str, str | int] = {}
+    if loc.source != "git-message":
+        props["file"] = relative_path(loc, root) or loc.path
+        if not loc.binary:
+            props["line"] = max(1, loc.line)
+            props["col"] = max(1, loc.column)
+            if not loc.decoded:
+                props["endColumn"] = max(1, loc.column) + f.length
+    props["title"] = f"keyscan: {title(f)} ({f.rule_id})"
+    return command("error", props, message(f, loc))
+
+
+def render(result: ScanResult, opts: OutputOptions) -> str:
+    root = repo_root()
+    lines = [annotation(f, loc, root) for f in result.findings for loc in f.locations]
+    for err in result.errors:
+        lines.append(command("error", {"title": "keyscan: scan incomplete"}, str(err)))
+    for note in result.warnings:
+        lines.append(command("warning", {"title": "keyscan"}, note))
+    locations = len(lines) - len(result.errors) - len(result.warnings)
+    summary = (
+        f"keyscan: {len(result.findings)} secret(s) in {locations} location(s)"
+        if result.findings
+        else "keyscan: no OpenAI keys found"
+    )
+    if result.suppressed:
+        summary += f"; {result.suppressed} suppressed"
+    if opts.quiet and not result.findings and not result.errors:
+        return ""
+    lines.append(summary)
+    return "\n".join(lines) + "\n"
