@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keyscan.cli_common import build_context, scan_options
+from keyscan.cli_common import RunContext, build_context, scan_options
 from keyscan.findings import aggregate
 from keyscan.models import ScanResult
 from keyscan.pipeline import finish
@@ -19,11 +19,16 @@ from keyscan.pipeline import finish
 @scan_options
 def scan(paths: tuple[str, ...], **params: Any) -> None:
     """Scan files and directories (default: .) for OpenAI keys. Use - for stdin."""
+    ctx = build_context(params)
+    result = scan_targets(list(paths) or ["."], ctx)
+    sys.exit(finish(result, ctx.run))
+
+
+def scan_targets(targets: list[str], ctx: RunContext) -> ScanResult:
+    """Files, folders and ``-`` (stdin) into a result, before suppression and reporting."""
     from keyscan.sources import files
 
     started = time.perf_counter()
-    ctx = build_context(params)
-    targets = list(paths) or ["."]
     result = ScanResult(kind="files", targets=targets)
     hits = []
     file_targets = [t for t in targets if t != "-"]
@@ -46,4 +51,4 @@ def scan(paths: tuple[str, ...], **params: Any) -> None:
         result.bytes += part.bytes
     result.findings = aggregate(hits)
     result.duration = time.perf_counter() - started
-    sys.exit(finish(result, ctx.run))
+    return result
