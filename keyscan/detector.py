@@ -7,9 +7,11 @@ runs only over buffers that passed its prefilter.
 
 from __future__ import annotations
 
+import bisect
 import math
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from keyscan.models import Match, Rule
 
@@ -28,52 +30,110 @@ def shannon_entropy(data: bytes) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
 
 
+def _common_prefix(words: Sequence[bytes]) -> bytes:
+    first, last = min(words), max(words)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+class _KeywordPlan:
+    """How to find every keyword with as few passes over a buffer as possible.
+
+    * case-insensitive keywords are searched in one lower-cased copy (``bytes.lower`` is
+      ASCII-only, so offsets are unchanged; IGNORECASE regexes are far slower);
+    * a case-sensitive keyword whose lower-case form is also searched case-insensitively is
+      picked out of those hits (``OpenAI`` from ``openai``) at no extra pass;
+    * keywords that share a prefix of 3+ bytes are found with one pass for the prefix and a
+      ``startswith`` check per hit (``sk-proj-``, ``sk-admin-``, ...: one ``sk-`` pass).
+    """
+
+    def __init__(self, keywords: Sequence[tuple[bytes, bool]]) -> None:
+        folded = sorted({k for k, ic in keywords if ic})
+        sensitive = sorted({k for k, ic in keywords if not ic})
+        self.derived = {k: k.lower() for k in sensitive if k.lower() in folded}
+        self.folded = self._group(folded)
+        self.sensitive = self._group([k for k in sensitive if k not in self.derived])
+
+    @staticmethod
+    def _group(words: Sequence[bytes]) -> list[tuple[bytes, list[bytes]]]:
+        groups: dict[bytes, list[bytes]] = {}
+        for k in words:
+            groups.setdefault(k[:3], []).append(k)
+        return [(_common_prefix(g), g) for g in groups.values()]
+
+    @staticmethod
+    def _find(
+        data: bytes,
+        groups: list[tuple[bytes, list[bytes]]],
+        folded: bool,
+        hits: dict[tuple[bytes, bool], list[int]],
+    ) -> None:
+        for anchor, group in groups:
+            at = data.find(anchor)
+            while at >= 0:
+                for k in group:
+                    if len(k) == len(anchor) or data.startswith(k, at):
+                        hits.setdefault((k, folded), []).append(at)
+                at = data.find(anchor, at + 1)
+
+    def find(self, data: bytes) -> dict[tuple[bytes, bool], list[int]]:
+        hits: dict[tuple[bytes, bool], list[int]] = {}
+        self._find(data, self.sensitive, False, hits)
+        if self.folded:
+            self._find(data.lower(), self.folded, True, hits)
+        for k, source in self.derived.items():
+            found = [at for at in hits.get((source, True), ()) if data.startswith(k, at)]
+            if found:
+                hits[(k, False)] = found
+        return hits
+
+
 class Detector:
     """Runs a fixed set of rules over byte buffers. Stateless apart from its rules."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
-        self._keywords = sorted(
-            {(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords}
+        self._plan = _KeywordPlan(
+            sorted({(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords})
         )
 
     def prefilter(self, data: bytes) -> list[Rule]:
         """The rules whose keywords occur in data."""
-        lowered: bytes | None = None
-        present: set[tuple[bytes, bool]] = set()
-        for keyword, ignore_case in self._keywords:
-            if ignore_case:
-                if lowered is None:
-                    lowered = data.lower()
-                hit = keyword in lowered
-            else:
-                hit = keyword in data
-            if hit:
-                present.add((keyword, ignore_case))
-        if not present:
-            return []
+        hits = self._plan.find(data)
         return [
-            r for r in self.rules if any((k, r.keywords_ignore_case) in present for k in r.keywords)
+            r for r in self.rules if any((k, r.keywords_ignore_case) in hits for k in r.keywords)
         ]
 
     def scan(self, data: bytes) -> list[Match]:
         """All secrets in data, one match per span (overlaps resolved), in offset order."""
+        hits = self._plan.find(data)
+        if not hits:
+            return []
         candidates: list[Match] = []
-        for rule in self.prefilter(data):
-            for m in rule.regex.finditer(data):
-                start, end = m.span("secret")
-                if start < 0:
-                    continue
-                if rule.equal_halves and m.start("right") >= 0:
-                    # Key halves have equal length: drop what spilled past the right one
-                    # (a key followed by '-' or '_', both legal in base64url, swallows them).
-                    left = m.end("left") - m.start("left")
-                    if m.end("right") - m.start("right") > left:
-                        end = min(end, m.start("right") + left)
-                match = self._check(rule, data, start, end)
-                if match is not None:
-                    candidates.append(match)
+        for rule in self.rules:
+            offsets: list[int] = []
+            for k in rule.keywords:
+                offsets.extend(hits.get((k, rule.keywords_ignore_case), ()))
+            if offsets:
+                for m in _regex_matches(rule, data, offsets):
+                    match = self._check_match(rule, data, m)
+                    if match is not None:
+                        candidates.append(match)
         return resolve_overlaps(candidates)
+
+    def _check_match(self, rule: Rule, data: bytes, m: re.Match[bytes]) -> Match | None:
+        start, end = m.span("secret")
+        if start < 0:
+            return None
+        if rule.equal_halves and m.start("right") >= 0:
+            # Key halves have equal length: drop what spilled past the right one
+            # (a key followed by '-' or '_', both legal in base64url, swallows them).
+            left = m.end("left") - m.start("left")
+            if m.end("right") - m.start("right") > left:
+                end = min(end, m.start("right") + left)
+        return self._check(rule, data, start, end)
 
     def _check(self, rule: Rule, data: bytes, start: int, end: int) -> Match | None:
         secret = data[start:end]
@@ -100,14 +160,62 @@ class Detector:
         return Match(rule=rule, start=start, end=end, secret=secret, family=family)
 
 
+# Bytes added past a window's end, so that a lookahead after a match sees the real next byte.
+WINDOW_MARGIN = 8
+
+
+# A rule whose matches begin at most this far before a keyword hit is tried with match() at
+# each possible start; a wider one with finditer() over merged windows.
+ANCHORED_BEFORE = 32
+
+
+def _regex_matches(rule: Rule, data: bytes, offsets: list[int]) -> Iterator[re.Match[bytes]]:
+    """Regex matches of a rule, looked for only where a keyword hit makes one possible."""
+    size = len(data)
+    if rule.window is None:
+        yield from rule.regex.finditer(data)
+        return
+    before, after = rule.window
+    after += max(len(k) for k in rule.keywords) + WINDOW_MARGIN
+    offsets = sorted(set(offsets))
+    if before <= ANCHORED_BEFORE:
+        tried = -1
+        for at in offsets:
+            hi = min(size, at + after)
+            for start in range(max(0, at - before, tried + 1), at + 1):
+                m = rule.regex.match(data, start, hi)
+                if m is not None:
+                    yield m
+            tried = at
+        return
+    lo, hi = max(0, offsets[0] - before), min(size, offsets[0] + after)
+    for at in offsets[1:]:
+        if at - before <= hi:
+            hi = min(size, max(hi, at + after))
+            continue
+        yield from rule.regex.finditer(data, lo, hi)
+        lo, hi = max(0, at - before), min(size, at + after)
+    yield from rule.regex.finditer(data, lo, hi)
+
+
 def resolve_overlaps(matches: list[Match]) -> list[Match]:
-    """Where matches overlap, keep the most confident, then the longest, then the earliest."""
+    """Where matches overlap, keep the most confident, then the longest, then the earliest
+    (then the rule listed first). O(n log n): kept spans are disjoint, so each candidate only
+    needs comparing with its neighbours in start order."""
     if len(matches) <= 1:
         return matches
-    ranked = sorted(matches, key=lambda m: (-m.rule.confidence, -(m.end - m.start), m.start))
+    order = {id(r): i for i, r in enumerate({id(m.rule): m.rule for m in matches}.values())}
+    ranked = sorted(
+        matches, key=lambda m: (-m.rule.confidence, -(m.end - m.start), m.start, order[id(m.rule)])
+    )
+    starts: list[int] = []
     kept: list[Match] = []
     for m in ranked:
-        if all(m.end <= k.start or m.start >= k.end for k in kept):
-            kept.append(m)
-    kept.sort(key=lambda m: m.start)
+        i = bisect.bisect_left(starts, m.start)
+        if i > 0 and kept[i - 1].end > m.start:
+            continue
+        if i < len(kept) and kept[i].start < m.end:
+            continue
+        starts.insert(i, m.start)
+        kept.insert(i, m)
     return kept

@@ -50,6 +50,9 @@ class Rule:
     family_by_prefix: tuple[tuple[bytes, str], ...] = ()
     family_by_context: tuple[tuple[re.Pattern[bytes], str], ...] = ()
     equal_halves: bool = False
+    # (before, after): how far a match can reach around a keyword hit. When set, the regex runs
+    # only in windows around keyword hits instead of over the whole buffer.
+    window: tuple[int, int] | None = None
     source: str = ""
     examples_positive: tuple[str, ...] = ()
     examples_negative: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from keyscan.detector import MAX_MATCH_SPAN
 from keyscan.models import FAMILIES, Confidence, Rule
 
 RULE_KEYS = {
@@ -30,6 +31,7 @@ RULE_KEYS = {
     "equal_halves",
     "examples",
     "inherit",
+    "window",
 }
 FILE_KEYS = {"rules", "allow", "deny", "version"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -144,6 +146,18 @@ def parse_rule(
         raise RuleError(
             f"{where}: equal_halves needs named groups (?P<left>...) and (?P<right>...)"
         )
+    window_raw = raw.get("window")
+    window: tuple[int, int] | None = None
+    if window_raw is not None:
+        if (
+            not isinstance(window_raw, dict)
+            or set(window_raw) != {"before", "after"}
+            or not all(isinstance(v, int) and 0 <= v <= MAX_MATCH_SPAN for v in window_raw.values())
+        ):
+            raise RuleError(
+                f"{where}: window must be {{before: N, after: N}} with 0 <= N <= {MAX_MATCH_SPAN}"
+            )
+        window = (window_raw["before"], window_raw["after"])
     examples = raw.get("examples") or {}
     if not isinstance(examples, dict) or set(examples) - {"positive", "negative"}:
         raise RuleError(f"{where}: examples must be a mapping with positive and negative lists")
@@ -162,6 +176,7 @@ def parse_rule(
         family_by_prefix=tuple(by_prefix),
         family_by_context=tuple(by_context),
         equal_halves=halves,
+        window=window,
         source=source,
         examples_positive=tuple(_str_list(examples.get("positive"), where, "examples.positive")),
         examples_negative=tuple(_str_list(examples.get("negative"), where, "examples.negative")),
