@@ -124,9 +124,114 @@ def suppression_options(f: F) -> F:
     return f
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``3600s``, ``90m``, ``24h`` or ``7d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip().lower()
+    scale = units.get(value[-1:])
+    number = value[:-1] if scale is not None else value
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 3600s, 90m, 24h, 7d)") from None
+    if seconds < 0:
+        raise ValueError(f"{text!r}: a duration cannot be negative")
+    return seconds
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def verify_options(f: F) -> F:
+    """Validity checks (keyscan.verify): --verify and its tuning."""
+    options = [
+        click.option(
+            "--verify",
+            is_flag=True,
+            help="Check whether each key is live (one read-only request per unique key).",
+        ),
+        click.option(
+            "--only-live",
+            is_flag=True,
+            help="Show only keys verified live (any live-* status). Implies --verify.",
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["any", "live"]),
+            default="any",
+            show_default=True,
+            help="Exit 1 on any finding, or only on keys not verified dead (live: implies --verify).",
+        ),
+        click.option(
+            "--api-base",
+            metavar="URL",
+            help="OpenAI API base URL for checks (default: $OPENAI_BASE_URL or "
+            "https://api.openai.com/v1). https only; plain http only to loopback.",
+        ),
+        click.option(
+            "--verify-concurrency",
+            type=click.IntRange(min=1, max=256),
+            default=8,
+            show_default=True,
+            help="Checks in flight at once.",
+        ),
+        click.option(
+            "--verify-rps",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Requests per second budget for checks, retries included (default: no limit).",
+        ),
+        click.option(
+            "--verify-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=10.0,
+            show_default=True,
+            help="Seconds per attempt of a check (2 retries with backoff on 5xx, timeouts...).",
+        ),
+        click.option(
+            "--verify-ttl",
+            default="24h",
+            show_default=True,
+            callback=_duration,
+            help="How long a cached result is reused (3600s, 90m, 24h, 7d; 0: never).",
+        ),
+        click.option(
+            "--no-cache",
+            is_flag=True,
+            help="Do not read or write the verification cache (~/.cache/keyscan).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def scan_options(f: F) -> F:
-    """All options of a scanning command: detection, suppression (config, baseline), output."""
-    return detection_options(suppression_options(output_options(f)))
+    """All options of a scanning command: detection, suppression (config, baseline), output,
+    verification."""
+    return detection_options(suppression_options(verify_options(output_options(f))))
+
+
+def apply_verify_params(run: RunOptions, params: dict[str, Any]) -> None:
+    """Set run.verify/verify_options/only_live/fail_on; keyscan.verify (httpx) is imported only
+    when a check is asked for. Exit 2 on an unsafe --api-base."""
+    run.only_live = bool(params.get("only_live"))
+    run.fail_on = params.get("fail_on") or "any"
+    if not (params.get("verify") or run.only_live or run.fail_on == "live"):
+        return
+    from keyscan.verify import UnsafeBaseUrl, options_from_params
+
+    try:
+        run.verify_options = options_from_params(params)
+    except UnsafeBaseUrl as exc:
+        fail(f"--api-base: {exc}")
+    run.verify = True
 
 
 @dataclass
@@ -181,6 +286,7 @@ def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunConte
         output=output,
         min_confidence=Confidence.parse(params.get("min_confidence") or "low"),
     )
+    apply_verify_params(run, params)
     if config is not None:
         run.warnings.extend(config.warnings())
         if config.allow:

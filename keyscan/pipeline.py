@@ -106,7 +106,12 @@ def exit_code(result: ScanResult, opts: RunOptions, extra_error: bool = False) -
         return EXIT_ERROR
     failing = result.findings
     if opts.fail_on == "live":
-        failing = [f for f in failing if f.verification is not None and f.verification.is_live]
+        # Only keys known to be dead stop failing the run: unknown (unchecked) keys still fail.
+        failing = [
+            f
+            for f in failing
+            if f.verification is None or not f.verification.status.startswith("invalid")
+        ]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 

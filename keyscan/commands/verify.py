@@ -1,0 +1,196 @@
+"""``keyscan verify``: check keys read from stdin (one per line) or from a keyscan JSON report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keyscan.cli_common import build_context, fail, output_options, verify_options
+from keyscan.models import (
+    CommitInfo,
+    Confidence,
+    Finding,
+    Location,
+    Rule,
+    ScanError,
+    ScanResult,
+    fingerprint_of,
+    redact,
+)
+from keyscan.pipeline import finish
+
+REDACTED_REPORT = (
+    "{path}: this report is redacted (no `secret` fields), so it holds no key to check: "
+    "make one with `keyscan scan --format json --show-secrets -o FILE` (written 0600; "
+    "delete it afterwards), or pipe the keys to `keyscan verify`, one per line"
+)
+
+
+@click.command("verify")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check the keys of a keyscan JSON/JSONL report made with --show-secrets.",
+)
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(exists=False, path_type=Path),
+    help="Extra rule folder or file (repeatable), to recognise key lines.",
+)
+@verify_options
+@output_options
+def verify_cmd(report_file: Path | None, **params: Any) -> None:
+    """Check whether keys are live: one key per line on stdin, or --report FILE.
+
+    Each line is recognised like in a scan (its family decides the endpoint); a line that
+    holds no key is reported as an error (exit 2). Exit 1 if a key fails the run
+    (--fail-on any: every key; live: every key not verified dead), else 0.
+    """
+    started = time.perf_counter()
+    params["verify"] = True
+    params["no_config"] = True
+    ctx = build_context(params, use_baseline=False)
+    ctx.run.suppressors = []
+    if report_file is not None:
+        result = _from_report(report_file)
+    else:
+        data = sys.stdin.buffer.read()
+        result = _from_lines(ctx.rules, data)
+    result.duration = time.perf_counter() - started
+    sys.exit(finish(result, ctx.run))
+
+
+def _from_lines(rules: list[Rule], data: bytes) -> ScanResult:
+    from keyscan.detector import Detector
+    from keyscan.findings import aggregate, hits_from_matches
+
+    result = ScanResult(kind="verify", targets=["<stdin>"], files=1, bytes=len(data))
+    detector = Detector(rules)
+    hits = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        matches = detector.scan(line)
+        if not matches:
+            result.errors.append(
+                ScanError(f"<stdin>:{number}", "no OpenAI key recognised on this line")
+            )
+            continue
+        template = Location(path="<stdin>", line=number, column=1, offset=0, source="stdin")
+        for hit in hits_from_matches(line, matches, template, base_line=number):
+            hit.location.inline_allowed = False
+            hits.append(hit)
+    result.findings = aggregate(hits)
+    return result
+
+
+def _load_report(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        fail(f"{path}: not a keyscan JSON report (not UTF-8)")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
+        return [f for f in doc["findings"] if isinstance(f, dict)]
+    items: list[dict[str, Any]] = []
+    kinds: set[Any] = set()
+    for line in text.splitlines():  # JSON Lines
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            fail(f"{path}: not a keyscan JSON or JSONL report")
+        if isinstance(item, dict):
+            kinds.add(item.get("type"))
+            if item.get("type") == "finding":
+                items.append(item)
+    if "summary" not in kinds:
+        fail(f"{path}: not a keyscan JSON or JSONL report")
+    return items
+
+
+def _location(data: Any) -> Location | None:
+    if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+        return None
+    commit = None
+    c = data.get("commit")
+    if isinstance(c, dict):
+        commit = CommitInfo(
+            sha=str(c.get("sha", "")),
+            author_name=str(c.get("author_name", "")),
+            author_email=str(c.get("author_email", "")),
+            date=str(c.get("date", "")),
+            subject=str(c.get("subject", "")),
+        )
+    return Location(
+        path=data["path"],
+        line=int(data.get("line") or 0),
+        column=int(data.get("column") or 0),
+        offset=int(data.get("offset") or 0),
+        binary=bool(data.get("binary")),
+        source=str(data.get("source") or "file"),
+        commit=commit,
+        blob=data.get("blob") if isinstance(data.get("blob"), str) else None,
+        decoded=data.get("decoded") if isinstance(data.get("decoded"), str) else None,
+    )
+
+
+def _from_report(path: Path) -> ScanResult:
+    items = _load_report(path)
+    result = ScanResult(kind="verify", targets=[str(path)], files=1)
+    with_secret = [f for f in items if isinstance(f.get("secret"), str) and f["secret"]]
+    if items and not with_secret:
+        fail(REDACTED_REPORT.format(path=path))
+    for index, item in enumerate(items, start=1):
+        shown = str(item.get("redacted") or "?")
+        secret = item.get("secret")
+        if not isinstance(secret, str) or not secret:
+            result.errors.append(
+                ScanError(f"{path}: finding {index} ({shown})", "no `secret` field: not checked")
+            )
+            continue
+        fingerprint = fingerprint_of(secret)
+        if item.get("fingerprint") not in (None, fingerprint):
+            result.errors.append(
+                ScanError(
+                    f"{path}: finding {index} ({redact(secret)})",
+                    "secret does not match its fingerprint: not checked",
+                )
+            )
+            continue
+        try:
+            confidence = Confidence.parse(str(item.get("confidence") or "high"))
+        except ValueError:
+            confidence = Confidence.HIGH
+        locations = [
+            loc for loc in (_location(x) for x in item.get("locations") or []) if loc is not None
+        ]
+        result.findings.append(
+            Finding(
+                rule_id=str(item.get("rule_id") or "report"),
+                family=str(item.get("family") or "unknown"),
+                confidence=confidence,
+                fingerprint=fingerprint,
+                redacted=redact(secret),
+                length=len(secret),
+                secret=secret,
+                locations=locations,
+                description=str(item.get("description") or ""),
+            )
+        )
+    return result

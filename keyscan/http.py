@@ -1,0 +1,413 @@
+"""The one module of keyscan that talks HTTP (and imports httpx): a small, careful API client.
+
+Shared by verification (keyscan.verify) and revocation (keyscan.revoke). Import it lazily,
+inside the function that needs it: plain scans never load httpx.
+
+Safety
+    ``check_base_url(url)`` accepts ``https://`` URLs, and plain ``http://`` only to loopback
+    (127.0.0.0/8, ::1, localhost); anything else raises ``UnsafeBaseUrl`` with a one-line
+    message. Both clients call it. ``default_base_url()`` is ``OPENAI_BASE_URL`` or
+    ``https://api.openai.com/v1``. Requests go to ``base_url + path`` only (``path`` must start
+    with ``/``; absolute URLs are refused); redirects are never followed. A bearer never
+    appears in an exception message: ``RequestFailed`` texts are scrubbed.
+
+Retries
+    Up to ``ClientSettings.retries`` extra attempts on 408, 409, 429 (rate limits, *not*
+    ``insufficient_quota`` and the other quota codes: those are final), 5xx, timeouts and
+    connection errors. ``x-should-retry: true|false`` overrides that decision. The delay is
+    ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date) when the server gives one
+    (capped by ``max_retry_after``), else exponential backoff from ``backoff_initial`` to
+    ``backoff_max`` with up to 25 % jitter, like OpenAI's own SDK. Every attempt, retries
+    included, spends from the requests-per-second budget (``rps``, None = unlimited), which
+    all concurrent requests of one client share. Each attempt is bounded by ``timeout``
+    seconds as a whole (async client) or per network operation (sync client).
+
+API::
+
+    from keyscan.http import AsyncApiClient, ApiClient, ClientSettings, RequestFailed
+
+    settings = ClientSettings(timeout=10, retries=2, rps=20, transport=None)
+    async with AsyncApiClient("https://api.openai.com/v1", settings) as api:
+        resp = await api.request("GET", "/models", bearer=secret)   # -> ApiResponse
+    with ApiClient(base_url, settings) as api:                       # same, synchronous
+        resp = api.request("DELETE", f"/organization/projects/{pid}/api_keys/{kid}",
+                           bearer=admin_key)
+
+``ApiResponse`` has ``status``, ``headers`` (lower-case names), ``body`` (parsed JSON or
+None), ``attempts`` and helpers ``error_code``/``error_type``/``error_message``. A network
+failure that outlasts the retries raises ``RequestFailed`` (``kind``: "timeout",
+"connection" or "protocol"; ``attempts``). HTTP error statuses do not raise: the caller
+decides what a 401 means. ``settings.transport`` takes an ``httpx.AsyncBaseTransport`` (async
+client) or ``httpx.BaseTransport`` (sync client), e.g. the test suite's fake OpenAI API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from keyscan import __version__
+from keyscan.models import redact
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUSES = frozenset({408, 409, 429})
+# 429 codes that mean "out of credit": final answers, never retried.
+QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted", "billing_not_active"})
+QUOTA_SUFFIXES = ("_spend_limit_exceeded", "_usage_limit_exceeded")
+
+
+class UnsafeBaseUrl(ValueError):
+    """The base URL would send keys somewhere keyscan refuses to send them."""
+
+
+def default_base_url(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return (env.get("OPENAI_BASE_URL") or "").strip() or DEFAULT_BASE_URL
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """The URL without a trailing slash, or ``UnsafeBaseUrl``."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise UnsafeBaseUrl(f"invalid API base URL {url!r}: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise UnsafeBaseUrl(f"invalid API base URL {url!r}: expected https://HOST/PATH")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeBaseUrl(f"invalid API base URL {url!r}: credentials in the URL")
+    if parts.query or parts.fragment:
+        raise UnsafeBaseUrl(f"invalid API base URL {url!r}: no query or fragment allowed")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise UnsafeBaseUrl(
+            f"refusing to send keys over plain http to {host}: use https "
+            "(plain http is allowed only to loopback: 127.0.0.0/8, ::1, localhost)"
+        )
+    return url.strip().rstrip("/")
+
+
+def is_quota_error(body: Any) -> bool:
+    """A 429 body that means out of credit (insufficient_quota and kin), not a rate limit."""
+    code, type_ = _error_field(body, "code"), _error_field(body, "type")
+    if code in QUOTA_CODES or type_ == "insufficient_quota":
+        return True
+    return code is not None and code.endswith(QUOTA_SUFFIXES)
+
+
+def _error_field(body: Any, name: str) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            value = err.get(name)
+            return value if isinstance(value, str) else None
+    return None
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    attempts: int = 1
+
+    @property
+    def error_code(self) -> str | None:
+        return _error_field(self.body, "code")
+
+    @property
+    def error_type(self) -> str | None:
+        return _error_field(self.body, "type")
+
+    @property
+    def error_message(self) -> str:
+        """The server's message. May quote part of the key: never print it as is."""
+        return _error_field(self.body, "message") or ""
+
+
+class RequestFailed(Exception):
+    """No HTTP answer after every attempt. The message never contains a bearer."""
+
+    def __init__(self, kind: str, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.kind = kind  # timeout | connection | protocol
+        self.attempts = attempts
+
+
+@dataclass
+class ClientSettings:
+    timeout: float = 10.0
+    retries: int = 2
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    max_retry_after: float = 60.0
+    rps: float | None = None
+    user_agent: str = f"keyscan/{__version__} (+https://github.com/keyscan/keyscan)"
+    # An httpx.AsyncBaseTransport / httpx.BaseTransport (tests), or None for the network.
+    transport: Any = None
+    # Random source for jitter (a seeded one makes delays reproducible).
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def should_retry(status: int, headers: Mapping[str, str], body: Any) -> bool:
+    hint = headers.get("x-should-retry", "").strip().lower()
+    if hint == "true":
+        return True
+    if hint == "false":
+        return False
+    if status == 429:
+        return not is_quota_error(body)
+    return status in RETRY_STATUSES or status >= 500
+
+
+def retry_delay(attempt: int, headers: Mapping[str, str] | None, settings: ClientSettings) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    if headers:
+        hinted = _retry_after(headers)
+        if hinted is not None and 0 <= hinted <= settings.max_retry_after:
+            return hinted
+    base = min(settings.backoff_initial * 2.0 ** (attempt - 1), settings.backoff_max)
+    return base * (1 - 0.25 * settings.rng.random())
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
+
+
+def _parse(response: httpx.Response, attempts: int) -> ApiResponse:
+    body: Any = None
+    if response.content:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    return ApiResponse(status=response.status_code, headers=headers, body=body, attempts=attempts)
+
+
+def _failure(exc: BaseException, bearer: str | None, attempts: int) -> RequestFailed:
+    if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
+        kind, what = "timeout", "timed out"
+    elif isinstance(exc, httpx.ConnectError):
+        kind, what = "connection", "connection failed"
+    elif isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        kind, what = "protocol", "connection dropped"
+    else:
+        kind, what = "connection", "network error"
+    detail = str(exc).strip()
+    if bearer:
+        detail = detail.replace(bearer, redact(bearer))
+    detail = detail[:160]
+    tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+    text = f"{what}{tries}" + (
+        f" ({type(exc).__name__}: {detail})" if detail else f" ({type(exc).__name__})"
+    )
+    return RequestFailed(kind, text, attempts)
+
+
+RETRY_EXCEPTIONS = (httpx.TransportError, asyncio.TimeoutError, TimeoutError)
+
+
+def _url(base_url: str, path: str) -> str:
+    if not path.startswith("/") or path.startswith("//") or "://" in path:
+        raise ValueError(f"API path must be relative to the base URL: {path!r}")
+    return base_url + path
+
+
+def _headers(settings: ClientSettings, bearer: str | None) -> dict[str, str]:
+    headers = {"accept": "application/json", "user-agent": settings.user_agent}
+    if bearer is not None:
+        headers["authorization"] = f"Bearer {bearer}"
+    return headers
+
+
+class _AsyncBudget:
+    """Requests-per-second budget shared by every task of one async client."""
+
+    def __init__(self, rps: float | None) -> None:
+        self.interval = 1.0 / rps if rps else 0.0
+        self.next_at = 0.0
+        self.lock = asyncio.Lock()
+
+    async def spend(self) -> None:
+        if not self.interval:
+            return
+        async with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class _SyncBudget:
+    def __init__(self, rps: float | None) -> None:
+        self.interval = 1.0 / rps if rps else 0.0
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def spend(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class AsyncApiClient:
+    """Async client (one per event loop); see the module docstring."""
+
+    def __init__(self, base_url: str, settings: ClientSettings | None = None) -> None:
+        self.base_url = check_base_url(base_url)
+        self.settings = settings or ClientSettings()
+        self._budget = _AsyncBudget(self.settings.rps)
+        self._client = httpx.AsyncClient(
+            transport=self.settings.transport,
+            timeout=httpx.Timeout(self.settings.timeout),
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> AsyncApiClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        bearer: str | None,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+    ) -> ApiResponse:
+        url = _url(self.base_url, path)
+        s = self.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._budget.spend()
+            try:
+                response = await asyncio.wait_for(
+                    self._client.request(
+                        method, url, params=params, json=json_body, headers=_headers(s, bearer)
+                    ),
+                    timeout=s.timeout,
+                )
+            except RETRY_EXCEPTIONS as exc:
+                if attempt > s.retries:
+                    raise _failure(exc, bearer, attempt) from None
+                await asyncio.sleep(retry_delay(attempt, None, s))
+                continue
+            result = _parse(response, attempt)
+            if attempt > s.retries or not should_retry(result.status, result.headers, result.body):
+                return result
+            await asyncio.sleep(retry_delay(attempt, result.headers, s))
+
+
+class ApiClient:
+    """Synchronous client (e.g. for revocation's few requests); see the module docstring."""
+
+    def __init__(self, base_url: str, settings: ClientSettings | None = None) -> None:
+        self.base_url = check_base_url(base_url)
+        self.settings = settings or ClientSettings()
+        self._budget = _SyncBudget(self.settings.rps)
+        self._client = httpx.Client(
+            transport=self.settings.transport,
+            timeout=httpx.Timeout(self.settings.timeout),
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        bearer: str | None,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+    ) -> ApiResponse:
+        url = _url(self.base_url, path)
+        s = self.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            self._budget.spend()
+            try:
+                response = self._client.request(
+                    method, url, params=params, json=json_body, headers=_headers(s, bearer)
+                )
+            except RETRY_EXCEPTIONS as exc:
+                if attempt > s.retries:
+                    raise _failure(exc, bearer, attempt) from None
+                time.sleep(retry_delay(attempt, None, s))
+                continue
+            result = _parse(response, attempt)
+            if attempt > s.retries or not should_retry(result.status, result.headers, result.body):
+                return result
+            time.sleep(retry_delay(attempt, result.headers, s))

@@ -1,0 +1,96 @@
+"""What an answer of the OpenAI API says about the key that asked (openai-facts.md, section 2).
+
+Reasons are built from status codes, error codes and (for restricted keys) the scope names:
+never from the server's free-text message, which quotes part of the key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from keyscan.http import ApiResponse, is_quota_error
+from keyscan.models import Verification
+
+STATUSES = (
+    "live",
+    "live-restricted",
+    "live-no-quota",
+    "live-rate-limited",
+    "invalid",
+    "invalid-account",
+    "unknown",
+)
+
+_SCOPES = re.compile(r"Missing scopes:\s*([A-Za-z0-9_.:, -]{1,200}?)(?:\.\s|\.$|$)")
+_HEADER_SAFE = re.compile(r"[^A-Za-z0-9_.:@/ -]")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _header(resp: ApiResponse, name: str) -> str | None:
+    value = resp.headers.get(name)
+    if not value:
+        return None
+    return _HEADER_SAFE.sub("?", value.strip())[:120] or None
+
+
+def classify(resp: ApiResponse) -> Verification:
+    status, reason = _verdict(resp)
+    if resp.attempts > 1 and status == "unknown":
+        reason += f" after {resp.attempts} attempts"
+    return Verification(
+        status=status,
+        reason=reason,
+        http_status=resp.status,
+        project=_header(resp, "openai-project"),
+        organization=_header(resp, "openai-organization"),
+        request_id=_header(resp, "x-request-id"),
+        checked_at=now_iso(),
+    )
+
+
+def _verdict(resp: ApiResponse) -> tuple[str, str]:
+    code = resp.error_code
+    message = resp.error_message
+    s = resp.status
+    if 200 <= s < 300:
+        return "live", ""
+    if s in (401, 403):
+        if code == "invalid_api_key":
+            return "invalid", "invalid_api_key: unknown, deleted or disabled key"
+        if code == "account_deactivated":
+            return "invalid-account", "account_deactivated: the key's account is gone"
+        if code == "unsupported_country_region_territory":
+            return "unknown", (
+                "HTTP 403 unsupported_country_region_territory: the API refuses this caller's "
+                "region; says nothing about the key"
+            )
+        scopes = _SCOPES.search(message)
+        if "insufficient permissions" in message.lower() or scopes:
+            detail = scopes.group(1).strip() if scopes else "unnamed"
+            return "live-restricted", f"restricted key; missing scopes: {detail}"
+        if re.search(
+            r"\bIP\b.*\bnot (authorized|allowed)\b|not (authorized|allowed).*\bIP\b",
+            message,
+            re.IGNORECASE,
+        ):
+            return "unknown", (
+                f"HTTP {s}: IP not authorized: the key exists but refuses this caller's "
+                "address (probably live)"
+            )
+        return "unknown", f"HTTP {s}" + (f" {code}" if code else " without an error code")
+    if s == 429:
+        if is_quota_error(resp.body):
+            return (
+                "live-no-quota",
+                f"{code or resp.error_type or 'insufficient_quota'}: out of credit",
+            )
+        return "live-rate-limited", f"{code or 'rate limited'}"
+    if 300 <= s < 400:
+        return "unknown", f"HTTP {s}: unexpected redirect (not followed)"
+    if s >= 500:
+        return "unknown", f"HTTP {s}: server error"
+    return "unknown", f"HTTP {s}" + (f" {code}" if code else "") + ": unexpected answer"
