@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "scan": "keyscan.commands.scan:scan",
     "rules": "keyscan.commands.rules:rules",
     "verify": "keyscan.commands.verify:verify_cmd",
+    "revoke": "keyscan.commands.revoke:revoke",
 }
 
 

@@ -167,6 +167,8 @@ class FakeState:
         self.rate_limit_retry_after_ms: int = 20
         # Whether /models reports openai-project for project keys (unconfirmed in reality).
         self.send_project_header = True
+        # Admin API lists (org.py): cap on every page, so tests cross pages (None: no cap).
+        self.max_page_size: int | None = None
         # Concurrency measurement
         self.in_flight = 0
         self.max_in_flight = 0

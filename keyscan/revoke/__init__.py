@@ -1,0 +1,311 @@
+"""Revocation through the OpenAI Admin API: plan, match safely, delete, prove, record.
+
+(openai-facts.md, section 3.) The flow, for ``keyscan revoke`` and ``scan|git --revoke``:
+
+1. leaked keys come from findings, a keyscan JSON report (redacted is enough) or stdin;
+   keys known to be dead have nothing to revoke; raw keys not yet checked are checked first;
+2. the plan (only GETs): project keys are looked up in the project verification reported
+   (``openai-project``), else in every project, archived ones included; admin keys among the
+   admin keys. A key is deleted only if exactly one key of the organization agrees with it
+   (first 8, last 4, length, owner type), or the user picked one with ``--key-id``;
+3. a dry run prints the plan; ``--yes`` carries it out: every DELETE goes to the audit log
+   (keyscan.revoke.audit) and the leaked key is checked again until it answers invalid.
+
+API::
+
+    options = RevokeOptions(admin_key=..., base_url=..., yes=False, audit_path=...)
+    code = revoke_keys(leaked_keys, options, stream)        # 0 done, 1 keys left, 2 error
+    code = revoke_findings(findings, options, stream)       # the RunOptions.revoke callback
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from keyscan.models import Finding, Verification
+from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_records
+from keyscan.revoke.errors import AdminApiError, explain, scrub
+from keyscan.revoke.model import (
+    ALREADY_REVOKED,
+    DEAD,
+    FAILED,
+    NO_ACTION,
+    NOT_RUN,
+    PREVIOUSLY,
+    REVOKED,
+    REVOKED_UNCONFIRMED,
+    InputError,
+    LeakedKey,
+    Outcome,
+    PlanItem,
+    dedupe,
+    leaked_from_finding,
+    leaked_from_report,
+    leaked_from_secret,
+)
+
+__all__ = [
+    "AdminApiError",
+    "InputError",
+    "LeakedKey",
+    "RevokeOptions",
+    "admin_key_from",
+    "leaked_from_finding",
+    "leaked_from_report",
+    "leaked_from_secret",
+    "revoke_findings",
+    "revoke_keys",
+]
+
+EXIT_DONE = 0
+EXIT_LEFT = 1
+EXIT_ERROR = 2
+
+
+class AdminKeyError(Exception):
+    """No usable admin key."""
+
+
+def admin_key_from(
+    key_file: Path | None, environ: Mapping[str, str] | None = None
+) -> tuple[str, list[str]]:
+    """The admin key from ``--admin-key-file`` or ``OPENAI_ADMIN_KEY``, and warnings."""
+    env = os.environ if environ is None else environ
+    warnings: list[str] = []
+    if key_file is not None:
+        try:
+            text = key_file.read_text(encoding="utf-8")
+            mode = stat.S_IMODE(key_file.stat().st_mode)
+        except OSError as exc:
+            raise AdminKeyError(
+                f"cannot read admin key file {key_file}: {exc.strerror or exc}"
+            ) from None
+        if mode & 0o077:
+            warnings.append(
+                f"admin key file {key_file} is readable by others (mode {mode:04o}): "
+                "chmod 600 it"
+            )
+        key = text.strip()
+        if not key or len(key.split()) != 1:
+            raise AdminKeyError(f"admin key file {key_file}: expected one key on one line")
+        return key, warnings
+    key = (env.get("OPENAI_ADMIN_KEY") or "").strip()
+    if not key:
+        raise AdminKeyError(
+            "no admin key: set OPENAI_ADMIN_KEY or use --admin-key-file FILE "
+            "(an organization admin key with write access; never on the command line)"
+        )
+    return key, warnings
+
+
+@dataclass
+class RevokeOptions:
+    admin_key: str = field(repr=False)
+    base_url: str
+    yes: bool = False
+    key_ids: frozenset[str] = frozenset()
+    delete_service_account: bool = False
+    audit_path: Path = field(default_factory=default_audit_path)
+    fmt: str = "text"  # text | json
+    # Check raw keys that carry no verification before planning (a dead key is skipped).
+    check_first: bool = True
+    recheck_attempts: int = 4
+    recheck_delay: float = 1.0
+    retries: int = 3
+    timeout: float = 20.0
+    backoff_initial: float = 0.5
+    # Tests: an httpx.BaseTransport for the Admin API client and an httpx.AsyncBaseTransport
+    # for key checks (keyscan.verify). None: the network.
+    transport: Any = None
+    verify_transport: Any = None
+    sleep: Callable[[float], None] | None = field(default=None, repr=False)
+
+
+def _verify_options(options: RevokeOptions) -> Any:
+    from keyscan.verify import VerifyOptions
+
+    return VerifyOptions(
+        api_base=options.base_url,
+        use_cache=False,
+        transport=options.verify_transport,
+        retries=options.retries,
+        timeout=options.timeout,
+        backoff_initial=options.backoff_initial,
+    )
+
+
+def _check_keys(keys: list[LeakedKey], options: RevokeOptions) -> None:
+    """Verify raw keys with no verification yet (dead ones will be skipped)."""
+    todo = [k for k in keys if k.secret is not None and k.verification is None]
+    if not todo:
+        return
+    from keyscan.verify import verify_keys
+
+    verdicts = verify_keys([(k.secret or "", k.family) for k in todo], _verify_options(options))
+    for k in todo:
+        k.verification = verdicts.get(k.fingerprint)
+
+
+def _verifier(options: RevokeOptions) -> Callable[[LeakedKey], Verification]:
+    vopts = _verify_options(options)
+
+    def check(leaked: LeakedKey) -> Verification:
+        from keyscan.verify import verify_key
+
+        assert leaked.secret is not None
+        return verify_key(leaked.secret, leaked.family, vopts)
+
+    return check
+
+
+def exit_code_for(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
+    if outcomes is None:
+        done = all(
+            item.action == NO_ACTION and item.reason in (DEAD, PREVIOUSLY) for item in plan
+        )
+        return EXIT_DONE if done else EXIT_LEFT
+    if any(o.status in (FAILED, NOT_RUN) for o in outcomes):
+        return EXIT_ERROR
+    finished = (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED)
+    left = [
+        o
+        for o in outcomes
+        if o.status not in finished and not (o.item.reason == DEAD and o.item.action == NO_ACTION)
+    ]
+    return EXIT_LEFT if left else EXIT_DONE
+
+
+def _say_error(stream: TextIO, message: str) -> None:
+    from keyscan.report.text import safe
+
+    print(f"keyscan: error: {safe(scrub(message))}", file=stream)
+
+
+def revoke_keys(
+    keys: list[LeakedKey],
+    options: RevokeOptions,
+    stream: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Plan (and with ``options.yes`` carry out) the revocation of ``keys``; exit code."""
+    from keyscan.revoke import render
+    from keyscan.revoke.client import AdminClient
+    from keyscan.revoke.execute import ExecOptions, Executor
+    from keyscan.revoke.plan import Planner, PlanOptions
+
+    out = stream or sys.stdout
+    errs = err or sys.stderr
+    keys = dedupe(keys)
+    if not keys:
+        if options.fmt == "json":
+            out.write(render.to_json([], None, not options.yes, None))
+        else:
+            print("keyscan revoke: no keys to revoke", file=out)
+        return EXIT_DONE
+    audit = AuditLog(
+        options.audit_path,
+        forbidden=[options.admin_key, *[k.secret for k in keys if k.secret]],
+    )
+    try:
+        history = read_records(options.audit_path)
+        if options.yes:
+            audit.check_writable()
+    except AuditError as exc:
+        _say_error(errs, f"{exc}: nothing was deleted")
+        return EXIT_ERROR
+
+    if options.check_first:
+        try:
+            _check_keys(keys, options)
+        except ValueError as exc:  # UnsafeBaseUrl
+            _say_error(errs, f"--api-base: {exc}")
+            return EXIT_ERROR
+
+    try:
+        client = AdminClient.connect(
+            options.base_url, options.admin_key, options.transport, options.retries,
+            options.timeout, options.backoff_initial,
+        )
+    except AdminApiError as exc:
+        _say_error(errs, f"--api-base: {exc.message}")
+        return EXIT_ERROR
+    with client:
+        planner = Planner(
+            client,
+            PlanOptions(
+                key_ids=options.key_ids, admin_key=options.admin_key, history=history
+            ),
+        )
+        try:
+            plan = planner.plan(keys)
+        except AdminApiError as exc:
+            _say_error(
+                errs,
+                f"cannot plan the revocation: {explain(exc.kind, exc.status or 0, exc.describe())}"
+                "; nothing was deleted",
+            )
+            return EXIT_ERROR
+        for unused in planner.unused_key_ids():
+            print(
+                f"keyscan: warning: --key-id {unused} is not among the candidates of any "
+                "leaked key: ignored",
+                file=errs,
+            )
+        if options.fmt != "json":
+            out.write(render.render_plan(plan, not options.yes, options.delete_service_account))
+        if not options.yes:
+            if options.fmt == "json":
+                out.write(render.to_json(plan, None, True, None))
+            return exit_code_for(plan, None)
+        executor = Executor(
+            client,
+            audit,
+            ExecOptions(
+                delete_service_account=options.delete_service_account,
+                recheck_attempts=options.recheck_attempts,
+                recheck_delay=options.recheck_delay,
+                **({"sleep": options.sleep} if options.sleep is not None else {}),
+            ),
+            _verifier(options),
+        )
+        try:
+            outcomes = executor.run(plan)
+        except AuditError as exc:
+            _say_error(errs, f"{exc}: stopped; see the output above for what was done")
+            return EXIT_ERROR
+    error_line: str | None = None
+    if executor.aborted is not None:
+        stop = executor.aborted
+        done = sum(1 for o in outcomes if o.status in (REVOKED, REVOKED_UNCONFIRMED))
+        not_run = sum(1 for o in outcomes if o.status in (NOT_RUN, FAILED))
+        error_line = (
+            f"revocation stopped: {explain(stop.kind, stop.status or 0, stop.describe())}; "
+            f"{done} key(s) revoked before it, {not_run} not revoked"
+        )
+    if options.fmt == "json":
+        out.write(render.to_json(plan, outcomes, False, error_line))
+    else:
+        out.write(render.render_outcomes(outcomes))
+        print(f"Audit log: {options.audit_path}", file=out)
+    if error_line:
+        _say_error(errs, error_line)
+    return exit_code_for(plan, outcomes)
+
+
+def revoke_findings(
+    findings: list[Finding], options: RevokeOptions, stream: TextIO | None = None
+) -> int:
+    """Revoke what a scan found: live keys, or keys that were not verified. Exit code."""
+    keys: list[LeakedKey] = []
+    for f in findings:
+        v = f.verification
+        if v is not None and not v.is_live and v.status != "unknown":
+            continue  # a dead key has nothing to revoke
+        keys.append(leaked_from_finding(f))
+    return revoke_keys(keys, options, stream, stream)

@@ -1,0 +1,330 @@
+"""Carry out a plan: delete, prove the leaked key is dead, record every action.
+
+Each DELETE is written to the audit log with its HTTP status and ``x-request-id`` (never the
+key). After a delete the leaked key is checked again, when its raw value is known, until it
+answers ``invalid`` (propagation takes a moment): ``revoked``; still answering after the
+retries: ``revoked-unconfirmed``. Without the raw value (a redacted report) keyscan confirms
+through the Admin API that the key id is gone and says the leaked value itself was not
+re-checked. A 404 on DELETE means someone deleted it already: ``already-revoked``.
+
+An error that will repeat for every key (the admin key is invalid or lacks write scope, rate
+limiting after backoff, server errors, network) stops the run; the remaining keys are
+reported as ``not-run``, so nothing is left half-done without saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from keyscan.models import Verification
+from keyscan.revoke.audit import AuditLog
+from keyscan.revoke.errors import AdminApiError, explain
+from keyscan.revoke.model import (
+    ALREADY_REVOKED,
+    DEAD,
+    DELETE_ADMIN_KEY,
+    DELETE_PROJECT_KEY,
+    FAILED,
+    NEEDS_SERVICE_ACCOUNT,
+    NO_ACTION,
+    NOT_RUN,
+    PREVIOUSLY,
+    REVOKED,
+    REVOKED_UNCONFIRMED,
+    SKIPPED,
+    Candidate,
+    LeakedKey,
+    Outcome,
+    PlanItem,
+)
+
+
+@dataclass
+class Answer:
+    """A successful Admin API answer."""
+
+    status: int
+    body: Any
+    request_id: str | None = None
+
+
+class AdminWriter(Protocol):
+    def delete_project_key(self, project_id: str, key_id: str) -> Answer: ...
+
+    def delete_service_account(self, project_id: str, service_account_id: str) -> Answer: ...
+
+    def delete_admin_key(self, key_id: str) -> Answer: ...
+
+    def get_project_key(self, project_id: str, key_id: str) -> dict[str, Any] | None: ...
+
+    def get_admin_key(self, key_id: str) -> dict[str, Any] | None: ...
+
+
+Verifier = Callable[[LeakedKey], Verification]
+
+
+@dataclass
+class ExecOptions:
+    delete_service_account: bool = False
+    # Re-checks after a delete: how many, and the pause before each (doubling).
+    recheck_attempts: int = 4
+    recheck_delay: float = 1.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+class Executor:
+    def __init__(
+        self,
+        client: AdminWriter,
+        audit: AuditLog,
+        options: ExecOptions,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.client = client
+        self.audit = audit
+        self.options = options
+        self.verifier = verifier
+        self.aborted: AdminApiError | None = None
+
+    def run(self, plan: list[PlanItem]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for item in plan:
+            if self.aborted is not None and item.action != NO_ACTION:
+                outcomes.append(
+                    Outcome(item, NOT_RUN, "not attempted: the run stopped at an earlier error")
+                )
+                continue
+            outcomes.append(self.run_one(item))
+        return outcomes
+
+    # -- one item -------------------------------------------------------------------------------
+    def run_one(self, item: PlanItem) -> Outcome:
+        if item.action == NO_ACTION:
+            status = ALREADY_REVOKED if item.reason == PREVIOUSLY else SKIPPED
+            if item.reason == DEAD:
+                status = SKIPPED
+            return Outcome(item, status, item.message)
+        target = item.target
+        assert target is not None
+        try:
+            if item.action == DELETE_ADMIN_KEY:
+                return self.delete_admin(item, target)
+            if item.action == DELETE_PROJECT_KEY:
+                return self.delete_project(item, target)
+        except AdminApiError as exc:
+            return self.error(item, target, exc, self._action_of(item))
+        raise ValueError(f"unknown plan action {item.action!r}")
+
+    @staticmethod
+    def _action_of(item: PlanItem) -> str:
+        return item.action
+
+    def _record(
+        self,
+        action: str,
+        result: str,
+        item: PlanItem,
+        target: Candidate,
+        http_status: int | None,
+        request_id: str | None,
+        message: str = "",
+        **extra: Any,
+    ) -> None:
+        self.audit.record(
+            action=action,
+            result=result,
+            project=target.project_id,
+            key_id=target.id,
+            redacted=item.leaked.redacted,
+            fingerprint=item.leaked.fingerprint,
+            family=item.leaked.family,
+            http_status=http_status,
+            request_id=request_id,
+            message=message,
+            **extra,
+        )
+
+    def error(
+        self, item: PlanItem, target: Candidate, exc: AdminApiError, action: str, **extra: Any
+    ) -> Outcome:
+        message = explain(exc.kind, exc.status or 0, exc.message)
+        self._record(
+            action, "error", item, target, exc.status, exc.request_id, exc.message, **extra
+        )
+        if exc.fatal:
+            self.aborted = exc
+        return Outcome(item, FAILED, message, exc.status, exc.request_id)
+
+    def delete_project(self, item: PlanItem, target: Candidate) -> Outcome:
+        project_id = target.project_id or ""
+        try:
+            answer = self.client.delete_project_key(project_id, target.id)
+        except AdminApiError as exc:
+            if exc.kind == "not-found":
+                self._record(
+                    DELETE_PROJECT_KEY, ALREADY_REVOKED, item, target, exc.status,
+                    exc.request_id, "the key no longer exists",
+                )
+                return Outcome(
+                    item, ALREADY_REVOKED, f"{target.id} no longer exists (404): already deleted",
+                    exc.status, exc.request_id,
+                )
+            if exc.kind == "bad-request" and target.owner_type == "service_account":
+                self._record(
+                    DELETE_PROJECT_KEY, "refused", item, target, exc.status, exc.request_id,
+                    exc.message,
+                )
+                return self.service_account_path(item, target, exc)
+            raise
+        deleted = isinstance(answer.body, dict) and answer.body.get("deleted") is True
+        self._record(
+            DELETE_PROJECT_KEY, "deleted" if deleted else "not-deleted", item, target,
+            answer.status, answer.request_id,
+        )
+        if not deleted:
+            return Outcome(
+                item, FAILED, f"the API did not confirm deleting {target.id}",
+                answer.status, answer.request_id,
+            )
+        return self.confirm(item, target, answer, f"deleted {target.id}")
+
+    def service_account_path(
+        self, item: PlanItem, target: Candidate, refusal: AdminApiError
+    ) -> Outcome:
+        sa = target.owner_id or "?"
+        count = item.service_account_keys
+        others = f"all {count} of its keys in this project" if count else "all of its keys"
+        if not self.options.delete_service_account:
+            return Outcome(
+                item,
+                NEEDS_SERVICE_ACCOUNT,
+                f"the API refuses to delete a service account's key ({refusal.message}). "
+                f"Rerun with --delete-service-account to delete service account {sa} "
+                f"({target.owner_name or 'unnamed'}) in project {target.project_id}; "
+                f"WARNING: that revokes {others}, not only the leaked one",
+                refusal.status,
+                refusal.request_id,
+            )
+        try:
+            answer = self.client.delete_service_account(target.project_id or "", sa)
+        except AdminApiError as exc:
+            if exc.kind == "not-found":
+                self._record(
+                    "delete-service-account", ALREADY_REVOKED, item, target, exc.status,
+                    exc.request_id, "the service account no longer exists",
+                    service_account_id=sa,
+                )
+                return Outcome(
+                    item, ALREADY_REVOKED, f"service account {sa} no longer exists (404)",
+                    exc.status, exc.request_id,
+                )
+            return self.error(item, target, exc, "delete-service-account", service_account_id=sa)
+        deleted = isinstance(answer.body, dict) and answer.body.get("deleted") is True
+        self._record(
+            "delete-service-account", "deleted" if deleted else "not-deleted", item, target,
+            answer.status, answer.request_id, f"revokes {others}", service_account_id=sa,
+        )
+        if not deleted:
+            return Outcome(
+                item, FAILED, f"the API did not confirm deleting service account {sa}",
+                answer.status, answer.request_id,
+            )
+        return self.confirm(
+            item, target, answer, f"deleted service account {sa} and with it {others}"
+        )
+
+    def delete_admin(self, item: PlanItem, target: Candidate) -> Outcome:
+        try:
+            answer = self.client.delete_admin_key(target.id)
+        except AdminApiError as exc:
+            if exc.kind == "not-found":
+                self._record(
+                    DELETE_ADMIN_KEY, ALREADY_REVOKED, item, target, exc.status,
+                    exc.request_id, "the admin key no longer exists",
+                )
+                return Outcome(
+                    item, ALREADY_REVOKED, f"{target.id} no longer exists (404): already deleted",
+                    exc.status, exc.request_id,
+                )
+            raise
+        deleted = isinstance(answer.body, dict) and answer.body.get("deleted") is True
+        self._record(
+            DELETE_ADMIN_KEY, "deleted" if deleted else "not-deleted", item, target,
+            answer.status, answer.request_id,
+        )
+        if not deleted:
+            return Outcome(
+                item, FAILED, f"the API did not confirm deleting {target.id}",
+                answer.status, answer.request_id,
+            )
+        return self.confirm(item, target, answer, f"deleted admin key {target.id}")
+
+    # -- proof ----------------------------------------------------------------------------------
+    def confirm(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
+        leaked = item.leaked
+        if leaked.secret is not None and self.verifier is not None:
+            return self.recheck_key(item, target, answer, done)
+        return self.recheck_id(item, target, answer, done)
+
+    def _pause(self, attempt: int) -> None:
+        if attempt > 0 and self.options.recheck_delay > 0:
+            self.options.sleep(self.options.recheck_delay * (2 ** (attempt - 1)))
+
+    def recheck_key(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
+        assert self.verifier is not None
+        last: Verification | None = None
+        attempts = max(1, self.options.recheck_attempts)
+        for attempt in range(attempts):
+            self._pause(attempt)
+            last = self.verifier(item.leaked)
+            if last.status in ("invalid", "invalid-account"):
+                self._record(
+                    "recheck", REVOKED, item, target, last.http_status, last.request_id,
+                    f"the leaked key now answers {last.status}", attempts=attempt + 1,
+                )
+                return Outcome(
+                    item, REVOKED,
+                    f"{done}; the leaked key now answers {last.status} "
+                    f"({last.reason or 'invalid_api_key'})",
+                    answer.status, answer.request_id,
+                )
+        status = last.status if last else "unknown"
+        self._record(
+            "recheck", REVOKED_UNCONFIRMED, item, target, last.http_status if last else None,
+            last.request_id if last else None,
+            f"the leaked key still answers {status} after {attempts} checks", attempts=attempts,
+        )
+        return Outcome(
+            item, REVOKED_UNCONFIRMED,
+            f"{done}, but the leaked key still answers {status} after {attempts} checks "
+            "(propagation can take a while: check again later)",
+            answer.status, answer.request_id,
+        )
+
+    def recheck_id(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
+        attempts = max(1, self.options.recheck_attempts)
+        gone = False
+        for attempt in range(attempts):
+            self._pause(attempt)
+            try:
+                if target.kind == "admin-key":
+                    gone = self.client.get_admin_key(target.id) is None
+                else:
+                    gone = self.client.get_project_key(target.project_id or "", target.id) is None
+            except AdminApiError:
+                gone = False
+            if gone:
+                break
+        note = (
+            "the key id is gone from the organization, but the leaked value itself was not "
+            "re-checked (its raw value is not available: redacted input)"
+            if gone
+            else f"the key id is still listed after {attempts} checks"
+        )
+        self._record("recheck", REVOKED_UNCONFIRMED, item, target, None, None, note)
+        return Outcome(
+            item, REVOKED_UNCONFIRMED, f"{done}; {note}", answer.status, answer.request_id
+        )

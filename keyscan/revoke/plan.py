@@ -1,0 +1,314 @@
+"""The plan: for each leaked key, which key of the organization to delete, if any, and why.
+
+Planning only reads (GET). It never guesses: a key is deleted only when exactly one key of
+the organization agrees with it on everything both redactions keep (or when the user named
+it with ``--key-id`` among several such candidates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from keyscan.models import fingerprint_of
+from keyscan.revoke.matching import KeyShape, compare, owner_type_for_prefix
+from keyscan.revoke.model import (
+    AMBIGUOUS,
+    CHOSEN,
+    DASHBOARD,
+    DASHBOARD_HELP,
+    DEAD,
+    DELETE_ADMIN_KEY,
+    DELETE_PROJECT_KEY,
+    NO_ACTION,
+    NOT_FOUND,
+    PREVIOUSLY,
+    SELF,
+    UNIQUE,
+    Candidate,
+    LeakedKey,
+    PlanItem,
+)
+
+PROJECT_FAMILIES = ("project", "service_account", "user")
+SEARCH_ANYWHERE = ("legacy", "unknown")
+
+
+class AdminReader(Protocol):
+    """The read side of the Admin API client (keyscan.revoke.client.AdminClient)."""
+
+    def list_projects(self) -> list[dict[str, Any]]: ...
+
+    def list_project_keys(self, project_id: str) -> list[dict[str, Any]] | None: ...
+
+    def list_admin_keys(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class PlanOptions:
+    # --key-id: resolves an ambiguous match (must be one of the candidates).
+    key_ids: frozenset[str] = frozenset()
+    # The admin key making the requests (never deleted).
+    admin_key: str = field(default="", repr=False)
+    # Audit records of earlier runs (a key revoked before is "already-revoked" now).
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def candidate_from_project_key(
+    obj: dict[str, Any], project: dict[str, Any] | None, project_id: str
+) -> Candidate:
+    owner = obj.get("owner") or {}
+    owner_type = str(owner.get("type") or "user")
+    who = owner.get(owner_type) or {}
+    name = who.get("name") if isinstance(who, dict) else None
+    if owner_type == "user" and isinstance(who, dict) and who.get("email"):
+        name = f"{name or ''} <{who['email']}>".strip()
+    return Candidate(
+        kind="project-key",
+        id=str(obj.get("id")),
+        name=obj.get("name"),
+        redacted_value=str(obj.get("redacted_value") or ""),
+        created_at=obj.get("created_at"),
+        last_used_at=obj.get("last_used_at"),
+        owner_type=owner_type,
+        owner_id=who.get("id") if isinstance(who, dict) else None,
+        owner_name=name,
+        project_id=project_id,
+        project_name=(project or {}).get("name"),
+        project_archived=bool(
+            project and (project.get("archived_at") or project.get("status") == "archived")
+        ),
+    )
+
+
+def candidate_from_admin_key(obj: dict[str, Any]) -> Candidate:
+    owner = obj.get("owner") or {}
+    return Candidate(
+        kind="admin-key",
+        id=str(obj.get("id")),
+        name=obj.get("name"),
+        redacted_value=str(obj.get("redacted_value") or ""),
+        created_at=obj.get("created_at"),
+        last_used_at=obj.get("last_used_at"),
+        owner_type="user",
+        owner_id=owner.get("id"),
+        owner_name=owner.get("name"),
+    )
+
+
+class Planner:
+    """Builds the plan, reading each list from the Admin API at most once."""
+
+    def __init__(self, client: AdminReader, options: PlanOptions) -> None:
+        self.client = client
+        self.options = options
+        self._projects: list[dict[str, Any]] | None = None
+        self._keys: dict[str, list[dict[str, Any]] | None] = {}
+        self._admin_keys: list[dict[str, Any]] | None = None
+        self.used_key_ids: set[str] = set()
+
+    # -- cached reads -------------------------------------------------------------------------
+    def projects(self) -> list[dict[str, Any]]:
+        if self._projects is None:
+            self._projects = self.client.list_projects()
+        return self._projects
+
+    def project(self, project_id: str) -> dict[str, Any] | None:
+        for p in self.projects():
+            if p.get("id") == project_id:
+                return p
+        return None
+
+    def project_keys(self, project_id: str) -> list[dict[str, Any]] | None:
+        if project_id not in self._keys:
+            self._keys[project_id] = self.client.list_project_keys(project_id)
+        return self._keys[project_id]
+
+    def admin_keys(self) -> list[dict[str, Any]]:
+        if self._admin_keys is None:
+            self._admin_keys = self.client.list_admin_keys()
+        return self._admin_keys
+
+    # -- planning -----------------------------------------------------------------------------
+    def plan(self, keys: Iterable[LeakedKey]) -> list[PlanItem]:
+        return [self.plan_one(k) for k in keys]
+
+    def unused_key_ids(self) -> list[str]:
+        return sorted(self.options.key_ids - self.used_key_ids)
+
+    def plan_one(self, leaked: LeakedKey) -> PlanItem:
+        if leaked.is_dead:
+            status = leaked.verification.status if leaked.verification else "invalid"
+            previous = self.previous(leaked)
+            if previous is not None:
+                return PlanItem(
+                    leaked,
+                    NO_ACTION,
+                    PREVIOUSLY,
+                    f"revoked on {previous.get('timestamp')} ({previous.get('key_id')}); "
+                    f"the key now answers {status}",
+                )
+            return PlanItem(
+                leaked, NO_ACTION, DEAD, f"the key is not live ({status}): nothing to revoke"
+            )
+        if leaked.family == "admin":
+            return self.plan_admin(leaked)
+        return self.plan_project(leaked)
+
+    def previous(self, leaked: LeakedKey) -> dict[str, Any] | None:
+        """The audit record of an earlier successful delete of this key, if any."""
+        for rec in reversed(self.options.history):
+            if (
+                rec.get("fingerprint") == leaked.fingerprint
+                and str(rec.get("action", "")).startswith("delete-")
+                and rec.get("result") in ("deleted", "already-revoked")
+            ):
+                found: dict[str, Any] = rec
+                return found
+        return None
+
+    def choose(
+        self, leaked: LeakedKey, candidates: list[Candidate], action: str
+    ) -> PlanItem:
+        if len(candidates) == 1:
+            return PlanItem(leaked, action, UNIQUE, target=candidates[0], candidates=candidates)
+        chosen = [c for c in candidates if c.id in self.options.key_ids]
+        if len(candidates) > 1 and len(chosen) == 1:
+            self.used_key_ids.add(chosen[0].id)
+            return PlanItem(
+                leaked,
+                action,
+                CHOSEN,
+                f"{len(candidates)} keys match; --key-id chose {chosen[0].id}",
+                target=chosen[0],
+                candidates=candidates,
+            )
+        return PlanItem(
+            leaked,
+            NO_ACTION,
+            AMBIGUOUS,
+            f"{len(candidates)} keys match its first 8 and last 4 characters and length: "
+            "nothing will be deleted; pick one with --key-id",
+            candidates=candidates,
+        )
+
+    def not_found(self, leaked: LeakedKey, where: str, near: int = 0) -> PlanItem:
+        previous = self.previous(leaked)
+        if previous is not None and previous.get("key_id"):
+            # Deleting it again answers 404: confirms "already-revoked" without any guess
+            # (the id was matched to this very fingerprint when it was deleted).
+            kind = "admin-key" if previous.get("action") == DELETE_ADMIN_KEY else "project-key"
+            target = Candidate(
+                kind=kind,
+                id=str(previous["key_id"]),
+                name=None,
+                redacted_value=leaked.redacted,
+                created_at=None,
+                last_used_at=None,
+                owner_type="user",
+                project_id=previous.get("project"),
+            )
+            return PlanItem(
+                leaked,
+                DELETE_ADMIN_KEY if kind == "admin-key" else DELETE_PROJECT_KEY,
+                PREVIOUSLY,
+                f"revoked on {previous.get('timestamp')} (audit log); deleting "
+                f"{target.id} again should answer 404",
+                target=target,
+            )
+        if leaked.family in SEARCH_ANYWHERE:
+            return PlanItem(
+                leaked,
+                NO_ACTION,
+                DASHBOARD,
+                f"no key of this organization matches {where}; "
+                + DASHBOARD_HELP.format(tail=leaked.tail),
+            )
+        msg = f"not found in this organization ({where})"
+        if near:
+            msg += f"; {near} key(s) with the same first and last characters have another owner type"
+        return PlanItem(leaked, NO_ACTION, NOT_FOUND, msg)
+
+    def plan_project(self, leaked: LeakedKey) -> PlanItem:
+        project_id = leaked.project
+        projects = self.projects()
+        if project_id:
+            # Only the project the key belongs to: a look-alike elsewhere is someone else's.
+            project = self.project(project_id)
+            keys = self.project_keys(project_id) if project is not None else None
+            if keys is None:
+                return self.not_found(
+                    leaked, f"project {project_id}, reported by verification, is not in it"
+                )
+            pairs = [(project, project_id, keys)]
+            where = f"searched project {project_id}"
+        else:
+            pairs = []
+            for p in projects:
+                pid = str(p.get("id"))
+                pkeys = self.project_keys(pid)
+                if pkeys is not None:
+                    pairs.append((p, pid, pkeys))
+            where = f"searched {len(pairs)} project(s), archived included"
+        expected_owner = owner_type_for_prefix(leaked.shape.head, leaked.family)
+        candidates: list[Candidate] = []
+        near = 0
+        for project, pid, pkeys in pairs:
+            for obj in pkeys:
+                cand = candidate_from_project_key(obj, project, pid)
+                shape = cand.shape
+                if shape is None or not compare(leaked.shape, shape).matches:
+                    continue
+                if expected_owner is not None and cand.owner_type != expected_owner:
+                    near += 1
+                    continue
+                candidates.append(cand)
+        if not candidates:
+            return self.not_found(leaked, where, near)
+        item = self.choose(leaked, candidates, DELETE_PROJECT_KEY)
+        target = item.target
+        if target is not None and target.owner_type == "service_account":
+            item.service_account_keys = sum(
+                1
+                for _, pid, pkeys in pairs
+                if pid == target.project_id
+                for obj in pkeys
+                if ((obj.get("owner") or {}).get("service_account") or {}).get("id")
+                == target.owner_id
+            )
+        return item
+
+    def plan_admin(self, leaked: LeakedKey) -> PlanItem:
+        admin_key = self.options.admin_key
+        if admin_key and fingerprint_of(admin_key) == leaked.fingerprint:
+            return PlanItem(
+                leaked,
+                NO_ACTION,
+                SELF,
+                "this is the admin key making the request: refusing to delete it; revoke it "
+                "with another admin key or in the dashboard (https://platform.openai.com/"
+                "settings/organization/admin-keys)",
+            )
+        candidates: list[Candidate] = []
+        for obj in self.admin_keys():
+            cand = candidate_from_admin_key(obj)
+            shape = cand.shape
+            if shape is not None and compare(leaked.shape, shape).matches:
+                candidates.append(cand)
+        if not candidates:
+            return self.not_found(leaked, f"searched {len(self.admin_keys())} admin key(s)")
+        item = self.choose(leaked, candidates, DELETE_ADMIN_KEY)
+        target = item.target
+        if target is not None and admin_key:
+            shape = target.shape
+            if shape is not None and compare(KeyShape.of_secret(admin_key), shape).matches:
+                return PlanItem(
+                    leaked,
+                    NO_ACTION,
+                    SELF,
+                    f"the matching admin key {target.id} looks like the admin key making the "
+                    "request (same first and last characters): refusing to delete it",
+                    candidates=candidates,
+                )
+        return item
