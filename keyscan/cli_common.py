@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from keyscan.models import Confidence, Rule
+from keyscan.models import Confidence, Finding, Rule
 from keyscan.pipeline import EXIT_ERROR, OutputOptions, RunOptions
 
 if TYPE_CHECKING:
@@ -215,7 +215,53 @@ def verify_options(f: F) -> F:
 def scan_options(f: F) -> F:
     """All options of a scanning command: detection, suppression (config, baseline), output,
     verification."""
-    return detection_options(suppression_options(verify_options(output_options(f))))
+    return detection_options(
+        suppression_options(verify_options(revoke_options(output_options(f))))
+    )
+
+
+def revoke_options(f: F) -> F:
+    """Revocation after a scan (keyscan.revoke): --revoke plans, --revoke --yes carries out."""
+    options = [
+        click.option(
+            "--revoke",
+            is_flag=True,
+            help="Plan the revocation of live (or unverified) keys through the Admin API "
+            "($OPENAI_ADMIN_KEY); see keyscan revoke. Dry run unless --yes.",
+        ),
+        click.option("--yes", is_flag=True, help="With --revoke: carry out the plan."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def apply_revoke_params(run: RunOptions, params: dict[str, Any]) -> None:
+    """Set run.revoke (a callback, keyscan.revoke imported only when it runs). Exit 2 if
+    --revoke has no admin key, or --yes comes without --revoke."""
+    if not params.get("revoke"):
+        if params.get("yes"):
+            fail("--yes needs --revoke (it confirms the revocation plan)")
+        return
+    from keyscan.revoke import AdminKeyError, admin_key_from
+
+    try:
+        admin_key, notes = admin_key_from(None)
+    except AdminKeyError as exc:
+        fail(f"--revoke: {exc}")
+    run.warnings.extend(notes)
+    yes = bool(params.get("yes"))
+    api_base = params.get("api_base")
+
+    def revoke(findings: list[Finding]) -> int:
+        from keyscan.http import default_base_url
+        from keyscan.revoke import RevokeOptions, revoke_findings
+
+        options = RevokeOptions(admin_key=admin_key, base_url=api_base or default_base_url(),
+                                yes=yes)
+        return revoke_findings(findings, options, sys.stderr)
+
+    run.revoke = revoke
 
 
 def apply_verify_params(run: RunOptions, params: dict[str, Any]) -> None:
@@ -287,6 +333,7 @@ def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunConte
         min_confidence=Confidence.parse(params.get("min_confidence") or "low"),
     )
     apply_verify_params(run, params)
+    apply_revoke_params(run, params)
     if config is not None:
         run.warnings.extend(config.warnings())
         if config.allow:

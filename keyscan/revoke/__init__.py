@@ -193,7 +193,18 @@ def revoke_keys(
     stream: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Plan (and with ``options.yes`` carry out) the revocation of ``keys``; exit code."""
+    """Plan (and with ``options.yes`` carry out) the revocation of ``keys``; exit code:
+    0 nothing left to do, 1 keys left (dry run, not found, ambiguous...), 2 error."""
+    return run_revocation(keys, options, stream, err)[0]
+
+
+def run_revocation(
+    keys: list[LeakedKey],
+    options: RevokeOptions,
+    stream: TextIO | None = None,
+    err: TextIO | None = None,
+) -> tuple[int, list[Outcome]]:
+    """``revoke_keys``, also returning the outcomes (empty for a dry run or an early error)."""
     from keyscan.revoke import render
     from keyscan.revoke.client import AdminClient
     from keyscan.revoke.execute import ExecOptions, Executor
@@ -207,7 +218,7 @@ def revoke_keys(
             out.write(render.to_json([], None, not options.yes, None))
         else:
             print("keyscan revoke: no keys to revoke", file=out)
-        return EXIT_DONE
+        return EXIT_DONE, []
     audit = AuditLog(
         options.audit_path,
         forbidden=[options.admin_key, *[k.secret for k in keys if k.secret]],
@@ -218,14 +229,14 @@ def revoke_keys(
             audit.check_writable()
     except AuditError as exc:
         _say_error(errs, f"{exc}: nothing was deleted")
-        return EXIT_ERROR
+        return EXIT_ERROR, []
 
     if options.check_first:
         try:
             _check_keys(keys, options)
         except ValueError as exc:  # UnsafeBaseUrl
             _say_error(errs, f"--api-base: {exc}")
-            return EXIT_ERROR
+            return EXIT_ERROR, []
 
     try:
         client = AdminClient.connect(
@@ -234,7 +245,7 @@ def revoke_keys(
         )
     except AdminApiError as exc:
         _say_error(errs, f"--api-base: {exc.message}")
-        return EXIT_ERROR
+        return EXIT_ERROR, []
     with client:
         planner = Planner(
             client,
@@ -250,7 +261,7 @@ def revoke_keys(
                 f"cannot plan the revocation: {explain(exc.kind, exc.status or 0, exc.describe())}"
                 "; nothing was deleted",
             )
-            return EXIT_ERROR
+            return EXIT_ERROR, []
         for unused in planner.unused_key_ids():
             print(
                 f"keyscan: warning: --key-id {unused} is not among the candidates of any "
@@ -262,7 +273,7 @@ def revoke_keys(
         if not options.yes:
             if options.fmt == "json":
                 out.write(render.to_json(plan, None, True, None))
-            return exit_code_for(plan, None)
+            return exit_code_for(plan, None), []
         executor = Executor(
             client,
             audit,
@@ -278,7 +289,7 @@ def revoke_keys(
             outcomes = executor.run(plan)
         except AuditError as exc:
             _say_error(errs, f"{exc}: stopped; see the output above for what was done")
-            return EXIT_ERROR
+            return EXIT_ERROR, []
     error_line: str | None = None
     if executor.aborted is not None:
         stop = executor.aborted
@@ -295,17 +306,35 @@ def revoke_keys(
         print(f"Audit log: {options.audit_path}", file=out)
     if error_line:
         _say_error(errs, error_line)
-    return exit_code_for(plan, outcomes)
+    return exit_code_for(plan, outcomes), outcomes
 
 
 def revoke_findings(
     findings: list[Finding], options: RevokeOptions, stream: TextIO | None = None
 ) -> int:
-    """Revoke what a scan found: live keys, or keys that were not verified. Exit code."""
+    """The ``RunOptions.revoke`` callback: revoke what a scan found (keys verified live, or
+    not verified; a dead key has nothing to revoke). Plan and results go to ``stream``
+    (stderr: the scan report keeps stdout). Each finding gets ``extra["revocation"]``.
+    Returns 2 on an error, else 0 (keys left unrevoked are the scan's findings: exit 1)."""
     keys: list[LeakedKey] = []
     for f in findings:
         v = f.verification
         if v is not None and not v.is_live and v.status != "unknown":
             continue  # a dead key has nothing to revoke
         keys.append(leaked_from_finding(f))
-    return revoke_keys(keys, options, stream, stream)
+    code, outcomes = run_revocation(keys, options, stream or sys.stderr, stream or sys.stderr)
+    by_fp = {o.item.leaked.fingerprint: o for o in outcomes}
+    for f in findings:
+        o = by_fp.get(f.fingerprint)
+        if o is None:
+            continue
+        target = o.item.target
+        f.extra["revocation"] = {
+            "status": o.status,
+            "key_id": target.id if target else None,
+            "project": target.project_id if target else None,
+            "request_id": o.request_id,
+        }
+        if o.status in (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED):
+            f.notes.append(o.status)
+    return EXIT_ERROR if code == EXIT_ERROR else EXIT_DONE
