@@ -29,7 +29,16 @@ from keyscan.models import Finding
 DEFAULT_FILE = ".keyscan-baseline.json"
 FORMAT_VERSION = 1
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-ENTRY_KEYS = {"identity", "rule_id", "family", "fingerprint", "redacted", "path", "reason", "expires"}
+ENTRY_KEYS = {
+    "identity",
+    "rule_id",
+    "family",
+    "fingerprint",
+    "redacted",
+    "path",
+    "reason",
+    "expires",
+}
 
 
 class BaselineError(ValueError):

@@ -16,6 +16,9 @@ COMMANDS: dict[str, str] = {
     "rules": "keyscan.commands.rules:rules",
     "verify": "keyscan.commands.verify:verify_cmd",
     "revoke": "keyscan.commands.revoke:revoke",
+    "baseline": "keyscan.commands.baseline:baseline",
+    "ci": "keyscan.commands.ci:ci",
+    "hook": "keyscan.commands.hook:hook",
 }
 
 

@@ -116,8 +116,6 @@ def suppression_options(f: F) -> F:
             type=click.Path(dir_okay=False, path_type=Path),
             help="Hide findings recorded in this baseline (keyscan baseline create).",
         ),
-        # Set by the pre-commit hooks: short output with advice on false positives.
-        click.option("--hook", "hook", is_flag=True, hidden=True),
     ]
     for option in reversed(options):
         f = option(f)
@@ -326,7 +324,6 @@ def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunConte
         color=params.get("color") or "auto",
         quiet=bool(params.get("quiet")),
         all_locations=bool(params.get("all_locations")),
-        hook=bool(params.get("hook")),
     )
     run = RunOptions(
         output=output,

@@ -253,6 +253,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: config file is not UTF-8") from None
+
     class Loader(yaml.SafeLoader):
         """Dates stay strings, so a bad one is reported with its key (parse_expiry)."""
 

@@ -38,9 +38,7 @@ def _testcase(suite: ET.Element, f: Finding, loc: Location, root: Path) -> None:
         case.set("file", safe(relative_path(loc, root) or loc.path))
         if not loc.binary:
             case.set("line", str(loc.line))
-    failure = ET.SubElement(
-        case, "failure", {"type": f.rule_id, "message": safe(message(f, loc))}
-    )
+    failure = ET.SubElement(case, "failure", {"type": f.rule_id, "message": safe(message(f, loc))})
     details = [
         f"{title(f)}: {f.redacted}",
         f"rule: {f.rule_id}  family: {f.family}  confidence: {f.confidence}",

@@ -121,9 +121,11 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
     out.append(line)
     if opts.hook and result.findings:
         out.append("")
-        out.append("A key in a commit is a leak: remove it and revoke it (keyscan revoke).")
-        out.append("False positive? Add `keyscan:allow` in a comment on that line,")
-        out.append("or record existing findings: keyscan baseline create")
+        out.append("A committed key is a leak: remove it, and revoke it if it ever left this machine.")
+        out.append("False positive? Put `keyscan:allow` in a comment on that line, or add an")
+        out.append("`allow:` entry (path or secret regex, with a reason) to .keyscan.yaml.")
+        out.append("Known keys in old code? Record them once: keyscan baseline create, then")
+        out.append("set `baseline: .keyscan-baseline.json` in .keyscan.yaml.")
     if opts.quiet and not result.findings and not result.errors:
         return ""
     return "\n".join(out) + "\n"
