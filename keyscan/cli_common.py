@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from keyscan.content import ContentOptions
 from keyscan.models import Confidence, Finding, Rule
 from keyscan.pipeline import EXIT_ERROR, OutputOptions, RunOptions
 
@@ -94,6 +95,18 @@ def detection_options(f: F) -> F:
             type=click.IntRange(min=1),
             default=None,
             help="Worker processes (default: number of cores, for large scans).",
+        ),
+        click.option(
+            "--no-decode",
+            is_flag=True,
+            help="Do not look for keys that are base64, percent-encoded, escaped or UTF-16.",
+        ),
+        click.option(
+            "--archive-depth",
+            type=click.IntRange(min=0, max=8),
+            default=2,
+            show_default=True,
+            help="Scan inside zip/tar/gz archives nested this deep (0: do not open archives).",
         ),
     ]
     for option in reversed(options):
@@ -285,6 +298,8 @@ class RunContext:
     excludes: list[str] = field(default_factory=list)
     jobs: int | None = None
     config: Config | None = None
+    # Decoders and archive depth (--no-decode, --archive-depth), for every source.
+    content: ContentOptions = field(default_factory=ContentOptions)
 
 
 def load_config_for(params: dict[str, Any]) -> Config | None:
@@ -351,4 +366,8 @@ def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunConte
         excludes=[*(params.get("excludes") or ()), *(config.exclude if config else ())],
         jobs=params.get("jobs"),
         config=config,
+        content=ContentOptions(
+            decode=not params.get("no_decode"),
+            archive_depth=2 if params.get("archive_depth") is None else params["archive_depth"],
+        ),
     )

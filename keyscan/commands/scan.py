@@ -10,7 +10,7 @@ import click
 
 from keyscan.cli_common import RunContext, build_context, scan_options
 from keyscan.findings import aggregate
-from keyscan.models import ScanResult
+from keyscan.models import ScanError, ScanResult
 from keyscan.pipeline import finish
 
 
@@ -33,7 +33,7 @@ def scan_targets(targets: list[str], ctx: RunContext) -> ScanResult:
     hits = []
     file_targets = [t for t in targets if t != "-"]
     if "-" in targets:
-        part = files.scan_stdin(ctx.rules)
+        part = files.scan_stdin(ctx.rules, options=ctx.content)
         hits.extend(part.hits)
         result.errors.extend(part.errors)
         result.files += part.files
@@ -41,10 +41,12 @@ def scan_targets(targets: list[str], ctx: RunContext) -> ScanResult:
         if not file_targets:
             result.kind = "stdin"
     if file_targets:
-        tasks, errors, notes = files.walk(file_targets, ctx.excludes)
-        result.errors.extend(errors)
+        walk_errors: list[ScanError] = []
+        notes: list[str] = []
+        tasks = files.iter_walk(file_targets, ctx.excludes, walk_errors, notes)
+        part = files.scan_files(ctx.rules, tasks, ctx.jobs, ctx.content)
+        result.errors.extend(walk_errors)
         result.warnings.extend(notes)
-        part = files.scan_files(ctx.rules, tasks, ctx.jobs)
         hits.extend(part.hits)
         result.errors.extend(part.errors)
         result.files += part.files

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import itertools
 import os
 import stat
 import sys
@@ -18,17 +20,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from keyscan.content import ContentOptions, scan_buffer
+from keyscan.content import ContentOptions, scan_buffer, scan_special_file
 from keyscan.detector import MAX_MATCH_SPAN, Detector
 from keyscan.findings import Hit, is_binary
 from keyscan.models import Location, Rule, ScanError
 
 CHUNK = 8 * 1024 * 1024
 OVERLAP = 2 * MAX_MATCH_SPAN
-# Below this many bytes, or this many files, a scan stays in one process.
+# A scan goes to worker processes once its first files add up to this many bytes, or once
+# the walk has found PARALLEL_MIN_FILES * 16 files; otherwise it stays in one process.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 PARALLEL_MIN_FILES = 64
-BATCH_BYTES = 8 * 1024 * 1024
+# Files handed to a worker at a time (dynamic scheduling keeps both cores busy to the end).
+BATCH_FILES = 256
 
 
 @dataclass
@@ -65,18 +69,21 @@ def walk(
     targets: Sequence[str], excludes: Sequence[str] = ()
 ) -> tuple[list[FileTask], list[ScanError], list[str]]:
     """Files to scan under targets. Returns (tasks, errors, notes)."""
-    tasks: list[FileTask] = []
     errors: list[ScanError] = []
     notes: list[str] = []
+    tasks = list(iter_walk(targets, excludes, errors, notes))
+    return tasks, errors, notes
+
+
+def iter_walk(
+    targets: Sequence[str],
+    excludes: Sequence[str],
+    errors: list[ScanError],
+    notes: list[str],
+) -> Iterator[FileTask]:
+    """Yield files to scan under targets as the walk finds them (sizes are not known yet:
+    no stat per file; the reader learns the size from the open file)."""
     seen: set[tuple[int, int]] = set()
-
-    def add(display: str, st: os.stat_result) -> None:
-        ident = (st.st_dev, st.st_ino)
-        if ident in seen:
-            return
-        seen.add(ident)
-        tasks.append(FileTask(display, display, st.st_size))
-
     for target in targets:
         try:
             st = os.stat(target)  # follows a symlink named explicitly
@@ -87,21 +94,23 @@ def walk(
             errors.append(ScanError(target, exc.strerror or str(exc)))
             continue
         if stat.S_ISREG(st.st_mode):
-            add(target, st)
+            ident = (st.st_dev, st.st_ino)
+            if ident not in seen:
+                seen.add(ident)
+                yield FileTask(target, target, st.st_size)
         elif stat.S_ISDIR(st.st_mode):
-            _walk_dir(target, excludes, add, errors, notes)
+            yield from _walk_dir(target, excludes, errors, notes)
         else:
             notes.append(f"{target}: skipped, not a regular file")
-    return tasks, errors, notes
 
 
 def _walk_dir(
     root: str,
     excludes: Sequence[str],
-    add: Callable[[str, os.stat_result], None],
     errors: list[ScanError],
     notes: list[str],
-) -> None:
+) -> Iterator[FileTask]:
+    strip = root in (".", "./")
     stack = [("", root)]
     while stack:
         rel_dir, dir_path = stack.pop()
@@ -124,8 +133,7 @@ def _walk_dir(
                         continue
                     subdirs.append((rel + "/", entry.path))
                 elif entry.is_file(follow_symlinks=False):
-                    display = rel if root in (".", "./") else entry.path
-                    add(display, entry.stat(follow_symlinks=False))
+                    yield FileTask(rel if strip else entry.path, entry.path, -1)
                 else:
                     notes.append(f"{entry.path}: skipped, not a regular file")
             except OSError as exc:
@@ -139,6 +147,7 @@ def scan_stream(
     template: Location,
     options: ContentOptions | None = None,
     chunk: int = CHUNK,
+    errors: list[ScanError] | None = None,
 ) -> tuple[list[Hit], int]:
     """Scan a binary stream in overlapping chunks. Returns (hits, bytes read)."""
     hits: list[Hit] = []
@@ -153,7 +162,7 @@ def scan_stream(
         # Matches that start in the overlap are left for the next buffer, which re-reads it.
         limit = len(buf) if last else len(buf) - OVERLAP
         if buf:
-            hits.extend(scan_buffer(detector, buf, template, options, base, line, limit))
+            hits.extend(scan_buffer(detector, buf, template, options, base, line, limit, errors))
         if last:
             return hits, total
         line += buf.count(b"\n", 0, limit)
@@ -162,41 +171,67 @@ def scan_stream(
         total += len(more)
 
 
-def scan_file(detector: Detector, task: FileTask, out: FileScan) -> None:
+def _read_small(fd: int, size: int) -> bytes | None:
+    """The whole file if it still holds at most CHUNK bytes, else None (stream it)."""
+    parts: list[bytes] = []
+    total = 0
+    want = size + 1  # one byte more tells a file that grew since fstat
+    while True:
+        part = os.read(fd, max(want - total, 65536))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        total += len(part)
+        if total > CHUNK:
+            return None
+
+
+def scan_file(
+    detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None = None
+) -> None:
     try:
-        with open(task.path, "rb") as fh:
-            template = Location(path=task.display, line=0, column=0, offset=0)
-            hits, size = scan_stream(detector, fh, template)
+        # O_NONBLOCK: a FIFO swapped in since the walk must not hang the scan.
+        fd = os.open(task.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
         return
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            out.errors.append(ScanError(task.display, "cannot read: not a regular file"))
+            return
+        data = _read_small(fd, st.st_size) if st.st_size <= CHUNK else None
+        template = Location(path=task.display, line=0, column=0, offset=0)
+        if data is not None:
+            template.binary = is_binary(data)
+            hits = scan_buffer(detector, data, template, options)
+            size = len(data)
+        else:
+            os.lseek(fd, 0, os.SEEK_SET)
+            with open(fd, "rb", buffering=0, closefd=False) as fh:
+                hits, size = scan_stream(detector, fh, template, options)
+    except OSError as exc:
+        out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
+        return
+    finally:
+        os.close(fd)
     out.hits.extend(hits)
     out.files += 1
     out.bytes += size
 
 
-def scan_tasks(detector: Detector, tasks: Iterable[FileTask]) -> FileScan:
+def scan_tasks(
+    detector: Detector, tasks: Iterable[FileTask], options: ContentOptions | None = None
+) -> FileScan:
     out = FileScan()
     for task in tasks:
-        scan_file(detector, task, out)
+        scan_file(detector, task, out, options)
     return out
 
 
-def _worker(rules: Sequence[Rule], tasks: list[FileTask]) -> FileScan:
-    return scan_tasks(Detector(rules), tasks)
-
-
-def _batches(tasks: Sequence[FileTask], target: int) -> Iterator[list[FileTask]]:
-    batch: list[FileTask] = []
-    size = 0
-    for t in tasks:
-        batch.append(t)
-        size += t.size + 4096
-        if size >= target:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+def _worker(job: tuple[Sequence[Rule], ContentOptions | None, list[FileTask]]) -> FileScan:
+    rules, options, tasks = job
+    return scan_tasks(Detector(rules), tasks, options)
 
 
 def default_jobs() -> int:
@@ -206,24 +241,58 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _known_size(task: FileTask) -> int:
+    if task.size < 0:
+        try:
+            task.size = os.stat(task.path).st_size
+        except OSError:
+            task.size = 0
+    return task.size
+
+
 def scan_files(
-    rules: Sequence[Rule], tasks: Sequence[FileTask], jobs: int | None = None
+    rules: Sequence[Rule],
+    tasks: Iterable[FileTask],
+    jobs: int | None = None,
+    options: ContentOptions | None = None,
 ) -> FileScan:
-    """Scan files, in worker processes when the work is large enough to pay for them."""
+    """Scan files, in worker processes when the work is large enough to pay for them.
+
+    ``tasks`` may be a lazy walk: the first files are looked at to decide; a large scan then
+    hands batches to the workers while the walk goes on.
+    """
     jobs = default_jobs() if jobs is None else jobs
-    total = sum(t.size for t in tasks)
-    if jobs <= 1 or total < PARALLEL_MIN_BYTES or len(tasks) < PARALLEL_MIN_FILES // 8:
-        return scan_tasks(Detector(rules), tasks)
+    it = iter(tasks)
+    head: list[FileTask] = []
+    head_bytes = 0
+    if jobs > 1:
+        for task in it:
+            head.append(task)
+            head_bytes += _known_size(task) if len(head) <= PARALLEL_MIN_FILES else 0
+            if len(head) >= PARALLEL_MIN_FILES * 16 or head_bytes >= PARALLEL_MIN_BYTES:
+                break
+        else:
+            jobs = 1
+    if jobs <= 1:
+        return scan_tasks(Detector(rules), [*head, *it], options)
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = multiprocessing.get_context(method)
-    # Small batches keep both workers busy to the end; large files go alone.
-    target = max(BATCH_BYTES, min(total // (jobs * 8), 64 * BATCH_BYTES))
+
+    def batches() -> Iterator[tuple[Sequence[Rule], ContentOptions | None, list[FileTask]]]:
+        batch: list[FileTask] = []
+        for task in itertools.chain(head, it):
+            batch.append(task)
+            if len(batch) >= BATCH_FILES:
+                yield rules, options, batch
+                batch = []
+        if batch:
+            yield rules, options, batch
+
     result = FileScan()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        for part in pool.map(_worker, _repeat(rules), _batches(tasks, target)):
+    with ctx.Pool(jobs) as pool:
+        for part in pool.imap_unordered(_worker, batches()):
             result.hits.extend(part.hits)
             result.errors.extend(part.errors)
             result.files += part.files
@@ -231,17 +300,14 @@ def scan_files(
     return result
 
 
-def _repeat(rules: Sequence[Rule]) -> Iterator[Sequence[Rule]]:
-    while True:
-        yield rules
-
-
-def scan_stdin(rules: Sequence[Rule], stream: BinaryIO | None = None) -> FileScan:
+def scan_stdin(
+    rules: Sequence[Rule], stream: BinaryIO | None = None, options: ContentOptions | None = None
+) -> FileScan:
     out = FileScan()
     src = stream if stream is not None else sys.stdin.buffer
     template = Location(path="<stdin>", line=0, column=0, offset=0, source="stdin")
     try:
-        hits, size = scan_stream(Detector(rules), src, template)
+        hits, size = scan_stream(Detector(rules), src, template, options)
     except OSError as exc:
         out.errors.append(ScanError("<stdin>", f"cannot read: {exc.strerror or exc}"))
         return out

@@ -1,0 +1,379 @@
+"""Decoders for keys that are encoded: base64/base64url, percent-encoding, JSON/JS string
+escapes and UTF-16 text.
+
+Decoding everything would make every scan pay for what almost never happens, so each decoder
+first looks for a cheap, literal sign that an encoded key may be there, and decodes only a
+bounded region around it:
+
+* base64: the base64 text of ``sk-`` at each of the three byte alignments (``c2st``,
+  ``?NrL``, ``zay?``) or of the key marker (``VDNCbGJrRk``, ``QzQmxia0ZK``, ``UM0JsYmtGS``:
+  the marker is itself base64, so this is ``OpenAI`` encoded twice). The needle also tells
+  where the 4-character groups start, so a run is decoded at the right alignment even when
+  text of the base64 alphabet sits before it. Runs may be wrapped over lines (``base64``
+  wraps at 76 columns).
+* percent-encoding: only in buffers holding ``%``, around ``sk%2D``, ``%73%6B`` or an
+  encoded assignment (``key%3D``, ``key%22%3A``).
+* string escapes: only around ``\\u00``, ``\\x`` (JS) and ``\\/``.
+* UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
+
+Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
+from, so a finding points at the encoded text. Work is bounded: at most ``MAX_REGIONS``
+regions and ``MAX_DECODED_FACTOR`` times the buffer's size in decoded bytes per buffer.
+"""
+
+from __future__ import annotations
+
+import binascii
+import bisect
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+# The base64 text of "sk-" and of the key marker, with how far the needle starts after the
+# beginning of its 4-character group (which fixes the alignment of the run).
+BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
+    (b"c2st", 0),
+    (b"HNrL", 1),
+    (b"XNrL", 1),
+    (b"nNrL", 1),
+    (b"3NrL", 1),
+    (b"zay0", 3),
+    (b"zay1", 3),
+    (b"zay2", 3),
+    (b"zay3", 3),
+    (b"VDNCbGJrRk", 0),
+    (b"QzQmxia0ZK", 2),
+    (b"UM0JsYmtGS", 3),
+)
+# The shortest run that can hold a whole key: 51 characters (legacy) -> 68 in base64.
+MIN_BASE64_RUN = 64
+# Runs of the base64 and base64url alphabets, line breaks included (wrapped output).
+_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\r\n-]*")
+# Matches up to just after the last byte outside that alphabet (if any).
+_B64_LEFT = re.compile(rb"(?:.*[^A-Za-z0-9+/_\r\n-])?", re.S)
+_B64_WRAP = frozenset(b"\r\n")
+_B64_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+_PERCENT_TRIGGER = re.compile(
+    rb"sk%2[dD]|%73%6[bB]%2[dD]|(?:key|KEY|Key|token|TOKEN|secret|SECRET)(?:%2[27])?%3[aAdD]"
+)
+_ESCAPE_TRIGGER = re.compile(rb"\\u00|\\x[0-9A-Fa-f]{2}|\\/")
+_SIMPLE_ESCAPES = {
+    ord("/"): b"/",
+    ord("\\"): b"\\",
+    ord('"'): b'"',
+    ord("'"): b"'",
+    ord("`"): b"`",
+    ord("n"): b"\n",
+    ord("t"): b"\t",
+    ord("r"): b"\r",
+    ord("b"): b"\b",
+    ord("f"): b"\f",
+}
+
+# Region sizes around a trigger (bytes before, after). Keys are at most a few hundred bytes,
+# even percent-encoded; the context before lets assignment rules see the variable name.
+BASE64_WINDOW = (1024, 2048)
+PERCENT_WINDOW = (96, 1536)
+ESCAPE_WINDOW = (256, 1536)
+MAX_REGIONS = 4096
+MAX_DECODED_FACTOR = 4
+MAX_DEPTH = 3  # decoders applied one inside another ("base64>percent>escape")
+UTF16_SAMPLE = 4096
+
+
+@dataclass
+class Decoded:
+    """A decoded region: ``data`` decoded from ``buffer[start:end]`` by ``how``."""
+
+    how: str
+    start: int
+    end: int
+    data: bytes
+    to_parent: Callable[[int], int]  # decoded offset -> offset in the parent buffer
+
+
+# --- base64 -------------------------------------------------------------------------------
+
+
+def _b64_regions(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(run start, run end, aligned start) of base64 runs around a needle, bounded to
+    ``BASE64_WINDOW`` characters before and after it."""
+    seen: set[tuple[int, int, int]] = set()
+    n = len(data)
+    before, after = BASE64_WINDOW
+    for needle, shift in BASE64_NEEDLES:
+        pos = data.find(needle)
+        while pos >= 0:
+            w = max(0, pos - before)
+            left = _B64_LEFT.match(data, w, pos)
+            lo = left.end() if left else w
+            right = _B64_RUN.match(data, pos, min(n, pos + after))
+            hi = right.end() if right else pos + len(needle)
+            while lo < pos and data[lo] in _B64_WRAP:
+                lo += 1
+            # The group holding the needle starts at pos - shift; count back in characters
+            # of the alphabet (line breaks do not count) to the first whole group.
+            group = pos - shift
+            chars = group - lo - (_count_wrap(data, lo, group) if group > lo else 0)
+            aligned = _skip_chars(data, lo, chars % 4)
+            key = (lo, hi, aligned)
+            if key not in seen:
+                seen.add(key)
+                yield key
+            pos = data.find(needle, max(hi, pos + 1))
+
+
+def _count_wrap(data: bytes, start: int, end: int) -> int:
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end)
+
+
+def _skip_chars(data: bytes, pos: int, count: int) -> int:
+    """Position after ``count`` alphabet characters from pos (line breaks skipped)."""
+    while count > 0:
+        if data[pos] not in _B64_WRAP:
+            count -= 1
+        pos += 1
+    while pos < len(data) and data[pos] in _B64_WRAP:
+        pos += 1
+    return pos
+
+
+def decode_base64_region(data: bytes, aligned: int, end: int) -> Decoded | None:
+    raw = data[aligned:end]
+    wrapped = b"\n" in raw or b"\r" in raw
+    breaks: list[int] = []
+    if wrapped:
+        # Original positions of the characters kept, by run of characters between breaks.
+        kept = bytearray()
+        starts: list[int] = []  # stripped index at which each segment starts
+        origins: list[int] = []  # original offset of each segment's first character
+        for m in re.finditer(rb"[^\r\n]+", raw):
+            starts.append(len(kept))
+            origins.append(aligned + m.start())
+            kept += m.group()
+        raw = bytes(kept)
+        breaks = starts
+    raw = raw.rstrip(b"=")
+    usable = len(raw) - len(raw) % 4
+    if len(raw) % 4 >= 2:
+        usable = len(raw)
+    text = raw[:usable].translate(_B64_TO_STD)
+    if len(text) < MIN_BASE64_RUN:
+        return None
+    pad = b"=" * (-len(text) % 4)
+    try:
+        out = binascii.a2b_base64(text + pad)
+    except binascii.Error:
+        return None
+
+    if wrapped:
+        seg_starts, seg_origins = breaks, origins
+
+        def to_parent(offset: int) -> int:
+            char = offset * 4 // 3
+            i = bisect.bisect_right(seg_starts, char) - 1
+            return seg_origins[i] + (char - seg_starts[i])
+    else:
+
+        def to_parent(offset: int) -> int:
+            return aligned + offset * 4 // 3
+
+    return Decoded("base64", aligned, end, out, to_parent)
+
+
+# --- percent-encoding and string escapes --------------------------------------------------
+
+
+def _windows(
+    data: bytes, trigger: re.Pattern[bytes], before: int, after: int
+) -> Iterator[tuple[int, int]]:
+    """Merged windows around trigger matches, clipped to the line they are on."""
+    cur_start = cur_end = -1
+    for m in trigger.finditer(data):
+        s = max(0, m.start() - before)
+        nl = data.rfind(b"\n", s, m.start())
+        if nl >= 0:
+            s = nl + 1
+        e = min(len(data), m.end() + after)
+        nl = data.find(b"\n", m.end(), e)
+        if nl >= 0:
+            e = nl
+        if s <= cur_end:
+            cur_end = max(cur_end, e)
+            continue
+        if cur_end > cur_start >= 0:
+            yield cur_start, cur_end
+        cur_start, cur_end = s, e
+    if cur_end > cur_start >= 0:
+        yield cur_start, cur_end
+
+
+def _mapped(how: str, start: int, end: int, out: bytes, origin: list[int]) -> Decoded:
+    origin.append(end)
+
+    def to_parent(offset: int) -> int:
+        return origin[min(offset, len(origin) - 1)]
+
+    return Decoded(how, start, end, out, to_parent)
+
+
+def decode_percent(data: bytes, start: int, end: int) -> Decoded | None:
+    out = bytearray()
+    origin: list[int] = []
+    i = start
+    changed = False
+    while i < end:
+        c = data[i]
+        if c == 0x25 and i + 3 <= end and _is_hex(data[i + 1 : i + 3]):
+            out.append(int(data[i + 1 : i + 3], 16))
+            origin.append(i)
+            i += 3
+            changed = True
+            continue
+        out.append(c)
+        origin.append(i)
+        i += 1
+    if not changed:
+        return None
+    return _mapped("percent", start, end, bytes(out), origin)
+
+
+def decode_escapes(data: bytes, start: int, end: int) -> Decoded | None:
+    out = bytearray()
+    origin: list[int] = []
+    i = start
+    changed = False
+    while i < end:
+        c = data[i]
+        if c != 0x5C or i + 1 >= end:
+            out.append(c)
+            origin.append(i)
+            i += 1
+            continue
+        nxt = data[i + 1]
+        if nxt == ord("u") and i + 6 <= end and _is_hex(data[i + 2 : i + 6]):
+            code = int(data[i + 2 : i + 6], 16)
+            width = 6
+            if 0xD800 <= code < 0xDC00 and data[i + 6 : i + 8] == b"\\u" and i + 12 <= end:
+                low = data[i + 8 : i + 12]
+                if _is_hex(low) and 0xDC00 <= int(low, 16) < 0xE000:
+                    code = 0x10000 + ((code - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+                    width = 12
+            encoded = chr(code).encode("utf-8", "surrogatepass")
+            out += encoded
+            origin.extend([i] * len(encoded))
+            i += width
+            changed = True
+        elif nxt == ord("x") and i + 4 <= end and _is_hex(data[i + 2 : i + 4]):
+            encoded = chr(int(data[i + 2 : i + 4], 16)).encode("utf-8")
+            out += encoded
+            origin.extend([i] * len(encoded))
+            i += 4
+            changed = True
+        elif nxt in _SIMPLE_ESCAPES:
+            out += _SIMPLE_ESCAPES[nxt]
+            origin.append(i)
+            i += 2
+            changed = True
+        else:
+            out.append(c)
+            origin.append(i)
+            i += 1
+    if not changed:
+        return None
+    return _mapped("escape", start, end, bytes(out), origin)
+
+
+def _is_hex(text: bytes) -> bool:
+    return len(text) > 0 and all(b in b"0123456789abcdefABCDEF" for b in text)
+
+
+# --- UTF-16 -------------------------------------------------------------------------------
+
+
+def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
+    """ "utf-16le" / "utf-16be" if data looks like UTF-16 text, else None."""
+    head = data[:UTF16_SAMPLE]
+    if at_start and head[:2] == b"\xff\xfe":
+        return "utf-16le"
+    if at_start and head[:2] == b"\xfe\xff":
+        return "utf-16be"
+    if b"\0" not in head or len(head) < 16:
+        return None
+    pairs = len(head) // 2
+    even = head[0 : pairs * 2 : 2].count(0)
+    odd = head[1 : pairs * 2 : 2].count(0)
+    if odd >= pairs * 0.3 and even <= pairs * 0.02:
+        return "utf-16le"
+    if even >= pairs * 0.3 and odd <= pairs * 0.02:
+        return "utf-16be"
+    return None
+
+
+def decode_utf16(data: bytes, encoding: str) -> Decoded:
+    """The whole buffer as UTF-8; offsets map back to the UTF-16 code unit they came from."""
+    bom = b"\xff\xfe" if encoding == "utf-16le" else b"\xfe\xff"
+    skip = 2 if data[:2] == bom else 0
+    body = data[skip : len(data) - (len(data) - skip) % 2]
+    text = body.decode(encoding, "replace")
+    out = text.encode("utf-8", "surrogatepass")
+    if out.isascii():
+
+        def to_parent(offset: int) -> int:
+            return skip + 2 * offset
+    else:
+        # UTF-8 offset -> UTF-16 offset, through the cumulative widths of the characters.
+        utf8_starts: list[int] = []
+        utf16_starts: list[int] = []
+        u8 = u16 = 0
+        for ch in text:
+            utf8_starts.append(u8)
+            utf16_starts.append(u16)
+            cp = ord(ch)
+            u8 += 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+            u16 += 2 if cp < 0x10000 else 4
+
+        def to_parent(offset: int) -> int:
+            i = bisect.bisect_right(utf8_starts, offset) - 1
+            return skip + (utf16_starts[i] if i >= 0 else 0)
+
+    return Decoded(encoding, 0, len(data), out, to_parent)
+
+
+# --- all together -------------------------------------------------------------------------
+
+
+def candidates(data: bytes) -> Iterator[Decoded]:
+    """Decoded regions of data that may hold an encoded key (not UTF-16: see decode_utf16)."""
+    budget = max(MAX_DECODED_FACTOR * len(data), 1 << 20)
+    regions = 0
+
+    def allowed(decoded: Decoded) -> bool:
+        nonlocal budget, regions
+        regions += 1
+        budget -= len(decoded.data)
+        return regions <= MAX_REGIONS and budget >= 0
+
+    for _start, end, aligned in _b64_regions(data):
+        if end - aligned < MIN_BASE64_RUN:
+            continue
+        d = decode_base64_region(data, aligned, end)
+        if d is not None:
+            if not allowed(d):
+                return
+            yield d
+    if b"%" in data:
+        for start, end in _windows(data, _PERCENT_TRIGGER, *PERCENT_WINDOW):
+            d = decode_percent(data, start, end)
+            if d is not None:
+                if not allowed(d):
+                    return
+                yield d
+    if b"\\" in data:
+        for start, end in _windows(data, _ESCAPE_TRIGGER, *ESCAPE_WINDOW):
+            d = decode_escapes(data, start, end)
+            if d is not None:
+                if not allowed(d):
+                    return
+                yield d

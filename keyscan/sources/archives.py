@@ -1,0 +1,333 @@
+"""Archives: zip (wheels, jars), tar, tar.gz/.bz2/.xz, and single .gz/.bz2/.xz files.
+
+Archives are recognised by their magic bytes, whatever their name, and scanned member by
+member, nested to ``ContentOptions.archive_depth`` levels (default 2: an archive in an
+archive). A member is reported as ``outer/path.whl!pkg/config.py`` (``!`` once per level).
+
+Nothing is ever written to disk: members are read from the archive stream into memory (up
+to ``IN_MEMORY`` bytes; larger members are scanned as a stream, in chunks), so hostile member
+names (``../../etc/passwd``, absolute paths, links) cannot touch the file system.
+
+Zip bombs are refused: an archive on disk may inflate to at most ``archive_max_bytes`` in
+all (nested members included), and a member that inflates beyond ``archive_ratio_floor``
+bytes may not exceed ``archive_max_ratio`` times its compressed size. A refusal is a
+ScanError naming the archive (and member): the scan goes on, and exits 2.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import IO, BinaryIO, cast
+
+from keyscan.content import ContentOptions, scan_buffer
+from keyscan.detector import Detector
+from keyscan.findings import Hit, is_binary
+from keyscan.models import Location, ScanError
+
+# Members up to this size are read whole (nested archives and notebooks need that).
+IN_MEMORY = 32 * 1024 * 1024
+READ_BLOCK = 1024 * 1024
+MAX_MEMBERS = 100_000
+_COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz")
+
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    lzma.LZMAError,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,  # zip compression methods Python lacks
+    RuntimeError,  # zipfile: encrypted members
+    ValueError,
+)
+
+
+def archive_kind(head: bytes) -> str | None:
+    """ "zip", "gzip", "bzip2", "xz" or "tar" from the first 512 bytes, else None."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:3] == b"\x1f\x8b\x08":
+        return "gzip"
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+class Refused(Exception):
+    """An archive or member refused as a likely bomb."""
+
+
+@dataclass
+class _Budget:
+    """Bytes left to inflate for one archive on disk (shared by its nested archives)."""
+
+    left: int
+
+
+@dataclass
+class _Ctx:
+    detector: Detector
+    options: ContentOptions
+    errors: list[ScanError]
+    budget: _Budget
+
+
+def scan_archive_file(
+    detector: Detector,
+    fh: BinaryIO,
+    template: Location,
+    options: ContentOptions,
+    errors: list[ScanError],
+) -> list[Hit]:
+    """Hits in the members of an archive open as a seekable binary file."""
+    size = os.fstat(fh.fileno()).st_size if hasattr(fh, "fileno") else _size(fh)
+    ctx = _Ctx(detector, options, errors, _Budget(options.archive_max_bytes))
+    return _scan_archive(ctx, fh, size, template, depth=1)
+
+
+def scan_archive_bytes(
+    detector: Detector,
+    data: bytes,
+    template: Location,
+    options: ContentOptions,
+    errors: list[ScanError],
+) -> list[Hit]:
+    """Hits in the members of an archive held in memory (a git blob, stdin)."""
+    ctx = _Ctx(detector, options, errors, _Budget(options.archive_max_bytes))
+    return _scan_archive(ctx, io.BytesIO(data), len(data), template, depth=1)
+
+
+def _size(fh: BinaryIO) -> int:
+    pos = fh.tell()
+    end = fh.seek(0, io.SEEK_END)
+    fh.seek(pos)
+    return end
+
+
+def _plain(ctx: _Ctx, fh: BinaryIO, template: Location) -> list[Hit]:
+    """Not an archive after all (a text file starting with "BZh", a broken download):
+    scan the bytes as they are."""
+    fh.seek(0)
+    data = fh.read(ctx.options.archive_max_bytes)
+    tmpl = replace(template, binary=is_binary(data[:8192]))
+    opts = replace(ctx.options, archive_depth=0)
+    return scan_buffer(ctx.detector, data, tmpl, opts, errors=ctx.errors)
+
+
+def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth: int) -> list[Hit]:
+    fh.seek(0)
+    kind = archive_kind(fh.read(512))
+    fh.seek(0)
+    hits: list[Hit] = []
+    members: Iterator[tuple[str, IO[bytes], int | None]]
+    try:
+        if kind == "zip":
+            members = _zip_members(ctx, zipfile.ZipFile(fh), template)
+        elif kind in ("gzip", "bzip2", "xz", "tar"):
+            members = _tar_or_stream(fh, kind, template.path)
+        else:
+            return _plain(ctx, fh, template)
+    except _READ_ERRORS:
+        return _plain(ctx, fh, template)
+    inflated = 0
+    count = 0
+    name = "?"
+    try:
+        for name, stream, compressed in members:
+            count += 1
+            if count > MAX_MEMBERS:
+                raise Refused(f"more than {MAX_MEMBERS} members")
+            # Streams of a tar.gz share one compressed size: the archive's.
+            ratio_base = compressed if compressed is not None else size
+            member_path = f"{template.path}!{name}"
+            try:
+                inflated += _scan_member(
+                    ctx,
+                    stream,
+                    ratio_base,
+                    inflated if compressed is None else 0,
+                    replace(template, path=member_path, extra=dict(template.extra)),
+                    depth,
+                    hits,
+                )
+            except Refused as exc:
+                if compressed is None:
+                    raise  # one compressed stream: nothing after this member can be read
+                ctx.errors.append(ScanError(member_path, f"not scanned: {exc}"))
+                if ctx.budget.left <= 0:
+                    return hits
+            except _READ_ERRORS as exc:
+                ctx.errors.append(ScanError(member_path, f"cannot read member: {_why(exc)}"))
+    except Refused as exc:
+        ctx.errors.append(ScanError(template.path, f"archive refused: {exc}"))
+    except _READ_ERRORS as exc:
+        ctx.errors.append(
+            ScanError(template.path, f"archive damaged after member {name!r}: {_why(exc)}")
+        )
+    return hits
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _zip_members(
+    ctx: _Ctx, zf: zipfile.ZipFile, template: Location
+) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            if info.flag_bits & 0x1:
+                ctx.errors.append(
+                    ScanError(f"{template.path}!{info.filename}", "not scanned: encrypted")
+                )
+                continue
+            with zf.open(info) as stream:
+                yield info.filename, stream, info.compress_size
+
+
+def _tar_or_stream(
+    fh: BinaryIO, kind: str, path: str
+) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    mode = {"gzip": "r:gz", "bzip2": "r:bz2", "xz": "r:xz", "tar": "r:"}[kind]
+    try:
+        tf = tarfile.open(fileobj=fh, mode=mode)  # type: ignore[call-overload]  # noqa: SIM115
+    except tarfile.ReadError:
+        if kind == "tar":
+            raise
+        fh.seek(0)
+        return _single_stream(fh, kind, path)
+    return _tar_members(cast(tarfile.TarFile, tf))
+
+
+def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    with tf:
+        for member in tf:
+            if not member.isreg():
+                continue  # links, devices, folders: nothing to read, nothing to follow
+            stream = tf.extractfile(member)
+            if stream is not None:
+                # Plain tar: members are stored; compressed tar: one stream, ratio of the whole.
+                yield member.name, stream, None
+
+
+def _single_stream(
+    fh: BinaryIO, kind: str, path: str
+) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    base = path.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    name = base
+    for suffix in _COMPRESSED_SUFFIXES:
+        if base.lower().endswith(suffix):
+            name = base[: -len(suffix)]
+            if suffix.startswith(".t"):
+                name += ".tar"
+            break
+    else:
+        name = base + ".data"
+    opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
+    with opener(fileobj=fh) as stream:
+        yield name, cast(IO[bytes], stream), None
+
+
+def _read_checked(
+    ctx: _Ctx, stream: IO[bytes], n: int, ratio_base: int, already: int, got: int
+) -> bytes:
+    """Read up to n bytes, refusing what goes over the budget or the ratio."""
+    data = stream.read(n)
+    if len(data) > ctx.budget.left:
+        ctx.budget.left = 0
+        raise Refused(f"inflates to more than {ctx.options.archive_max_bytes} bytes (zip bomb?)")
+    ctx.budget.left -= len(data)
+    total = already + got + len(data)
+    opts = ctx.options
+    if total > opts.archive_ratio_floor and total > opts.archive_max_ratio * max(ratio_base, 1):
+        raise Refused(
+            f"compression ratio above {opts.archive_max_ratio}:1 "
+            f"({total} bytes from {ratio_base}; zip bomb?)"
+        )
+    return data
+
+
+def _read_full(
+    ctx: _Ctx, stream: IO[bytes], n: int, ratio_base: int, already: int, got: int
+) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while size < n:
+        block = _read_checked(
+            ctx, stream, min(READ_BLOCK, n - size), ratio_base, already, got + size
+        )
+        if not block:
+            break
+        parts.append(block)
+        size += len(block)
+    return b"".join(parts)
+
+
+class _MemberStream(io.RawIOBase):
+    """The rest of a big member, read through the budget: full reads until the end."""
+
+    def __init__(
+        self, ctx: _Ctx, head: bytes, stream: IO[bytes], ratio_base: int, already: int
+    ) -> None:
+        super().__init__()
+        self.ctx, self.head, self.stream = ctx, head, stream
+        self.ratio_base, self.already, self.got = ratio_base, already, len(head)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = READ_BLOCK if n is None or n < 0 else n
+        out = self.head[:n]
+        self.head = self.head[n:]
+        if len(out) < n:
+            more = _read_full(
+                self.ctx, self.stream, n - len(out), self.ratio_base, self.already, self.got
+            )
+            self.got += len(more)
+            out += more
+        return out
+
+
+def _scan_member(
+    ctx: _Ctx,
+    stream: IO[bytes],
+    ratio_base: int,
+    already: int,
+    template: Location,
+    depth: int,
+    hits: list[Hit],
+) -> int:
+    """Scan one member; returns the bytes it inflated to."""
+    from keyscan.sources.files import scan_stream
+
+    data = _read_full(ctx, stream, IN_MEMORY, ratio_base, already, 0)
+    flat = replace(ctx.options, archive_depth=0)
+    if len(data) >= IN_MEMORY:
+        big = _MemberStream(ctx, data, stream, ratio_base, already)
+        found, size = scan_stream(ctx.detector, cast(BinaryIO, big), template, flat)
+        hits.extend(found)
+        return size
+    if depth < ctx.options.archive_depth and archive_kind(data[:512]):
+        hits.extend(_scan_archive(ctx, io.BytesIO(data), len(data), template, depth + 1))
+        return len(data)
+    tmpl = replace(template, binary=is_binary(data[:8192]))
+    hits.extend(scan_buffer(ctx.detector, data, tmpl, flat, errors=ctx.errors))
+    return len(data)
