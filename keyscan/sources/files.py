@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-import itertools
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from keyscan.content import ContentOptions, scan_buffer, scan_special_file
+from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import MAX_MATCH_SPAN, Detector
 from keyscan.findings import Hit, is_binary
 from keyscan.models import Location, Rule, ScanError
