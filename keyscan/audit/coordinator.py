@@ -1,0 +1,189 @@
+"""The coordinator of an audit: plan one task per repository, run them (processes or Dask),
+write each result to the store as it arrives, then check each unique key once (--verify).
+
+Only this process writes the store; workers return results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyscan.audit.progress import Progress
+from keyscan.audit.runner import AuditTask, RepoResult, run_local, unique_by_fingerprint
+from keyscan.audit.store import AuditStore, ScanRecord
+from keyscan.models import Finding, Rule, ScanResult
+from keyscan.pipeline import RunOptions, apply_suppressions
+
+
+@dataclass
+class AuditPlan:
+    targets: list[str]  # normalized (see runner.normalize_target)
+    rules: list[Rule]
+    git_options: dict[str, Any] = field(default_factory=dict)
+    jobs: int = 1
+    scheduler: str | None = None
+    full: bool = False  # ignore what earlier audits saw
+    run: RunOptions = field(default_factory=RunOptions)
+
+
+@dataclass
+class RepoOutcome:
+    target: str
+    status: str
+    errors: list[str]
+    warnings: list[str]
+    commits_scanned: int
+    commits_skipped: int
+    keys: int
+    new_keys: int
+    suppressed: int
+
+
+@dataclass
+class AuditOutcome:
+    audit_id: int
+    repos: list[RepoOutcome]
+    verified: int = 0
+    not_reverified: int = 0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.commits_skipped for r in self.repos)
+
+    @property
+    def scanned(self) -> int:
+        return sum(r.commits_scanned for r in self.repos)
+
+
+def plan_tasks(store: AuditStore, plan: AuditPlan) -> list[AuditTask]:
+    options = tuple(sorted(plan.git_options.items()))
+    tasks = []
+    for target in plan.targets:
+        tasks.append(
+            AuditTask(
+                target=target,
+                rules=tuple(plan.rules),
+                git_options=options,
+                exclude_commits=() if plan.full else tuple(store.seen_commits(target)),
+                known_blobs=tuple(store.known_blobs(target)),
+                keep_secrets=plan.run.verify,
+            )
+        )
+    return tasks
+
+
+def _filter(findings: list[Finding], run: RunOptions) -> tuple[list[Finding], int]:
+    """Confidence filter and suppressions (config, baseline, inline allow comments)."""
+    kept = [f for f in findings if f.confidence >= run.min_confidence]
+    apply_suppressions(kept, run)
+    visible = [f for f in kept if not f.extra.get("suppressed_by")]
+    return visible, len(findings) - len(visible)
+
+
+def run_audit(
+    store: AuditStore,
+    plan: AuditPlan,
+    progress: Progress | None = None,
+    runner: Callable[[Sequence[AuditTask]], Iterator[RepoResult]] | None = None,
+) -> AuditOutcome:
+    tasks = plan_tasks(store, plan)
+    audit_id = store.start_audit(len(tasks), plan.jobs, plan.scheduler, plan.run.verify)
+    outcome = AuditOutcome(audit_id=audit_id, repos=[])
+    if runner is None:
+        if plan.scheduler:
+            from keyscan.audit.dask import run_dask
+
+            def runner(ts: Sequence[AuditTask]) -> Iterator[RepoResult]:
+                return run_dask(ts, plan.scheduler or "")
+        else:
+
+            def runner(ts: Sequence[AuditTask]) -> Iterator[RepoResult]:
+                return run_local(ts, plan.jobs)
+
+    excluded = {t.target: bool(t.exclude_commits) for t in tasks}
+    to_verify: list[Finding] = []
+    seen_keys: set[str] = set()
+    if progress is not None:
+        progress.draw()
+    for res in runner(tasks):
+        findings, suppressed = _filter(res.findings, plan.run)
+        record = ScanRecord(
+            audit_id=audit_id,
+            target=res.target,
+            status=res.status,
+            errors=res.errors,
+            warnings=res.warnings,
+            findings=findings,
+            incremental=excluded.get(res.target, False),
+            commits_scanned=res.commits_scanned,
+            commits_skipped=res.commits_skipped,
+            objects=res.objects,
+            bytes=res.bytes,
+            duration=res.duration,
+            started_at=res.started_at,
+            heads=res.heads,
+            head=res.head,
+            key_states={
+                fp: (s.present_at_head, s.head_paths, s.removed_by)
+                for fp, s in res.key_states.items()
+            },
+            stats=res.stats,
+        )
+        _, new_keys = store.record_scan(record)
+        if plan.run.verify:
+            to_verify.extend(findings)
+        seen_keys.update(f.fingerprint for f in findings)
+        outcome.repos.append(
+            RepoOutcome(
+                target=res.target,
+                status=res.status,
+                errors=res.errors,
+                warnings=res.warnings,
+                commits_scanned=res.commits_scanned,
+                commits_skipped=res.commits_skipped,
+                keys=len(findings),
+                new_keys=new_keys,
+                suppressed=suppressed,
+            )
+        )
+        if progress is not None:
+            progress.update(res.objects, res.bytes, len(seen_keys), res.status == "error")
+    if progress is not None:
+        progress.close()
+    if plan.run.verify:
+        _verify(store, plan, outcome, to_verify)
+    store.finish_audit(audit_id)
+    outcome.repos.sort(key=lambda r: r.target)
+    return outcome
+
+
+def _verify(
+    store: AuditStore, plan: AuditPlan, outcome: AuditOutcome, findings: list[Finding]
+) -> None:
+    """Each unique key once, across every repository of the audit."""
+    from keyscan.verify import verify_findings
+
+    unique = unique_by_fingerprint(findings)
+    result = ScanResult(kind="audit", targets=list(plan.targets))
+    verify_findings(unique, plan.run.verify_options, result)
+    outcome.verified = store.record_verifications(outcome.audit_id, unique)
+    outcome.warnings.extend(result.warnings)
+    outcome.errors.extend(str(e) for e in result.errors)
+    for f in unique:
+        f.secret = ""
+    # Keys of these repositories found by earlier audits and not seen again in this
+    # (incremental) run cannot be checked: their raw value is not stored.
+    checked = {f.fingerprint for f in unique}
+    known: set[str] = set()
+    for target in plan.targets:
+        rows = store.rows(
+            "SELECT DISTINCT k.fingerprint FROM repository_keys k JOIN repositories r "
+            "ON r.id = k.repository_id WHERE r.target = ?",
+            (target,),
+        )
+        known.update(str(r[0]) for r in rows)
+    outcome.not_reverified = len(known - checked)
