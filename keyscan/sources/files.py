@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from keyscan.content import ContentOptions, scan_buffer
+from keyscan.content import ContentOptions, scan_buffer, scan_special_file
 from keyscan.detector import MAX_MATCH_SPAN, Detector
 from keyscan.findings import Hit, is_binary
 from keyscan.models import Location, Rule, ScanError
@@ -203,12 +203,20 @@ def scan_file(
         template = Location(path=task.display, line=0, column=0, offset=0)
         if data is not None:
             template.binary = is_binary(data)
-            hits = scan_buffer(detector, data, template, options)
+            hits = scan_buffer(detector, data, template, options, errors=out.errors)
             size = len(data)
         else:
             os.lseek(fd, 0, os.SEEK_SET)
             with open(fd, "rb", buffering=0, closefd=False) as fh:
-                hits, size = scan_stream(detector, fh, template, options)
+                # Archives and notebooks are read whole (archives as a seekable file).
+                opts = options or ContentOptions()
+                special = scan_special_file(detector, fh, template, opts, st.st_size, out.errors)
+                hits, size = special or scan_stream(
+                    detector, fh, template, options, errors=out.errors
+                )
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            out.errors.append(ScanError(task.display, "changed while being scanned: scan again"))
     except OSError as exc:
         out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
         return
