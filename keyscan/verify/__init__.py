@@ -126,7 +126,7 @@ async def _check(api: AsyncApiClient, secret: str, family: str) -> Verification:
         return Verification(
             status="unknown", reason=f"request failed ({type(exc).__name__})", checked_at=now_iso()
         )
-    return classify(resp)
+    return classify(resp, secret)
 
 
 async def _check_all(

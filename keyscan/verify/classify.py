@@ -30,14 +30,24 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _header(resp: ApiResponse, name: str) -> str | None:
+def _shares_text(value: str, secret: str, width: int = 12) -> bool:
+    """Whether ``value`` holds 12 consecutive characters of ``secret`` (an echoed key)."""
+    return any(value[i : i + width] in secret for i in range(max(0, len(value) - width + 1)))
+
+
+def _header(resp: ApiResponse, name: str, secret: str) -> str | None:
     value = resp.headers.get(name)
     if not value:
         return None
-    return _HEADER_SAFE.sub("?", value.strip())[:120] or None
+    value = _HEADER_SAFE.sub("?", value.strip())[:120]
+    if not value or (secret and _shares_text(value, secret)):
+        return None
+    return value
 
 
-def classify(resp: ApiResponse) -> Verification:
+def classify(resp: ApiResponse, secret: str = "") -> Verification:
+    """The verdict for one answer. ``secret``: the key asked about; header values that quote
+    it are dropped."""
     status, reason = _verdict(resp)
     if resp.attempts > 1 and status == "unknown":
         reason += f" after {resp.attempts} attempts"
@@ -45,9 +55,9 @@ def classify(resp: ApiResponse) -> Verification:
         status=status,
         reason=reason,
         http_status=resp.status,
-        project=_header(resp, "openai-project"),
-        organization=_header(resp, "openai-organization"),
-        request_id=_header(resp, "x-request-id"),
+        project=_header(resp, "openai-project", secret),
+        organization=_header(resp, "openai-organization", secret),
+        request_id=_header(resp, "x-request-id", secret),
         checked_at=now_iso(),
     )
 
