@@ -14,6 +14,7 @@ from keyscan import __version__
 COMMANDS: dict[str, str] = {
     "scan": "keyscan.commands.scan:scan",
     "rules": "keyscan.commands.rules:rules",
+    "git": "keyscan.commands.git:git",
     "verify": "keyscan.commands.verify:verify_cmd",
     "revoke": "keyscan.commands.revoke:revoke",
     "baseline": "keyscan.commands.baseline:baseline",

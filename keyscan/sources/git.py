@@ -1,0 +1,756 @@
+"""Git history: every blob and every commit message reachable from the scope, each read once.
+
+How a scan goes (``scan_repository``):
+
+1. **Scope.** All refs (branches, tags, remotes, stash, notes) plus HEAD, or ``--branch``,
+   ``--range A..B``, ``--since REF``, minus ``exclude_commits``. Resolved to commit ids with
+   ``git rev-parse`` / ``git for-each-ref`` (the tips land in ``stats["heads"]``).
+2. **Objects.** ``git rev-list --objects --no-object-names`` piped straight into ``git cat-file
+   --batch-check`` lists every reachable object once with its type and size; with
+   ``all_objects`` the objects no ref reaches are added (``--batch-all-objects``).
+3. **Fast scan.** Blobs, commits and tag objects are read by a persistent ``git cat-file
+   --batch`` (one per worker process when the repository is large) and every buffer goes
+   through ``keyscan.content.scan_buffer``. Each unique blob is scanned exactly once, however
+   many commits and paths hold it; binary blobs are scanned too.
+4. **Provenance, only for blobs that hold a key.** One ``git log --raw -c -z`` pass over the
+   same scope finds, for those blobs only, every commit and path that introduced them
+   (combined diff: content that only a merge resolution introduced is attributed to the
+   merge). The earliest is the location; the rest go to ``Finding.extra``. Refs that reach
+   the key (``for-each-ref --contains``) and whether HEAD still holds it are added.
+
+Nothing from the repository is executed: see ``keyscan.sources.gitobjects``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyscan.content import ContentOptions, scan_buffer
+from keyscan.detector import Detector
+from keyscan.findings import Hit, aggregate, is_binary
+from keyscan.models import CommitInfo, Finding, Location, Rule, ScanError, ScanResult
+from keyscan.sources.gitobjects import (
+    GitError,
+    GitRepo,
+    ObjectReader,
+    ObjectRef,
+    batch_check,
+    discover,
+    iter_chunks,
+    last_line,
+    lines_of,
+    parse_person,
+    split_commit,
+    split_z,
+)
+
+# Below this many bytes a scan stays in one process (worker start-up is not free).
+PARALLEL_MIN_BYTES = 24 * 1024 * 1024
+URL_PREFIXES = ("https://", "http://", "ssh://", "git://", "file://")
+EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+@dataclass
+class GitScanOptions:
+    """What to scan in a repository. Picklable."""
+
+    # Revisions whose history is scanned; None: all refs plus HEAD.
+    scope: list[str] | None = None
+    all_objects: bool = False  # also objects no ref reaches (reported as unreachable)
+    since: str | None = None  # only what is not reachable from this revision
+    range: str | None = None  # "A..B" (or "A...B")
+    branch: str | None = None  # only this revision's history
+    staged: bool = False  # the index instead of history
+    all_locations: bool = False  # list every commit/path carrying a key in Finding.extra
+    jobs: int | None = None  # worker processes (None: every core, for large repositories)
+    content: ContentOptions = field(default_factory=ContentOptions)
+    # Skip everything reachable from these commits (incremental re-scans: pass the previous
+    # scan's stats["heads"]).
+    exclude_commits: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)  # path globs (as --exclude)
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(URL_PREFIXES) or (
+        "@" in target and ":" in target and not os.path.exists(target) and "://" not in target
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule]) -> ScanResult:
+    """Scan a repository (path or URL) as ``options`` say. Errors land in ``result.errors``."""
+    started = time.perf_counter()
+    kind = "staged" if options.staged else "git"
+    result = ScanResult(kind=kind, targets=[target])
+    tmp: str | None = None
+    try:
+        if is_url(target):
+            if options.staged:
+                raise GitError(target, "--staged needs a local repository")
+            tmp = tempfile.mkdtemp(prefix="keyscan-clone-")
+            path = os.path.join(tmp, "repo.git")
+            clone(target, path)
+            repo = discover(path)
+        else:
+            repo = discover(target)
+        if options.staged:
+            scan_staged(repo, options, rules, result)
+        else:
+            scan_history(repo, options, rules, result)
+    except GitError as exc:
+        result.errors.append(ScanError(exc.where, exc.message))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result.duration = time.perf_counter() - started
+    return result
+
+
+def clone(url: str, dest: str) -> None:
+    """Mirror-clone ``url`` (bare, every ref). GitPython refuses the unsafe ``ext::``
+    transport and option-injection in the URL for us; hooks and fsmonitor stay off."""
+    import git  # gitpython: only here, only for cloning
+
+    from keyscan.sources.gitobjects import SAFE_CONFIG, git_env
+
+    if url.startswith("-"):
+        raise GitError(url, "not a repository URL")
+    try:
+        git.Repo.clone_from(
+            url,
+            dest,
+            multi_options=["--mirror", "--quiet", *_pairs(SAFE_CONFIG)],
+            env=git_env(),
+        )
+    except git.exc.GitCommandError as exc:
+        stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
+        why = last_line(stderr.encode()).strip("'\" ") or "clone failed"
+        raise GitError(url, f"cannot clone: {why}") from None
+    except git.exc.UnsafeProtocolError:
+        raise GitError(url, "refusing an unsafe transport") from None
+    except git.exc.UnsafeOptionError:
+        raise GitError(url, "refusing a URL that looks like an option") from None
+
+
+def _pairs(config: Sequence[str]) -> list[str]:
+    # ["-c", "a=b", ...] -> ["--config=a=b", ...] (clone stores them in the new repository's
+    # config too, so later commands on it are safe even without our overrides).
+    return [f"--config={v}" for k, v in zip(config[::2], config[1::2], strict=True) if k == "-c"]
+
+
+# --------------------------------------------------------------------------------------------
+# Scope
+
+
+@dataclass
+class Scope:
+    include: list[str]  # commit (or object) ids to walk from
+    exclude: list[str]  # ids whose history is left out
+    refs: dict[str, str]  # refname -> object id (all refs, for the report)
+    head: str | None
+
+
+def _check_rev(rev: str) -> str:
+    if not rev or rev.startswith("-") or "\n" in rev or "\0" in rev:
+        raise GitError(rev or "''", "not a valid revision")
+    return rev
+
+
+def _resolve(repo: GitRepo, rev: str) -> list[str]:
+    """``git rev-parse`` of a revision or range: ids, excluded ones prefixed with ^."""
+    proc = repo.run("rev-parse", "--revs-only", "--end-of-options", _check_rev(rev), check=False)
+    out = lines_of(proc.stdout)
+    if proc.returncode != 0 or not out:
+        raise GitError(rev, "unknown revision (not a commit, branch, tag or range here)")
+    return out
+
+
+def list_refs(repo: GitRepo) -> dict[str, str]:
+    proc = repo.run("for-each-ref", "--format=%(objectname) %(refname)")
+    refs: dict[str, str] = {}
+    for line in lines_of(proc.stdout):
+        oid, _, name = line.partition(" ")
+        refs[name] = oid
+    return refs
+
+
+def head_commit(repo: GitRepo) -> str | None:
+    proc = repo.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    out = lines_of(proc.stdout)
+    return out[0] if proc.returncode == 0 and out else None
+
+
+def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
+    refs = list_refs(repo)
+    head = head_commit(repo)
+    include: list[str] = []
+    exclude: list[str] = []
+    if options.range:
+        for item in _resolve(repo, options.range):
+            (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+    elif options.branch or options.scope:
+        for rev in ([options.branch] if options.branch else []) + list(options.scope or []):
+            for item in _resolve(repo, rev):
+                (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+    else:
+        include = list(dict.fromkeys(refs.values()))
+        if head is not None and head not in include:
+            include.append(head)
+    for rev in ([options.since] if options.since else []) + list(options.exclude_commits):
+        for item in _resolve(repo, rev):
+            if not item.startswith("^"):
+                exclude.append(item)
+    return Scope(include=list(dict.fromkeys(include)), exclude=list(dict.fromkeys(exclude)),
+                 refs=refs, head=head)  # fmt: skip
+
+
+def _revs_input(include: Sequence[str], exclude: Sequence[str]) -> bytes:
+    return "".join([f"{i}\n" for i in include] + [f"^{e}\n" for e in exclude]).encode()
+
+
+# --------------------------------------------------------------------------------------------
+# Enumeration
+
+
+@dataclass
+class Objects:
+    scan: list[ObjectRef]  # blobs, commits, tags to read, in a read-friendly order
+    reachable: set[str]  # every reachable id (commits, trees, blobs, tags)
+    unreachable: set[str]  # scanned although unreachable (all_objects)
+    unreachable_commits: list[str]
+
+
+def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects:
+    import subprocess
+
+    scan: list[ObjectRef] = []
+    reachable: set[str] = set()
+    if scope.include:
+        revlist = repo.popen(
+            "rev-list", "--objects", "--no-object-names", "--stdin", stdin=subprocess.PIPE
+        )
+        assert revlist.stdin is not None and revlist.stderr is not None
+        revlist.stdin.write(_revs_input(scope.include, scope.exclude))
+        revlist.stdin.close()
+        missing: list[str] = []
+        try:
+            for item in batch_check(repo, revlist):
+                if isinstance(item, ObjectRef):
+                    reachable.add(item.oid)
+                    scan.append(item)
+                elif item[1] == "missing":
+                    missing.append(item[0])
+                else:
+                    reachable.add(item[0])
+        finally:
+            err = revlist.stderr.read()
+            revlist.stderr.close()
+            code = revlist.wait()
+        if code != 0:
+            raise GitError(_object_in(err) or "rev-list", last_line(err) or "cannot walk history")
+        if missing:
+            raise GitError(missing[0], "object is missing (repository corrupt?)")
+    unreachable: set[str] = set()
+    unreachable_commits: list[str] = []
+    if all_objects:
+        for item in batch_check(repo, all_objects=True):
+            if isinstance(item, ObjectRef) and item.oid not in reachable:
+                unreachable.add(item.oid)
+                scan.append(item)
+                if item.type == "commit":
+                    unreachable_commits.append(item.oid)
+    return Objects(scan, reachable, unreachable, unreachable_commits)
+
+
+def _object_in(stderr: bytes) -> str | None:
+    import re
+
+    m = re.search(rb"\b([0-9a-f]{40}|[0-9a-f]{64})\b", stderr)
+    return m.group(1).decode() if m else None
+
+
+# --------------------------------------------------------------------------------------------
+# Fast scan
+
+
+@dataclass
+class ChunkResult:
+    hits: list[Hit] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    blobs: int = 0
+    commits: int = 0
+    tags: int = 0
+    bytes: int = 0
+
+
+def scan_objects(
+    repo: GitRepo, detector: Detector, oids: Sequence[str], content: ContentOptions
+) -> ChunkResult:
+    out = ChunkResult()
+    errors = out.errors
+    for oid, kind, data in ObjectReader(repo).read(oids):
+        if kind == "blob":
+            out.blobs += 1
+            out.bytes += len(data)
+            template = Location(
+                path="", line=0, column=0, offset=0, source="git-blob", blob=oid,
+                binary=is_binary(data),
+            )  # fmt: skip
+            out.hits.extend(scan_buffer(detector, data, template, content, errors=errors))
+        elif kind in ("commit", "tag"):
+            if kind == "commit":
+                out.commits += 1
+            else:
+                out.tags += 1
+            out.bytes += len(data)
+            out.hits.extend(_scan_message(detector, oid, kind, data, content))
+        elif kind == "error":
+            out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
+    return out
+
+
+def _scan_message(
+    detector: Detector, oid: str, kind: str, data: bytes, content: ContentOptions
+) -> list[Hit]:
+    headers, start = split_commit(data)
+    message = data[start:]
+    template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
+    hits = scan_buffer(detector, message, template, content, errors=[])
+    if not hits:
+        return hits
+    person = headers.get(b"author") or headers.get(b"tagger") or b""
+    name, email, date = parse_person(person)
+    subject = message.split(b"\n", 1)[0].decode("utf-8", "replace")
+    info = CommitInfo(sha=oid, author_name=name, author_email=email, date=date, subject=subject)
+    for h in hits:
+        h.location.commit = info
+        h.location.path = "(commit message)" if kind == "commit" else "(tag message)"
+        if kind == "tag":
+            h.location.extra["tag"] = headers.get(b"tag", b"").decode("utf-8", "replace")
+    return hits
+
+
+def _chunk_worker(
+    repo: GitRepo, rules: Sequence[Rule], oids: list[str], content: ContentOptions
+) -> ChunkResult:
+    return scan_objects(repo, Detector(rules), oids, content)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def scan_all(
+    repo: GitRepo,
+    rules: Sequence[Rule],
+    objects: Sequence[ObjectRef],
+    jobs: int | None,
+    content: ContentOptions,
+) -> tuple[ChunkResult, int]:
+    """Scan objects in this process or across worker processes. Returns (result, workers)."""
+    jobs = default_jobs() if jobs is None else jobs
+    total = sum(o.size for o in objects)
+    if jobs <= 1 or total < PARALLEL_MIN_BYTES:
+        return scan_objects(repo, Detector(rules), [o.oid for o in objects], content), 1
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    chunks = iter_chunks(objects, jobs)
+    merged = ChunkResult()
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context(method)
+    ) as pool:
+        futures = [pool.submit(_chunk_worker, repo, rules, c, content) for c in chunks]
+        for fut in futures:
+            part = fut.result()
+            merged.hits.extend(part.hits)
+            merged.errors.extend(part.errors)
+            merged.blobs += part.blobs
+            merged.commits += part.commits
+            merged.tags += part.tags
+            merged.bytes += part.bytes
+    return merged, jobs
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance
+
+
+@dataclass(frozen=True)
+class Intro:
+    """A commit that introduced a blob at a path (differs from every parent there)."""
+
+    commit: str
+    path: str
+    time: int
+    order: int  # position in log output; later = older
+
+
+def introductions(
+    repo: GitRepo,
+    blobs: set[str],
+    include: Sequence[str],
+    exclude: Sequence[str],
+    infos: dict[str, CommitInfo],
+) -> dict[str, list[Intro]]:
+    """Every (commit, path) that introduced one of ``blobs``, from one ``git log`` pass."""
+    import subprocess
+
+    found: dict[str, list[Intro]] = {}
+    if not blobs or not include:
+        return found
+    proc = repo.popen(
+        "log", "--stdin", "--raw", "-c", "--root", "--no-abbrev", "--no-renames", "-z",
+        "--no-textconv", "--no-ext-diff", "--no-color", "--no-show-signature",
+        "--format=%x01%H%x00%P%x00%an%x00%ae%x00%aI%x00%ct%x00%s",
+        stdin=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(_revs_input(include, exclude))
+    proc.stdin.close()
+    tokens = split_z(proc.stdout)
+    commit = ""
+    ctime = 0
+    order = 0
+    header: list[bytes] = []
+    for tok in tokens:
+        if tok.startswith(b"\x01"):
+            header = [tok[1:]]
+            for _ in range(6):
+                header.append(next(tokens, b""))
+            commit = header[0].decode()
+            ctime = int(header[5] or b"0")
+            order += 1
+            continue
+        tok = tok.lstrip(b"\n")
+        if not tok.startswith(b":"):
+            continue
+        path = next(tokens, b"")
+        fields = tok.lstrip(b":").split(b" ")
+        # ":m1 m2 o1 o2 S" or "::m1 m2 m3 o1 o2 o3 SS": the last id is the result.
+        oid = fields[-2].decode() if len(fields) >= 2 else ""
+        if oid in blobs:
+            found.setdefault(oid, []).append(
+                Intro(commit, path.decode("utf-8", "surrogateescape"), ctime, order)
+            )
+            if commit not in infos:
+                infos[commit] = CommitInfo(
+                    sha=commit,
+                    author_name=header[2].decode("utf-8", "replace"),
+                    author_email=header[3].decode("utf-8", "replace"),
+                    date=header[4].decode("utf-8", "replace"),
+                    subject=header[6].decode("utf-8", "replace"),
+                )
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    if proc.wait() != 0:
+        raise GitError(_object_in(err) or "log", last_line(err) or "cannot read history")
+    return found
+
+
+def head_tree(
+    repo: GitRepo, head: str | None
+) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Blob id -> paths at HEAD, and the submodules (path, commit) HEAD records."""
+    blobs: dict[str, list[str]] = {}
+    submodules: list[tuple[str, str]] = []
+    if head is None:
+        return blobs, submodules
+    proc = repo.run("ls-tree", "-r", "-z", "--full-tree", head)
+    for entry in proc.stdout.split(b"\0"):
+        meta, _, path = entry.partition(b"\t")
+        parts = meta.split(b" ")
+        if len(parts) != 3:
+            continue
+        name = path.decode("utf-8", "surrogateescape")
+        if parts[1] == b"blob":
+            blobs.setdefault(parts[2].decode(), []).append(name)
+        elif parts[1] == b"commit":
+            submodules.append((name, parts[2].decode()))
+    return blobs, submodules
+
+
+def refs_containing(repo: GitRepo, commits: Sequence[str]) -> list[str]:
+    names: set[str] = set()
+    todo = list(dict.fromkeys(commits))
+    for i in range(0, len(todo), 64):
+        args = ["for-each-ref", "--format=%(refname)"]
+        for c in todo[i : i + 64]:
+            args += ["--contains", c]
+        proc = repo.run(*args, check=False)
+        names.update(lines_of(proc.stdout))
+    return sorted(names)
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    if not patterns or not path:
+        return False
+    from keyscan.sources.files import _glob_match
+
+    # As the file walker prunes folders: each leading folder, then the path itself.
+    parts = path.split("/")
+    return any(_glob_match("/".join(parts[: i + 1]), parts[i], patterns) for i in range(len(parts)))
+
+
+def _intro_json(intro: Intro, blob: str, infos: dict[str, CommitInfo]) -> dict[str, Any]:
+    info = infos.get(intro.commit)
+    return {
+        "commit": intro.commit,
+        "path": intro.path,
+        "blob": blob,
+        "date": info.date if info else "",
+        "author": info.author_name if info else "",
+    }
+
+
+def attribute(
+    repo: GitRepo,
+    hits: list[Hit],
+    scope: Scope,
+    objects: Objects,
+    options: GitScanOptions,
+    result: ScanResult,
+) -> list[Finding]:
+    """Provenance for the hits, then one finding per secret with its git extras."""
+    blob_hits = [h for h in hits if h.location.source == "git-blob"]
+    blobs = {h.location.blob for h in blob_hits if h.location.blob}
+    infos: dict[str, CommitInfo] = {}
+    intros = introductions(repo, blobs, scope.include, scope.exclude, infos)
+    lost = {b for b in blobs if b not in intros and b in objects.unreachable}
+    if lost and objects.unreachable_commits:
+        more = introductions(
+            repo, lost, objects.unreachable_commits, scope.include + scope.exclude, infos
+        )
+        for blob, items in more.items():
+            intros[blob] = items
+    unreachable_commit_set = set(objects.unreachable_commits)
+
+    kept: list[Hit] = []
+    carriers: dict[int, list[tuple[Intro, str]]] = {}
+    for h in hits:
+        loc = h.location
+        if loc.source == "git-message":
+            sha = loc.commit.sha if loc.commit else ""
+            loc.extra["unreachable"] = sha in objects.unreachable
+            kept.append(h)
+            continue
+        blob = loc.blob or ""
+        items = [i for i in intros.get(blob, []) if not _excluded(i.path, options.excludes)]
+        if intros.get(blob) and not items:
+            continue  # every path that carried it is excluded
+        items.sort(key=lambda i: (i.time, -i.order))
+        unreachable = blob in objects.unreachable
+        loc.extra["unreachable"] = unreachable
+        if items:
+            first = items[0]
+            loc.path = first.path
+            loc.commit = infos.get(first.commit)
+            if first.commit in unreachable_commit_set:
+                loc.extra["unreachable"] = True
+            carriers[id(h)] = [(i, blob) for i in items]
+        elif unreachable:
+            loc.path = f"(unreachable blob {blob[:12]})"
+        else:
+            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)"
+        kept.append(h)
+
+    findings = aggregate(kept)
+    head_blobs, _ = head_tree(repo, scope.head)
+    for f in findings:
+        all_carriers: list[tuple[Intro, str]] = []
+        seen_blobs: set[str] = set()
+        commits: list[str] = []
+        for loc in f.locations:
+            if loc.commit is not None:
+                commits.append(loc.commit.sha)
+        for loc in f.locations:
+            if loc.blob and loc.blob not in seen_blobs:
+                seen_blobs.add(loc.blob)
+                all_carriers.extend((i, loc.blob) for i in intros.get(loc.blob, [])
+                                    if not _excluded(i.path, options.excludes))  # fmt: skip
+        primary = {
+            (loc.commit.sha if loc.commit else "", loc.path, loc.blob) for loc in f.locations
+        }
+        others = [(i, b) for i, b in all_carriers if (i.commit, i.path, b) not in primary]
+        commits.extend(i.commit for i, _ in all_carriers)
+        distinct = list(dict.fromkeys(commits))
+        head_paths = sorted({p for b in seen_blobs for p in head_blobs.get(b, [])})
+        f.extra["git"] = {
+            "first_commit": _first_commit(f),
+            "commits": len(distinct),
+            "other_locations_count": len(others),
+            "refs": refs_containing(repo, distinct),
+            "present_at_head": bool(head_paths),
+            "head_paths": head_paths,
+            "unreachable": all(loc.extra.get("unreachable") for loc in f.locations),
+        }
+        if options.all_locations:
+            f.extra["git"]["other_locations"] = [_intro_json(i, b, infos) for i, b in others]
+    return findings
+
+
+def _first_commit(f: Finding) -> str | None:
+    dated = [loc.commit for loc in f.locations if loc.commit is not None]
+    if not dated:
+        return None
+    return min(dated, key=lambda c: c.date).sha
+
+
+# --------------------------------------------------------------------------------------------
+# History
+
+
+def scan_history(
+    repo: GitRepo, options: GitScanOptions, rules: Sequence[Rule], result: ScanResult
+) -> None:
+    t0 = time.perf_counter()
+    scope = resolve_scope(repo, options)
+    stats: dict[str, Any] = result.stats
+    stats.update(
+        refs=len(scope.refs),
+        heads=list(scope.include),
+        excluded=list(scope.exclude),
+        head=scope.head,
+        shallow=repo.shallow,
+        bare=repo.bare,
+    )
+    if repo.shallow:
+        result.warnings.append(
+            f"{repo.git_dir}: shallow clone: history is partial, commits before the shallow "
+            "boundary are not in the repository and were not scanned"
+        )
+    if not scope.include and not options.all_objects:
+        stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
+        return
+    objects = enumerate_objects(repo, scope, options.all_objects)
+    t1 = time.perf_counter()
+    scanned, workers = scan_all(repo, rules, objects.scan, options.jobs, options.content)
+    t2 = time.perf_counter()
+    result.errors.extend(scanned.errors)
+    result.files = scanned.blobs
+    result.bytes = scanned.bytes
+    hits = [
+        h for h in scanned.hits
+        if options.all_objects or _reachable(h, objects)
+    ]  # fmt: skip
+    result.findings = attribute(repo, hits, scope, objects, options, result) if hits else []
+    _, submodules = head_tree(repo, scope.head)
+    for path, sha in submodules:
+        result.warnings.append(
+            f"submodule {path} (commit {sha[:12]}) not entered: scan its repository separately"
+        )
+    stats.update(
+        commits=scanned.commits,
+        blobs=scanned.blobs,
+        tags=scanned.tags,
+        objects=len(objects.scan),
+        bytes=scanned.bytes,
+        unreachable=len(objects.unreachable),
+        submodules=len(submodules),
+        workers=workers,
+        seconds={
+            "enumerate": round(t1 - t0, 3),
+            "scan": round(t2 - t1, 3),
+            "provenance": round(time.perf_counter() - t2, 3),
+        },
+    )
+
+
+def _reachable(h: Hit, objects: Objects) -> bool:
+    oid = (
+        h.location.blob
+        if h.location.source == "git-blob"
+        else (h.location.commit.sha if h.location.commit else None)
+    )
+    return oid is None or oid not in objects.unreachable
+
+
+# --------------------------------------------------------------------------------------------
+# Staged
+
+
+def scan_staged(
+    repo: GitRepo, options: GitScanOptions, rules: Sequence[Rule], result: ScanResult
+) -> None:
+    """What the next commit will hold that HEAD does not: every added or modified entry of
+    the index, scanned whole (line numbers of the staged content, paths as in the index).
+    Works before the first commit. Plain plumbing only: no GitPython, no hooks."""
+    if repo.bare:
+        raise GitError(repo.git_dir, "--staged needs a work tree (this repository is bare)")
+    head = head_commit(repo)
+    base = head if head is not None else _empty_tree(repo)
+    proc = repo.run(
+        "diff-index", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
+        "--ignore-submodules=none", base, keep_index=True,
+    )  # fmt: skip
+    entries: list[tuple[str, str]] = []  # (blob, path)
+    unmerged: list[str] = []
+    submodules: list[str] = []
+    tokens = iter(proc.stdout.split(b"\0"))
+    for tok in tokens:
+        if not tok.startswith(b":"):
+            continue
+        path = next(tokens, b"").decode("utf-8", "surrogateescape")
+        fields = tok[1:].split(b" ")
+        if len(fields) < 5:
+            continue
+        mode, oid, status = fields[1], fields[3].decode(), fields[4][:1]
+        if status == b"D":
+            continue
+        if status == b"U" or set(oid) == {"0"}:
+            unmerged.append(path)
+            continue
+        if mode == b"160000":
+            submodules.append(path)
+            continue
+        if _excluded(path, options.excludes):
+            continue
+        entries.append((oid, path))
+    for path in unmerged:
+        result.warnings.append(f"{path}: unmerged, not scanned (resolve the conflict first)")
+    for path in submodules:
+        result.warnings.append(f"submodule {path} not entered: scan its repository separately")
+    detector = Detector(rules)
+    paths: dict[str, list[str]] = {}
+    for oid, path in entries:
+        paths.setdefault(oid, []).append(path)
+    hits: list[Hit] = []
+    blobs = 0
+    for oid, kind, data in ObjectReader(repo).read(list(paths)):
+        if kind == "error":
+            result.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
+            continue
+        blobs += 1
+        result.bytes += len(data)
+        found = scan_buffer(detector, data, Location(
+            path="", line=0, column=0, offset=0, source="staged", blob=oid,
+            binary=is_binary(data)), options.content, errors=result.errors)  # fmt: skip
+        for path in paths.get(oid, []):
+            for h in found:
+                loc = Location(**{**h.location.__dict__, "extra": dict(h.location.extra)})
+                loc.path = path
+                hits.append(Hit(h.rule_id, h.description, h.family, h.confidence, h.secret, loc))
+    result.files = len(entries)
+    result.findings = aggregate(hits)
+    result.stats.update(staged_files=len(entries), blobs=blobs, bytes=result.bytes, head=head)
+
+
+def _empty_tree(repo: GitRepo) -> str:
+    proc = repo.run("hash-object", "-t", "tree", "--stdin", input=b"", check=False)
+    out = lines_of(proc.stdout)
+    return out[0] if out else EMPTY_TREE_SHA1
