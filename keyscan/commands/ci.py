@@ -82,24 +82,23 @@ def has_commit(repo: GitRepo, rev: str) -> bool:
     return proc.returncode == 0
 
 
-def remote_tips(repo: GitRepo, keep_branch: str | None = None) -> list[str]:
-    """Commit ids of remote-tracking refs (``--not --remotes``), minus those of ``keep_branch``
-    (the branch being pushed: its remote-tracking ref already points at the new commits)."""
-    proc = repo.run("for-each-ref", "--format=%(objectname) %(refname)", "refs/remotes")
+def remote_tips(repo: GitRepo, unless_contains: str | None = None) -> list[str]:
+    """Commit ids of the remote-tracking refs (``--not --remotes``). With ``unless_contains``,
+    refs that already hold that commit are kept out of the list: in CI the branch being
+    built is itself a remote ref, and must not hide its own commits."""
+    args = ["for-each-ref", "--format=%(objectname) %(refname)"]
+    if unless_contains:
+        args.append(f"--no-contains={unless_contains}")
+    proc = repo.run(*args, "refs/remotes")
     tips: list[str] = []
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         oid, _, ref = line.partition(" ")
-        parts = ref.split("/", 3)  # refs, remotes, <remote>, <branch>
-        branch = parts[3] if len(parts) == 4 else ""
-        if branch == "HEAD" or (keep_branch and branch == keep_branch):
-            continue
-        tips.append(oid)
+        if not ref.endswith("/HEAD"):
+            tips.append(oid)
     return sorted(set(tips))
 
 
-def range_plan(
-    repo: GitRepo, provider: str, what: str, base: str | None, head: str, branch: str | None
-) -> Plan:
+def range_plan(repo: GitRepo, provider: str, what: str, base: str | None, head: str) -> Plan:
     """``base..head`` when both are here; otherwise head minus the other remote branches."""
     warnings: list[str] = []
     if not has_commit(repo, head):
@@ -114,7 +113,7 @@ def range_plan(
             provider,
             f"{what} {head[:12]} (commits not on other remote branches)",
             scope=[head],
-            exclude=remote_tips(repo, branch),
+            exclude=remote_tips(repo, unless_contains=head),
         )
         if base and not is_zero(base):
             warnings.append(
@@ -156,14 +155,12 @@ def github_plan(repo: GitRepo, env: Mapping[str, str]) -> Plan | None:
         base = _get(event, "pull_request", "base", "sha")
         head = _get(event, "pull_request", "head", "sha") or env.get("GITHUB_SHA") or "HEAD"
         number = event.get("number") or _get(event, "pull_request", "number")
-        branch = _get(event, "pull_request", "head", "ref")
-        return range_plan(repo, "github", f"pull request #{number}", base, head, branch)
+        return range_plan(repo, "github", f"pull request #{number}", base, head)
     if event_name == "push":
         after = _get(event, "after") or env.get("GITHUB_SHA") or "HEAD"
         if is_zero(after):
             return Plan("github", "deleted ref", nothing=True)
-        branch = env.get("GITHUB_REF_NAME") or None
-        return range_plan(repo, "github", "push", _get(event, "before"), after, branch)
+        return range_plan(repo, "github", "push", _get(event, "before"), after)
     return None
 
 
@@ -172,12 +169,10 @@ def gitlab_plan(repo: GitRepo, env: Mapping[str, str]) -> Plan | None:
     mr_base = env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA")
     if mr_base:
         iid = env.get("CI_MERGE_REQUEST_IID", "?")
-        branch = env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or None
-        return range_plan(repo, "gitlab", f"merge request !{iid}", mr_base, head, branch)
+        return range_plan(repo, "gitlab", f"merge request !{iid}", mr_base, head)
     before = env.get("CI_COMMIT_BEFORE_SHA")
-    branch = env.get("CI_COMMIT_BRANCH") or None
-    if branch and before is not None:
-        return range_plan(repo, "gitlab", "push", before, head, branch)
+    if env.get("CI_COMMIT_BRANCH") and before is not None:
+        return range_plan(repo, "gitlab", "push", before, head)
     return None
 
 
