@@ -131,6 +131,8 @@ def clone(url: str, dest: str) -> None:
             dest,
             multi_options=["--mirror", "--quiet", *_pairs(SAFE_CONFIG)],
             env=git_env(),
+            allow_unsafe_options=True,  # only for our own --config overrides above
+            allow_unsafe_protocols=False,
         )
     except git.exc.GitCommandError as exc:
         stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
@@ -228,13 +230,18 @@ class Objects:
     reachable: set[str]  # every reachable id (commits, trees, blobs, tags)
     unreachable: set[str]  # scanned although unreachable (all_objects)
     unreachable_commits: list[str]
+    errors: list[ScanError] = field(default_factory=list)
 
 
 def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects:
+    """Objects to scan. A history walk that fails part-way (corrupt tree or commit) or an
+    object that cannot be read is an error in ``Objects.errors``; the rest is still scanned."""
     import subprocess
+    import threading
 
     scan: list[ObjectRef] = []
     reachable: set[str] = set()
+    errors: list[ScanError] = []
     if scope.include:
         revlist = repo.popen(
             "rev-list", "--objects", "--no-object-names", "--stdin", stdin=subprocess.PIPE
@@ -242,34 +249,46 @@ def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects
         assert revlist.stdin is not None and revlist.stderr is not None
         revlist.stdin.write(_revs_input(scope.include, scope.exclude))
         revlist.stdin.close()
-        missing: list[str] = []
+        stderr: list[bytes] = []
+        drain = threading.Thread(target=lambda: stderr.append(revlist.stderr.read()))  # type: ignore[union-attr]
+        drain.start()
         try:
             for item in batch_check(repo, revlist):
                 if isinstance(item, ObjectRef):
                     reachable.add(item.oid)
                     scan.append(item)
                 elif item[1] == "missing":
-                    missing.append(item[0])
+                    errors.append(ScanError(item[0], "corrupt or missing object: cannot read it"))
                 else:
                     reachable.add(item[0])
+        except GitError as exc:
+            errors.append(ScanError(exc.where, exc.message))
         finally:
-            err = revlist.stderr.read()
-            revlist.stderr.close()
             code = revlist.wait()
+            drain.join()
+            revlist.stderr.close()
         if code != 0:
-            raise GitError(_object_in(err) or "rev-list", last_line(err) or "cannot walk history")
-        if missing:
-            raise GitError(missing[0], "object is missing (repository corrupt?)")
+            err = b"".join(stderr)
+            errors.append(
+                ScanError(
+                    _object_in(err) or "history",
+                    f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
+                    "what it reached was scanned",
+                )
+            )
     unreachable: set[str] = set()
     unreachable_commits: list[str] = []
     if all_objects:
-        for item in batch_check(repo, all_objects=True):
-            if isinstance(item, ObjectRef) and item.oid not in reachable:
-                unreachable.add(item.oid)
-                scan.append(item)
-                if item.type == "commit":
-                    unreachable_commits.append(item.oid)
-    return Objects(scan, reachable, unreachable, unreachable_commits)
+        try:
+            for item in batch_check(repo, all_objects=True):
+                if isinstance(item, ObjectRef) and item.oid not in reachable:
+                    unreachable.add(item.oid)
+                    scan.append(item)
+                    if item.type == "commit":
+                        unreachable_commits.append(item.oid)
+        except GitError as exc:
+            errors.append(ScanError(exc.where, exc.message))
+    return Objects(scan, reachable, unreachable, unreachable_commits, errors)
 
 
 def _object_in(stderr: bytes) -> str | None:
@@ -638,6 +657,7 @@ def scan_history(
         stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
         return
     objects = enumerate_objects(repo, scope, options.all_objects)
+    result.errors.extend(objects.errors)
     t1 = time.perf_counter()
     scanned, workers = scan_all(repo, rules, objects.scan, options.jobs, options.content)
     t2 = time.perf_counter()
