@@ -94,12 +94,19 @@ def admin_key_from(
         key = text.strip()
         if not key or len(key.split()) != 1:
             raise AdminKeyError(f"admin key file {key_file}: expected one key on one line")
-        return key, warnings
-    key = (env.get("OPENAI_ADMIN_KEY") or "").strip()
-    if not key:
-        raise AdminKeyError(
-            "no admin key: set OPENAI_ADMIN_KEY or use --admin-key-file FILE "
-            "(an organization admin key with write access; never on the command line)"
+        source = str(key_file)
+    else:
+        key = (env.get("OPENAI_ADMIN_KEY") or "").strip()
+        if not key:
+            raise AdminKeyError(
+                "no admin key: set OPENAI_ADMIN_KEY or use --admin-key-file FILE "
+                "(an organization admin key with write access; never on the command line)"
+            )
+        source = "OPENAI_ADMIN_KEY"
+    if not key.startswith("sk-admin-"):
+        warnings.append(
+            f"the key in {source} does not look like an admin key (sk-admin-...): the Admin "
+            "API will likely refuse it"
         )
     return key, warnings
 

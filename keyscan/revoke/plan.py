@@ -32,7 +32,12 @@ from keyscan.revoke.model import (
 )
 
 PROJECT_FAMILIES = ("project", "service_account", "user")
-SEARCH_ANYWHERE = ("legacy", "unknown")
+# Families that may have no Admin API object at all: without a match, the dashboard.
+DASHBOARD_FAMILIES = ("legacy", "unknown", "user")
+AZURE_HELP = (
+    "an Azure OpenAI key is not managed by the OpenAI Admin API: regenerate it in the Azure "
+    "portal (the resource's Keys and Endpoint page)"
+)
 
 
 class AdminReader(Protocol):
@@ -132,7 +137,26 @@ class Planner:
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, keys: Iterable[LeakedKey]) -> list[PlanItem]:
-        return [self.plan_one(k) for k in keys]
+        items = [self.plan_one(k) for k in keys]
+        # One key of the organization matched by several leaked keys: it cannot be both, so
+        # which one it is stays unknown. Delete nothing for any of them.
+        by_target: dict[str, list[PlanItem]] = {}
+        for item in items:
+            if item.target is not None and item.action != NO_ACTION:
+                by_target.setdefault(item.target.id, []).append(item)
+        for target_id, group in by_target.items():
+            if len(group) < 2:
+                continue
+            for item in group:
+                item.action = NO_ACTION
+                item.reason = AMBIGUOUS
+                item.message = (
+                    f"{target_id} matches {len(group)} different leaked keys: it cannot be "
+                    "told which one it is; nothing will be deleted"
+                )
+                item.candidates = [item.target] if item.target else []
+                item.target = None
+        return items
 
     def unused_key_ids(self) -> list[str]:
         return sorted(self.options.key_ids - self.used_key_ids)
@@ -152,6 +176,8 @@ class Planner:
             return PlanItem(
                 leaked, NO_ACTION, DEAD, f"the key is not live ({status}): nothing to revoke"
             )
+        if leaked.family == "azure":
+            return PlanItem(leaked, NO_ACTION, DASHBOARD, AZURE_HELP)
         if leaked.family == "admin":
             return self.plan_admin(leaked)
         return self.plan_project(leaked)
@@ -217,7 +243,7 @@ class Planner:
                 f"{target.id} again should answer 404",
                 target=target,
             )
-        if leaked.family in SEARCH_ANYWHERE:
+        if leaked.family in DASHBOARD_FAMILIES:
             return PlanItem(
                 leaked,
                 NO_ACTION,
