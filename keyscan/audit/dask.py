@@ -25,9 +25,9 @@ def run_dask(
     tasks: Sequence[AuditTask],
     scheduler: str,
     on_start: Callable[[str], None] | None = None,
-    timeout: float = 30.0,
 ) -> Iterator[RepoResult]:
-    """Results as they complete on the cluster at ``scheduler``."""
+    """Results as they complete on the cluster at ``scheduler``. The connect timeout is Dask's
+    (``distributed.comm.timeouts.connect``, e.g. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s)."""
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -35,7 +35,7 @@ def run_dask(
             "--scheduler needs Dask: pip install 'keyscan[dask]'"
         ) from None
     try:
-        client = Client(scheduler, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
+        client = Client(scheduler, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise DaskUnavailable(f"cannot reach Dask scheduler {scheduler}: {exc}") from None
     with client:
@@ -44,7 +44,7 @@ def run_dask(
         if on_start:
             for t in tasks:
                 on_start(t.target)
-        for fut in as_completed(futures):  # type: ignore[no-untyped-call]
+        for fut in as_completed(list(futures), loop=client.loop):  # type: ignore[no-untyped-call]
             task = futures[fut]
             try:
                 result: RepoResult = fut.result()

@@ -232,7 +232,7 @@ def revoke_command(key: KeyView, db: str) -> str:
     report = f"keyscan-key-{key.short}.json"
     return (
         f"keyscan report --db {shlex.quote(db)} --format json --key {key.short} "
-        f"-o {report} && keyscan revoke --report {report}"
+        f"-o {report}; keyscan revoke --report {report}"
     )
 
 
