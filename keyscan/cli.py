@@ -14,12 +14,14 @@ from keyscan import __version__
 COMMANDS: dict[str, str] = {
     "scan": "keyscan.commands.scan:scan",
     "rules": "keyscan.commands.rules:rules",
-    "git": "keyscan.commands.git:git",
     "verify": "keyscan.commands.verify:verify_cmd",
-    "revoke": "keyscan.commands.revoke:revoke",
+    "git": "keyscan.commands.git:git",
     "baseline": "keyscan.commands.baseline:baseline",
     "ci": "keyscan.commands.ci:ci",
     "hook": "keyscan.commands.hook:hook",
+    "revoke": "keyscan.commands.revoke:revoke",
+    "audit": "keyscan.commands.audit:audit",
+    "report": "keyscan.commands.report:report",
 }
 
 
