@@ -444,6 +444,42 @@ def test_server_errors_after_retries(org: Org) -> None:
         pass
 
 
+def test_server_error_midway_says_what_was_done(org: Org) -> None:
+    """The first delete succeeds, the second meets a lasting 503: stop, and say so."""
+    from tests.fakeopenai.app import error_response, register
+    from tests.fakeopenai.org import delete_project_key
+
+    first, _ = org.add("project", org.prod)
+    second, _ = org.add("project", org.other)
+    third, _ = org.add("project", org.other)
+    calls: list[str] = []
+
+    def flaky(state: FakeState, req: Any, m: Any) -> Any:
+        calls.append(req.path)
+        if len(calls) == 1:
+            return delete_project_key(state, req, m)
+        return error_response(503, "The server is overloaded.", type="server_error")
+
+    pattern = r"/organization/projects/(?P<project_id>[^/]+)/api_keys/(?P<key_id>[^/]+)"
+    register("DELETE", pattern, flaky)
+    try:
+        result = org.revoke("--yes", secrets=[first, second, third])
+    finally:
+        register("DELETE", pattern, delete_project_key)
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "revocation stopped" in line and "1 key(s) revoked before it, 2 not revoked" in line
+    assert f"1. {redact(first)}  revoked:" in result.stdout
+    assert f"2. {redact(second)}  failed:" in result.stdout
+    assert f"3. {redact(third)}  not-run:" in result.stdout
+    assert len(calls) == 5  # 1 + the failing DELETE with its 3 retries; the third never sent
+    assert org.state.key(first).state == "deleted"  # type: ignore[union-attr]
+    assert org.state.key(second).state == "live"  # type: ignore[union-attr]
+    results = [(r["action"], r["result"]) for r in org.records()]
+    assert results == [("delete-project-key", "deleted"), ("recheck", "revoked"),
+                       ("delete-project-key", "error")]
+
+
 def test_network_failure(org: Org) -> None:
     secret, _ = org.add("project", org.prod)
     closed = FakeServer(FakeState())
@@ -493,20 +529,25 @@ def test_admin_key_file(org: Org) -> None:
 
 def test_scan_verify_revoke(org: Org) -> None:
     secret, rec = org.add("project", org.prod)
+    dead, _ = org.add("project", org.prod, state="deleted")
     src = org.tmp / "repo"
     src.mkdir()
-    (src / "settings.py").write_text(f'OPENAI_API_KEY = "{secret}"\n', encoding="utf-8")
+    (src / "settings.py").write_text(f'OPENAI_API_KEY = "{secret}"\nOLD = "{dead}"\n',
+                                     encoding="utf-8")
     result = org.run("scan", "--verify", "--revoke", "--format", "json", str(src))
     assert result.exit_code == 1, result.output
     assert "Revocation plan" in result.stderr and rec.id in result.stderr
+    assert redact(dead) not in result.stderr  # verified dead: nothing to revoke
     assert org.deletes() == []
     json.loads(result.stdout)  # the report on stdout stays clean JSON
     result = org.run("scan", "--verify", "--revoke", "--yes", "--format", "json", str(src))
     assert result.exit_code == 1, result.output
     assert org.state.key(secret).state == "deleted"  # type: ignore[union-attr]
     doc = json.loads(result.stdout)
-    assert doc["findings"][0]["extra"]["revocation"]["status"] == "revoked"
-    assert doc["findings"][0]["extra"]["revocation"]["key_id"] == rec.id
+    revoked = next(f for f in doc["findings"] if f["fingerprint"] == fingerprint_of(secret))
+    assert revoked["extra"]["revocation"]["status"] == "revoked"
+    assert revoked["extra"]["revocation"]["key_id"] == rec.id
+    assert org.deletes() == [f"/v1/organization/projects/{org.prod.id}/api_keys/{rec.id}"]
     # --yes alone is refused.
     result = org.run("scan", "--yes", str(src))
     assert result.exit_code == 2
