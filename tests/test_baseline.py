@@ -212,3 +212,50 @@ def test_load_round_trip(tmp_path: Path) -> None:
     (tmp_path / "c.json").write_text("[]")
     with pytest.raises(BaselineError):
         Baseline.load(tmp_path / "c.json")
+
+
+def test_verified_live_key_is_shown_despite_baseline_and_config(
+    tmp_path: Path, fake_state: Any, fake_server: Any
+) -> None:
+    """End to end, real HTTP to the fake OpenAI API: suppression never hides a live key."""
+    import os
+    import subprocess
+    import sys
+
+    live, dead, allowed_live = key("project"), key("project"), key("svcacct")
+    project = fake_state.add_project("web")
+    fake_state.add_key(live, "live", project_id=project.id)
+    fake_state.add_key(dead, "deleted", project_id=project.id)
+    fake_state.add_key(allowed_live, "live", project_id=project.id)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text(f'A = "{live}"\nB = "{dead}"\n')
+    (src / "fixtures.py").write_text(f'C = "{allowed_live}"\n')
+    (src / ".keyscan.yaml").write_text('allow:\n  - path: "fixtures"\n    reason: test keys\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "KEYSCAN_CACHE_DIR")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), NO_COLOR="1")
+
+    def keyscan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keyscan", *args],
+            cwd=src, capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+
+    assert keyscan("baseline", "create", "--file", "../b.json", "a.py").returncode == 0
+    # Without verification everything is suppressed.
+    proc = keyscan("scan", "--baseline", "../b.json", "-f", "json", ".")
+    assert proc.returncode == 0, proc.stderr
+    proc = keyscan(
+        "scan", "--verify", "--api-base", fake_server.base_url, "--baseline", "../b.json",
+        "-f", "json", ".",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    shown = {f["fingerprint"]: f for f in doc["findings"]}
+    assert set(shown) == {fingerprint_of(live), fingerprint_of(allowed_live)}
+    for f in shown.values():
+        assert "live-despite-suppression" in f["notes"]
+        assert f["verification"]["status"] == "live"
+    assert doc["scan"]["suppressed"] == 1  # the deleted key stays hidden
+    for secret in (live, dead, allowed_live):
+        assert secret not in proc.stdout + proc.stderr
