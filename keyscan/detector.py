@@ -11,7 +11,7 @@ import bisect
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from keyscan.models import Match, Rule
 
@@ -28,6 +28,13 @@ def shannon_entropy(data: bytes) -> float:
         return 0.0
     n = len(data)
     return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
+
+
+def _all(data: bytes, needle: bytes) -> Iterator[int]:
+    at = data.find(needle)
+    while at >= 0:
+        yield at
+        at = data.find(needle, at + 1)
 
 
 def _common_prefix(words: Sequence[bytes]) -> bytes:
@@ -57,26 +64,41 @@ class _KeywordPlan:
         self.sensitive = self._group([k for k in sensitive if k not in self.derived])
 
     @staticmethod
-    def _group(words: Sequence[bytes]) -> list[tuple[bytes, list[bytes]]]:
+    def _group(words: Sequence[bytes]) -> list[tuple[bytes, list[bytes], re.Pattern[bytes] | None]]:
+        """Group keywords by their first 3 bytes. A group of several is searched with one
+        regex (literal prefix, then the alternatives), so that frequent occurrences of the
+        prefix alone ('sk-' in 'task-list') are rejected in C, not in a Python loop."""
         groups: dict[bytes, list[bytes]] = {}
         for k in words:
             groups.setdefault(k[:3], []).append(k)
-        return [(_common_prefix(g), g) for g in groups.values()]
+        planned: list[tuple[bytes, list[bytes], re.Pattern[bytes] | None]] = []
+        for group in groups.values():
+            anchor = _common_prefix(group)
+            pattern = None
+            if len(group) > 1 and all(len(k) > len(anchor) for k in group):
+                rests = sorted((re.escape(k[len(anchor) :]) for k in group), key=len, reverse=True)
+                pattern = re.compile(re.escape(anchor) + b"(?:" + b"|".join(rests) + b")")
+            planned.append((anchor, group, pattern))
+        return planned
 
     @staticmethod
     def _find(
         data: bytes,
-        groups: list[tuple[bytes, list[bytes]]],
+        groups: list[tuple[bytes, list[bytes], re.Pattern[bytes] | None]],
         folded: bool,
         hits: dict[tuple[bytes, bool], list[int]],
     ) -> None:
-        for anchor, group in groups:
-            at = data.find(anchor)
-            while at >= 0:
+        for anchor, group, pattern in groups:
+            if data.find(anchor) < 0:
+                continue
+            if pattern is None:
+                positions: Iterable[int] = _all(data, anchor)
+            else:
+                positions = (m.start() for m in pattern.finditer(data))
+            for at in positions:
                 for k in group:
                     if len(k) == len(anchor) or data.startswith(k, at):
                         hits.setdefault((k, folded), []).append(at)
-                at = data.find(anchor, at + 1)
 
     def find(self, data: bytes) -> dict[tuple[bytes, bool], list[int]]:
         hits: dict[tuple[bytes, bool], list[int]] = {}
@@ -121,7 +143,7 @@ class Detector:
                     match = self._check_match(rule, data, m)
                     if match is not None:
                         candidates.append(match)
-        return resolve_overlaps(candidates)
+        return resolve_overlaps(candidates, self.rules)
 
     def _check_match(self, rule: Rule, data: bytes, m: re.Match[bytes]) -> Match | None:
         start, end = m.span("secret")
@@ -198,15 +220,18 @@ def _regex_matches(rule: Rule, data: bytes, offsets: list[int]) -> Iterator[re.M
     yield from rule.regex.finditer(data, lo, hi)
 
 
-def resolve_overlaps(matches: list[Match]) -> list[Match]:
-    """Where matches overlap, keep the most confident, then the longest, then the earliest
-    (then the rule listed first). O(n log n): kept spans are disjoint, so each candidate only
-    needs comparing with its neighbours in start order."""
+def resolve_overlaps(matches: list[Match], order: Sequence[Rule] = ()) -> list[Match]:
+    """Where matches overlap, keep the most confident, then the longest, then the earliest,
+    then the rule listed first. (Rules keep a longer match from swallowing text before a key:
+    a name segment of a named key is never ``sk``, so ``task-sk-...`` holds one key.)
+
+    O(n log n): kept spans are disjoint, so each candidate is compared with its neighbours."""
     if len(matches) <= 1:
         return matches
-    order = {id(r): i for i, r in enumerate({id(m.rule): m.rule for m in matches}.values())}
+    rank = {id(r): i for i, r in enumerate(order)}
     ranked = sorted(
-        matches, key=lambda m: (-m.rule.confidence, -(m.end - m.start), m.start, order[id(m.rule)])
+        matches,
+        key=lambda m: (-m.rule.confidence, -(m.end - m.start), m.start, rank.get(id(m.rule), 0)),
     )
     starts: list[int] = []
     kept: list[Match] = []
