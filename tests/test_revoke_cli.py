@@ -198,10 +198,12 @@ def test_ambiguous_match_deletes_nothing_and_key_id_resolves_it(org: Org) -> Non
     assert "2 candidates" in result.stdout and "--key-id" in result.stdout
     assert rec.id in result.stdout and twin_rec.id in result.stdout
     assert org.deletes() == []
-    # A --key-id that is not a candidate changes nothing.
+    # A --key-id that is not a candidate: a warning in a dry run, an error with --yes.
+    result = org.revoke("--key-id", "key_notacandidate", secrets=[secret])
+    assert result.exit_code == 1 and "not among the candidates" in result.stderr
     result = org.revoke("--yes", "--key-id", "key_notacandidate", secrets=[secret])
-    assert result.exit_code == 1 and org.deletes() == []
-    assert "not among the candidates" in result.stderr
+    assert result.exit_code == 2 and org.deletes() == []
+    assert "nothing was deleted" in one_error_line(result)
     # The user picks.
     result = org.revoke("--yes", "--key-id", rec.id, secrets=[secret])
     assert result.exit_code == 0, result.output

@@ -269,10 +269,19 @@ def run_revocation(
                 "; nothing was deleted",
             )
             return EXIT_ERROR, []
-        for unused in planner.unused_key_ids():
+        unused = planner.unused_key_ids()
+        if unused and options.yes:
+            # The user meant a key this run would not delete: stop rather than guess.
+            _say_error(
+                errs,
+                f"--key-id {', '.join(unused)}: not among the candidates of any leaked key "
+                "(see the plan without --yes); nothing was deleted",
+            )
+            return EXIT_ERROR, []
+        for key_id in unused:
             print(
-                f"keyscan: warning: --key-id {unused} is not among the candidates of any "
-                "leaked key: ignored",
+                f"keyscan: warning: --key-id {key_id} is not among the candidates of any "
+                "leaked key",
                 file=errs,
             )
         if options.fmt != "json":

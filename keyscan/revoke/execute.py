@@ -24,7 +24,6 @@ from keyscan.revoke.audit import AuditLog
 from keyscan.revoke.errors import AdminApiError, explain
 from keyscan.revoke.model import (
     ALREADY_REVOKED,
-    DEAD,
     DELETE_ADMIN_KEY,
     DELETE_PROJECT_KEY,
     FAILED,
@@ -104,8 +103,6 @@ class Executor:
     def run_one(self, item: PlanItem) -> Outcome:
         if item.action == NO_ACTION:
             status = ALREADY_REVOKED if item.reason == PREVIOUSLY else SKIPPED
-            if item.reason == DEAD:
-                status = SKIPPED
             return Outcome(item, status, item.message)
         target = item.target
         assert target is not None
@@ -115,12 +112,8 @@ class Executor:
             if item.action == DELETE_PROJECT_KEY:
                 return self.delete_project(item, target)
         except AdminApiError as exc:
-            return self.error(item, target, exc, self._action_of(item))
+            return self.error(item, target, exc, item.action)
         raise ValueError(f"unknown plan action {item.action!r}")
-
-    @staticmethod
-    def _action_of(item: PlanItem) -> str:
-        return item.action
 
     def _record(
         self,
