@@ -107,3 +107,26 @@ def report_json(db: Path, cwd: Path) -> dict[str, Any]:
     assert proc.returncode in (0, 1), proc.stderr
     doc: dict[str, Any] = json.loads(proc.stdout)
     return doc
+
+
+HOSTILE_SUBJECT = '<script>alert("subject")</script><img src=x onerror=alert(2)> | `x` [a](b)'
+HOSTILE_PATH = "<script>alert(1)</script>.env"
+HOSTILE_AUTHOR = 'Mallory" onmouseover="alert(3)'
+
+
+def hostile_audit(root: Path) -> tuple[Path, dict[str, str]]:
+    """An audit of two repositories with hostile names, subjects and paths: a key still at
+    HEAD, one removed later, an admin key in another repository. Returns (db, keys)."""
+    keys = {"kept": key("project"), "gone": key("svcacct"), "admin": key("admin")}
+    evil = Repo(root / "evil<b>repo</b>")
+    evil.commit("readme", {"README.md": "hi\n"})
+    evil.commit(HOSTILE_SUBJECT, {HOSTILE_PATH: f"OPENAI_API_KEY={keys['kept']}\n"},
+                author=HOSTILE_AUTHOR)
+    evil.commit("add svc", {"svc.py": f"K = '{keys['gone']}'\n"}, days=200)
+    evil.commit("remove svc", remove=("svc.py",), author="Rita Remover", days=100)
+    other = Repo(root / "other", start=1_600_000_000)
+    other.commit("admin key", {"ops/admin.txt": keys["admin"] + "\n"})
+    db = root / "a.db"
+    proc = keyscan("audit", str(evil.path), str(other.path), "--db", str(db), cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    return db, keys

@@ -57,7 +57,7 @@ def test_audit_many_repos_with_failures_and_store(tmp_path: Path) -> None:
 
 
 def test_incremental_second_audit_skips_seen_commits(tmp_path: Path) -> None:
-    paths, keys = make_repos(tmp_path, 2)
+    paths, _ = make_repos(tmp_path, 2)
     db = tmp_path / "a.db"
     first = keyscan("audit", *map(str, paths), "--db", str(db), "-f", "json", cwd=tmp_path)
     assert first.returncode == 1, first.stderr

@@ -57,7 +57,7 @@ def _key(key: KeyView, db: str) -> list[str]:
     if first is not None:
         where = f"{first.introduced_path or '?'}:{first.introduced_line or '?'}"
         lines.append(
-            f"| First appeared | {code(where)} in {md(first.repository)}, commit "
+            f"| First appeared | {md(where)} in {md(first.repository)}, commit "
             f"{code((first.introduced_commit or '')[:10])} “{md(first.introduced_subject)}” |"
         )
         who = md(first.introduced_author or "unknown")
