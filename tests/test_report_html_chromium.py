@@ -50,7 +50,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
 class Visible(html.parser.HTMLParser):
     """Text a person sees in a DOM (not inside head/style/title) and the element names."""
 
-    HIDDEN = {"head", "style", "title", "script"}
+    HIDDEN = frozenset({"head", "style", "title", "script"})
 
     def __init__(self) -> None:
         super().__init__()
