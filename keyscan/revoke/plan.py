@@ -248,7 +248,7 @@ class Planner:
                 leaked,
                 NO_ACTION,
                 DASHBOARD,
-                f"no key of this organization matches {where}; "
+                f"no key of this organization matches ({where}); "
                 + DASHBOARD_HELP.format(tail=leaked.tail),
             )
         msg = f"not found in this organization ({where})"

@@ -11,6 +11,8 @@ from keyscan.revoke.model import (
     DELETE_ADMIN_KEY,
     DELETE_PROJECT_KEY,
     NO_ACTION,
+    PREVIOUSLY,
+    SKIPPED,
     Candidate,
     Outcome,
     PlanItem,
@@ -101,7 +103,8 @@ def render_plan(plan: list[PlanItem], dry_run: bool, delete_service_account: boo
         lines.append("")
         lines.append(safe(f"{n}. {k.redacted}  {family}  ({status}{where})"))
         if item.target is not None and item.action != NO_ACTION:
-            lines.extend(describe_candidate(item.target))
+            if item.reason != PREVIOUSLY:  # (an id from the audit log: nothing more known)
+                lines.extend(describe_candidate(item.target))
         elif item.candidates:
             lines.append(f"   {len(item.candidates)} candidates:")
             for c in item.candidates:
@@ -119,7 +122,8 @@ def render_outcomes(outcomes: list[Outcome]) -> str:
     for n, o in enumerate(outcomes, 1):
         counts[o.status] = counts.get(o.status, 0) + 1
         rid = f" [request {o.request_id}]" if o.request_id else ""
-        lines.append(safe(f"{n}. {o.item.leaked.redacted}  {o.status}: {o.message}{rid}"))
+        status = f"{o.status} ({o.item.reason})" if o.status == SKIPPED else o.status
+        lines.append(safe(f"{n}. {o.item.leaked.redacted}  {status}: {o.message}{rid}"))
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     lines.append("")
     lines.append(f"Summary: {summary}" if summary else "Summary: nothing to do")
