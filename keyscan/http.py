@@ -13,8 +13,8 @@ Safety
 
 Retries
     Up to ``ClientSettings.retries`` extra attempts on 408, 409, 429 (rate limits, *not*
-    ``insufficient_quota`` and the other quota codes: those are final), 5xx, timeouts and
-    connection errors. ``x-should-retry: true|false`` overrides that decision. The delay is
+    ``insufficient_quota`` and the other quota codes: those are final; none at all with
+    ``retry_rate_limits=False``), 5xx, timeouts and connection errors. ``x-should-retry: true|false`` overrides that decision. The delay is
     ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date) when the server gives one
     (capped by ``max_retry_after``), else exponential backoff from ``backoff_initial`` to
     ``backoff_max`` with up to 25 % jitter, like OpenAI's own SDK. Every attempt, retries
@@ -167,11 +167,17 @@ class ClientSettings:
     user_agent: str = f"keyscan/{__version__} (+https://github.com/keyscan/keyscan)"
     # An httpx.AsyncBaseTransport / httpx.BaseTransport (tests), or None for the network.
     transport: Any = None
+    # False: a 429 rate limit is a final answer (verification: it already proves the key live).
+    retry_rate_limits: bool = True
     # Random source for jitter (a seeded one makes delays reproducible).
     rng: random.Random = field(default_factory=random.Random)
 
 
-def should_retry(status: int, headers: Mapping[str, str], body: Any) -> bool:
+def should_retry(
+    status: int, headers: Mapping[str, str], body: Any, retry_rate_limits: bool = True
+) -> bool:
+    if status == 429 and not retry_rate_limits:
+        return False
     hint = headers.get("x-should-retry", "").strip().lower()
     if hint == "true":
         return True
@@ -351,7 +357,9 @@ class AsyncApiClient:
                 await asyncio.sleep(retry_delay(attempt, None, s))
                 continue
             result = _parse(response, attempt)
-            if attempt > s.retries or not should_retry(result.status, result.headers, result.body):
+            if attempt > s.retries or not should_retry(
+                result.status, result.headers, result.body, s.retry_rate_limits
+            ):
                 return result
             await asyncio.sleep(retry_delay(attempt, result.headers, s))
 
@@ -408,6 +416,8 @@ class ApiClient:
                 time.sleep(retry_delay(attempt, None, s))
                 continue
             result = _parse(response, attempt)
-            if attempt > s.retries or not should_retry(result.status, result.headers, result.body):
+            if attempt > s.retries or not should_retry(
+                result.status, result.headers, result.body, s.retry_rate_limits
+            ):
                 return result
             time.sleep(retry_delay(attempt, result.headers, s))

@@ -119,6 +119,13 @@ def test_should_retry(status: int, headers: dict[str, str], body: Any, expected:
     assert should_retry(status, headers, body) is expected
 
 
+def test_rate_limits_can_be_final() -> None:
+    body = {"error": {"code": "rate_limit_exceeded"}}
+    assert should_retry(429, {}, body, retry_rate_limits=False) is False
+    assert should_retry(429, {"x-should-retry": "true"}, body, retry_rate_limits=False) is False
+    assert should_retry(503, {}, None, retry_rate_limits=False) is True
+
+
 def test_retry_delay_headers_and_backoff() -> None:
     s = ClientSettings(rng=random.Random(1))
     assert retry_delay(1, {"retry-after-ms": "250"}, s) == 0.25

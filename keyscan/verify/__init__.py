@@ -139,6 +139,8 @@ async def _check_all(
         transport=options.transport,
         backoff_initial=options.backoff_initial,
         backoff_max=options.backoff_max,
+        # A 429 rate limit already proves the key live: asking again only spends its quota.
+        retry_rate_limits=False,
     )
     gate = asyncio.Semaphore(max(1, options.concurrency))
     async with AsyncApiClient(base, settings) as api:
