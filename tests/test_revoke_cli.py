@@ -553,3 +553,31 @@ def test_scan_verify_revoke(org: Org) -> None:
     # --yes alone is refused.
     result = org.run("scan", "--yes", str(src))
     assert result.exit_code == 2
+
+
+def test_git_history_verify_revoke(org: Org) -> None:
+    """A key committed and then removed is still in history: ``keyscan git --revoke`` finds
+    and revokes it."""
+    import subprocess
+
+    secret, rec = org.add("project", org.archived)
+    repo = org.tmp / "history"
+    repo.mkdir()
+    genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+            "HOME": str(org.tmp / "home")}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, env=genv, check=True, capture_output=True)
+
+    git("init", "-q")
+    (repo / "config.env").write_text(f"OPENAI_API_KEY={secret}\n", encoding="utf-8")
+    git("add", "config.env")
+    git("commit", "-q", "-m", "add config")
+    (repo / "config.env").write_text("OPENAI_API_KEY=\n", encoding="utf-8")
+    git("commit", "-q", "-am", "remove the key")
+    result = org.run("git", "--verify", "--revoke", "--yes", "--no-cache", str(repo))
+    assert result.exit_code == 1, result.output  # the key is still in history: a finding
+    assert "revoked:" in result.stderr and rec.id in result.stderr
+    assert org.state.key(secret).state == "deleted"  # type: ignore[union-attr]
+    assert org.records()[0]["key_id"] == rec.id
