@@ -417,3 +417,41 @@ def test_plain_scan_does_not_import_httpx(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert proc.stdout.split() == ["1", "False", "False"], proc.stderr
+
+
+def test_git_history_verify(world: World) -> None:
+    from keyscan.cli import COMMANDS
+
+    if "git" not in COMMANDS:
+        pytest.skip("keyscan git not registered")
+    live, dead = key("project"), key("svcacct")
+    world.state.add_key(live)
+    world.state.add_key(dead, "deleted")
+    world.keys.update(live=live, dead=dead)
+    repo = world.tmp / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "a.env").write_text(f"A={live}\nB={dead}\n")
+    subprocess.run([*git, "add", "a.env"], check=True)
+    subprocess.run([*git, "commit", "-qm", "add"], check=True)
+    subprocess.run([*git, "rm", "-q", "a.env"], check=True)
+    subprocess.run([*git, "commit", "-qm", "remove"], check=True)
+    proc = run(
+        ["git", "--verify", "--api-base", world.server.base_url, "--format", "json", "."],
+        repo,
+        world.cache,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert statuses(json.loads(proc.stdout)) == {
+        fingerprint_of(live): "live",
+        fingerprint_of(dead): "invalid",
+    }
+    proc = run(
+        ["git", "--only-live", "--api-base", world.server.base_url, "--format", "json", "."],
+        repo,
+        world.cache,
+    )
+    assert statuses(json.loads(proc.stdout)) == {fingerprint_of(live): "live"}
+    assert len(world.state.log) == 2  # the second run came from the cache
+    world.assert_no_key(proc.stdout, proc.stderr)
