@@ -187,7 +187,7 @@ def verify_options(f: F) -> F:
         ),
         click.option(
             "--verify-concurrency",
-            type=click.IntRange(min=1, max=256),
+            type=click.IntRange(min=1, max=100),
             default=8,
             show_default=True,
             help="Checks in flight at once.",
