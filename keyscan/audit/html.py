@@ -203,7 +203,7 @@ def timeline_svg(view: AuditView) -> str:
     start = start - timedelta(seconds=span * 0.03)
     span *= 1.06
     label_w, plot_w, lane, pad = 230, 640, 16, 10
-    height = 30 + sum(len(items) * lane + pad for _, items in rows) + 24
+    height = 30 + sum((len(items) + 1) * lane + pad for _, items in rows) + 24
     width = label_w + plot_w + 20
 
     def x(d: datetime) -> float:
@@ -239,11 +239,12 @@ def timeline_svg(view: AuditView) -> str:
     )
     y = 30
     for target, items in rows:
-        name = target if len(target) <= 34 else "…" + target[-33:]
+        name = short_name(target)
         parts.append(
             f'<text x="4" y="{y + 11}" font-weight="600" fill="#1d2430">{esc(name)}'
             f"<title>{esc(target)}</title></text>"
         )
+        y += lane
         for k, r in items:
             d0 = _parse(r.introduced_date) or start
             d1 = now if r.present_at_head or not r.removed_date else _parse(r.removed_date)
@@ -284,6 +285,13 @@ def timeline_svg(view: AuditView) -> str:
         '<span style="color:#6b7280">dead</span>.</p>'
     )
     return "".join(parts) + legend
+
+
+def short_name(target: str, limit: int = 60) -> str:
+    """A repository's name for a chart label: the last two parts of its path or URL."""
+    parts = [p for p in re.split(r"[/:\\]+", target.rstrip("/")) if p]
+    name = "/".join(parts[-2:]) if len(parts) >= 2 else target
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
 
 
 def _repos_table(view: AuditView) -> str:
