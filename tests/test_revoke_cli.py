@@ -220,7 +220,7 @@ def test_owner_type_must_agree_with_prefix(org: Org) -> None:
     result = org.revoke("--yes", secrets=[secret])
     assert result.exit_code == 1
     assert "not found in this organization" in result.stdout
-    assert "another owner type" in result.stdout
+    assert "owned by a service account" in result.stdout
     assert org.deletes() == []
 
 

@@ -177,3 +177,16 @@ def test_revoke_keys_api_with_transports(fake_state: FakeState, admin: str,
     assert fake_state.key(a).state == "deleted"  # type: ignore[union-attr]
     for text in (out.getvalue(), err.getvalue(), (tmp_path / "audit.jsonl").read_text()):
         assert a not in text and admin not in text
+
+
+def test_same_ends_other_length_is_not_a_candidate(fake_state: FakeState,
+                                                     client: AdminClient) -> None:
+    p = fake_state.add_project("P")
+    leaked = key("project")  # 164 characters
+    shorter = leaked[:8] + generate("{b64url:56}{marker}{b64url:56}") + leaked[-4:]
+    assert len(shorter) != len(leaked)
+    rec = fake_state.add_project_key(shorter, p.id)
+    item = Planner(client, PlanOptions()).plan([live(leaked)])[0]
+    assert item.action == NO_ACTION and item.target is None
+    assert "not found in this organization" in item.message
+    assert f"{rec.id} (length differs)" in item.message

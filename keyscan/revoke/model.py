@@ -247,8 +247,6 @@ class PlanItem:
     message: str = ""
     target: Candidate | None = None
     candidates: list[Candidate] = field(default_factory=list)
-    # Keys that matched on prefix and suffix but were ruled out (owner type, ...), for the plan.
-    near_misses: int = 0
     # Service-account keys: how many keys that account holds in the project (all revoked with it).
     service_account_keys: int = 0
 

@@ -219,7 +219,9 @@ class Planner:
             candidates=candidates,
         )
 
-    def not_found(self, leaked: LeakedKey, where: str, near: int = 0) -> PlanItem:
+    def not_found(
+        self, leaked: LeakedKey, where: str, near: list[str] | None = None
+    ) -> PlanItem:
         previous = self.previous(leaked)
         if previous is not None and previous.get("key_id"):
             # Deleting it again answers 404: confirms "already-revoked" without any guess
@@ -253,7 +255,11 @@ class Planner:
             )
         msg = f"not found in this organization ({where})"
         if near:
-            msg += f"; {near} key(s) with the same first and last characters have another owner type"
+            shown = ", ".join(near[:5]) + (", ..." if len(near) > 5 else "")
+            msg += (
+                f"; {len(near)} key(s) share its first and last characters but were ruled "
+                f"out: {shown}"
+            )
         return PlanItem(leaked, NO_ACTION, NOT_FOUND, msg)
 
     def plan_project(self, leaked: LeakedKey) -> PlanItem:
@@ -279,15 +285,20 @@ class Planner:
             where = f"searched {len(pairs)} project(s), archived included"
         expected_owner = owner_type_for_prefix(leaked.shape.head, leaked.family)
         candidates: list[Candidate] = []
-        near = 0
+        near: list[str] = []
         for project, pid, pkeys in pairs:
             for obj in pkeys:
                 cand = candidate_from_project_key(obj, project, pid)
                 shape = cand.shape
-                if shape is None or not compare(leaked.shape, shape).matches:
+                if shape is None:
+                    continue
+                verdict = compare(leaked.shape, shape)
+                if not verdict.matches:
+                    if verdict.why == "length differs":
+                        near.append(f"{cand.id} ({verdict.why})")
                     continue
                 if expected_owner is not None and cand.owner_type != expected_owner:
-                    near += 1
+                    near.append(f"{cand.id} (owned by a {cand.owner_type.replace('_', ' ')})")
                     continue
                 candidates.append(cand)
         if not candidates:
