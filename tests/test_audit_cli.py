@@ -140,3 +140,26 @@ def test_usage_errors(tmp_path: Path) -> None:
     proc = keyscan("report", "--db", str(tmp_path / "none.db"), cwd=tmp_path)
     assert proc.returncode == 2 and "no such audit database" in proc.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+def test_seen_commits_that_vanished_do_not_break_the_next_audit(tmp_path: Path) -> None:
+    r = Repo(tmp_path / "r")
+    r.commit("base", {"a.txt": "a\n"})
+    r.git("checkout", "-q", "-b", "topic")
+    k = key("project")
+    r.commit("topic key", {"t.env": f"K={k}\n"})
+    r.git("checkout", "-q", "main")
+    url = f"file://{r.path}"
+    db = tmp_path / "a.db"
+    first = json.loads(keyscan("audit", url, "--db", str(db), "-f", "json", cwd=tmp_path).stdout)
+    assert first["keys"] == 1 and first["commits_scanned"] == 2
+    # The branch is deleted and its commit pruned: the remembered tip no longer exists.
+    r.git("branch", "-q", "-D", "topic")
+    r.git("reflog", "expire", "--expire=now", "--all")
+    r.git("gc", "-q", "--prune=now")
+    r.commit("more", {"b.txt": "b\n"})
+    proc = keyscan("audit", url, "--db", str(db), "-f", "json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # the key is still recorded for this repository
+    second = json.loads(proc.stdout)
+    assert second["repositories"][0]["status"] == "ok"
+    assert second["commits_scanned"] == 1 and second["commits_skipped"] == 1

@@ -137,6 +137,24 @@ def repo_heads(repo: str) -> tuple[list[str], str | None]:
     return sorted(heads), (head or None)
 
 
+def existing_commits(repo: str, shas: Sequence[str]) -> list[str]:
+    if not shas:
+        return []
+    proc = subprocess.run(
+        ["git", "-C", repo, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        input="".join(f"{s}\n" for s in shas).encode(),
+        capture_output=True,
+        env=dict(os.environ, LC_ALL="C", GIT_TERMINAL_PROMPT="0"),
+        timeout=600,
+    )
+    found = []
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == "commit":
+            found.append(parts[0])
+    return found
+
+
 def _count(repo: str, include: Sequence[str], exclude: Sequence[str]) -> int:
     if not include:
         return 0
@@ -200,13 +218,13 @@ def _removals(
     return removed
 
 
-def _git_options(task: AuditTask) -> Any:
+def _git_options(task: AuditTask, exclude: Sequence[str]) -> Any:
     from keyscan.sources.git import GitScanOptions
 
     known = {f.name for f in dataclasses.fields(GitScanOptions)}
     kwargs = {k: v for k, v in task.git_options if k in known}
     if "exclude_commits" in known:
-        kwargs["exclude_commits"] = list(task.exclude_commits)
+        kwargs["exclude_commits"] = list(exclude)
     # Parallelism is across repositories: one process per repository scan.
     if "jobs" in known:
         kwargs["jobs"] = 1
@@ -256,10 +274,12 @@ def _scan_local(task: AuditTask, path: str, result: RepoResult) -> None:
 
     heads, head = repo_heads(path)
     result.heads, result.head = heads, head
-    exclude = [c for c in task.exclude_commits if c]
+    # Commits seen before may be gone (a deleted branch, a rewritten history, a fresh clone
+    # that no longer carries them): exclude only those that still exist.
+    exclude = existing_commits(path, [c for c in task.exclude_commits if c])
     result.commits_scanned = _count(path, heads, exclude)
     result.commits_skipped = _count(path, exclude, []) if exclude else 0
-    scanned = scan_repository(path, _git_options(task), list(task.rules))
+    scanned = scan_repository(path, _git_options(task, exclude), list(task.rules))
     result.findings = list(scanned.findings)
     result.warnings = list(scanned.warnings)
     result.errors = [str(e) for e in scanned.errors]
