@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 # Anything shaped like an OpenAI key (even masked by the server) is shortened before display.
-_KEYLIKE = re.compile(r"sk-[A-Za-z0-9_*.\-]{12,}")
+# A mask (``*``, ``...``) may sit inside; a trailing full stop is the sentence's, not the key's.
+_KEYLIKE = re.compile(r"sk-[A-Za-z0-9_\-]*(?:[*.\u2026]+[A-Za-z0-9_\-]+)*")
 
 
 def scrub(text: str) -> str:
@@ -13,6 +14,10 @@ def scrub(text: str) -> str:
 
     def short(m: re.Match[str]) -> str:
         value = m.group()
+        if any(c in value for c in "*.\u2026"):  # already masked: only shorten long masks
+            return value if len(value) <= 24 else f"{value[:8]}...{value[-4:]}"
+        if len(value) < 12:
+            return value
         return f"{value[:8]}...{value[-4:]}" if len(value) > 16 else value[:8] + "..."
 
     return _KEYLIKE.sub(short, text)
