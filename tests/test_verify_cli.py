@@ -285,7 +285,7 @@ def test_plain_http_to_non_loopback_is_refused(
     assert len(lines) == 1 and lines[0].startswith("keyscan: error: --api-base: refusing")
 
 
-@pytest.mark.parametrize("fmt", ["text", "json", "jsonl", "sarif", "github", "junit"])
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl", "sarif", "github", "junit", "html"])
 def test_no_raw_key_in_any_output_format(world: World, fmt: str) -> None:
     from keyscan.report import FORMATS
 
@@ -296,8 +296,9 @@ def test_no_raw_key_in_any_output_format(world: World, fmt: str) -> None:
     proc = world.scan("--format", fmt, "--no-cache")
     assert proc.returncode == 1, proc.stderr
     world.assert_no_key(proc.stdout, proc.stderr)
-    if fmt in ("json", "jsonl"):
-        assert "live-restricted" in proc.stdout
+    # every format carries the status
+    for status in ("live-restricted", "live-no-quota", "invalid-account"):
+        assert status in proc.stdout, (fmt, status)
 
 
 def test_only_live_and_fail_on_live(world: World) -> None:
