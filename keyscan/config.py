@@ -254,12 +254,14 @@ def load_config(path: Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: config file is not UTF-8") from None
 
-    class Loader(yaml.SafeLoader):
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[valid-type,misc]
         """Dates stay strings, so a bad one is reported with its key (parse_expiry)."""
 
     Loader.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        for first, resolvers in base.yaml_implicit_resolvers.items()
     }
     try:
         doc = yaml.load(text, Loader=Loader)  # a SafeLoader subclass: safe
