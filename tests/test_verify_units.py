@@ -230,9 +230,13 @@ def test_cache_second_run_sends_nothing(fake_state: FakeState, tmp_path: Path) -
     assert len(fake_state.log) == 5 and not any(v.cached for v in first.values())
     second = verify_keys([(k, None) for k in keys], o)
     assert len(fake_state.log) == 5 and all(v.cached for v in second.values())
-    # verify_key bypasses the cache (revocation's post-delete check must see the truth)
+    # verify_key asks even when cached (revocation's post-delete check must see the truth)
+    # and refreshes the cache, so that the next scan does not report a stale "live"
     fake_state.set_state(keys[0], "deleted")
     assert verify_key(keys[0], None, o).status == "invalid"
+    assert len(fake_state.log) == 6
+    third = verify_keys([(keys[0], None)], o)[fingerprint_of(keys[0])]
+    assert third.status == "invalid" and third.cached
     assert len(fake_state.log) == 6
 
 

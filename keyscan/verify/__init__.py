@@ -13,7 +13,7 @@ API for other areas (revocation's post-delete check, ``keyscan verify``)::
 
     verify_findings(findings, VerifyOptions(...), result)   # sets finding.verification
     verify_keys([(secret, family), ...], options) -> dict[fingerprint, Verification]
-    verify_key(secret, family=None, options=None) -> Verification   # never uses the cache
+    verify_key(secret, family=None, options=None) -> Verification   # asks even if cached
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class VerifyOptions:
     use_cache: bool = True
     cache_path: Path | None = None
     transport: Any = None  # an httpx.AsyncBaseTransport (tests)
+    # Ask again even if the cache knows the answer (the fresh answer is still cached).
+    refresh: bool = False
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
 
@@ -176,7 +178,8 @@ def verify_keys(
         path = opts.cache_path or default_cache_path()
         try:
             cache = VerifyCache(path, opts.ttl_seconds)
-            verdicts.update(cache.get_many(unique, base))
+            if not opts.refresh:
+                verdicts.update(cache.get_many(unique, base))
         except (OSError, sqlite3.Error) as exc:
             if warnings is not None:
                 warnings.append(f"verification cache {path} not used: {exc}")
@@ -201,8 +204,9 @@ def verify_keys(
 def verify_key(
     secret: str, family: str | None = None, options: VerifyOptions | None = None
 ) -> Verification:
-    """Check one key now, bypassing the cache (e.g. after revoking it)."""
-    opts = dataclasses.replace(options or VerifyOptions(), use_cache=False)
+    """Check one key now, whatever the cache says (e.g. after revoking it); the answer
+    replaces the cached one, so that the next scan does not show a stale ``live``."""
+    opts = dataclasses.replace(options or VerifyOptions(), refresh=True)
     return verify_keys([(secret, family)], opts)[fingerprint_of(secret)]
 
 
