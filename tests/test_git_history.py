@@ -353,6 +353,9 @@ def test_workers_find_the_same(tmp_path: Path, repo: Repo, monkeypatch: pytest.M
     assert two.stats["workers"] == 2 and one.stats["workers"] == 1
     assert {f.secret for f in one.findings} == {f.secret for f in two.findings} == set(keys)
     assert one.stats["blobs"] == two.stats["blobs"]
+    ranged = scan(repo.path, jobs=2, branch="main")  # enumerated first, then split
+    assert ranged.stats["workers"] == 2
+    assert {f.secret for f in ranged.findings} == set(keys)
     assert [(loc.path, loc.line) for f in one.findings for loc in f.locations] == [
         (loc.path, loc.line) for f in two.findings for loc in f.locations
     ]

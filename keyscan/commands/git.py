@@ -51,16 +51,18 @@ def git(
     REPO is a local repository (default: the one containing .; bare ones too) or a URL
     (https://, ssh://, file://), cloned bare into a temporary directory removed afterwards.
     """
-    from keyscan.content import ContentOptions
     from keyscan.pipeline import finish
     from keyscan.sources.git import GitScanOptions, scan_repository
 
     if staged and (all_objects or since or rev_range or branch):
         raise click.UsageError("--staged cannot be combined with history options")
+    if all_objects and (since or rev_range or branch):
+        raise click.UsageError(
+            "--all-objects scans every object: not with --since/--range/--branch"
+        )
     if rev_range and (branch or since):
         raise click.UsageError("--range cannot be combined with --branch or --since")
     ctx = build_context(params)
-    content = getattr(ctx, "content", None)
     options = GitScanOptions(
         all_objects=all_objects,
         since=since,
@@ -69,7 +71,7 @@ def git(
         staged=staged,
         all_locations=bool(params.get("all_locations")),
         jobs=ctx.jobs,
-        content=content if isinstance(content, ContentOptions) else ContentOptions(),
+        content=ctx.content,
         excludes=list(ctx.excludes),
     )
     result = scan_repository(repo, options, ctx.rules)

@@ -24,11 +24,13 @@ Nothing from the repository is executed: see ``keyscan.sources.gitobjects``.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,13 +229,18 @@ def _revs_input(include: Sequence[str], exclude: Sequence[str]) -> bytes:
 @dataclass
 class Objects:
     scan: list[ObjectRef]  # blobs, commits, tags to read, in a read-friendly order
-    reachable: set[str]  # every reachable id (commits, trees, blobs, tags)
+    reachable: set[str]  # reachable blobs, commits and tags (only kept for all_objects)
     unreachable: set[str]  # scanned although unreachable (all_objects)
     unreachable_commits: list[str]
     errors: list[ScanError] = field(default_factory=list)
 
 
-def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects:
+def enumerate_objects(
+    repo: GitRepo,
+    scope: Scope,
+    all_objects: bool,
+    on_object: Callable[[ObjectRef], None] | None = None,
+) -> Objects:
     """Objects to scan. A history walk that fails part-way (corrupt tree or commit) or an
     object that cannot be read is an error in ``Objects.errors``; the rest is still scanned."""
     import subprocess
@@ -244,7 +251,12 @@ def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects
     errors: list[ScanError] = []
     if scope.include:
         revlist = repo.popen(
-            "rev-list", "--objects", "--no-object-names", "--stdin", stdin=subprocess.PIPE
+            "rev-list",
+            "--objects",
+            "--no-object-names",
+            "--missing=print",
+            "--stdin",
+            stdin=subprocess.PIPE,
         )
         assert revlist.stdin is not None and revlist.stderr is not None
         revlist.stdin.write(_revs_input(scope.include, scope.exclude))
@@ -255,12 +267,15 @@ def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects
         try:
             for item in batch_check(repo, revlist):
                 if isinstance(item, ObjectRef):
-                    reachable.add(item.oid)
+                    if all_objects:
+                        reachable.add(item.oid)
                     scan.append(item)
-                elif item[1] == "missing":
-                    errors.append(ScanError(item[0], "corrupt or missing object: cannot read it"))
+                    if on_object is not None:
+                        on_object(item)
                 else:
-                    reachable.add(item[0])
+                    errors.append(
+                        ScanError(item[0].lstrip("?"), "corrupt or missing object: cannot read it")
+                    )
         except GitError as exc:
             errors.append(ScanError(exc.where, exc.message))
         finally:
@@ -284,6 +299,8 @@ def enumerate_objects(repo: GitRepo, scope: Scope, all_objects: bool) -> Objects
                 if isinstance(item, ObjectRef) and item.oid not in reachable:
                     unreachable.add(item.oid)
                     scan.append(item)
+                    if on_object is not None:
+                        on_object(item)
                     if item.type == "commit":
                         unreachable_commits.append(item.oid)
         except GitError as exc:
@@ -372,37 +389,154 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def scan_all(
-    repo: GitRepo,
-    rules: Sequence[Rule],
-    objects: Sequence[ObjectRef],
-    jobs: int | None,
-    content: ContentOptions,
-) -> tuple[ChunkResult, int]:
-    """Scan objects in this process or across worker processes. Returns (result, workers)."""
-    jobs = default_jobs() if jobs is None else jobs
-    total = sum(o.size for o in objects)
-    if jobs <= 1 or total < PARALLEL_MIN_BYTES:
-        return scan_objects(repo, Detector(rules), [o.oid for o in objects], content), 1
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _merge(into: ChunkResult, part: ChunkResult) -> None:
+    into.hits.extend(part.hits)
+    into.errors.extend(part.errors)
+    into.blobs += part.blobs
+    into.commits += part.commits
+    into.tags += part.tags
+    into.bytes += part.bytes
 
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    chunks = iter_chunks(objects, jobs)
-    merged = ChunkResult()
-    with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context(method)
-    ) as pool:
-        futures = [pool.submit(_chunk_worker, repo, rules, c, content) for c in chunks]
-        for fut in futures:
-            part = fut.result()
-            merged.hits.extend(part.hits)
-            merged.errors.extend(part.errors)
-            merged.blobs += part.blobs
-            merged.commits += part.commits
-            merged.tags += part.tags
-            merged.bytes += part.bytes
-    return merged, jobs
+
+def estimate_bytes(repo: GitRepo) -> int:
+    """Packed plus loose size of the object store (what ``git count-objects -v`` says)."""
+    proc = repo.run("count-objects", "-v", check=False)
+    total = 0
+    for line in lines_of(proc.stdout):
+        key, _, value = line.partition(": ")
+        if key in ("size", "size-pack") and value.strip().isdigit():
+            total += int(value) * 1024
+    return total
+
+
+class _Chunker:
+    """Groups objects, in enumeration order, into runs for one ``cat-file --batch`` each."""
+
+    def __init__(self, sink: Callable[[list[ObjectRef]], None], max_bytes: int, max_count: int):
+        self.sink = sink
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+        self.run: list[ObjectRef] = []
+        self.size = 0
+
+    def add(self, ref: ObjectRef) -> None:
+        self.run.append(ref)
+        self.size += ref.size
+        if self.size >= self.max_bytes or len(self.run) >= self.max_count:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.run:
+            self.sink(self.run)
+            self.run, self.size = [], 0
+
+
+class _Scanner:
+    """Scans runs of objects here, or in a pool of worker processes (each with its own
+    ``git cat-file --batch``). The pool, if any, is started before any pipe is open, so
+    forked workers hold no copy of the pipes that this process talks to git through."""
+
+    def __init__(
+        self, repo: GitRepo, rules: Sequence[Rule], content: ContentOptions, workers: int
+    ) -> None:
+        self.repo, self.rules, self.content = repo, rules, content
+        self.workers = workers
+        self.result = ChunkResult()
+        self.detector = Detector(rules) if workers <= 1 else None
+        self.pending: list[Any] = []
+        self.pool: Any = None
+        if workers > 1:
+            import multiprocessing
+
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            self.pool = multiprocessing.get_context(method).Pool(workers)
+
+    def submit(self, run: list[ObjectRef]) -> None:
+        oids = [o.oid for o in run]
+        if self.pool is not None:
+            args = (self.repo, self.rules, oids, self.content)
+            self.pending.append(self.pool.apply_async(_chunk_worker, args))
+        else:
+            assert self.detector is not None
+            _merge(self.result, scan_objects(self.repo, self.detector, oids, self.content))
+
+    def finish(self) -> ChunkResult:
+        if self.pool is not None:
+            try:
+                for pending in self.pending:
+                    _merge(self.result, pending.get())
+            finally:
+                self.pool.close()
+                self.pool.join()
+        return self.result
+
+    def abort(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+RUN_BYTES = 8 * 1024 * 1024  # objects per cat-file run: enough to amortise its start
+RUN_COUNT = 4096
+
+
+def enumerate_and_scan(
+    repo: GitRepo,
+    scope: Scope,
+    options: GitScanOptions,
+    rules: Sequence[Rule],
+) -> tuple[Objects, ChunkResult, int]:
+    """Enumerate and scan. Whole-repository scans stream: objects are scanned while the
+    history walk goes on (in a thread); ranges are enumerated first, then split evenly."""
+    jobs = default_jobs() if options.jobs is None else options.jobs
+    scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
+    if scoped or jobs <= 1:
+        workers = 1
+        if scoped and jobs > 1:
+            objects = enumerate_objects(repo, scope, options.all_objects)
+            if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
+                scanner = _Scanner(repo, rules, options.content, jobs)
+                try:
+                    for run in iter_chunks(objects.scan, jobs):
+                        scanner.submit(run)
+                    return objects, scanner.finish(), jobs
+                except BaseException:
+                    scanner.abort()
+                    raise
+            scanner = _Scanner(repo, rules, options.content, 1)
+            for run in iter_chunks(objects.scan, 1, pieces_per_job=1):
+                scanner.submit(run)
+            return objects, scanner.finish(), 1
+    else:
+        workers = jobs if estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4 else 1
+    scanner = _Scanner(repo, rules, options.content, workers)
+    runs: queue.Queue[list[ObjectRef] | None] = queue.Queue()
+    chunker = _Chunker(runs.put, RUN_BYTES if workers > 1 else 4 * RUN_BYTES, RUN_COUNT)
+    box: list[Objects | BaseException] = []
+
+    def walk() -> None:
+        try:
+            box.append(enumerate_objects(repo, scope, options.all_objects, chunker.add))
+            chunker.flush()
+        except BaseException as exc:  # handed to the main thread
+            box.append(exc)
+        finally:
+            runs.put(None)
+
+    thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
+    thread.start()
+    try:
+        while (batch := runs.get()) is not None:
+            scanner.submit(batch)
+        thread.join()
+        scanned = scanner.finish()
+    except BaseException:
+        scanner.abort()
+        raise
+    outcome = box[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome, scanned, workers
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,7 +677,7 @@ def attribute(
     scope: Scope,
     objects: Objects,
     options: GitScanOptions,
-    result: ScanResult,
+    head_blobs: dict[str, list[str]],
 ) -> list[Finding]:
     """Provenance for the hits, then one finding per secret with its git extras."""
     blob_hits = [h for h in hits if h.location.source == "git-blob"]
@@ -589,7 +723,6 @@ def attribute(
         kept.append(h)
 
     findings = aggregate(kept)
-    head_blobs, _ = head_tree(repo, scope.head)
     for f in findings:
         all_carriers: list[tuple[Intro, str]] = []
         seen_blobs: set[str] = set()
@@ -637,6 +770,8 @@ def _first_commit(f: Finding) -> str | None:
 def scan_history(
     repo: GitRepo, options: GitScanOptions, rules: Sequence[Rule], result: ScanResult
 ) -> None:
+    if options.all_objects and (options.since or options.range or options.branch or options.scope):
+        raise GitError("--all-objects", "scans the whole repository: not with a range or branch")
     t0 = time.perf_counter()
     scope = resolve_scope(repo, options)
     stats: dict[str, Any] = result.stats
@@ -656,20 +791,15 @@ def scan_history(
     if not scope.include and not options.all_objects:
         stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
         return
-    objects = enumerate_objects(repo, scope, options.all_objects)
+    objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
     result.errors.extend(objects.errors)
-    t1 = time.perf_counter()
-    scanned, workers = scan_all(repo, rules, objects.scan, options.jobs, options.content)
     t2 = time.perf_counter()
     result.errors.extend(scanned.errors)
     result.files = scanned.blobs
     result.bytes = scanned.bytes
-    hits = [
-        h for h in scanned.hits
-        if options.all_objects or _reachable(h, objects)
-    ]  # fmt: skip
-    result.findings = attribute(repo, hits, scope, objects, options, result) if hits else []
-    _, submodules = head_tree(repo, scope.head)
+    head_blobs, submodules = head_tree(repo, scope.head)
+    hits = scanned.hits
+    result.findings = attribute(repo, hits, scope, objects, options, head_blobs) if hits else []
     for path, sha in submodules:
         result.warnings.append(
             f"submodule {path} (commit {sha[:12]}) not entered: scan its repository separately"
@@ -684,20 +814,10 @@ def scan_history(
         submodules=len(submodules),
         workers=workers,
         seconds={
-            "enumerate": round(t1 - t0, 3),
-            "scan": round(t2 - t1, 3),
+            "enumerate_and_scan": round(t2 - t0, 3),
             "provenance": round(time.perf_counter() - t2, 3),
         },
     )
-
-
-def _reachable(h: Hit, objects: Objects) -> bool:
-    oid = (
-        h.location.blob
-        if h.location.source == "git-blob"
-        else (h.location.commit.sha if h.location.commit else None)
-    )
-    return oid is None or oid not in objects.unreachable
 
 
 # --------------------------------------------------------------------------------------------

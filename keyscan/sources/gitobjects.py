@@ -76,6 +76,7 @@ def git_env(keep_index: bool = False) -> dict[str, str]:
         GIT_TERMINAL_PROMPT="0",
         GIT_NO_REPLACE_OBJECTS="1",
         GIT_OPTIONAL_LOCKS="0",
+        GIT_NO_LAZY_FETCH="1",  # a partial clone must not reach the network while scanned
         GIT_PAGER="cat",
         PAGER="cat",
         LC_ALL="C",
@@ -293,24 +294,29 @@ def batch_check(
     repo: GitRepo, source: subprocess.Popen[bytes] | None = None, all_objects: bool = False
 ) -> Iterator[ObjectRef | tuple[str, str]]:
     """Type and size of objects: those ``source`` prints (one id per line), or every object
-    in the repository. Yields ObjectRef for blobs, commits and tags, ``(oid, "tree")`` for
-    trees, and ``(oid, "missing")`` for objects that cannot be found."""
-    args = ["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"]
+    in the repository. Yields ObjectRef for blobs, commits and tags and ``(oid, "missing")``
+    for objects that cannot be read; trees are skipped (nothing to scan in them)."""
+    args = ["cat-file", "--batch-check=%(objecttype) %(objectname) %(objectsize)"]
     if all_objects:
         args += ["--batch-all-objects", "--unordered"]
     proc = repo.popen(*args, stdin=source.stdout if source is not None else None)
     if source is not None and source.stdout is not None:
         source.stdout.close()  # the pipe now belongs to cat-file
     assert proc.stdout is not None and proc.stderr is not None
-    for line in proc.stdout:
-        fields = line.decode("ascii", "replace").split()
-        if len(fields) == 3:
-            if fields[1] == "tree":
-                yield fields[0], "tree"
-            else:
-                yield ObjectRef(fields[0], fields[1], int(fields[2]))
-        elif len(fields) >= 2:
-            yield fields[0], fields[1]
+    wanted = {b"blob": "blob", b"commit": "commit", b"tag": "tag"}
+    while True:
+        lines = proc.stdout.readlines(1 << 20)
+        if not lines:
+            break
+        for line in lines:
+            if line.startswith(b"tree "):
+                continue
+            kind, oid, size = [*line.split(), b"", b""][:3]
+            name = wanted.get(kind)
+            if name is not None:
+                yield ObjectRef(oid.decode(), name, int(size))
+            elif oid == b"missing" or size == b"missing":
+                yield kind.decode("ascii", "replace"), "missing"
     proc.stdout.close()
     err = proc.stderr.read()
     proc.stderr.close()
@@ -355,16 +361,18 @@ def split_commit(data: bytes) -> tuple[dict[bytes, bytes], int]:
     return headers, (len(data) if end < 0 else end + 2)
 
 
-def iter_chunks(items: Iterable[ObjectRef], jobs: int, pieces_per_job: int = 4) -> list[list[str]]:
+def iter_chunks(
+    items: Iterable[ObjectRef], jobs: int, pieces_per_job: int = 4
+) -> list[list[ObjectRef]]:
     """Split objects, in order, into contiguous runs of about equal byte size."""
     objs = list(items)
     total = sum(o.size + 256 for o in objs)
     n = max(1, jobs * pieces_per_job)
     target = total / n
-    runs: list[list[str]] = [[]]
+    runs: list[list[ObjectRef]] = [[]]
     size = 0.0
     for o in objs:
-        runs[-1].append(o.oid)
+        runs[-1].append(o)
         size += o.size + 256
         if size >= target and len(runs) < n:
             runs.append([])

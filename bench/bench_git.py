@@ -1,0 +1,113 @@
+"""Benchmark ``keyscan git`` against the cost of reading every object once.
+
+    python bench/bench_git.py REPO [REPO...] [--runs 5] [--no-log-p]
+
+For each repository, runs each command ``--runs`` times in a row and reports medians of wall
+time and of peak memory (``/usr/bin/time``'s maximum resident set size: the largest single
+process of the run, git or Python). Commands:
+
+* floor: ``git cat-file --batch-all-objects --batch --unordered > /dev/null``
+  (inflating every object once: what any complete history scanner must at least pay);
+* ``git log --all -p > /dev/null`` (what log-based scanners read);
+* ``keyscan git -j1`` and ``keyscan git -j2`` (JSON report to /dev/null);
+* ``keyscan git -j1 --no-decode`` when the option exists (plain matching only).
+
+Prints a Markdown table (the README shows one). Nothing here is timed inside the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+TIME = "/usr/bin/time"
+
+
+def measure(shell: str, cwd: Path) -> tuple[float, int]:
+    """(wall seconds, peak RSS KiB) of a shell command, via GNU time."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        cmd = [TIME, "-f", "%e %M", "-o", out.name, "sh", "-c", shell]
+        env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", PYTHONDONTWRITEBYTECODE="1")
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)  # fmt: skip
+        fields = out.read().split()
+        if len(fields) < 2:
+            raise SystemExit(f"{shell}: {proc.stderr.decode(errors='replace')}")
+        return float(fields[-2]), int(fields[-1])
+
+
+def has_option(option: str) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-m", "keyscan", "git", "--help"], capture_output=True, text=True
+    )
+    return option in proc.stdout
+
+
+def repo_facts(repo: Path) -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
+                              text=True).stdout.strip()  # fmt: skip
+
+    commits = git("rev-list", "--all", "--count")
+    objects = git("count-objects", "-v")
+    size = next((ln.split()[1] for ln in objects.splitlines() if ln.startswith("size-pack")), "?")
+    blobs = sum(
+        1
+        for ln in subprocess.run(
+            ["git", "-C", str(repo), "cat-file", "--batch-all-objects", "--batch-check"],
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+        if " blob " in ln
+    )
+    return f"{commits} commits, {blobs} blobs, pack {int(size) / 1024:.0f} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("repos", nargs="+", type=Path)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-log-p", action="store_true", help="skip git log --all -p")
+    args = ap.parse_args(argv)
+    py = shlex.quote(sys.executable)
+    keyscan = f"{py} -m keyscan git --no-config -f json -o /dev/null"
+    commands = [
+        ("`git cat-file --batch-all-objects --batch --unordered` (floor)",
+         "git cat-file --batch-all-objects --batch --unordered > /dev/null"),
+        ("`keyscan git -j1`", f"{keyscan} -j1 ."),
+        ("`keyscan git -j2`", f"{keyscan} -j2 ."),
+    ]  # fmt: skip
+    if has_option("--no-decode"):
+        commands.append(("`keyscan git -j1 --no-decode`", f"{keyscan} -j1 --no-decode ."))
+        commands.append(("`keyscan git -j2 --no-decode`", f"{keyscan} -j2 --no-decode ."))
+    if not args.no_log_p:
+        commands.append(("`git log --all -p`", "git log --all -p > /dev/null"))
+    print(f"{os.cpu_count()} cores, {args.runs} runs each, medians\n")
+    for repo in args.repos:
+        repo = repo.resolve()
+        print(f"### {repo.name}: {repo_facts(repo)}\n")
+        print("| command | wall (s) | x floor | peak RSS (MiB) |")
+        print("|---|---:|---:|---:|")
+        floor = None
+        for label, shell in commands:
+            walls, rss = [], []
+            for _ in range(args.runs):
+                wall, kib = measure(shell, repo)
+                walls.append(wall)
+                rss.append(kib)
+            wall = statistics.median(walls)
+            floor = floor or wall
+            print(f"| {label} | {wall:.2f} | {wall / floor:.2f} | "
+                  f"{statistics.median(rss) / 1024:.0f} |", flush=True)  # fmt: skip
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
