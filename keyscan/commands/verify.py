@@ -62,6 +62,8 @@ def verify_cmd(report_file: Path | None, **params: Any) -> None:
     if report_file is not None:
         result = _from_report(report_file)
     else:
+        if sys.stdin.isatty():
+            click.echo("keyscan: reading keys from stdin, one per line (end with Ctrl-D)", err=True)
         data = sys.stdin.buffer.read()
         result = _from_lines(ctx.rules, data)
     result.duration = time.perf_counter() - started
