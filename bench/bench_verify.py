@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,11 +66,17 @@ def main() -> None:
               f"concurrency {concurrency} (ideal {ideal:.1f} s)")
         for label in ("first run (empty cache)", "second run (cache)"):
             before = len(state.log)
+            child = resource.getrusage(resource.RUSAGE_CHILDREN)
+            fake_cpu = time.process_time()
             wall, doc = run_scan(src, cache, server.base_url, extra)
+            fake_cpu = time.process_time() - fake_cpu
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            keyscan_cpu = (after.ru_utime - child.ru_utime) + (after.ru_stime - child.ru_stime)
             requests = len(state.log) - before
             live = sum(1 for f in doc["findings"] if f["verification"]["status"] == "live")
             print(f"{label}: {wall:.2f} s wall, {requests} requests, {live} live, "
-                  f"max in flight {state.max_in_flight}")
+                  f"max in flight {state.max_in_flight}; CPU: keyscan {keyscan_cpu:.2f} s, "
+                  f"fake server {fake_cpu:.2f} s; load average {os.getloadavg()[0]:.1f}")
         assert not state.spec_violations, state.spec_violations[:3]
 
 
