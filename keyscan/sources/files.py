@@ -176,13 +176,14 @@ def _read_small(fd: int, size: int) -> bytes | None:
     total = 0
     want = size + 1  # one byte more tells a file that grew since fstat
     while True:
-        part = os.read(fd, max(want - total, 65536))
-        if not part:
-            return b"".join(parts)
+        ask = max(want - total, 65536)
+        part = os.read(fd, ask)
         parts.append(part)
         total += len(part)
         if total > CHUNK:
             return None
+        if len(part) < ask:  # a short read of a regular file is its end: no extra syscall
+            return b"".join(parts)
 
 
 def scan_file(
