@@ -60,6 +60,11 @@ def test_all_locations_lists_other_carriers(repo: Repo) -> None:
     assert git["other_locations"][0]["path"] == "b.py"
     code, doc, _ = cli_json("git", str(repo.path))
     assert "other_locations" not in doc["findings"][0]["extra"]["git"]
+    code, out, _ = cli("git", "--no-config", str(repo.path))
+    assert "git: 2 commit(s); reachable from refs/heads/main; still at HEAD in a.py, b.py" in out
+    assert "also in 1 other commit/path(s)" in out
+    code, out, _ = cli("git", "--no-config", "--all-locations", str(repo.path))
+    assert "also: b.py  @ " in out
 
 
 def test_range_and_since_on_the_command_line(repo: Repo) -> None:

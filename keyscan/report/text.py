@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import Any
 
 from keyscan.models import Confidence, Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
@@ -89,6 +90,33 @@ def format_finding(
         lines.append(f"       {format_location(loc)}")
     if len(f.locations) > len(shown):
         lines.append(f"       ... and {len(f.locations) - len(shown)} more locations")
+    git = f.extra.get("git")
+    if isinstance(git, dict):
+        lines.extend(format_git(git))
+    return lines
+
+
+def format_git(git: dict[str, Any]) -> list[str]:
+    """The git provenance of a finding (see keyscan.sources.git): reach, HEAD, other places."""
+    refs = [safe(str(r)) for r in git.get("refs") or []]
+    reach = ", ".join(refs[:5]) + (f" (+{len(refs) - 5} more)" if len(refs) > 5 else "")
+    if git.get("unreachable"):
+        reach = "no ref (unreachable objects)"
+    head = git.get("head_paths") or []
+    at_head = f"still at HEAD in {', '.join(safe(p) for p in head)}" if head else "not at HEAD"
+    lines = [
+        f"       git: {git.get('commits', 0)} commit(s); reachable from {reach or 'no ref'}; "
+        f"{at_head}"
+    ]
+    others = git.get("other_locations")
+    if others:
+        for o in others:
+            lines.append(f"       also: {safe(o['path'])}  @ {str(o['commit'])[:12]}")
+    elif git.get("other_locations_count"):
+        lines.append(
+            f"       also in {git['other_locations_count']} other commit/path(s) "
+            "(--all-locations lists them)"
+        )
     return lines
 
 
@@ -121,7 +149,9 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
     out.append(line)
     if opts.hook and result.findings:
         out.append("")
-        out.append("A committed key is a leak: remove it, and revoke it if it ever left this machine.")
+        out.append(
+            "A committed key is a leak: remove it, and revoke it if it ever left this machine."
+        )
         out.append("False positive? Put `keyscan:allow` in a comment on that line, or add an")
         out.append("`allow:` entry (path or secret regex, with a reason) to .keyscan.yaml.")
         out.append("Known keys in old code? Record them once: keyscan baseline create, then")

@@ -723,6 +723,8 @@ def attribute(
         kept.append(h)
 
     findings = aggregate(kept)
+    for f in findings:  # oldest introduction first
+        f.locations.sort(key=lambda loc: (loc.commit.date if loc.commit else "~", loc.sort_key()))
     for f in findings:
         all_carriers: list[tuple[Intro, str]] = []
         seen_blobs: set[str] = set()
