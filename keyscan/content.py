@@ -94,7 +94,7 @@ def _scan(
 
         if archives.archive_kind(data[:512]):
             return archives.scan_archive_bytes(detector, data, template, options, errors)
-    matches = detector.scan(data)
+    matches, keywords = detector.scan_keyed(data)
     plain = [m for m in matches if limit is None or m.start < limit]
     hits = hits_from_matches(data, plain, template, base_offset, base_line) if plain else []
     if whole and _is_notebook(template.path):
@@ -105,7 +105,9 @@ def _scan(
             hits = _merge(cells, hits)
     if not options.decode:
         return hits
-    found = _decoded_hits(detector, data, template, matches, base_offset, base_line, limit)
+    found = _decoded_hits(
+        detector, data, keywords, template, matches, base_offset, base_line, limit
+    )
     if utf16_ok:
         encoding = decoders.utf16_encoding(data, at_start=base_offset == 0)
         if encoding is not None:
@@ -114,7 +116,22 @@ def _scan(
                     detector, data, encoding, template, options, base_offset, base_line, limit
                 )
             )
-    return _merge(hits, found) if found else hits
+    if not found:
+        return hits
+    return _merge(_drop_encoded_forms(hits, found), found)
+
+
+def _drop_encoded_forms(plain: list[Hit], decoded: list[Hit]) -> list[Hit]:
+    """A less confident plain match that spans the encoded text of a decoded key (the base64
+    blob assigned to OPENAI_API_KEY) is that key in disguise: report the key only."""
+    starts = sorted((h.location.offset, h.confidence) for h in decoded)
+    out = []
+    for h in plain:
+        lo, hi = h.location.offset, h.location.offset + len(h.secret)
+        if any(lo <= s < hi and c > h.confidence for s, c in starts):
+            continue
+        out.append(h)
+    return out
 
 
 def _is_notebook(path: str) -> bool:
@@ -134,21 +151,26 @@ def _merge(first: list[Hit], then: list[Hit]) -> list[Hit]:
 
 
 def decoded_matches(
-    detector: Detector, data: bytes, depth: int = 0
+    detector: Detector, data: bytes, keywords: bool = True, depth: int = 0
 ) -> Iterator[tuple[int, int, Match, str]]:
     """(start, end, match, how) of keys found by decoding regions of data. start/end are
-    offsets of the encoded text in data; ``match`` is relative to the decoded text."""
-    for d in decoders.candidates(data):
-        for m in detector.scan(d.data):
+    offsets of the encoded text in data; ``match`` is relative to the decoded text.
+    ``keywords``: whether a rule keyword occurs in data (see decoders.candidates)."""
+    if not decoders.worth_decoding(data, keywords):
+        return
+    for d in decoders.candidates(data, keywords):
+        found, inner_keywords = detector.scan_keyed(d.data)
+        for m in found:
             yield d.to_parent(m.start), d.to_parent(max(m.start, m.end - 1)) + 1, m, d.how
         if depth + 1 < decoders.MAX_DEPTH:
-            for s, e, m, how in decoded_matches(detector, d.data, depth + 1):
+            for s, e, m, how in decoded_matches(detector, d.data, inner_keywords, depth + 1):
                 yield d.to_parent(s), d.to_parent(max(s, e - 1)) + 1, m, f"{d.how}>{how}"
 
 
 def _decoded_hits(
     detector: Detector,
     data: bytes,
+    keywords: bool,
     template: Location,
     plain: list[Match],
     base_offset: int,
@@ -156,7 +178,7 @@ def _decoded_hits(
     limit: int | None,
 ) -> list[Hit]:
     best: dict[tuple[int, bytes], tuple[Match, str]] = {}
-    for start, end, m, how in decoded_matches(detector, data):
+    for start, end, m, how in decoded_matches(detector, data, keywords):
         if limit is not None and start >= limit:
             continue  # the next buffer of a chunked reader sees it whole
         if any(p.secret == m.secret and p.start < end and start < p.end for p in plain):

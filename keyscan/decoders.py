@@ -5,15 +5,17 @@ Decoding everything would make every scan pay for what almost never happens, so 
 first looks for a cheap, literal sign that an encoded key may be there, and decodes only a
 bounded region around it:
 
-* base64: the base64 text of ``sk-`` at each of the three byte alignments (``c2st``,
-  ``?NrL``, ``zay?``) or of the key marker (``VDNCbGJrRk``, ``QzQmxia0ZK``, ``UM0JsYmtGS``:
-  the marker is itself base64, so this is ``OpenAI`` encoded twice). The needle also tells
-  where the 4-character groups start, so a run is decoded at the right alignment even when
-  text of the base64 alphabet sits before it. Runs may be wrapped over lines (``base64``
+* base64: the base64 text of the key marker at each of the three byte alignments
+  (``VDNCbGJrRk``, ``QzQmxia0ZK``, ``UM0JsYmtGS``: the marker is itself base64, so this is
+  ``OpenAI`` encoded twice). The needle also tells where the 4-character groups start, so
+  a run is decoded at the right alignment even when text of the base64 alphabet sits before
+  it. Runs may be wrapped over lines (``base64``
   wraps at 76 columns).
-* percent-encoding: only in buffers holding ``%``, around ``sk%2D``, ``%73%6B`` or an
-  encoded assignment (``key%3D``, ``key%22%3A``).
-* string escapes: only around ``\\u00``, ``\\x`` (JS) and ``\\/``.
+* percent-encoding: only in buffers holding ``%`` and a rule keyword (the marker, "openai"),
+  around ``sk%2D`` or an encoded assignment (``key%3D``, ``key%22%3A``); or a key encoded
+  whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
+* string escapes: likewise, around ``\\u00``, ``\\x`` (JS) and ``\\/``; or a key escaped
+  whole (``\\u0073\\u006b``).
 * UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
 
 Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
@@ -26,25 +28,26 @@ from __future__ import annotations
 import binascii
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-# The base64 text of "sk-" and of the key marker, with how far the needle starts after the
-# beginning of its 4-character group (which fixes the alignment of the run).
+# The base64 text of the key marker at each of the 3 byte alignments, with how far the
+# needle starts after the beginning of its 4-character group (which fixes the alignment of
+# the run). The base64 of "sk-" (c2st, ?NrL, zay?) would do too, but takes 9 short needles,
+# slower to search for than these 3 long ones; every key family but the marker-less,
+# low-confidence one holds the marker.
 BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
-    (b"c2st", 0),
-    (b"HNrL", 1),
-    (b"XNrL", 1),
-    (b"nNrL", 1),
-    (b"3NrL", 1),
-    (b"zay0", 3),
-    (b"zay1", 3),
-    (b"zay2", 3),
-    (b"zay3", 3),
     (b"VDNCbGJrRk", 0),
     (b"QzQmxia0ZK", 2),
     (b"UM0JsYmtGS", 3),
 )
+# Signs, in a buffer or a window, that decoding escapes or percent-encoding may reveal a key:
+# a partly encoded key keeps its marker, an encoded assignment its variable name; a key whose
+# every character is encoded starts with the encoded "sk".
+_SIGNS = (b"T3BlbkFJ", b"sk\\", b"sk%")
+_SIGNS_FOLDED = (b"openai", b"open_ai", b"open-ai")
+_FULL_PERCENT = b"%73%6"
+_FULL_ESCAPES = (b"\\u0073\\u006",)
 # The shortest run that can hold a whole key: 51 characters (legacy) -> 68 in base64.
 MIN_BASE64_RUN = 64
 # Runs of the base64 and base64url alphabets, line breaks included (wrapped output).
@@ -57,7 +60,9 @@ _B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 _PERCENT_TRIGGER = re.compile(
     rb"sk%2[dD]|%73%6[bB]%2[dD]|(?:key|KEY|Key|token|TOKEN|secret|SECRET)(?:%2[27])?%3[aAdD]"
 )
+_FULL_PERCENT_TRIGGER = re.compile(rb"%73%6[bB]%2[dD]")
 _ESCAPE_TRIGGER = re.compile(rb"\\u00|\\x[0-9A-Fa-f]{2}|\\/")
+_FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]")
 _SIMPLE_ESCAPES = {
     ord("/"): b"/",
     ord("\\"): b"\\",
@@ -186,17 +191,17 @@ def decode_base64_region(data: bytes, aligned: int, end: int) -> Decoded | None:
 
 
 def _windows(
-    data: bytes, trigger: re.Pattern[bytes], before: int, after: int
+    data: bytes, anchors: Iterable[tuple[int, int]], before: int, after: int
 ) -> Iterator[tuple[int, int]]:
-    """Merged windows around trigger matches, clipped to the line they are on."""
+    """Merged windows around anchors (in order), clipped to the line they are on."""
     cur_start = cur_end = -1
-    for m in trigger.finditer(data):
-        s = max(0, m.start() - before)
-        nl = data.rfind(b"\n", s, m.start())
+    for a_start, a_end in anchors:
+        s = max(0, a_start - before)
+        nl = data.rfind(b"\n", s, a_start)
         if nl >= 0:
             s = nl + 1
-        e = min(len(data), m.end() + after)
-        nl = data.find(b"\n", m.end(), e)
+        e = min(len(data), a_end + after)
+        nl = data.find(b"\n", a_end, e)
         if nl >= 0:
             e = nl
         if s <= cur_end:
@@ -344,8 +349,47 @@ def decode_utf16(data: bytes, encoding: str) -> Decoded:
 # --- all together -------------------------------------------------------------------------
 
 
-def candidates(data: bytes) -> Iterator[Decoded]:
-    """Decoded regions of data that may hold an encoded key (not UTF-16: see decode_utf16)."""
+def _sign_anchors(data: bytes) -> list[tuple[int, int]]:
+    """Where a partly encoded key or an encoded assignment may be: the marker, "sk" before an
+    escape or a "%", and "openai" in any case."""
+    spans: list[tuple[int, int]] = []
+    folded: bytes | None = None
+    for signs, fold in ((_SIGNS, False), (_SIGNS_FOLDED, True)):
+        if fold:
+            folded = data.lower()
+        hay = folded if fold and folded is not None else data
+        for sign in signs:
+            at = hay.find(sign)
+            while at >= 0 and len(spans) < MAX_REGIONS:
+                spans.append((at, at + len(sign)))
+                at = hay.find(sign, at + 1)
+    spans.sort()
+    return spans
+
+
+def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
+    for m in trigger.finditer(data):
+        yield m.span()
+
+
+def worth_decoding(data: bytes, keywords: bool) -> bool:
+    """The prefilter: False when no decoder can find anything in data (most buffers)."""
+    return (
+        keywords
+        or b"VDNCbGJrRk" in data
+        or b"QzQmxia0ZK" in data
+        or b"UM0JsYmtGS" in data
+        or (b"%" in data and _FULL_PERCENT in data)
+        or (b"\\" in data and _FULL_ESCAPES[0] in data)
+    )
+
+
+def candidates(data: bytes, keywords: bool = True) -> Iterator[Decoded]:
+    """Decoded regions of data that may hold an encoded key (not UTF-16: see decode_utf16).
+
+    ``keywords``: whether a rule keyword occurs in data (``Detector.scan_keyed``). Without
+    one, escapes and percent-encoding can only hide a key whose every character is encoded,
+    so only that is looked for."""
     budget = max(MAX_DECODED_FACTOR * len(data), 1 << 20)
     regions = 0
 
@@ -363,16 +407,29 @@ def candidates(data: bytes) -> Iterator[Decoded]:
             if not allowed(d):
                 return
             yield d
-    if b"%" in data:
-        for start, end in _windows(data, _PERCENT_TRIGGER, *PERCENT_WINDOW):
-            d = decode_percent(data, start, end)
-            if d is not None:
-                if not allowed(d):
-                    return
-                yield d
-    if b"\\" in data:
-        for start, end in _windows(data, _ESCAPE_TRIGGER, *ESCAPE_WINDOW):
-            d = decode_escapes(data, start, end)
+    signs: list[tuple[int, int]] | None = None
+    for mark, trigger, full, full_trigger, window, decode in (
+        (b"%", _PERCENT_TRIGGER, (_FULL_PERCENT,), _FULL_PERCENT_TRIGGER, PERCENT_WINDOW,
+         decode_percent),
+        (b"\\", _ESCAPE_TRIGGER, _FULL_ESCAPES, _FULL_ESCAPE_TRIGGER, ESCAPE_WINDOW,
+         decode_escapes),
+    ):  # fmt: skip
+        if mark not in data:
+            continue
+        spans: list[tuple[int, int]] = []
+        if keywords:
+            # Around signs of a key, where something is encoded.
+            if signs is None:
+                signs = _sign_anchors(data)
+            for start, end in _windows(data, signs, *window):
+                if trigger.search(data, start, end):
+                    spans.append((start, end))
+        if any(f in data for f in full):
+            # A key encoded whole shows no sign: around its encoded "sk-".
+            spans.extend(_windows(data, _trigger_anchors(data, full_trigger), *window))
+        spans.sort()
+        for start, end in _windows(data, spans, 0, 0):
+            d = decode(data, start, end)
             if d is not None:
                 if not allowed(d):
                     return

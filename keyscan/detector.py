@@ -89,8 +89,6 @@ class _KeywordPlan:
         hits: dict[tuple[bytes, bool], list[int]],
     ) -> None:
         for anchor, group, pattern in groups:
-            if data.find(anchor) < 0:
-                continue
             if pattern is None:
                 positions: Iterable[int] = _all(data, anchor)
             else:
@@ -130,9 +128,14 @@ class Detector:
 
     def scan(self, data: bytes) -> list[Match]:
         """All secrets in data, one match per span (overlaps resolved), in offset order."""
+        return self.scan_keyed(data)[0]
+
+    def scan_keyed(self, data: bytes) -> tuple[list[Match], bool]:
+        """``scan(data)``, and whether any rule keyword occurs in data: the decoders use that
+        as a free gate (a partly encoded key keeps its marker plain)."""
         hits = self._plan.find(data)
         if not hits:
-            return []
+            return [], False
         candidates: list[Match] = []
         for rule in self.rules:
             offsets: list[int] = []
@@ -143,7 +146,7 @@ class Detector:
                     match = self._check_match(rule, data, m)
                     if match is not None:
                         candidates.append(match)
-        return resolve_overlaps(candidates, self.rules)
+        return resolve_overlaps(candidates, self.rules), True
 
     def _check_match(self, rule: Rule, data: bytes, m: re.Match[bytes]) -> Match | None:
         start, end = m.span("secret")

@@ -211,10 +211,11 @@ def scan_notebook(
         value = escaped.data if escaped is not None else data[raw_start:raw_end]
         if not value:
             continue
-        results = [(m.start, m, "") for m in detector.scan(value)]
+        matches, keywords = detector.scan_keyed(value)
+        results = [(m.start, m, "") for m in matches]
         if options.decode:
             plain = {(m.start, m.secret) for _, m, _ in results}
-            for s, _e, m, how in decoded_matches(detector, value):
+            for s, _e, m, how in decoded_matches(detector, value, keywords):
                 if (s, m.secret) not in plain:
                     results.append((s, m, how))
         for start, m, how in results:
