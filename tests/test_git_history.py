@@ -23,6 +23,15 @@ def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
 
 
+@pytest.fixture(params=["find-object", "full-log"])
+def provenance(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Provenance with git filtering the log (few blobs), and parsing the whole log (many)."""
+    import keyscan.sources.git as gitsrc
+
+    if request.param == "full-log":
+        monkeypatch.setattr(gitsrc, "FIND_OBJECT_MAX", 0)
+
+
 def test_key_added_then_deleted(repo: Repo) -> None:
     secret = new_key()
     repo.commit("base", ("README.md", "hello\n"))
@@ -75,7 +84,7 @@ def test_deleted_branch_reachable_from_tag(repo: Repo) -> None:
     assert f.extra["git"]["present_at_head"] is False
 
 
-def test_key_only_in_merge_resolution(repo: Repo) -> None:
+def test_key_only_in_merge_resolution(repo: Repo, provenance: None) -> None:
     secret = new_key()
     repo.commit("base", ("conf.py", "a = 1\nb = 2\nc = 3\n"))
     repo.git("checkout", "-q", "-b", "side")
@@ -109,7 +118,7 @@ def test_key_in_commit_message(repo: Repo) -> None:
     assert f.extra["git"]["refs"] == ["refs/heads/main"]
 
 
-def test_key_in_renamed_file(repo: Repo) -> None:
+def test_key_in_renamed_file(repo: Repo, provenance: None) -> None:
     secret = new_key()
     first = repo.commit("add", ("old/name.txt", f"{secret}\n"))
     (repo.path / "new").mkdir()
@@ -130,7 +139,7 @@ def test_key_in_renamed_file(repo: Repo) -> None:
     assert result.stats["blobs"] == 1
 
 
-def test_same_key_in_many_commits(repo: Repo) -> None:
+def test_same_key_in_many_commits(repo: Repo, provenance: None) -> None:
     secret = new_key()
     shas = []
     for i in range(6):
@@ -183,7 +192,7 @@ def test_unreachable_blob_only_with_all_objects(repo: Repo) -> None:
     assert result.stats["unreachable"] >= 1
 
 
-def test_dropped_stash_found_with_all_objects(repo: Repo) -> None:
+def test_dropped_stash_found_with_all_objects(repo: Repo, provenance: None) -> None:
     secret = new_key()
     repo.commit("base", ("app.py", "print(1)\n"))
     repo.write("app.py", f"key = '{secret}'\n")
@@ -212,7 +221,7 @@ def test_non_utf8_and_newline_paths(repo: Repo) -> None:
     assert f2.locations[0].line == 2
 
 
-def test_each_blob_scanned_once(repo: Repo) -> None:
+def test_each_blob_scanned_once(repo: Repo, provenance: None) -> None:
     secret = new_key()
     body = f"shared = '{secret}'\n"
     # The same content at many paths, in many commits and on two branches: one blob.

@@ -56,6 +56,8 @@ from keyscan.sources.gitobjects import (
 # Below this many bytes a scan stays in one process (worker start-up is not free).
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
 URL_PREFIXES = ("https://", "http://", "ssh://", "git://", "file://")
+# Up to this many blobs with hits, provenance asks git to filter (--find-object).
+FIND_OBJECT_MAX = 2000
 EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
@@ -570,6 +572,8 @@ def introductions(
         "log", "--stdin", "--raw", "-c", "--root", "--no-abbrev", "--no-renames", "-z",
         "--no-textconv", "--no-ext-diff", "--no-color", "--no-show-signature",
         "--format=%x01%H%x00%P%x00%an%x00%ae%x00%aI%x00%ct%x00%s",
+        # git itself keeps only the commits and paths that add or remove these blobs.
+        *([f"--find-object={b}" for b in sorted(blobs)] if len(blobs) <= FIND_OBJECT_MAX else []),
         stdin=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
