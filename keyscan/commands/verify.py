@@ -196,3 +196,9 @@ def _from_report(path: Path) -> ScanResult:
             )
         )
     return result
+
+
+# ``--verify`` comes with the shared options; here checking is what the command does.
+for _param in verify_cmd.params:
+    if isinstance(_param, click.Option) and _param.name == "verify":
+        _param.hidden = True
