@@ -221,6 +221,27 @@ def test_baseline_in_config_unblocks_known_keys(hooked: Repo) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_pre_commit_run_with_a_ref_range_scans_the_range(hooked: Repo) -> None:
+    """`pre-commit run --from-ref A --to-ref B` (CI) scans those commits, not the index."""
+    start = hooked.head()
+    secret = key("project")
+    hooked.write("k.py", f'K = "{secret}"\n')
+    hooked.git("add", "k.py")
+    hooked.git("commit", "-qm", "key", "--no-verify")
+    hooked.git("rm", "-q", "k.py")
+    hooked.git("commit", "-qm", "gone", "--no-verify")
+    proc = hooked.run(
+        sys.executable, "-m", "pre_commit", "run", "keyscan",
+        "--from-ref", start, "--to-ref", "HEAD", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1 and redact(secret) in proc.stdout + proc.stderr
+    proc = hooked.run(
+        sys.executable, "-m", "pre_commit", "run", "keyscan",
+        "--from-ref", "HEAD~1", "--to-ref", "HEAD", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_plain_git_pre_push_hook_reads_refs_from_stdin(tmp_path: Path) -> None:
     """Without the framework: git's own pre-push hook protocol on stdin."""
     repo = make_repo(tmp_path)

@@ -222,13 +222,14 @@ def test_real_git_history_scan_is_valid(validator: Any, tmp_path: Path) -> None:
         ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     cwd = os.getcwd()
-    os.chdir(repo)
+    os.chdir(tmp_path)  # scanning another repository: its root is %SRCROOT%
     try:
-        code, doc, _ = run_sarif(["git", "."])
+        code, doc, _ = run_sarif(["git", str(repo)])
     finally:
         os.chdir(cwd)
     assert code == 1
     check(validator, doc)
+    assert doc["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"] == repo.resolve().as_uri() + "/"
     [res] = doc["runs"][0]["results"]
     assert res["properties"]["commit"] == sha
     assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "k.py"

@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
 
 
-def _run(repo: str, ctx: RunContext, **kwargs: Any) -> None:
+def _run(repo: str, ctx: RunContext, **kwargs: Any) -> NoReturn:
     from keyscan.commands.ci import git_options
     from keyscan.pipeline import finish
     from keyscan.sources.git import scan_repository
@@ -43,8 +43,13 @@ def hook() -> None:
 @click.argument("repo", default=".", metavar="[REPO]")
 @scan_options
 def pre_commit(repo: str, **params: Any) -> None:
-    """Scan exactly what is staged for the next commit."""
-    _run(repo, build_context(params), staged=True)
+    """Scan exactly what is staged for the next commit (or, when pre-commit is run with
+    --from-ref/--to-ref, e.g. in CI, the commits of that range)."""
+    ctx = build_context(params)
+    if os.environ.get("PRE_COMMIT_FROM_REF") and os.environ.get("PRE_COMMIT_TO_REF"):
+        revs, new_branch = push_scope(os.environ, [])
+        _run_revs(repo, ctx, revs, new_branch)
+    _run(repo, ctx, staged=True)
 
 
 def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list[str], bool]:
@@ -86,9 +91,6 @@ def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list
 def pre_push(repo: str, **params: Any) -> None:
     """Scan the commits being pushed (the range from pre-commit or git, new branches minus
     what the remotes hold)."""
-    from keyscan.commands.ci import has_commit, remote_tips
-    from keyscan.sources.gitobjects import GitError, discover
-
     ctx = build_context(params)
     env = dict(os.environ)
     lines: list[str] = []
@@ -96,6 +98,14 @@ def pre_push(repo: str, **params: Any) -> None:
     if not from_framework and not sys.stdin.isatty():
         lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
     revs, new_branch = push_scope(env, lines)
+    _run_revs(repo, ctx, revs, new_branch)
+
+
+def _run_revs(repo: str, ctx: RunContext, revs: list[str], new_branch: bool) -> NoReturn:
+    """Scan ``revs`` (``A..B`` or tips), minus what the remotes hold for a new branch."""
+    from keyscan.commands.ci import has_commit, remote_tips
+    from keyscan.sources.gitobjects import GitError, discover
+
     if not revs:
         sys.exit(0)  # only deletions
     try:

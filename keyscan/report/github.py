@@ -12,7 +12,7 @@ from pathlib import Path
 
 from keyscan.models import Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
-from keyscan.report.sarif import message, relative_path, repo_root, title
+from keyscan.report.sarif import message, relative_path, root_for, title
 
 
 def escape_data(text: str) -> str:
@@ -42,7 +42,7 @@ def annotation(f: Finding, loc: Location, root: Path) -> str:
 
 
 def render(result: ScanResult, opts: OutputOptions) -> str:
-    root = repo_root()
+    root = root_for(result)
     lines = [annotation(f, loc, root) for f in result.findings for loc in f.locations]
     for err in result.errors:
         lines.append(command("error", {"title": "keyscan: scan incomplete"}, str(err)))

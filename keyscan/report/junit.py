@@ -13,7 +13,7 @@ from pathlib import Path
 
 from keyscan.models import Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
-from keyscan.report.sarif import message, relative_path, repo_root, title
+from keyscan.report.sarif import message, relative_path, root_for, title
 from keyscan.report.text import format_location, safe
 
 
@@ -52,7 +52,7 @@ def _testcase(suite: ET.Element, f: Finding, loc: Location, root: Path) -> None:
 
 
 def render(result: ScanResult, opts: OutputOptions) -> str:
-    root = repo_root()
+    root = root_for(result)
     cases = sum(len(f.locations) for f in result.findings)
     tests = cases + len(result.errors) + (0 if cases or result.errors else 1)
     attrs = {

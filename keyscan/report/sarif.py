@@ -73,6 +73,16 @@ def repo_root(start: Path | None = None) -> Path:
     return here
 
 
+def root_for(result: ScanResult) -> Path:
+    """%SRCROOT%: git paths are relative to the scanned repository, file paths to the
+    repository (or folder) the scan ran in."""
+    if result.kind in ("git", "staged") and result.targets:
+        target = Path(result.targets[0])
+        if target.is_dir():
+            return repo_root(target)
+    return repo_root()
+
+
 def relative_path(loc: Location, root: Path) -> str | None:
     """The location's path relative to ``root`` with ``/`` separators, or None when it lies
     outside (git paths are already relative to their repository)."""
@@ -196,7 +206,7 @@ def result_for(
 
 
 def document(result: ScanResult, root: Path | None = None) -> dict[str, Any]:
-    root = root or repo_root()
+    root = root or root_for(result)
     by_rule: dict[str, list[Finding]] = {}
     for f in result.findings:
         by_rule.setdefault(f.rule_id, []).append(f)
