@@ -109,6 +109,13 @@ def check_base_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def _trust_env(base_url: str) -> bool:
+    """Proxies and certificates from the environment apply, except to plain-http loopback
+    (a proxy in front of 127.0.0.1 would only see the keys)."""
+    parts = urlsplit(base_url)
+    return not (parts.scheme == "http" and _is_loopback(parts.hostname or ""))
+
+
 def is_quota_error(body: Any) -> bool:
     """A 429 body that means out of credit (insufficient_quota and kin), not a rate limit."""
     code, type_ = _error_field(body, "code"), _error_field(body, "type")
@@ -313,6 +320,7 @@ class AsyncApiClient:
             transport=self.settings.transport,
             timeout=httpx.Timeout(self.settings.timeout),
             follow_redirects=False,
+            trust_env=_trust_env(self.base_url),
         )
 
     async def __aenter__(self) -> AsyncApiClient:
@@ -375,6 +383,7 @@ class ApiClient:
             transport=self.settings.transport,
             timeout=httpx.Timeout(self.settings.timeout),
             follow_redirects=False,
+            trust_env=_trust_env(self.base_url),
         )
 
     def __enter__(self) -> ApiClient:

@@ -246,3 +246,18 @@ def test_async_client_timeout_and_retry() -> None:
     assert status == 200
     assert failure.startswith("timeout: timed out after 2 attempts")
     assert secret not in failure
+
+
+def test_loopback_http_never_goes_through_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakeopenai import FakeServer
+
+    state = FakeState()
+    secret = key("project")
+    state.add_key(secret)
+    # a proxy that does not exist: a request through it would fail
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    with FakeServer(state) as server, ApiClient(server.base_url) as api:
+        assert api.request("GET", "/models", bearer=secret).status == 200
+    assert kh._trust_env("https://api.openai.com/v1") is True
+    assert kh._trust_env("http://127.0.0.1:8/v1") is False
