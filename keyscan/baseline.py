@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keyscan.config import ConfigError, expired, parse_expiry
 from keyscan.models import Finding
 
 DEFAULT_FILE = ".keyscan-baseline.json"
@@ -102,8 +103,6 @@ def _entry_from_json(raw: Any, where: str) -> Entry:
     identity = identity_of(values["rule_id"], values["fingerprint"])
     if values["identity"] and values["identity"] != identity:
         raise BaselineError(f"{where}: identity: does not match rule_id and fingerprint")
-    from keyscan.config import ConfigError, parse_expiry
-
     try:
         expires = parse_expiry(raw.get("expires"), where)
     except ConfigError as exc:
@@ -194,22 +193,18 @@ class Baseline:
             del self.entries[k]
         return len(gone)
 
-    def expired(self, today: dt.date | None = None) -> list[Entry]:
-        from keyscan.config import expired
-
+    def expired_entries(self, today: dt.date | None = None) -> list[Entry]:
         return [e for e in self.entries.values() if expired(e.expires, today)]
 
     def warnings(self, today: dt.date | None = None) -> list[str]:
         return [
             f"{self.path}: entry {e.redacted} ({e.rule_id}) expired on {e.expires}, "
             "no longer suppresses"
-            for e in sorted(self.expired(today), key=lambda e: e.identity)
+            for e in sorted(self.expired_entries(today), key=lambda e: e.identity)
         ]
 
     def suppress(self, f: Finding, today: dt.date | None = None) -> str | None:
         """A ``RunOptions.suppressors`` function: "baseline" for a known, unexpired finding."""
-        from keyscan.config import expired
-
         entry = self.entries.get(f.identity)
         if entry is None:
             return None
