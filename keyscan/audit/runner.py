@@ -245,7 +245,8 @@ def scan_one(task: AuditTask) -> RepoResult:
         if is_url(task.target):
             tmp = tempfile.mkdtemp(prefix="keyscan-audit-")
             path = os.path.join(tmp, "repo.git")
-            _git(None, "clone", "--mirror", "--quiet", "--", task.target, path)
+            _git(None, "-c", "protocol.ext.allow=never", "clone", "--mirror", "--quiet", "--",
+                 task.target, path)
         elif not os.path.exists(path):
             raise GitError("no such file or directory")
         _git(path, "rev-parse", "--git-dir")
