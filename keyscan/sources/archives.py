@@ -119,9 +119,12 @@ def _size(fh: BinaryIO) -> int:
     return end
 
 
-def _plain(ctx: _Ctx, fh: BinaryIO, template: Location) -> list[Hit]:
-    """Not an archive after all (a text file starting with "BZh", a broken download):
-    scan the bytes as they are."""
+def _plain(ctx: _Ctx, fh: BinaryIO, template: Location, why: BaseException) -> list[Hit]:
+    """Looks like an archive but none can be read (a broken download, a truncated zip):
+    scan the bytes as they are, and say that members may have been missed."""
+    ctx.errors.append(
+        ScanError(template.path, f"unreadable archive, scanned as raw bytes: {_why(why)}")
+    )
     fh.seek(0)
     data = fh.read(ctx.options.archive_max_bytes)
     tmpl = replace(template, binary=is_binary(data[:8192]))
@@ -140,10 +143,10 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
             members = _zip_members(ctx, zipfile.ZipFile(fh), template)
         elif kind in ("gzip", "bzip2", "xz", "tar"):
             members = _tar_or_stream(fh, kind, template.path)
-        else:
-            return _plain(ctx, fh, template)
-    except _READ_ERRORS:
-        return _plain(ctx, fh, template)
+        else:  # pragma: no cover - callers check archive_kind first
+            raise zipfile.BadZipFile("unknown archive format")
+    except _READ_ERRORS as exc:
+        return _plain(ctx, fh, template, exc)
     inflated = 0
     count = 0
     name = "?"
@@ -172,10 +175,14 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 if ctx.budget.left <= 0:
                     return hits
             except _READ_ERRORS as exc:
+                if depth == 1 and not hits and ctx.budget.left == ctx.options.archive_max_bytes:
+                    return _plain(ctx, fh, template, exc)  # nothing inflates at all
                 ctx.errors.append(ScanError(member_path, f"cannot read member: {_why(exc)}"))
     except Refused as exc:
         ctx.errors.append(ScanError(template.path, f"archive refused: {exc}"))
     except _READ_ERRORS as exc:
+        if depth == 1 and not hits and ctx.budget.left == ctx.options.archive_max_bytes:
+            return _plain(ctx, fh, template, exc)
         ctx.errors.append(
             ScanError(template.path, f"archive damaged after member {name!r}: {_why(exc)}")
         )
@@ -213,18 +220,27 @@ def _tar_or_stream(
             raise
         fh.seek(0)
         return _single_stream(fh, kind, path)
-    return _tar_members(cast(tarfile.TarFile, tf))
+    return _tar_members(cast(tarfile.TarFile, tf), fh, kind, path)
 
 
-def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[str, IO[bytes], int | None]]:
+def _tar_members(
+    tf: tarfile.TarFile, fh: BinaryIO, kind: str, path: str
+) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    entries = 0
     with tf:
         for member in tf:
+            entries += 1
             if not member.isreg():
                 continue  # links, devices, folders: nothing to read, nothing to follow
             stream = tf.extractfile(member)
             if stream is not None:
                 # Plain tar: members are stored; compressed tar: one stream, ratio of the whole.
                 yield member.name, stream, None
+    if entries == 0 and kind != "tar":
+        # tarfile takes data that starts with a zero block for an empty archive: read the
+        # compressed stream as a single file instead, so nothing behind the zeros is missed.
+        fh.seek(0)
+        yield from _single_stream(fh, kind, path)
 
 
 def _single_stream(
@@ -240,9 +256,15 @@ def _single_stream(
             break
     else:
         name = base + ".data"
-    opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
-    with opener(fileobj=fh) as stream:
-        yield name, cast(IO[bytes], stream), None
+    stream: IO[bytes]
+    if kind == "gzip":
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=fh, mode="rb"))
+    elif kind == "bzip2":
+        stream = bz2.BZ2File(fh)  # noqa: SIM115
+    else:
+        stream = lzma.LZMAFile(fh)  # noqa: SIM115 (closed below)
+    with stream:
+        yield name, stream, None
 
 
 def _read_checked(

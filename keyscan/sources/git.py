@@ -713,17 +713,19 @@ def attribute(
         items.sort(key=lambda i: (i.time, -i.order))
         unreachable = blob in objects.unreachable
         loc.extra["unreachable"] = unreachable
+        # Hits inside an archive blob carry their member path ("!pkg/config.py"): keep it.
+        member = loc.path if loc.path.startswith("!") else ""
         if items:
             first = items[0]
-            loc.path = first.path
+            loc.path = first.path + member
             loc.commit = infos.get(first.commit)
             if first.commit in unreachable_commit_set:
                 loc.extra["unreachable"] = True
             carriers[id(h)] = [(i, blob) for i in items]
         elif unreachable:
-            loc.path = f"(unreachable blob {blob[:12]})"
+            loc.path = f"(unreachable blob {blob[:12]})" + member
         else:
-            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)"
+            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)" + member
         kept.append(h)
 
     findings = aggregate(kept)
@@ -889,7 +891,7 @@ def scan_staged(
         for path in paths.get(oid, []):
             for h in found:
                 loc = Location(**{**h.location.__dict__, "extra": dict(h.location.extra)})
-                loc.path = path
+                loc.path = path + (loc.path if loc.path.startswith("!") else "")  # archive member
                 hits.append(Hit(h.rule_id, h.description, h.family, h.confidence, h.secret, loc))
     result.files = len(entries)
     result.findings = aggregate(hits)
