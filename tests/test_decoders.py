@@ -62,7 +62,11 @@ def test_needles_are_the_stable_base64_of_the_marker() -> None:
         for pre in (b"\x00" * align, b"\xff" * align):
             for post in (b"\x00\x00\x00", b"\xff\xff\xff"):
                 e = base64.b64encode(pre + s + post)
-                out = e if out is None else bytes(a if a == b else 63 for a, b in zip(out, e))
+                out = (
+                    e
+                    if out is None
+                    else bytes(a if a == b else 63 for a, b in zip(out, e, strict=True))
+                )
         assert out is not None
         return out
 

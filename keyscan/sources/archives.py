@@ -260,7 +260,7 @@ def _single_stream(
     if kind == "gzip":
         stream = cast(IO[bytes], gzip.GzipFile(fileobj=fh, mode="rb"))
     elif kind == "bzip2":
-        stream = bz2.BZ2File(fh)  # noqa: SIM115
+        stream = bz2.BZ2File(fh)
     else:
         stream = lzma.LZMAFile(fh)  # noqa: SIM115 (closed below)
     with stream:
