@@ -111,6 +111,16 @@ def test_github_pull_request_scans_base_to_head(history: dict[str, Any]) -> None
     assert doc["scan"]["stats"]["ci"]["provider"] == "github"
 
 
+def test_github_merge_queue_scans_base_to_head(history: dict[str, Any]) -> None:
+    h = history
+    ev = event(h["tmp"], {"merge_group": {"base_sha": h["c1"], "head_sha": h["c2"]}})
+    code, doc, err = keyscan_ci(
+        h["repo"], GITHUB_ACTIONS="true", GITHUB_EVENT_NAME="merge_group", GITHUB_EVENT_PATH=ev
+    )
+    assert code == 1 and found(doc) == {fingerprint_of(h["k2"])}
+    assert "merge queue" in err
+
+
 def test_github_push_scans_before_to_after(history: dict[str, Any]) -> None:
     h = history
     repo = h["repo"]

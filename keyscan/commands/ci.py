@@ -156,6 +156,10 @@ def github_plan(repo: GitRepo, env: Mapping[str, str]) -> Plan | None:
         head = _get(event, "pull_request", "head", "sha") or env.get("GITHUB_SHA") or "HEAD"
         number = event.get("number") or _get(event, "pull_request", "number")
         return range_plan(repo, "github", f"pull request #{number}", base, head)
+    if event_name == "merge_group":
+        base = _get(event, "merge_group", "base_sha")
+        head = _get(event, "merge_group", "head_sha") or env.get("GITHUB_SHA") or "HEAD"
+        return range_plan(repo, "github", "merge queue", base, head)
     if event_name == "push":
         after = _get(event, "after") or env.get("GITHUB_SHA") or "HEAD"
         if is_zero(after):
