@@ -9,6 +9,7 @@ import pty
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from keyscan.audit.progress import Progress
@@ -30,6 +31,20 @@ def test_progress_line_counts_and_bar() -> None:
     p.close()
     written = out.getvalue()
     assert written.count("\r") >= 3 and written.endswith("\r")
+
+
+def test_clock_ticks_while_a_repository_is_scanned_and_stops_on_close() -> None:
+    out = FakeTty()
+    p = Progress(1, stream=out)
+    p.start(interval=0.01)
+    deadline = time.monotonic() + 10
+    while out.getvalue().count("\r") < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert out.getvalue().count("0/1 repos") >= 4
+    p.close()
+    written = out.getvalue()
+    time.sleep(0.05)
+    assert out.getvalue() == written and written.endswith("\r")
 
 
 def test_no_progress_when_not_a_terminal() -> None:

@@ -93,23 +93,47 @@ def run_audit(
     tasks = plan_tasks(store, plan)
     audit_id = store.start_audit(len(tasks), plan.jobs, plan.scheduler, plan.run.verify)
     outcome = AuditOutcome(audit_id=audit_id, repos=[])
-    if runner is None:
-        if plan.scheduler:
+    start = progress.start if progress is not None else None
+    if runner is None and not plan.scheduler:
+
+        def runner(ts: Sequence[AuditTask]) -> Iterator[RepoResult]:
+            return run_local(ts, plan.jobs, on_ready=start)
+
+    else:
+        if runner is None:
             from keyscan.audit.dask import run_dask
 
             def runner(ts: Sequence[AuditTask]) -> Iterator[RepoResult]:
                 return run_dask(ts, plan.scheduler or "")
-        else:
 
-            def runner(ts: Sequence[AuditTask]) -> Iterator[RepoResult]:
-                return run_local(ts, plan.jobs)
-
+        if start is not None:
+            start()
     excluded = {t.target: bool(t.exclude_commits) for t in tasks}
-    to_verify: list[Finding] = []
+    try:
+        results = list(_record_all(store, plan, runner(tasks), audit_id, outcome, progress,
+                                   excluded))
+    finally:
+        if progress is not None:
+            progress.close()
+    if plan.run.verify:
+        _verify(store, plan, outcome, [f for res in results for f in res])
+    store.finish_audit(audit_id)
+    outcome.repos.sort(key=lambda r: r.target)
+    return outcome
+
+
+def _record_all(
+    store: AuditStore,
+    plan: AuditPlan,
+    results: Iterator[RepoResult],
+    audit_id: int,
+    outcome: AuditOutcome,
+    progress: Progress | None,
+    excluded: dict[str, bool],
+) -> Iterator[list[Finding]]:
+    """Write each result as it arrives; yield the findings kept for --verify."""
     seen_keys: set[str] = set()
-    if progress is not None:
-        progress.draw()
-    for res in runner(tasks):
+    for res in results:
         findings, suppressed = _filter(res.findings, plan.run)
         record = ScanRecord(
             audit_id=audit_id,
@@ -134,8 +158,6 @@ def run_audit(
             stats=res.stats,
         )
         _, new_keys = store.record_scan(record)
-        if plan.run.verify:
-            to_verify.extend(findings)
         seen_keys.update(f.fingerprint for f in findings)
         outcome.repos.append(
             RepoOutcome(
@@ -152,13 +174,7 @@ def run_audit(
         )
         if progress is not None:
             progress.update(res.objects, res.bytes, len(seen_keys), res.status == "error")
-    if progress is not None:
-        progress.close()
-    if plan.run.verify:
-        _verify(store, plan, outcome, to_verify)
-    store.finish_audit(audit_id)
-    outcome.repos.sort(key=lambda r: r.target)
-    return outcome
+        yield findings if plan.run.verify else []
 
 
 def _verify(

@@ -12,7 +12,7 @@ once); otherwise workers blank them before results are sent. Use a TLS scheduler
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from keyscan.audit.runner import AuditTask, RepoResult, scan_one
 
@@ -24,7 +24,6 @@ class DaskUnavailable(Exception):
 def run_dask(
     tasks: Sequence[AuditTask],
     scheduler: str,
-    on_start: Callable[[str], None] | None = None,
 ) -> Iterator[RepoResult]:
     """Results as they complete on the cluster at ``scheduler``. The connect timeout is Dask's
     (``distributed.comm.timeouts.connect``, e.g. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s)."""
@@ -41,9 +40,6 @@ def run_dask(
     with client:
         # pure=False: the same repository scanned twice is two scans (it may have changed).
         futures = {client.submit(scan_one, t, pure=False): t for t in tasks}
-        if on_start:
-            for t in tasks:
-                on_start(t.target)
         for fut in as_completed(list(futures), loop=client.loop):  # type: ignore[no-untyped-call]
             task = futures[fut]
             try:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -43,6 +44,23 @@ class Progress:
         self.findings = 0
         self.started = time.monotonic()
         self._last_len = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start(self, interval: float = 1.0) -> None:
+        """Draw now, then redraw every ``interval`` seconds (the clock moves even while one
+        long repository is being scanned) until ``close``."""
+        self.draw()
+        if not self.enabled or self._ticker is not None:
+            return
+
+        def tick() -> None:
+            while not self._stop.wait(interval):
+                self.draw()
+
+        self._ticker = threading.Thread(target=tick, name="keyscan-progress", daemon=True)
+        self._ticker.start()
 
     def line(self) -> str:
         filled = self.width * self.done // self.total if self.total else self.width
@@ -58,23 +76,32 @@ class Progress:
     def draw(self) -> None:
         if not self.enabled:
             return
-        text = self.line()
-        pad = " " * max(0, self._last_len - len(text))
-        self.stream.write("\r" + text + pad)
-        self.stream.flush()
-        self._last_len = len(text)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            text = self.line()
+            pad = " " * max(0, self._last_len - len(text))
+            self.stream.write("\r" + text + pad)
+            self.stream.flush()
+            self._last_len = len(text)
 
     def update(self, objects: int, nbytes: int, findings: int, failed: bool = False) -> None:
         """One repository finished; ``findings`` is the number of unique keys so far."""
-        self.done += 1
-        self.failed += int(failed)
-        self.objects += objects
-        self.bytes += nbytes
-        self.findings = findings
+        with self._lock:
+            self.done += 1
+            self.failed += int(failed)
+            self.objects += objects
+            self.bytes += nbytes
+            self.findings = findings
         self.draw()
 
     def close(self) -> None:
-        if self.enabled and self._last_len:
-            self.stream.write("\r" + " " * self._last_len + "\r")
-            self.stream.flush()
-            self._last_len = 0
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            if self.enabled and self._last_len:
+                self.stream.write("\r" + " " * self._last_len + "\r")
+                self.stream.flush()
+                self._last_len = 0

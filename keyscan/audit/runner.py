@@ -319,27 +319,30 @@ def _jsonable(value: Any) -> bool:
 
 
 def run_local(
-    tasks: Sequence[AuditTask], jobs: int, on_start: Callable[[str], None] | None = None
+    tasks: Sequence[AuditTask], jobs: int, on_ready: Callable[[], None] | None = None
 ) -> Iterator[RepoResult]:
-    """Results as they complete: in this process for one job, else in a process pool."""
+    """Results as they complete: in this process for one job, else in a process pool.
+
+    ``on_ready`` is called once every worker process exists: the coordinator starts threads
+    (the progress clock) only then, so that no process is forked while they run.
+    """
     if jobs <= 1 or len(tasks) <= 1:
+        if on_ready:
+            on_ready()
         for task in tasks:
-            if on_start:
-                on_start(task.target)
             yield scan_one(task)
         return
     import concurrent.futures as cf
     import multiprocessing
 
-    # "spawn" would re-import everything per worker; "fork" is cheap and safe here (the
-    # coordinator holds no threads or open store transactions while the pool starts).
+    # "fork" is cheap (no re-import per worker) and safe here: the coordinator runs no thread
+    # and holds no store transaction while the pool starts its workers.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)
     with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
         futures = {pool.submit(scan_one, t): t for t in tasks}
-        if on_start:
-            for t in tasks:
-                on_start(t.target)
+        if on_ready:
+            on_ready()
         for fut in cf.as_completed(futures):
             try:
                 yield fut.result()
