@@ -129,3 +129,17 @@ def test_escaping_helpers() -> None:
     assert md("<b>|*x*|@team") == "&lt;b&gt;\\|\\*x\\*\\|&#64;team"
     assert code("a`b") == "``a`b``"
     assert code("`x`") == "`` `x` ``"
+
+
+def test_clean_audit_reports_no_keys(tmp_path: Path) -> None:
+    from tests.audit_fixtures import Repo
+
+    r = Repo(tmp_path / "clean")
+    r.commit("nothing", {"a.txt": "hello\n"})
+    db = tmp_path / "a.db"
+    assert keyscan("audit", str(r.path), "--db", str(db), cwd=tmp_path).returncode == 0
+    for fmt, expected in (("html", "No keys found"), ("md", "No keys found"),
+                          ("json", '"secrets": 0')):
+        proc = keyscan("report", "--db", str(db), "--format", fmt, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert expected in proc.stdout
