@@ -154,6 +154,7 @@ def scan_stream(
     template.binary = is_binary(buf)
     base = 0  # absolute offset of buf[0]
     line = 1  # line number at buf[0]
+    column = 0  # characters of that line before buf[0] (a long line spans chunks)
     total = len(buf)
     while True:
         more = stream.read(chunk) if len(buf) >= chunk else b""
@@ -161,10 +162,20 @@ def scan_stream(
         # Matches that start in the overlap are left for the next buffer, which re-reads it.
         limit = len(buf) if last else len(buf) - OVERLAP
         if buf:
-            hits.extend(scan_buffer(detector, buf, template, options, base, line, limit, errors))
+            found = scan_buffer(detector, buf, template, options, base, line, limit, errors)
+            if column:  # hits on the chunk's first line: count the line from its start
+                first_nl = buf.find(b"\n")
+                first_line_end = len(buf) if first_nl < 0 else first_nl
+                for h in found:
+                    if h.location.offset - base < first_line_end:
+                        h.location.column += column
+            hits.extend(found)
         if last:
             return hits, total
         line += buf.count(b"\n", 0, limit)
+        nl = buf.rfind(b"\n", 0, limit)
+        tail = buf[nl + 1 : limit].decode("utf-8", "replace")
+        column = len(tail) if nl >= 0 else column + len(tail)
         base += limit
         buf = buf[limit:] + more
         total += len(more)
