@@ -1,0 +1,209 @@
+"""Property tests (hypothesis): a planted key of any family, in arbitrary surroundings and
+any supported encoding, is found exactly once at the right place; random bytes never crash
+the engine; chunked reading finds what a whole-buffer scan finds."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from keyscan.content import ContentOptions, scan_buffer
+from keyscan.detector import Detector
+from keyscan.findings import Hit
+from keyscan.keygen import EXPECTED_FAMILY, FAMILY_TEMPLATES, key
+from keyscan.models import Location, ScanError
+from keyscan.rules import load_rules
+from keyscan.sources.files import OVERLAP, scan_stream
+
+DET = Detector(load_rules())
+FAMILIES = sorted(FAMILY_TEMPLATES)
+DELIMS = [b" ", b"\n", b'"', b"'", b",", b";", b"\t", b"(", b")", b"<", b">", b"\r\n", b"`"]
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def scan(data: bytes, path: str = "f.txt", **opts: Any) -> tuple[list[Hit], list[ScanError]]:
+    errors: list[ScanError] = []
+    hits = scan_buffer(DET, data, Location(path, 0, 0, 0), ContentOptions(**opts), errors=errors)
+    return hits, errors
+
+
+def no_accidental_key(*parts: bytes) -> bool:
+    """Random surroundings must not themselves hold key material (they would not: this only
+    keeps hypothesis from building the marker by chance)."""
+    return not any(b"T3BlbkFJ" in p or b"sk-" in p or b"%" in p or b"\\" in p for p in parts)
+
+
+keys = st.builds(
+    lambda fam, seed: (fam, key(fam, seed=seed)),
+    st.sampled_from(FAMILIES),
+    st.integers(0, 2**32),
+)
+surround = st.binary(max_size=400)
+delims = st.sampled_from(DELIMS)
+
+
+@SETTINGS
+@given(keys, surround, surround, delims, delims)
+def test_plain_key_found_once_at_its_offset(
+    fam_key: tuple[str, str], before: bytes, after: bytes, d1: bytes, d2: bytes
+) -> None:
+    fam, k = fam_key
+    assume(no_accidental_key(before, after))
+    data = before + d1 + k.encode() + d2 + after
+    hits, _ = scan(data)
+    found = [h for h in hits if h.secret == k.encode()]
+    assert len(found) == 1, [h.location for h in found]
+    assert found[0].location.offset == len(before) + len(d1)
+    assert found[0].location.line == data.count(b"\n", 0, len(before) + len(d1)) + 1
+    assert found[0].family == EXPECTED_FAMILY[fam]
+    assert all(h.secret == k.encode() for h in hits)
+
+
+def encode(k: str, how: str, pre: bytes) -> tuple[bytes, int]:
+    """The encoded text holding ``pre + key``, and the offset in it where the key's encoded
+    text starts (what the finding must point at)."""
+    raw = pre + k.encode()
+    if how == "base64":
+        return base64.b64encode(raw), len(pre) * 4 // 3
+    if how == "base64url":
+        return base64.urlsafe_b64encode(raw).rstrip(b"="), len(pre) * 4 // 3
+    if how == "base64-wrapped":
+        enc = base64.encodebytes(raw)
+        start = len(pre) * 4 // 3
+        return enc, start + start // 76  # one newline per 76 characters before it
+    if how == "percent":
+        return pre.hex().encode() + b"=" + "".join(f"%{b:02X}" for b in k.encode()).encode(), len(
+            pre
+        ) * 2 + 1
+    if how == "escape":
+        return pre.hex().encode() + b":" + k.replace("-", "\\u002d").encode(), len(pre) * 2 + 1
+    raise AssertionError(how)
+
+
+@SETTINGS
+@given(
+    keys,
+    st.sampled_from(["base64", "base64url", "base64-wrapped", "percent", "escape"]),
+    st.binary(max_size=60),
+    surround,
+    surround,
+    delims,
+    delims,
+)
+def test_encoded_key_found_once_at_the_encoded_text(
+    fam_key: tuple[str, str],
+    how: str,
+    inner: bytes,
+    before: bytes,
+    after: bytes,
+    d1: bytes,
+    d2: bytes,
+) -> None:
+    _, k = fam_key
+    assume(no_accidental_key(before, after))
+    enc, rel = encode(k, how, inner)
+    data = before + d1 + enc + d2 + after
+    hits, _ = scan(data)
+    found = [h for h in hits if h.secret == k.encode()]
+    assert len(found) == 1, (how, [h.location for h in found])
+    loc = found[0].location
+    assert loc.decoded == ("base64" if how.startswith("base64") else how)
+    assert loc.offset == len(before) + len(d1) + rel
+    # And nothing when decoding is off.
+    assert [h for h in scan(data, decode=False)[0] if h.secret == k.encode()] == []
+
+
+@SETTINGS
+@given(
+    keys,
+    st.sampled_from(["utf-16-le", "utf-16-be"]),
+    st.booleans(),
+    st.text(max_size=200),
+    st.text(alphabet=st.characters(max_codepoint=126, min_codepoint=32), max_size=200),
+)
+def test_utf16_key_found_once(
+    fam_key: tuple[str, str], enc: str, bom: bool, before: str, ascii_before: str
+) -> None:
+    _, k = fam_key
+    text_before = before if bom else ascii_before
+    assume("sk-" not in text_before and "T3BlbkFJ" not in text_before)
+    head = (b"\xff\xfe" if enc == "utf-16-le" else b"\xfe\xff") if bom else b""
+    prefix = text_before + " "
+    data = head + (prefix + k + "\n").encode(enc, "surrogatepass")
+    hits, _ = scan(data)
+    found = [h for h in hits if h.secret == k.encode()]
+    assert len(found) == 1
+    assert found[0].location.offset == len(head) + len(prefix.encode(enc, "surrogatepass"))
+    assert found[0].location.line == prefix.count("\n") + 1
+
+
+MAGICS = [
+    b"",
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b\x08",
+    b"BZh91AY&SY",
+    b"\xfd7zXZ\x00",
+    b"\xff\xfe",
+    b"\xfe\xff",
+    b'{"cells": [',
+    b"c2stcHJvai0",
+    b"VDNCbGJrRk",
+    b"%73%6B%2D",
+    b"sk\\u002dproj\\u002d",
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(MAGICS),
+    st.binary(max_size=3000),
+    st.sampled_from(["f.txt", "nb.ipynb", "a.zip", "b.tar.gz"]),
+    st.booleans(),
+    st.integers(0, 3),
+)
+def test_random_bytes_never_crash(
+    magic: bytes, body: bytes, path: str, decode: bool, depth: int
+) -> None:
+    data = magic + body
+    if magic == b"\xfd7zXZ\x00" or magic.startswith(b"BZh"):
+        data = data[:512] if len(data) > 512 else data
+    if len(data) > 300 and magic == b"":
+        data = data[:257] + b"ustar" + data[262:]  # looks like a tar
+    hits, errors = scan(data, path, decode=decode, archive_depth=depth)
+    for h in hits:
+        assert h.location.offset >= 0
+        assert h.location.line >= 1 and h.location.column >= 1
+    assert all(isinstance(e, ScanError) for e in errors)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.lists(st.integers(0, 40000), min_size=1, max_size=6))
+def test_chunked_reading_finds_what_a_whole_scan_finds(seed: int, spots: list[int]) -> None:
+    rng = random.Random(seed)
+    filler = bytearray(rng.choice(b"abcdefghij \n=:{}") for _ in range(45000))
+    planted = []
+    for i, at in enumerate(sorted(set(spots))):
+        k = key(rng.choice(FAMILIES), rng=rng).encode()
+        payload = k if i % 2 == 0 else base64.b64encode(k)
+        filler[at : at + len(payload)] = payload
+        planted.append(payload)
+    data = bytes(filler)
+    whole, _ = scan(data)
+    chunked, _ = scan_stream(
+        DET, io.BytesIO(data), Location("f.txt", 0, 0, 0), ContentOptions(), chunk=OVERLAP * 2
+    )
+
+    def key_of(h: Hit) -> tuple[int, int, int, bytes, str | None]:
+        return (h.location.offset, h.location.line, h.location.column, h.secret, h.location.decoded)
+
+    assert sorted(map(key_of, chunked)) == sorted(map(key_of, whole))
