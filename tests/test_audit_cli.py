@@ -163,3 +163,15 @@ def test_seen_commits_that_vanished_do_not_break_the_next_audit(tmp_path: Path) 
     second = json.loads(proc.stdout)
     assert second["repositories"][0]["status"] == "ok"
     assert second["commits_scanned"] == 1 and second["commits_skipped"] == 1
+
+
+def test_credentials_in_urls_are_never_stored_or_shown(tmp_path: Path) -> None:
+    token = "tok-" + key("project")[8:30]
+    url = f"https://{token}@127.0.0.1:9/acme/repo.git"
+    db = tmp_path / "a.db"
+    proc = keyscan("audit", url, "--db", str(db), cwd=tmp_path,
+                   env={"GIT_HTTP_LOW_SPEED_TIME": "5", "GIT_HTTP_LOW_SPEED_LIMIT": "1"})
+    assert proc.returncode == 2
+    assert "keyscan: error: https://***@127.0.0.1:9/acme/repo.git:" in proc.stderr
+    assert token not in proc.stdout + proc.stderr
+    assert token.encode() not in db.read_bytes()

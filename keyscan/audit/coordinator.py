@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyscan.audit.progress import Progress
-from keyscan.audit.runner import AuditTask, RepoResult, run_local, unique_by_fingerprint
+from keyscan.audit.runner import (
+    AuditTask,
+    RepoResult,
+    public_target,
+    run_local,
+    unique_by_fingerprint,
+)
 from keyscan.audit.store import AuditStore, ScanRecord
 from keyscan.models import Finding, Rule, ScanResult
 from keyscan.pipeline import RunOptions, apply_suppressions
@@ -68,8 +74,10 @@ def plan_tasks(store: AuditStore, plan: AuditPlan) -> list[AuditTask]:
                 target=target,
                 rules=tuple(plan.rules),
                 git_options=options,
-                exclude_commits=() if plan.full else tuple(store.seen_commits(target)),
-                known_blobs=tuple(store.known_blobs(target)),
+                exclude_commits=()
+                if plan.full
+                else tuple(store.seen_commits(public_target(target))),
+                known_blobs=tuple(store.known_blobs(public_target(target))),
                 keep_secrets=plan.run.verify,
             )
         )
@@ -108,7 +116,7 @@ def run_audit(
 
         if start is not None:
             start()
-    excluded = {t.target: bool(t.exclude_commits) for t in tasks}
+    excluded = {public_target(t.target): bool(t.exclude_commits) for t in tasks}
     try:
         results = list(_record_all(store, plan, runner(tasks), audit_id, outcome, progress,
                                    excluded))
@@ -184,7 +192,7 @@ def _verify(
     from keyscan.verify import verify_findings
 
     unique = unique_by_fingerprint(findings)
-    result = ScanResult(kind="audit", targets=list(plan.targets))
+    result = ScanResult(kind="audit", targets=[public_target(t) for t in plan.targets])
     verify_findings(unique, plan.run.verify_options, result)
     outcome.verified = store.record_verifications(outcome.audit_id, unique)
     outcome.warnings.extend(result.warnings)
@@ -199,7 +207,7 @@ def _verify(
         rows = store.rows(
             "SELECT DISTINCT k.fingerprint FROM repository_keys k JOIN repositories r "
             "ON r.id = k.repository_id WHERE r.target = ?",
-            (target,),
+            (public_target(target),),
         )
         known.update(str(r[0]) for r in rows)
     outcome.not_reverified = len(known - checked)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from keyscan.audit.runner import AuditTask, RepoResult, scan_one
+from keyscan.audit.runner import AuditTask, RepoResult, public_target, scan_one
 
 
 class DaskUnavailable(Exception):
@@ -46,7 +46,7 @@ def run_dask(
                 result: RepoResult = fut.result()
             except Exception as exc:  # the worker died or the task could not run
                 result = RepoResult(
-                    target=task.target,
+                    target=public_target(task.target),
                     status="error",
                     errors=[f"Dask task failed: {type(exc).__name__}: {exc}"],
                 )

@@ -42,6 +42,20 @@ def normalize_target(target: str) -> str:
     return os.path.realpath(os.path.expanduser(target))
 
 
+def public_target(target: str) -> str:
+    """The name under which a repository is stored and shown: credentials in a URL (a token
+    as user name or a password) are replaced by ``***``."""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*)@(.*)$", target)
+    if not m:
+        return target
+    scheme, userinfo, rest = m.groups()
+    user, sep, _ = userinfo.partition(":")
+    if scheme.lower().startswith(("http", "ftp")) or sep:
+        shown = "***" if not sep or scheme.lower().startswith(("http", "ftp")) else f"{user}:***"
+        return f"{scheme}{shown}@{rest}"
+    return target
+
+
 @dataclass(frozen=True)
 class AuditTask:
     """Everything a worker needs to scan one repository. Picklable."""
@@ -238,7 +252,8 @@ def _now() -> str:
 def scan_one(task: AuditTask) -> RepoResult:
     """Scan one repository (cloning it first if it is a URL). Never raises."""
     started = time.perf_counter()
-    result = RepoResult(target=task.target, status="ok", started_at=_now())
+    shown = public_target(task.target)
+    result = RepoResult(target=shown, status="ok", started_at=_now())
     tmp: str | None = None
     try:
         path = task.target
@@ -263,6 +278,9 @@ def scan_one(task: AuditTask) -> RepoResult:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    if shown != task.target:
+        result.errors = [e.replace(task.target, shown) for e in result.errors]
+        result.warnings = [w.replace(task.target, shown) for w in result.warnings]
     if not task.keep_secrets:
         for f in result.findings:
             f.secret = ""
@@ -349,7 +367,7 @@ def run_local(
             except Exception as exc:  # the worker process died (killed, out of memory)
                 task = futures[fut]
                 yield RepoResult(
-                    target=task.target,
+                    target=public_target(task.target),
                     status="error",
                     errors=[f"worker failed: {type(exc).__name__}: {exc}"],
                 )

@@ -137,7 +137,9 @@ def audit(
         from keyscan.audit.view import load
 
         view = load(store)
-    audited = set(names)
+    from keyscan.audit.runner import public_target
+
+    audited = {public_target(n) for n in names}
     keys = [k for k in view.keys if any(r.repository in audited for r in k.repos)]
     failing = keys
     if ctx.run.fail_on == "live":
