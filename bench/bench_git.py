@@ -2,9 +2,10 @@
 
     python bench/bench_git.py REPO [REPO...] [--runs 5] [--no-log-p]
 
-For each repository, runs each command ``--runs`` times in a row and reports medians of wall
-time and of peak memory (``/usr/bin/time``'s maximum resident set size: the largest single
-process of the run, git or Python). Commands:
+For each repository, runs every command once per round, ``--runs`` rounds (so that a change
+of load on the machine hits every command alike), and reports medians of wall time and of peak memory (``/usr/bin/time``'s maximum resident set size: the largest single
+process of the run, git or Python) and of CPU time (user + system of the whole process tree:
+less sensitive than wall time to other load on the machine). Commands:
 
 * floor: ``git cat-file --batch-all-objects --batch --unordered > /dev/null``
   (inflating every object once: what any complete history scanner must at least pay);
@@ -29,17 +30,18 @@ from pathlib import Path
 TIME = "/usr/bin/time"
 
 
-def measure(shell: str, cwd: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS KiB) of a shell command, via GNU time."""
+def measure(shell: str, cwd: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of the whole process tree, peak RSS KiB), via GNU time."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
-        cmd = [TIME, "-f", "%e %M", "-o", out.name, "sh", "-c", shell]
+        cmd = [TIME, "-f", "%e %U %S %M", "-o", out.name, "sh", "-c", shell]
         env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", PYTHONDONTWRITEBYTECODE="1")
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)  # fmt: skip
         fields = out.read().split()
-        if len(fields) < 2:
+        if len(fields) < 4:
             raise SystemExit(f"{shell}: {proc.stderr.decode(errors='replace')}")
-        return float(fields[-2]), int(fields[-1])
+        wall, user, system, rss = fields[-4:]
+        return float(wall), float(user) + float(system), int(rss)
 
 
 def has_option(option: str) -> bool:
@@ -88,23 +90,26 @@ def main(argv: list[str] | None = None) -> int:
         commands.append(("`keyscan git -j2 --no-decode`", f"{keyscan} -j2 --no-decode ."))
     if not args.no_log_p:
         commands.append(("`git log --all -p`", "git log --all -p > /dev/null"))
-    print(f"{os.cpu_count()} cores, {args.runs} runs each, medians\n")
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} cores, load average {load:.1f} at start, {args.runs} rounds "
+          "(each round runs every command once, in turn), medians\n")  # fmt: skip
     for repo in args.repos:
         repo = repo.resolve()
         print(f"### {repo.name}: {repo_facts(repo)}\n")
-        print("| command | wall (s) | x floor | peak RSS (MiB) |")
-        print("|---|---:|---:|---:|")
-        floor = None
-        for label, shell in commands:
-            walls, rss = [], []
-            for _ in range(args.runs):
-                wall, kib = measure(shell, repo)
-                walls.append(wall)
-                rss.append(kib)
-            wall = statistics.median(walls)
-            floor = floor or wall
-            print(f"| {label} | {wall:.2f} | {wall / floor:.2f} | "
-                  f"{statistics.median(rss) / 1024:.0f} |", flush=True)  # fmt: skip
+        runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in commands}
+        for _ in range(args.runs):
+            for label, shell in commands:
+                runs[label].append(measure(shell, repo))
+        print("| command | wall (s) | x floor | CPU (s) | x floor CPU | peak RSS (MiB) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        floor_wall = floor_cpu = 0.0
+        for label, _ in commands:
+            wall = statistics.median(r[0] for r in runs[label])
+            cpu = statistics.median(r[1] for r in runs[label])
+            rss = statistics.median(r[2] for r in runs[label]) / 1024
+            floor_wall, floor_cpu = floor_wall or wall, floor_cpu or cpu
+            print(f"| {label} | {wall:.2f} | {wall / floor_wall:.2f} | {cpu:.2f} | "
+                  f"{cpu / floor_cpu:.2f} | {rss:.0f} |", flush=True)  # fmt: skip
         print()
     return 0
 

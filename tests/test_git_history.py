@@ -275,6 +275,8 @@ def test_since_range_branch_and_exclude_commits(repo: Repo) -> None:
     assert {f.secret for f in scan(repo.path, range=f"{c1}..{c2}").findings} == {new}
     assert {f.secret for f in scan(repo.path, range=f"{c1}..main").findings} == {new}
     assert {f.secret for f in scan(repo.path, branch="side").findings} == {old, side}
+    null = "0" * 40  # what a pre-push hook gets as the remote side of a new branch
+    assert {f.secret for f in scan(repo.path, range=f"{null}..{c2}").findings} == {old, new}
     r = scan(repo.path, branch="main", since=c1)
     assert {f.secret for f in r.findings} == {new}
     # Incremental re-scan: nothing new since the heads of the first scan.

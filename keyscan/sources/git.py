@@ -202,7 +202,12 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
     include: list[str] = []
     exclude: list[str] = []
     if options.range:
-        for item in _resolve(repo, options.range):
+        rev_range = options.range
+        left, dots, right = rev_range.partition("..")
+        if dots and left and set(left) == {"0"}:
+            # A pre-push hook's "remote side" of a new branch is the null id: no base.
+            rev_range = right.lstrip(".") or "HEAD"
+        for item in _resolve(repo, rev_range):
             (exclude if item.startswith("^") else include).append(item.lstrip("^"))
     elif options.branch or options.scope:
         for rev in ([options.branch] if options.branch else []) + list(options.scope or []):

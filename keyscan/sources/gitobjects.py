@@ -16,6 +16,7 @@ by a writer thread; memory is bounded by the largest object.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -166,6 +167,8 @@ def discover(target: str) -> GitRepo:
         raise GitError(target, "no such file or directory")
     start = target if os.path.isdir(target) else os.path.dirname(target) or "."
     env = git_env()
+    if shutil.which("git") is None:
+        raise GitError("git", "not found: install git to scan repositories")
     proc = subprocess.run(
         [
             "git",
@@ -184,8 +187,10 @@ def discover(target: str) -> GitRepo:
     out = proc.stdout.decode("utf-8", "surrogateescape").split("\n")
     if proc.returncode != 0 and len(out) < 3:
         why = last_line(proc.stderr)
-        if "not a git repository" in why:
+        if b"not a git repository" in proc.stderr:
             why = "not a git repository"
+        elif b"dubious ownership" in proc.stderr:
+            why = "owned by another user: git refuses it (see git config safe.directory)"
         raise GitError(target, why or "not a git repository")
     git_dir, bare, shallow = out[0], out[1] == "true", out[2] == "true"
     work_tree = None if bare or len(out) < 4 or not out[3] else out[3]
