@@ -1,0 +1,110 @@
+"""Atheris fuzz target for keyscan's content engine (not run in CI, not a pytest module).
+
+    pip install atheris            # into the venv; not a project dependency
+    python tests/fuzz/fuzz_scan.py --seed-corpus DIR    # write seed inputs (keys generated)
+    python tests/fuzz/fuzz_scan.py -max_total_time=600 -rss_limit_mb=2048 DIR
+
+Each input is split by its first byte into options (decode on/off, archive depth, path kind:
+text, notebook, archive name) and content; ``keyscan.content.scan_buffer`` must return hits
+whose locations are sane (offsets inside the buffer, or inside an archive member; lines and
+columns >= 1) and never raise. A planted-key mode (first byte's top bit) plants a generated
+key in the fuzzed bytes, plainly or base64-encoded, and checks it is found.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import keyscan.notebooks
+    import keyscan.sources.archives
+    import keyscan.sources.files  # noqa: F401  (imported lazily by content: instrument them)
+    from keyscan.content import ContentOptions, scan_buffer
+    from keyscan.detector import Detector
+    from keyscan.keygen import key
+    from keyscan.models import Location, ScanError
+    from keyscan.rules import load_rules
+    from keyscan.sources.archives import archive_kind
+
+DET = Detector(load_rules())
+KEY = key("project", seed=1).encode()
+PATHS = ["f.txt", "nb.ipynb", "dist/app.whl", "data.bin"]
+
+
+def test_one_input(data: bytes) -> None:
+    if not data:
+        return
+    ctl, body = data[0], data[1:]
+    options = ContentOptions(decode=bool(ctl & 1), archive_depth=(ctl >> 1) & 3)
+    path = PATHS[(ctl >> 3) & 3]
+    planted = None
+    if ctl & 0x80:
+        mid = len(body) // 2
+        planted = KEY if ctl & 0x40 else base64.b64encode(KEY)
+        body = body[:mid] + b" " + planted + b" " + body[mid:]
+    errors: list[ScanError] = []
+    hits = scan_buffer(DET, body, Location(path, 0, 0, 0), options, errors=errors)
+    for h in hits:
+        loc = h.location
+        assert loc.line >= 1 and loc.column >= 1, loc
+        if "!" not in loc.path:
+            assert 0 <= loc.offset < len(body), loc
+    if planted is None or (planted != KEY and not options.decode):
+        return
+    # The planted key sits between spaces: it must be found, unless the first bytes make the
+    # buffer an archive, or UTF-16 text (a BOM, or NULs in its first 4 KB).
+    if archive_kind(body[:512]) and options.archive_depth > 0:
+        return
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in body[:4096]:
+        return
+    assert any(h.secret == KEY for h in hits), "planted key missed"
+
+
+def write_seeds(folder: str) -> None:
+    """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16."""
+    import gzip
+    import io
+    import json
+    import os
+    import tarfile
+    import zipfile
+
+    k = key("svcacct", seed=2)
+    seeds: dict[str, bytes] = {}
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("pkg/config.py", f"K='{k}'\n")
+    seeds["zip"] = bytes([0b00010110]) + bio.getvalue()
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w:gz") as t:
+        raw = f"k={k}".encode()
+        info = tarfile.TarInfo("a.env")
+        info.size = len(raw)
+        t.addfile(info, io.BytesIO(raw))
+    seeds["tgz"] = bytes([0b00010110]) + bio.getvalue()
+    seeds["gz"] = bytes([0b00000111]) + gzip.compress(f"k={k}".encode())
+    nb = {"cells": [{"cell_type": "code", "source": [f"k = '{k}'\n"], "outputs": []}]}
+    seeds["ipynb"] = bytes([0b00001001]) + json.dumps(nb).encode()
+    seeds["b64"] = bytes([1]) + b"data: " + base64.b64encode(k.encode())
+    seeds["pct"] = bytes([1]) + "".join(f"%{b:02X}" for b in k.encode()).encode()
+    seeds["esc"] = bytes([1]) + k.replace("-", "\\u002d").encode()
+    seeds["u16"] = bytes([1]) + f"k = {k}\n".encode("utf-16")
+    os.makedirs(folder, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:
+            fh.write(data)
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--seed-corpus":
+        write_seeds(sys.argv[2])
+        return
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
