@@ -129,10 +129,14 @@ def audit(
         try:
             outcome = run_audit(store, plan, progress)
         except Exception as exc:
+            import sqlite3
+
             from keyscan.audit.dask import DaskUnavailable
 
             if isinstance(exc, DaskUnavailable):
                 fail(str(exc))
+            if isinstance(exc, sqlite3.Error):
+                fail(f"{db}: {exc}")
             raise
         from keyscan.audit.view import load
 
