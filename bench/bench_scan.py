@@ -26,11 +26,51 @@ from pathlib import Path
 
 from keyscan.keygen import key
 
-WORDS = (
-    "import os from def class return self value data result config client request response "
-    "for while if else elif try except finally with as lambda yield async await None True False "
-    "const let var function export default module require props state render component"
-).split()
+WORDS = [
+    "import",
+    "os",
+    "from",
+    "def",
+    "class",
+    "return",
+    "self",
+    "value",
+    "data",
+    "result",
+    "config",
+    "client",
+    "request",
+    "response",
+    "for",
+    "while",
+    "if",
+    "else",
+    "elif",
+    "try",
+    "except",
+    "finally",
+    "with",
+    "as",
+    "lambda",
+    "yield",
+    "async",
+    "await",
+    "None",
+    "True",
+    "False",
+    "const",
+    "let",
+    "var",
+    "function",
+    "export",
+    "default",
+    "module",
+    "require",
+    "props",
+    "state",
+    "render",
+    "component",
+]
 
 
 # What OpenAI client code looks like when it holds no key: 1 file in 20 starts with it.
@@ -89,7 +129,9 @@ def generate(root: Path, total_mb: int, files: int, seed: int = 7) -> list[str]:
     return planted
 
 
-def timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+def timed(
+    cmd: list[str] | str, shell: bool = False
+) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, shell=shell, capture_output=True, check=False)
     return time.perf_counter() - start, proc
@@ -100,7 +142,9 @@ def tree_bytes(root: Path) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=5)
@@ -112,7 +156,11 @@ def main() -> None:
     keyscan = [sys.executable, "-m", "keyscan", "scan", str(args.dir), "-f", "json"]
     floor_cmd = f"find {args.dir} -type f -print0 | xargs -0 cat > /dev/null"
     timed(floor_cmd, shell=True)  # warm the page cache
-    rows: dict[str, list[float]] = {"floor (find | xargs cat)": [], "keyscan --jobs 1": [], "keyscan": []}
+    rows: dict[str, list[float]] = {
+        "floor (find | xargs cat)": [],
+        "keyscan --jobs 1": [],
+        "keyscan": [],
+    }
     found = None
     for _ in range(args.runs):
         rows["floor (find | xargs cat)"].append(timed(floor_cmd, shell=True)[0])
@@ -123,8 +171,10 @@ def main() -> None:
         found = sorted({loc["path"] for f in doc["findings"] for loc in f["locations"]})
     expected = sorted(str(args.dir / p) for p in planted)
     floor = statistics.median(rows["floor (find | xargs cat)"])
-    print(f"tree: {args.files} files, {size / 1e6:.0f} MB, {len(planted)} planted keys; "
-          f"{os.cpu_count()} cores; medians of {args.runs} runs")
+    print(
+        f"tree: {args.files} files, {size / 1e6:.0f} MB, {len(planted)} planted keys; "
+        f"{os.cpu_count()} cores; medians of {args.runs} runs"
+    )
     print(f"{'command':<28} {'median s':>9} {'MB/s':>8} {'x floor':>8}")
     for name, times in rows.items():
         med = statistics.median(times)
