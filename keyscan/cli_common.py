@@ -114,7 +114,7 @@ def detection_options(f: F) -> F:
     return f
 
 
-def suppression_options(f: F) -> F:
+def config_options(f: F) -> F:
     options = [
         click.option(
             "--config",
@@ -123,16 +123,21 @@ def suppression_options(f: F) -> F:
             help="Config file (default: .keyscan.yaml here or at the repository root).",
         ),
         click.option("--no-config", is_flag=True, help="Ignore .keyscan.yaml."),
-        click.option(
-            "--baseline",
-            "baseline_file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Hide findings recorded in this baseline (keyscan baseline create).",
-        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def suppression_options(f: F) -> F:
+    """--config/--no-config and --baseline."""
+    f = click.option(
+        "--baseline",
+        "baseline_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Hide findings recorded in this baseline (keyscan baseline create).",
+    )(f)
+    return config_options(f)
 
 
 def parse_duration(text: str) -> float:

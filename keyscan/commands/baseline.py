@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 import click
 
 from keyscan.baseline import DEFAULT_FILE, Baseline, BaselineError
-from keyscan.cli_common import RunContext, build_context, detection_options, fail
+from keyscan.cli_common import (
+    RunContext,
+    build_context,
+    config_options,
+    detection_options,
+    fail,
+)
 from keyscan.models import Finding, ScanResult
 from keyscan.pipeline import apply_suppressions, print_errors
 
@@ -38,17 +44,10 @@ def baseline_options(f: F) -> F:
             is_flag=True,
             help="Scan the git history of the repository (PATH, default .) instead of files.",
         ),
-        click.option(
-            "--config",
-            "config_file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Config file (default: .keyscan.yaml here or at the repository root).",
-        ),
-        click.option("--no-config", is_flag=True, help="Ignore .keyscan.yaml."),
     ]
     for option in reversed(options):
         f = option(f)
-    return detection_options(f)
+    return detection_options(config_options(f))
 
 
 def collect(paths: tuple[str, ...], use_git: bool, ctx: RunContext) -> ScanResult:
