@@ -299,13 +299,13 @@ def _is_hex(text: bytes) -> bool:
 
 def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
     """ "utf-16le" / "utf-16be" if data looks like UTF-16 text, else None."""
-    head = data[:UTF16_SAMPLE]
-    if at_start and head[:2] == b"\xff\xfe":
+    if at_start and data[:2] == b"\xff\xfe":
         return "utf-16le"
-    if at_start and head[:2] == b"\xfe\xff":
+    if at_start and data[:2] == b"\xfe\xff":
         return "utf-16be"
-    if b"\0" not in head or len(head) < 16:
-        return None
+    if data.find(b"\0", 0, UTF16_SAMPLE) < 0 or len(data) < 16:
+        return None  # the common case, without copying anything
+    head = data[:UTF16_SAMPLE]
     pairs = len(head) // 2
     even = head[0 : pairs * 2 : 2].count(0)
     odd = head[1 : pairs * 2 : 2].count(0)

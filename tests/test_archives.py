@@ -291,3 +291,14 @@ def test_archive_in_git_history(tmp_path: Path) -> None:
     doc = json.loads(proc.stdout)
     paths = {loc["path"] for f in doc["findings"] for loc in f["locations"]}
     assert paths == {"dist/app.whl!pkg/config.py"}
+
+
+def test_empty_member_name_found_by_fuzzing() -> None:
+    """atheris found zipfile.ZipInfo.is_dir() raising IndexError on an empty member name."""
+    k = key("project", seed=13)
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        z.writestr(zipfile.ZipInfo(""), f"K='{k}'\n".encode())
+        z.writestr("ok.txt", f"K='{k}'\n".encode())
+    found, errors = scan(bio.getvalue(), "e.zip")
+    assert found == [("e.zip!", k), ("e.zip!ok.txt", k)] and not errors

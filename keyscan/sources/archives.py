@@ -21,6 +21,7 @@ import gzip
 import io
 import lzma
 import os
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -39,8 +40,14 @@ READ_BLOCK = 1024 * 1024
 MAX_MEMBERS = 100_000
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz")
 
+# What the stdlib readers raise on hostile or broken archives (found by fuzzing, among others:
+# IndexError from zipfile on an empty member name, struct.error on short headers).
 _READ_ERRORS = (
     zipfile.BadZipFile,
+    struct.error,
+    IndexError,
+    KeyError,
+    OverflowError,
     zipfile.LargeZipFile,
     tarfile.TarError,
     lzma.LZMAError,
@@ -198,7 +205,7 @@ def _zip_members(
 ) -> Iterator[tuple[str, IO[bytes], int | None]]:
     with zf:
         for info in zf.infolist():
-            if info.is_dir():
+            if info.filename.endswith("/"):  # not is_dir(): IndexError on an empty name
                 continue
             if info.flag_bits & 0x1:
                 ctx.errors.append(
