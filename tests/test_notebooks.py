@@ -185,3 +185,18 @@ def test_cli_json_shows_cell(tmp_path: Path) -> None:
     (loc,) = finding["locations"]
     assert loc["extra"] == {"cell": 2, "cell_line": 2}
     assert loc["line"] > 2
+
+
+def test_text_output_names_the_cell(tmp_path: Path) -> None:
+    k1, k2 = key("project", seed=24), key("admin", seed=25)
+    out = [{"output_type": "stream", "name": "stdout", "text": [f"{k2}\n"]}]
+    nb = notebook([md("x"), md("y"), code(["a = 1\n", f"k = '{k1}'\n"], out)])
+    (tmp_path / "nb.ipynb").write_text(json.dumps(nb, indent=1))
+    proc = subprocess.run(
+        [sys.executable, "-m", "keyscan", "scan", str(tmp_path / "nb.ipynb")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "(cell 3, line 2)" in proc.stdout and "(cell 3, output 1)" in proc.stdout

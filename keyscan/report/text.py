@@ -64,6 +64,14 @@ def format_location(loc: Location) -> str:
         where += f":{loc.line}:{loc.column}"
     if loc.decoded:
         where += f" [decoded: {safe(loc.decoded)}]"
+    cell = loc.extra.get("cell")  # Jupyter notebooks (keyscan.notebooks)
+    if isinstance(cell, int):
+        if "cell_line" in loc.extra:
+            where += f" (cell {cell}, line {loc.extra['cell_line']})"
+        elif "output" in loc.extra:
+            where += f" (cell {cell}, output {loc.extra['output']})"
+        else:
+            where += f" (cell {cell})"
     if loc.commit is not None and loc.source != "git-message":
         c = loc.commit
         where += f"  @ {c.sha[:12]} {safe(c.author_name)} {c.date[:10]} {safe(c.subject)[:60]!r}"
