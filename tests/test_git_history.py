@@ -385,3 +385,20 @@ def test_exclude_applies_to_paths(repo: Repo) -> None:
     repo.commit("two", ("vendor/x.txt", f"{a}\n"), ("src/y.txt", f"{b}\n"))
     result = scan(repo.path, excludes=["vendor"])
     assert {f.secret for f in result.findings} == {b}
+
+
+def test_key_inside_a_zip_blob(repo: Repo) -> None:
+    import io
+    import zipfile
+
+    secret = new_key()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("pkg/settings.py", f"x = 1\nKEY = '{secret}'\n")
+    sha = repo.commit("vendor a zip", ("dist/bundle.zip", buf.getvalue()))
+    f = finding_for(scan(repo.path), secret)
+    loc = f.locations[0]
+    assert loc.commit is not None and loc.commit.sha == sha
+    assert loc.path.startswith("dist/bundle.zip") and loc.path.endswith("pkg/settings.py")
+    assert loc.line == 2
+    assert f.extra["git"]["other_locations_count"] == 0

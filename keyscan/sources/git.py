@@ -647,16 +647,51 @@ def head_tree(
     return blobs, submodules
 
 
-def refs_containing(repo: GitRepo, commits: Sequence[str]) -> list[str]:
-    names: set[str] = set()
-    todo = list(dict.fromkeys(commits))
-    for i in range(0, len(todo), 64):
-        args = ["for-each-ref", "--format=%(refname)"]
-        for c in todo[i : i + 64]:
-            args += ["--contains", c]
-        proc = repo.run(*args, check=False)
-        names.update(lines_of(proc.stdout))
-    return sorted(names)
+class RefIndex:
+    """Which refs reach which of a few commits, from ONE history walk.
+
+    ``git for-each-ref --contains`` walks the history once per question: with thousands of
+    refs (pull-request refs of a mirror) and a few dozen findings that is minutes. Here one
+    ``git rev-list --all --topo-order --reverse --parents`` pass (parents before children)
+    carries a bitmask of the commits asked about down to every descendant; a ref reaches a
+    commit when its (peeled) tip has that commit's bit."""
+
+    def __init__(self, repo: GitRepo, commits: set[str]) -> None:
+        self.by_commit: dict[str, list[str]] = {c: [] for c in commits}
+        if not commits:
+            return
+        order = sorted(commits)
+        bits = {c: 1 << i for i, c in enumerate(order)}
+        proc = repo.popen("rev-list", "--all", "--topo-order", "--reverse", "--parents")
+        assert proc.stdout is not None and proc.stderr is not None
+        masks: dict[bytes, int] = {}
+        bits_b = {c.encode(): bit for c, bit in bits.items()}
+        for line in proc.stdout:
+            ids = line.split()
+            if not ids:
+                continue
+            mask = bits_b.get(ids[0], 0)
+            for parent in ids[1:]:
+                mask |= masks.get(parent, 0)
+            if mask:
+                masks[ids[0]] = mask
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.wait()
+        tips = repo.run(
+            "for-each-ref", "--format=%(objectname) %(*objectname) %(refname)", check=False
+        )
+        for ref_line in lines_of(tips.stdout):
+            oid, peeled, name = [*ref_line.split(" ", 2), "", ""][:3]
+            mask = masks.get((peeled or oid).encode(), 0)
+            if not mask:
+                continue
+            for commit in order:
+                if mask & bits[commit]:
+                    self.by_commit[commit].append(name)
+
+    def refs(self, commits: Sequence[str]) -> list[str]:
+        return sorted({r for c in commits for r in self.by_commit.get(c, [])})
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -703,7 +738,8 @@ def attribute(
     unreachable_commit_set = set(objects.unreachable_commits)
 
     kept: list[Hit] = []
-    carriers: dict[int, list[tuple[Intro, str]]] = {}
+    # (commit, path, blob) of the introduction each kept location reports.
+    primary: set[tuple[str, str, str]] = set()
     for h in hits:
         loc = h.location
         if loc.source == "git-message":
@@ -726,7 +762,7 @@ def attribute(
             loc.commit = infos.get(first.commit)
             if first.commit in unreachable_commit_set:
                 loc.extra["unreachable"] = True
-            carriers[id(h)] = [(i, blob) for i in items]
+            primary.add((first.commit, first.path, blob))
         elif unreachable:
             loc.path = f"(unreachable blob {blob[:12]})" + member
         else:
@@ -734,6 +770,9 @@ def attribute(
         kept.append(h)
 
     findings = aggregate(kept)
+    asked = {i.commit for items in intros.values() for i in items}
+    asked.update(h.location.commit.sha for h in kept if h.location.commit is not None)
+    ref_index = RefIndex(repo, asked)
     for f in findings:  # oldest introduction first
         f.locations.sort(key=lambda loc: (loc.commit.date if loc.commit else "~", loc.sort_key()))
     for f in findings:
@@ -748,9 +787,6 @@ def attribute(
                 seen_blobs.add(loc.blob)
                 all_carriers.extend((i, loc.blob) for i in intros.get(loc.blob, [])
                                     if not _excluded(i.path, options.excludes))  # fmt: skip
-        primary = {
-            (loc.commit.sha if loc.commit else "", loc.path, loc.blob) for loc in f.locations
-        }
         others = [(i, b) for i, b in all_carriers if (i.commit, i.path, b) not in primary]
         commits.extend(i.commit for i, _ in all_carriers)
         distinct = list(dict.fromkeys(commits))
@@ -759,7 +795,7 @@ def attribute(
             "first_commit": _first_commit(f),
             "commits": len(distinct),
             "other_locations_count": len(others),
-            "refs": refs_containing(repo, distinct),
+            "refs": ref_index.refs(distinct),
             "present_at_head": bool(head_paths),
             "head_paths": head_paths,
             "unreachable": all(loc.extra.get("unreachable") for loc in f.locations),
