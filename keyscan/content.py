@@ -19,7 +19,7 @@ what it gets, since a partial scan never exits 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -151,11 +151,12 @@ def _merge(first: list[Hit], then: list[Hit]) -> list[Hit]:
 
 
 def decoded_matches(
-    detector: Detector, data: bytes, keywords: bool = True, depth: int = 0
+    detector: Detector, data: bytes, keywords: bool | Sequence[int] = True, depth: int = 0
 ) -> Iterator[tuple[int, int, Match, str]]:
     """(start, end, match, how) of keys found by decoding regions of data. start/end are
     offsets of the encoded text in data; ``match`` is relative to the decoded text.
-    ``keywords``: whether a rule keyword occurs in data (see decoders.candidates)."""
+    ``keywords``: offsets of rule keywords in data (``Detector.scan_keyed``), or True when
+    unknown (see decoders.candidates)."""
     if not decoders.worth_decoding(data, keywords):
         return
     for d in decoders.candidates(data, keywords):
@@ -170,7 +171,7 @@ def decoded_matches(
 def _decoded_hits(
     detector: Detector,
     data: bytes,
-    keywords: bool,
+    keywords: Sequence[int],
     template: Location,
     plain: list[Match],
     base_offset: int,

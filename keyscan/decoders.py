@@ -28,7 +28,7 @@ from __future__ import annotations
 import binascii
 import bisect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 # The base64 text of the key marker at each of the 3 byte alignments, with how far the
@@ -79,6 +79,8 @@ _SIMPLE_ESCAPES = {
 # Region sizes around a trigger (bytes before, after). Keys are at most a few hundred bytes,
 # even percent-encoded; the context before lets assignment rules see the variable name.
 BASE64_WINDOW = (1024, 2048)
+# Around a keyword (the marker sits mid-key: up to 3 + 32 + 100 characters, encoded, before).
+SIGN_WINDOW = (512, 1536)
 PERCENT_WINDOW = (96, 1536)
 ESCAPE_WINDOW = (256, 1536)
 MAX_REGIONS = 4096
@@ -372,10 +374,10 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
         yield m.span()
 
 
-def worth_decoding(data: bytes, keywords: bool) -> bool:
+def worth_decoding(data: bytes, keywords: bool | Sequence[int]) -> bool:
     """The prefilter: False when no decoder can find anything in data (most buffers)."""
     return (
-        keywords
+        bool(keywords)
         or b"VDNCbGJrRk" in data
         or b"QzQmxia0ZK" in data
         or b"UM0JsYmtGS" in data
@@ -384,12 +386,12 @@ def worth_decoding(data: bytes, keywords: bool) -> bool:
     )
 
 
-def candidates(data: bytes, keywords: bool = True) -> Iterator[Decoded]:
+def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[Decoded]:
     """Decoded regions of data that may hold an encoded key (not UTF-16: see decode_utf16).
 
-    ``keywords``: whether a rule keyword occurs in data (``Detector.scan_keyed``). Without
-    one, escapes and percent-encoding can only hide a key whose every character is encoded,
-    so only that is looked for."""
+    ``keywords``: the offsets of rule keywords in data (``Detector.scan_keyed``), or True if
+    not known (they are then looked for here). Without any, escapes and percent-encoding can
+    only hide a key whose every character is encoded, so only that is looked for."""
     budget = max(MAX_DECODED_FACTOR * len(data), 1 << 20)
     regions = 0
 
@@ -418,10 +420,14 @@ def candidates(data: bytes, keywords: bool = True) -> Iterator[Decoded]:
             continue
         spans: list[tuple[int, int]] = []
         if keywords:
-            # Around signs of a key, where something is encoded.
+            # Around signs of a key (the keywords the detector found, else found here), where
+            # something is encoded.
             if signs is None:
-                signs = _sign_anchors(data)
-            for start, end in _windows(data, signs, *window):
+                if isinstance(keywords, bool):
+                    signs = _sign_anchors(data)
+                else:
+                    signs = [(at, at + 1) for at in keywords[:MAX_REGIONS]]
+            for start, end in _windows(data, signs, *SIGN_WINDOW):
                 if trigger.search(data, start, end):
                     spans.append((start, end))
         if any(f in data for f in full):

@@ -130,12 +130,13 @@ class Detector:
         """All secrets in data, one match per span (overlaps resolved), in offset order."""
         return self.scan_keyed(data)[0]
 
-    def scan_keyed(self, data: bytes) -> tuple[list[Match], bool]:
-        """``scan(data)``, and whether any rule keyword occurs in data: the decoders use that
-        as a free gate (a partly encoded key keeps its marker plain)."""
+    def scan_keyed(self, data: bytes) -> tuple[list[Match], list[int]]:
+        """``scan(data)``, and the offsets where rule keywords occur (sorted; empty when none
+        does): the decoders use them as a free gate (a partly encoded key keeps its marker
+        plain, an encoded assignment its variable name)."""
         hits = self._plan.find(data)
         if not hits:
-            return [], False
+            return [], []
         candidates: list[Match] = []
         for rule in self.rules:
             offsets: list[int] = []
@@ -146,7 +147,8 @@ class Detector:
                     match = self._check_match(rule, data, m)
                     if match is not None:
                         candidates.append(match)
-        return resolve_overlaps(candidates, self.rules), True
+        keyword_offsets = sorted({at for offsets in hits.values() for at in offsets})
+        return resolve_overlaps(candidates, self.rules), keyword_offsets
 
     def _check_match(self, rule: Rule, data: bytes, m: re.Match[bytes]) -> Match | None:
         start, end = m.span("secret")
