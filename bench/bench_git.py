@@ -30,8 +30,8 @@ from pathlib import Path
 TIME = "/usr/bin/time"
 
 
-def measure(shell: str, cwd: Path) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds of the whole process tree, peak RSS KiB), via GNU time."""
+def measure(shell: str, cwd: Path) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds of the whole process tree, peak RSS KiB, exit code)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         cmd = [TIME, "-f", "%e %U %S %M", "-o", out.name, "sh", "-c", shell]
         env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", PYTHONDONTWRITEBYTECODE="1")
@@ -41,7 +41,7 @@ def measure(shell: str, cwd: Path) -> tuple[float, float, int]:
         if len(fields) < 4:
             raise SystemExit(f"{shell}: {proc.stderr.decode(errors='replace')}")
         wall, user, system, rss = fields[-4:]
-        return float(wall), float(user) + float(system), int(rss)
+        return float(wall), float(user) + float(system), int(rss), proc.returncode
 
 
 def has_option(option: str) -> bool:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for repo in args.repos:
         repo = repo.resolve()
         print(f"### {repo.name}: {repo_facts(repo)}\n")
-        runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _ in commands}
+        runs: dict[str, list[tuple[float, float, int, int]]] = {label: [] for label, _ in commands}
         for _ in range(args.runs):
             for label, shell in commands:
                 runs[label].append(measure(shell, repo))
@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             cpu = statistics.median(r[1] for r in runs[label])
             rss = statistics.median(r[2] for r in runs[label]) / 1024
             floor_wall, floor_cpu = floor_wall or wall, floor_cpu or cpu
+            codes = {r[3] for r in runs[label]}
+            if "keyscan" not in label and codes != {0}:
+                # e.g. git log -p stops at the first object a trimmed mirror lacks
+                label += f" (failed: exit {max(codes)}, not comparable)"
             print(f"| {label} | {wall:.2f} | {wall / floor_wall:.2f} | {cpu:.2f} | "
                   f"{cpu / floor_cpu:.2f} | {rss:.0f} |", flush=True)  # fmt: skip
         print()
