@@ -128,7 +128,8 @@ def _b64_regions(data: bytes) -> Iterator[tuple[int, int, int]]:
             if key not in seen:
                 seen.add(key)
                 yield key
-            pos = data.find(needle, max(hi, pos + 1))
+            # A needle near the window's end gets a window of its own (its key may run past).
+            pos = data.find(needle, max(hi - BASE64_WINDOW[1] // 4, pos + 1))
 
 
 def _count_wrap(data: bytes, start: int, end: int) -> int:

@@ -271,3 +271,14 @@ def test_cli_reports_decoded_locations_and_no_decode(tmp_path: Path) -> None:
     assert (loc["line"], loc["column"], loc["decoded"]) == (2, 8, "base64")
     proc = subprocess.run([*run, "--no-decode"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_many_keys_in_one_long_base64_blob() -> None:
+    """An .env file base64-encoded whole: every key in it is found, wherever it falls
+    relative to the decoding windows (2,048 characters after a needle): the second key is
+    moved across the end of the first needle's window."""
+    k1, k2 = key("project", seed=100), key("svcacct", seed=101)
+    for gap in range(1380, 1600, 5):
+        env = f"A={k1}\n" + "#" * gap + f"\nB={k2}\n"
+        hits = scan(f"data: {b64(env)}\n".encode())
+        assert sorted(h.secret.decode() for h in hits) == sorted([k1, k2]), gap
