@@ -113,6 +113,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
             scan_history(repo, options, rules, result)
     except GitError as exc:
         result.errors.append(ScanError(exc.where, exc.message))
+    except OSError as exc:  # cannot start git, no more processes, disk full...
+        result.errors.append(ScanError(target, f"cannot run git: {exc.strerror or exc}"))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
