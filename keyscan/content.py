@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from keyscan import decoders
-from keyscan.detector import Detector
+from keyscan.detector import Detector, resolve_overlaps
 from keyscan.findings import Hit, hits_from_matches
 from keyscan.models import Location, Match, ScanError
 
@@ -190,7 +190,11 @@ def _decoded_hits(
         best[k] = (Match(m.rule, start, end, m.secret, m.family), how)
     if not best:
         return []
-    ordered = sorted(best.values(), key=lambda item: item[0].start)
+    # Windows that cut a key short can yield a truncated match where another window has the
+    # whole key: as for plain matches, overlapping spans keep the most confident, longest.
+    how_of = {id(m): how for m, how in best.values()}
+    kept = resolve_overlaps([m for m, _ in best.values()], detector.rules)
+    ordered = [(m, how_of[id(m)]) for m in sorted(kept, key=lambda m: m.start)]
     hits = hits_from_matches(data, [m for m, _ in ordered], template, base_offset, base_line)
     prefix = f"{template.decoded}>" if template.decoded else ""
     for hit, (_, how) in zip(hits, ordered, strict=True):

