@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
           "(each round runs every command once, in turn), medians\n")  # fmt: skip
     for repo in args.repos:
         repo = repo.resolve()
-        print(f"### {repo.name}: {repo_facts(repo)}\n")
+        name = repo.parent.name if repo.name in ("repo", ".git") else repo.name
+        print(f"### {name}: {repo_facts(repo)}\n")
         runs: dict[str, list[tuple[float, float, int, int]]] = {label: [] for label, _ in commands}
         for _ in range(args.runs):
             for label, shell in commands:

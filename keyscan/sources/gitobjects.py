@@ -241,7 +241,8 @@ class ObjectReader:
 
     def _read_from(self, oids: Sequence[str], start: int) -> Iterator[tuple[str, str, bytes]]:
         self._why = "cannot read object"
-        proc = self.repo.popen("cat-file", "--batch", stdin=subprocess.PIPE)
+        # --buffer: stdio buffering instead of a flush per object (we never wait for one).
+        proc = self.repo.popen("cat-file", "--batch", "--buffer", stdin=subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         writer = threading.Thread(
             target=_feed, args=(proc.stdin, oids, start), daemon=True, name="cat-file-feed"
@@ -301,7 +302,7 @@ def batch_check(
     """Type and size of objects: those ``source`` prints (one id per line), or every object
     in the repository. Yields ObjectRef for blobs, commits and tags and ``(oid, "missing")``
     for objects that cannot be read; trees are skipped (nothing to scan in them)."""
-    args = ["cat-file", "--batch-check=%(objecttype) %(objectname) %(objectsize)"]
+    args = ["cat-file", "--buffer", "--batch-check=%(objecttype) %(objectname) %(objectsize)"]
     if all_objects:
         args += ["--batch-all-objects", "--unordered"]
     proc = repo.popen(*args, stdin=source.stdout if source is not None else None)
