@@ -282,3 +282,44 @@ def test_many_keys_in_one_long_base64_blob() -> None:
         env = f"A={k1}\n" + "#" * gap + f"\nB={k2}\n"
         hits = scan(f"data: {b64(env)}\n".encode())
         assert sorted(h.secret.decode() for h in hits) == sorted([k1, k2]), gap
+
+
+def test_options_travel_to_worker_processes(tmp_path: Path) -> None:
+    """ContentOptions is pickled into worker processes with each batch: the workers honour
+    --no-decode and --archive-depth."""
+    import pickle
+
+    from keyscan.sources import files
+
+    k = key("admin", seed=16)
+    (tmp_path / "s.yaml").write_text(f"v: {b64(k)}\n")
+    tasks, _, _ = files.walk([str(tmp_path)])
+    rules = load_rules()
+    for decode, expected in ((True, [k]), (False, [])):
+        job = pickle.loads(pickle.dumps((rules, ContentOptions(decode=decode), tasks)))
+        out = files._worker(job)
+        assert [h.secret.decode() for h in out.hits] == expected
+
+
+def test_git_history_honours_no_decode(tmp_path: Path) -> None:
+    k = key("project", seed=17)
+    repo = tmp_path / "r"
+    repo.mkdir()
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    (repo / "secret.yaml").write_text(f"data:\n  key: {b64(k)}\n")
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "k8s secret"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True, env=env)
+    base = [sys.executable, "-m", "keyscan", "git", "-f", "json", str(repo)]
+    proc = subprocess.run(base, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stderr
+    (loc,) = json.loads(proc.stdout)["findings"][0]["locations"]
+    assert (loc["path"], loc["line"], loc["decoded"]) == ("secret.yaml", 2, "base64")
+    proc = subprocess.run([*base, "--no-decode"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
