@@ -286,6 +286,10 @@ def test_since_range_branch_and_exclude_commits(repo: Repo) -> None:
     inc = scan(repo.path, exclude_commits=everything.stats["heads"])
     assert {f.secret for f in inc.findings} == {old}
     assert inc.stats["commits"] == 1
+    gone = "1234567" * 5 + "12345"  # a head of an earlier scan that no longer exists
+    tolerant = scan(repo.path, exclude_commits=[*everything.stats["heads"], gone])
+    assert not tolerant.errors and tolerant.stats["commits"] == 1
+    assert any(gone in w for w in tolerant.warnings)
 
 
 def test_unknown_revision_is_an_error(repo: Repo) -> None:
