@@ -257,3 +257,30 @@ def test_repository_code_never_runs(tmp_path: Path, repo: Repo) -> None:
     text = marker.read_text()
     assert "hooks/pre-commit" in text  # the hook
     assert f"{script} 2" in text  # the fsmonitor (protocol version 2)
+
+
+def test_inline_allow_comment_in_history(repo: Repo) -> None:
+    secret = new_key()
+    repo.commit("doc", ("docs/example.py", f"KEY = '{secret}'  # keyscan:allow\n"))
+    code, out, err = cli("git", "--no-config", cwd=repo.path)
+    assert code == 0, out + err
+    assert "1 suppressed" in out
+
+
+def test_staged_needs_a_work_tree(tmp_path: Path) -> None:
+    bare = Repo(tmp_path / "bare.git", bare=True)
+    code, _, err = cli("git", "--no-config", "--staged", str(bare.path))
+    assert code == 2 and "--staged needs a work tree" in err
+
+
+def test_stats_for_other_engineers(repo: Repo) -> None:
+    secret = new_key()
+    repo.commit("one", ("a.txt", f"{secret}\n"))
+    repo.git("tag", "v1")
+    code, doc, _ = cli_json("git", str(repo.path))
+    stats = doc["scan"]["stats"]
+    assert code == 1
+    assert stats["commits"] == 1 and stats["blobs"] == 1 and stats["refs"] == 2
+    assert stats["heads"] == [repo.git("rev-parse", "HEAD")]
+    assert stats["shallow"] is False and stats["unreachable"] == 0
+    assert stats["bytes"] > 0 and stats["workers"] == 1
