@@ -406,3 +406,15 @@ def test_key_inside_a_zip_blob(repo: Repo) -> None:
     assert loc.path.startswith("dist/bundle.zip") and loc.path.endswith("pkg/settings.py")
     assert loc.line == 2
     assert f.extra["git"]["other_locations_count"] == 0
+
+
+def test_blob_reachable_only_from_a_tag(repo: Repo) -> None:
+    secret = new_key()
+    repo.commit("base", ("README.md", "hello\n"))
+    blob = repo.git("hash-object", "-w", "--stdin", input=f"k={secret}\n".encode())
+    repo.git("tag", "-a", "keyblob", "-m", "a tag on a blob", blob)
+    f = finding_for(scan(repo.path), secret)
+    assert f.locations[0].blob == blob and f.locations[0].commit is None
+    assert "no commit" in f.locations[0].path
+    assert f.extra["git"]["refs"] == ["refs/tags/keyblob"]
+    assert f.extra["git"]["unreachable"] is False

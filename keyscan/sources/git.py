@@ -674,6 +674,16 @@ class RefIndex:
 
     def __init__(self, repo: GitRepo, commits: set[str]) -> None:
         self.by_commit: dict[str, list[str]] = {c: [] for c in commits}
+        # Refs whose (peeled) tip is the object itself: a tag on a blob or a tree.
+        self.by_object: dict[str, list[str]] = {}
+        tips = repo.run(
+            "for-each-ref", "--format=%(objectname) %(*objectname) %(refname)", check=False
+        )
+        peeled_tips: list[tuple[str, str]] = []
+        for ref_line in lines_of(tips.stdout):
+            oid, peeled, name = [*ref_line.split(" ", 2), "", ""][:3]
+            peeled_tips.append((peeled or oid, name))
+            self.by_object.setdefault(peeled or oid, []).append(name)
         if not commits:
             return
         order = sorted(commits)
@@ -694,20 +704,19 @@ class RefIndex:
         proc.stdout.close()
         proc.stderr.close()
         proc.wait()
-        tips = repo.run(
-            "for-each-ref", "--format=%(objectname) %(*objectname) %(refname)", check=False
-        )
-        for ref_line in lines_of(tips.stdout):
-            oid, peeled, name = [*ref_line.split(" ", 2), "", ""][:3]
-            mask = masks.get((peeled or oid).encode(), 0)
+        for tip, name in peeled_tips:
+            mask = masks.get(tip.encode(), 0)
             if not mask:
                 continue
             for commit in order:
                 if mask & bits[commit]:
                     self.by_commit[commit].append(name)
 
-    def refs(self, commits: Sequence[str]) -> list[str]:
-        return sorted({r for c in commits for r in self.by_commit.get(c, [])})
+    def refs(self, commits: Sequence[str], objects: Sequence[str] = ()) -> list[str]:
+        """Refs that reach any of ``commits``, or point right at one of ``objects``."""
+        names = {r for c in commits for r in self.by_commit.get(c, [])}
+        names.update(r for o in objects for r in self.by_object.get(o, []))
+        return sorted(names)
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -811,7 +820,7 @@ def attribute(
             "first_commit": _first_commit(f),
             "commits": len(distinct),
             "other_locations_count": len(others),
-            "refs": ref_index.refs(distinct),
+            "refs": ref_index.refs(distinct, sorted(seen_blobs)),
             "present_at_head": bool(head_paths),
             "head_paths": head_paths,
             "unreachable": all(loc.extra.get("unreachable") for loc in f.locations),
