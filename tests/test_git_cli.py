@@ -206,6 +206,9 @@ def test_file_url_is_cloned_and_removed(tmp_path: Path, repo: Repo) -> None:
     assert list(tmpdir.iterdir()) == []  # the clone is gone
     code, _, err = cli("git", "--no-config", f"file://{tmp_path}/nope")
     assert code == 2 and "cannot clone" in err
+    # Credentials in a URL never reach the report.
+    code, out, err = cli("git", "--no-config", "https://user:s3cr3t-t0ken@127.0.0.1:9/x.git")
+    assert code == 2 and "s3cr3t-t0ken" not in out + err and "***@127.0.0.1:9" in err
 
 
 def test_repository_code_never_runs(tmp_path: Path, repo: Repo) -> None:

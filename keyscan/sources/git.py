@@ -87,6 +87,17 @@ def is_url(target: str) -> bool:
     )
 
 
+def public_url(target: str) -> str:
+    """A URL fit for reports: credentials in it (``https://user:token@host``) are masked."""
+    scheme, sep, rest = target.partition("://")
+    if not sep:
+        return target
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
 # --------------------------------------------------------------------------------------------
 # Entry point
 
@@ -95,7 +106,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
     """Scan a repository (path or URL) as ``options`` say. Errors land in ``result.errors``."""
     started = time.perf_counter()
     kind = "staged" if options.staged else "git"
-    result = ScanResult(kind=kind, targets=[target])
+    shown = public_url(target)
+    result = ScanResult(kind=kind, targets=[shown])
     tmp: str | None = None
     try:
         if is_url(target):
@@ -112,9 +124,12 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
         else:
             scan_history(repo, options, rules, result)
     except GitError as exc:
-        result.errors.append(ScanError(exc.where, exc.message))
+        where, message = exc.where, exc.message
+        if shown != target:
+            where, message = where.replace(target, shown), message.replace(target, shown)
+        result.errors.append(ScanError(where, message))
     except OSError as exc:  # cannot start git, no more processes, disk full...
-        result.errors.append(ScanError(target, f"cannot run git: {exc.strerror or exc}"))
+        result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
