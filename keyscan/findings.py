@@ -43,16 +43,26 @@ class LineCounter:
         self.data = data
         self._pos = 0
         self._line = base_line
+        self._line_start = 0
+        self._column = 1  # column of _pos
 
     def locate(self, offset: int) -> tuple[int, int, int]:
-        """(line, column, line_start) for an offset not before the previous one asked."""
+        """(line, column, line_start) for an offset not before the previous one asked.
+
+        Linear in the buffer over all calls: only the bytes since the previous offset are
+        looked at (thousands of keys on one 8 MB minified line must not cost quadratic time).
+        """
         if offset < self._pos:
             raise ValueError("offsets must not decrease")
-        self._line += self.data.count(b"\n", self._pos, offset)
+        nl = self.data.rfind(b"\n", self._pos, offset)
+        if nl >= 0:
+            self._line += self.data.count(b"\n", self._pos, offset)
+            self._line_start = nl + 1
+            self._column = len(self.data[nl + 1 : offset].decode("utf-8", "replace")) + 1
+        else:
+            self._column += len(self.data[self._pos : offset].decode("utf-8", "replace"))
         self._pos = offset
-        line_start = self.data.rfind(b"\n", 0, offset) + 1
-        column = len(self.data[line_start:offset].decode("utf-8", "replace")) + 1
-        return self._line, column, line_start
+        return self._line, self._column, self._line_start
 
 
 def line_at(data: bytes, offset: int) -> bytes:
@@ -72,9 +82,14 @@ def hits_from_matches(
     """Hits for matches in one buffer; ``template`` supplies path, source and commit."""
     counter = counter or LineCounter(data, base_line)
     hits: list[Hit] = []
+    line_end = -1  # the allow comment is looked for once per line, however many keys it holds
+    allowed = False
     for m in sorted(matches, key=lambda m: m.start):
-        line, column, _ = counter.locate(m.start)
-        allowed = bool(ALLOW_COMMENT.search(line_at(data, m.start)))
+        line, column, line_start = counter.locate(m.start)
+        if m.start >= line_end:
+            line_end = data.find(b"\n", m.start)
+            line_end = len(data) if line_end < 0 else line_end
+            allowed = bool(ALLOW_COMMENT.search(data, line_start, line_end))
         loc = Location(
             path=template.path,
             line=line,

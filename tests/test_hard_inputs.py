@@ -289,3 +289,62 @@ def test_mode_bits_do_not_matter_for_root_readable_files(tmp_path: Path) -> None
     tasks, _, _ = files.walk([str(p)])
     out = files.scan_files(RULES, tasks, jobs=1)
     assert not out.errors and len(out.hits) == 1
+
+
+class CountingBytes(bytes):
+    """bytes that add up how many bytes each search or slice may look at."""
+
+    examined: int
+
+    def _add(self, start: int | None, end: int | None) -> None:
+        s = 0 if start is None else start
+        e = len(self) if end is None else end
+        self.examined = getattr(self, "examined", 0) + max(0, e - s)
+
+    def rfind(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+        self._add(start, end)
+        return super().rfind(sub, start, end)
+
+    def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+        at = super().find(sub, start, end)
+        self._add(start, at + 1 if at >= 0 else end)
+        return at
+
+    def count(self, sub, start=None, end=None):  # type: ignore[no-untyped-def,override]
+        self._add(start, end)
+        return super().count(sub, start, end)
+
+    def __getitem__(self, item):  # type: ignore[no-untyped-def,override]
+        if isinstance(item, slice):
+            self._add(item.start, item.stop)
+        return super().__getitem__(item)
+
+
+def test_locating_many_keys_on_one_line_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of keys on one minified line: locating them (line, column, allow comment)
+    looks at each byte a bounded number of times, counted, not timed. (It was quadratic:
+    every key decoded its line from the start.)"""
+    from keyscan import findings
+
+    searched: list[int] = []
+    real = findings.ALLOW_COMMENT
+
+    class CountingPattern:
+        def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> object:
+            end = len(data) if endpos is None else endpos
+            searched.append(end - pos)
+            return real.search(data, pos, end)
+
+    pattern = CountingPattern()
+    for n in (500, 2000):
+        keys = [key("project", seed=i) for i in range(n)]
+        data = CountingBytes(" ".join(keys).encode() + b"\nnext line\n")
+        matches = Detector(RULES).scan(bytes(data))
+        assert len(matches) == n
+        searched.clear()
+        with monkeypatch.context() as m:
+            m.setattr(findings, "ALLOW_COMMENT", pattern)
+            hits = findings.hits_from_matches(data, matches, Location("min.js", 0, 0, 0))
+        assert [h.location.column for h in hits] == [data.index(k.encode()) + 1 for k in keys]
+        work = data.examined + sum(searched)
+        assert work <= 4 * len(data), (n, work, len(data))
