@@ -19,6 +19,7 @@ what it gets, since a partial scan never exits 0.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
@@ -125,10 +126,12 @@ def _drop_encoded_forms(plain: list[Hit], decoded: list[Hit]) -> list[Hit]:
     """A less confident plain match that spans the encoded text of a decoded key (the base64
     blob assigned to OPENAI_API_KEY) is that key in disguise: report the key only."""
     starts = sorted((h.location.offset, h.confidence) for h in decoded)
+    offsets = [s for s, _ in starts]
     out = []
     for h in plain:
         lo, hi = h.location.offset, h.location.offset + len(h.secret)
-        if any(lo <= s < hi and c > h.confidence for s, c in starts):
+        inside = starts[bisect.bisect_left(offsets, lo) : bisect.bisect_left(offsets, hi)]
+        if any(c > h.confidence for _, c in inside):
             continue
         out.append(h)
     return out
@@ -179,10 +182,13 @@ def _decoded_hits(
     limit: int | None,
 ) -> list[Hit]:
     best: dict[tuple[int, bytes], tuple[Match, str]] = {}
+    plain_spans: dict[bytes, list[tuple[int, int]]] = {}
+    for p in plain:
+        plain_spans.setdefault(p.secret, []).append((p.start, p.end))
     for start, end, m, how in decoded_matches(detector, data, keywords):
         if limit is not None and start >= limit:
             continue  # the next buffer of a chunked reader sees it whole
-        if any(p.secret == m.secret and p.start < end and start < p.end for p in plain):
+        if any(ps < end and start < pe for ps, pe in plain_spans.get(m.secret, ())):
             continue  # found plainly: reported once, as plain text
         k = (start, m.secret)
         if k in best and best[k][1].count(">") <= how.count(">"):
