@@ -418,3 +418,38 @@ def test_blob_reachable_only_from_a_tag(repo: Repo) -> None:
     assert "no commit" in f.locations[0].path
     assert f.extra["git"]["refs"] == ["refs/tags/keyblob"]
     assert f.extra["git"]["unreachable"] is False
+
+
+def _notebook(secret: str) -> str:
+    import json
+
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# demo\n"]},
+        {
+            "cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": ["import openai\n", f"openai.api_key = \"{secret}\"\n"],
+        },
+    ]  # fmt: skip
+    doc = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def test_notebook_in_history_is_located_by_cell(repo: Repo) -> None:
+    secret = new_key()
+    sha = repo.commit("notebook", ("nb/demo.ipynb", _notebook(secret)))
+    repo.git("mv", "nb/demo.ipynb", "renamed.ipynb")
+    repo.commit("rename")
+    f = finding_for(scan(repo.path), secret)
+    loc = f.locations[0]
+    assert loc.path == "nb/demo.ipynb" and loc.commit is not None and loc.commit.sha == sha
+    assert loc.extra.get("cell") == 2 and loc.extra.get("cell_line") == 2
+
+
+def test_notebook_staged_is_located_by_cell(repo: Repo) -> None:
+    secret = new_key()
+    repo.write("demo.ipynb", _notebook(secret))
+    repo.git("add", "demo.ipynb")
+    f = finding_for(scan(repo.path, staged=True), secret)
+    loc = f.locations[0]
+    assert loc.path == "demo.ipynb" and loc.source == "staged"
+    assert loc.extra.get("cell") == 2 and loc.extra.get("cell_line") == 2

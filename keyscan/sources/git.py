@@ -5,7 +5,7 @@ How a scan goes (``scan_repository``):
 1. **Scope.** All refs (branches, tags, remotes, stash, notes) plus HEAD, or ``--branch``,
    ``--range A..B``, ``--since REF``, minus ``exclude_commits``. Resolved to commit ids with
    ``git rev-parse`` / ``git for-each-ref`` (the tips land in ``stats["heads"]``).
-2. **Objects.** ``git rev-list --objects --no-object-names`` piped straight into ``git cat-file
+2. **Objects.** ``git rev-list --objects`` piped straight into ``git cat-file
    --batch-check`` lists every reachable object once with its type and size; with
    ``all_objects`` the objects no ref reaches are added (``--batch-all-objects``).
 3. **Fast scan.** Blobs, commits and tag objects are read by a persistent ``git cat-file
@@ -287,8 +287,7 @@ def enumerate_objects(
     if scope.include:
         revlist = repo.popen(
             "rev-list",
-            "--objects",
-            "--no-object-names",
+            "--objects",  # with names: a path hint for notebooks
             "--missing=print",
             "--stdin",
             stdin=subprocess.PIPE,
@@ -365,19 +364,31 @@ class ChunkResult:
 
 
 def scan_objects(
-    repo: GitRepo, detector: Detector, oids: Sequence[str], content: ContentOptions
+    repo: GitRepo,
+    detector: Detector,
+    oids: Sequence[str],
+    content: ContentOptions,
+    hints: dict[str, str] | None = None,
 ) -> ChunkResult:
+    """Scan objects; ``hints``: a path for blobs whose name matters to the content layer."""
     out = ChunkResult()
+    hints = hints or {}
     errors = out.errors
     for oid, kind, data in ObjectReader(repo).read(oids):
         if kind == "blob":
             out.blobs += 1
             out.bytes += len(data)
+            hint = hints.get(oid, "")
             template = Location(
-                path="", line=0, column=0, offset=0, source="git-blob", blob=oid,
+                path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
                 binary=is_binary(data),
             )  # fmt: skip
-            out.hits.extend(scan_buffer(detector, data, template, content, errors=errors))
+            found = scan_buffer(detector, data, template, content, errors=errors)
+            if hint:  # the path comes from provenance: keep only an archive member suffix
+                for h in found:
+                    if h.location.path.startswith(hint):
+                        h.location.path = h.location.path[len(hint) :]
+            out.hits.extend(found)
         elif kind in ("commit", "tag"):
             if kind == "commit":
                 out.commits += 1
@@ -412,9 +423,13 @@ def _scan_message(
 
 
 def _chunk_worker(
-    repo: GitRepo, rules: Sequence[Rule], oids: list[str], content: ContentOptions
+    repo: GitRepo,
+    rules: Sequence[Rule],
+    oids: list[str],
+    content: ContentOptions,
+    hints: dict[str, str],
 ) -> ChunkResult:
-    return scan_objects(repo, Detector(rules), oids, content)
+    return scan_objects(repo, Detector(rules), oids, content, hints)
 
 
 def default_jobs() -> int:
@@ -491,12 +506,14 @@ class _Scanner:
 
     def submit(self, run: list[ObjectRef]) -> None:
         oids = [o.oid for o in run]
+        hints = {o.oid: o.hint for o in run if o.hint}
         if self.pool is not None:
-            args = (self.repo, self.rules, oids, self.content)
+            args = (self.repo, self.rules, oids, self.content, hints)
             self.pending.append(self.pool.apply_async(_chunk_worker, args))
         else:
             assert self.detector is not None
-            _merge(self.result, scan_objects(self.repo, self.detector, oids, self.content))
+            part = scan_objects(self.repo, self.detector, oids, self.content, hints)
+            _merge(self.result, part)
 
     def finish(self) -> ChunkResult:
         if self.pool is not None:
@@ -967,13 +984,17 @@ def scan_staged(
             continue
         blobs += 1
         result.bytes += len(data)
+        # The content layer reads the name of notebooks (cells); other paths are set below.
+        named = next((p for p in paths.get(oid, []) if p.lower().endswith(".ipynb")), "")
         found = scan_buffer(detector, data, Location(
-            path="", line=0, column=0, offset=0, source="staged", blob=oid,
+            path=named, line=0, column=0, offset=0, source="staged", blob=oid,
             binary=is_binary(data)), options.content, errors=result.errors)  # fmt: skip
         for path in paths.get(oid, []):
             for h in found:
                 loc = Location(**{**h.location.__dict__, "extra": dict(h.location.extra)})
-                loc.path = path + (loc.path if loc.path.startswith("!") else "")  # archive member
+                # Keep an archive member's "!member" suffix.
+                member = loc.path[len(named) :] if loc.path.startswith(f"{named}!") else ""
+                loc.path = path + member
                 hits.append(Hit(h.rule_id, h.description, h.family, h.confidence, h.secret, loc))
     result.files = len(entries)
     result.findings = aggregate(hits)

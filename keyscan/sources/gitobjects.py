@@ -201,6 +201,13 @@ class ObjectRef(NamedTuple):
     oid: str
     type: str  # blob | commit | tag
     size: int
+    # A path the history walk first met the blob at, kept only where the content layer
+    # reads the name (notebooks, ``.ipynb``): a hint, the reported path comes from provenance.
+    hint: str = ""
+
+
+def _hint(name: bytes) -> str:
+    return name.decode("utf-8", "surrogateescape") if name.lower().endswith(b".ipynb") else ""
 
 
 def split_z(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
@@ -302,7 +309,11 @@ def batch_check(
     """Type and size of objects: those ``source`` prints (one id per line), or every object
     in the repository. Yields ObjectRef for blobs, commits and tags and ``(oid, "missing")``
     for objects that cannot be read; trees are skipped (nothing to scan in them)."""
-    args = ["cat-file", "--buffer", "--batch-check=%(objecttype) %(objectname) %(objectsize)"]
+    args = [
+        "cat-file",
+        "--buffer",
+        "--batch-check=%(objecttype) %(objectname) %(objectsize) %(rest)",
+    ]
     if all_objects:
         args += ["--batch-all-objects", "--unordered"]
     proc = repo.popen(*args, stdin=source.stdout if source is not None else None)
@@ -317,10 +328,10 @@ def batch_check(
         for line in lines:
             if line.startswith(b"tree "):
                 continue
-            kind, oid, size = [*line.split(), b"", b""][:3]
+            kind, oid, size, rest = [*line.rstrip(b"\n").split(b" ", 3), b"", b"", b""][:4]
             name = wanted.get(kind)
             if name is not None:
-                yield ObjectRef(oid.decode(), name, int(size))
+                yield ObjectRef(oid.decode(), name, int(size), _hint(rest) if rest else "")
             elif oid == b"missing" or size == b"missing":
                 yield kind.decode("ascii", "replace"), "missing"
     proc.stdout.close()
