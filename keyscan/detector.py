@@ -30,8 +30,7 @@ def shannon_entropy(data: bytes) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
 
 
-def _all(data: bytes, needle: bytes) -> Iterator[int]:
-    at = data.find(needle)
+def _all(data: bytes, needle: bytes, at: int) -> Iterator[int]:
     while at >= 0:
         yield at
         at = data.find(needle, at + 1)
@@ -89,10 +88,13 @@ class _KeywordPlan:
         hits: dict[tuple[bytes, bool], list[int]],
     ) -> None:
         for anchor, group, pattern in groups:
+            first = data.find(anchor)  # bytes.find is several times faster than a regex search
+            if first < 0:
+                continue
             if pattern is None:
-                positions: Iterable[int] = _all(data, anchor)
+                positions: Iterable[int] = _all(data, anchor, first)
             else:
-                positions = (m.start() for m in pattern.finditer(data))
+                positions = (m.start() for m in pattern.finditer(data, first))
             for at in positions:
                 for k in group:
                     if len(k) == len(anchor) or data.startswith(k, at):
