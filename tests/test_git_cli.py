@@ -287,3 +287,26 @@ def test_stats_for_other_engineers(repo: Repo) -> None:
     assert stats["heads"] == [repo.git("rev-parse", "HEAD")]
     assert stats["shallow"] is False and stats["unreachable"] == 0
     assert stats["bytes"] > 0 and stats["workers"] == 1
+
+
+def test_corrupt_packed_object_git_dies_on_it_and_reading_goes_on(repo: Repo) -> None:
+    """``cat-file`` dies on a corrupt packed object: a new one takes over after it."""
+    secret = new_key()
+    noise = os.urandom(3000)
+    repo.commit("c", ("a.bin", os.urandom(3000)), ("b.bin", noise), ("k.txt", f"{secret}\n"))
+    repo.git("repack", "-q", "-a", "-d")
+    bad = repo.git("rev-parse", "HEAD:b.bin")
+    [pack] = (repo.path / ".git" / "objects" / "pack").glob("*.pack")
+    idx = pack.with_suffix(".idx")
+    line = next(ln for ln in repo.git("verify-pack", "-v", str(idx)).splitlines()
+                if ln.startswith(bad))  # fmt: skip
+    offset = int(line.split()[4])
+    pack.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    data = bytearray(pack.read_bytes())
+    for i in range(offset + 10, offset + 40):
+        data[i] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    code, out, err = cli("git", "--no-config", cwd=repo.path)
+    assert code == 2
+    assert f"keyscan: error: {bad}: " in err and "corrupt" in err
+    assert "k.txt:1:1" in out

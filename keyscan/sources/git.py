@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -366,13 +366,13 @@ class ChunkResult:
 def scan_objects(
     repo: GitRepo,
     detector: Detector,
-    oids: Sequence[str],
+    oids: Iterable[str],
     content: ContentOptions,
     hints: dict[str, str] | None = None,
 ) -> ChunkResult:
     """Scan objects; ``hints``: a path for blobs whose name matters to the content layer."""
     out = ChunkResult()
-    hints = hints or {}
+    hints = {} if hints is None else hints  # may still be filling (streamed walk)
     errors = out.errors
     for oid, kind, data in ObjectReader(repo).read(oids):
         if kind == "blob":
@@ -462,77 +462,44 @@ def estimate_bytes(repo: GitRepo) -> int:
     return total
 
 
-class _Chunker:
-    """Groups objects, in enumeration order, into runs for one ``cat-file --batch`` each."""
+def scan_in_pool(
+    repo: GitRepo,
+    rules: Sequence[Rule],
+    objects: Sequence[ObjectRef],
+    content: ContentOptions,
+    workers: int,
+) -> ChunkResult:
+    """Scan objects in worker processes: contiguous runs of about equal size (two per
+    worker, for balance), each read by its own ``git cat-file``. Called once the walk is
+    over, so no pipe is open when the workers are forked."""
+    import multiprocessing
 
-    def __init__(self, sink: Callable[[list[ObjectRef]], None], max_bytes: int, max_count: int):
-        self.sink = sink
-        self.max_bytes = max_bytes
-        self.max_count = max_count
-        self.run: list[ObjectRef] = []
-        self.size = 0
-
-    def add(self, ref: ObjectRef) -> None:
-        self.run.append(ref)
-        self.size += ref.size
-        if self.size >= self.max_bytes or len(self.run) >= self.max_count:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.run:
-            self.sink(self.run)
-            self.run, self.size = [], 0
-
-
-class _Scanner:
-    """Scans runs of objects here, or in a pool of worker processes (each with its own
-    ``git cat-file --batch``). The pool, if any, is started before any pipe is open, so
-    forked workers hold no copy of the pipes that this process talks to git through."""
-
-    def __init__(
-        self, repo: GitRepo, rules: Sequence[Rule], content: ContentOptions, workers: int
-    ) -> None:
-        self.repo, self.rules, self.content = repo, rules, content
-        self.workers = workers
-        self.result = ChunkResult()
-        self.detector = Detector(rules) if workers <= 1 else None
-        self.pending: list[Any] = []
-        self.pool: Any = None
-        if workers > 1:
-            import multiprocessing
-
-            method = "fork" if sys.platform.startswith("linux") else "spawn"
-            self.pool = multiprocessing.get_context(method).Pool(workers)
-
-    def submit(self, run: list[ObjectRef]) -> None:
-        oids = [o.oid for o in run]
-        hints = {o.oid: o.hint for o in run if o.hint}
-        if self.pool is not None:
-            args = (self.repo, self.rules, oids, self.content, hints)
-            self.pending.append(self.pool.apply_async(_chunk_worker, args))
-        else:
-            assert self.detector is not None
-            part = scan_objects(self.repo, self.detector, oids, self.content, hints)
-            _merge(self.result, part)
-
-    def finish(self) -> ChunkResult:
-        if self.pool is not None:
-            try:
-                for pending in self.pending:
-                    _merge(self.result, pending.get())
-            finally:
-                self.pool.close()
-                self.pool.join()
-        return self.result
-
-    def abort(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-
-
-RUN_BYTES = 8 * 1024 * 1024  # objects per cat-file run: enough to amortise its start
-RUN_COUNT = 4096
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    merged = ChunkResult()
+    pool = multiprocessing.get_context(method).Pool(workers)
+    try:
+        pending = [
+            pool.apply_async(
+                _chunk_worker,
+                (
+                    repo,
+                    rules,
+                    [o.oid for o in run],
+                    content,
+                    {o.oid: o.hint for o in run if o.hint},
+                ),
+            )
+            for run in iter_chunks(objects, workers, pieces_per_job=2)
+        ]
+        for job in pending:
+            _merge(merged, job.get())
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return merged
 
 
 def enumerate_and_scan(
@@ -541,57 +508,60 @@ def enumerate_and_scan(
     options: GitScanOptions,
     rules: Sequence[Rule],
 ) -> tuple[Objects, ChunkResult, int]:
-    """Enumerate and scan. Whole-repository scans stream: objects are scanned while the
-    history walk goes on (in a thread); ranges are enumerated first, then split evenly."""
+    """Enumerate and scan.
+
+    In one process (the default on 2 cores, and for small repositories) the scan streams:
+    one ``cat-file --batch`` reads objects while the history walk (a thread) still finds
+    them. With workers, the walk comes first, then the objects are split between them."""
     jobs = default_jobs() if options.jobs is None else options.jobs
     scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
-    if scoped or jobs <= 1:
-        workers = 1
-        if scoped and jobs > 1:
-            objects = enumerate_objects(repo, scope, options.all_objects)
-            if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
-                scanner = _Scanner(repo, rules, options.content, jobs)
-                try:
-                    for run in iter_chunks(objects.scan, jobs):
-                        scanner.submit(run)
-                    return objects, scanner.finish(), jobs
-                except BaseException:
-                    scanner.abort()
-                    raise
-            scanner = _Scanner(repo, rules, options.content, 1)
-            for run in iter_chunks(objects.scan, 1, pieces_per_job=1):
-                scanner.submit(run)
-            return objects, scanner.finish(), 1
-    else:
-        workers = jobs if estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4 else 1
-    scanner = _Scanner(repo, rules, options.content, workers)
-    runs: queue.Queue[list[ObjectRef] | None] = queue.Queue()
-    chunker = _Chunker(runs.put, RUN_BYTES if workers > 1 else 4 * RUN_BYTES, RUN_COUNT)
+    if jobs > 1 and (scoped or estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4):
+        objects = enumerate_objects(repo, scope, options.all_objects)
+        if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
+            return objects, scan_in_pool(repo, rules, objects.scan, options.content, jobs), jobs
+        known = {o.oid: o.hint for o in objects.scan if o.hint}
+        oids = [o.oid for o in objects.scan]
+        scanned = scan_objects(repo, Detector(rules), oids, options.content, known)
+        return objects, scanned, 1
+
+    found: queue.Queue[list[ObjectRef] | None] = queue.Queue()
+    batch: list[ObjectRef] = []
+
+    def collect(ref: ObjectRef) -> None:
+        batch.append(ref)
+        if len(batch) >= 256:
+            found.put(batch.copy())
+            batch.clear()
+
     box: list[Objects | BaseException] = []
 
     def walk() -> None:
         try:
-            box.append(enumerate_objects(repo, scope, options.all_objects, chunker.add))
-            chunker.flush()
+            box.append(enumerate_objects(repo, scope, options.all_objects, collect))
+            if batch:
+                found.put(batch.copy())
         except BaseException as exc:  # handed to the main thread
             box.append(exc)
         finally:
-            runs.put(None)
+            found.put(None)
+
+    hints: dict[str, str] = {}
+
+    def stream() -> Iterator[str]:  # runs in the cat-file feeder thread
+        while (refs := found.get()) is not None:
+            for ref in refs:
+                if ref.hint:
+                    hints[ref.oid] = ref.hint
+                yield ref.oid
 
     thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
     thread.start()
-    try:
-        while (batch := runs.get()) is not None:
-            scanner.submit(batch)
-        thread.join()
-        scanned = scanner.finish()
-    except BaseException:
-        scanner.abort()
-        raise
+    scanned = scan_objects(repo, Detector(rules), stream(), options.content, hints)
+    thread.join()
     outcome = box[0]
     if isinstance(outcome, BaseException):
         raise outcome
-    return outcome, scanned, workers
+    return outcome, scanned, 1
 
 
 # --------------------------------------------------------------------------------------------
