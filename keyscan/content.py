@@ -50,6 +50,23 @@ class ContentOptions:
 DEFAULT_OPTIONS = ContentOptions()
 
 
+def archive_kind(head: bytes) -> str | None:
+    """The archive format from the first 512 bytes (magic numbers, not names): "zip",
+    "gzip", "bzip2", "xz" or "tar", else None. Cheap: the archive code is imported only
+    for a buffer that is one."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:3] == b"\x1f\x8b\x08":
+        return "gzip"
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
 def scan_buffer(
     detector: Detector,
     data: bytes,
@@ -90,11 +107,10 @@ def _scan(
     utf16_ok: bool,
 ) -> list[Hit]:
     whole = base_offset == 0 and (limit is None or limit >= len(data))
-    if whole and options.archive_depth > 0:
-        from keyscan.sources import archives
+    if whole and options.archive_depth > 0 and archive_kind(data[:512]):
+        from keyscan.sources import archives  # tarfile, zipfile, lzma...: only when needed
 
-        if archives.archive_kind(data[:512]):
-            return archives.scan_archive_bytes(detector, data, template, options, errors)
+        return archives.scan_archive_bytes(detector, data, template, options, errors)
     matches, keywords = detector.scan_keyed(data)
     plain = [m for m in matches if limit is None or m.start < limit]
     hits = hits_from_matches(data, plain, template, base_offset, base_line) if plain else []
@@ -250,11 +266,10 @@ def scan_special_file(
     Returns (hits, bytes) or None for an ordinary file (fh is then left at its start)."""
     head = fh.read(512)
     fh.seek(0)
-    if options.archive_depth > 0:
+    if options.archive_depth > 0 and archive_kind(head):
         from keyscan.sources import archives
 
-        if archives.archive_kind(head):
-            return archives.scan_archive_file(detector, fh, template, options, errors), size
+        return archives.scan_archive_file(detector, fh, template, options, errors), size
     if _is_notebook(template.path) and size <= NOTEBOOK_MAX_BYTES:
         data = fh.read()
         return scan_buffer(detector, data, template, options, errors=errors), len(data)

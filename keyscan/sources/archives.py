@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import IO, BinaryIO, cast
 
-from keyscan.content import ContentOptions, scan_buffer
+from keyscan.content import ContentOptions, archive_kind, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
 from keyscan.models import Location, ScanError
@@ -58,21 +58,6 @@ _READ_ERRORS = (
     RuntimeError,  # zipfile: encrypted members
     ValueError,
 )
-
-
-def archive_kind(head: bytes) -> str | None:
-    """ "zip", "gzip", "bzip2", "xz" or "tar" from the first 512 bytes, else None."""
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
-    if head[:3] == b"\x1f\x8b\x08":
-        return "gzip"
-    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
-        return "bzip2"
-    if head[:6] == b"\xfd7zXZ\x00":
-        return "xz"
-    if head[257:262] == b"ustar":
-        return "tar"
-    return None
 
 
 class Refused(Exception):

@@ -27,7 +27,7 @@ with atheris.instrument_imports():
     from keyscan.keygen import key
     from keyscan.models import Location, ScanError
     from keyscan.rules import load_rules
-    from keyscan.sources.archives import archive_kind
+    from keyscan.content import archive_kind
 
 DET = Detector(load_rules())
 KEY = key("project", seed=1).encode()
