@@ -302,5 +302,17 @@ def test_hook_entry_imports_nothing_heavy(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr  # it did run, and found the key
     modules = set(json.loads(out.read_text()))
     assert "keyscan.commands.hook" in modules and "keyscan.sources.git" in modules
-    heavy = {"httpx", "httpcore", "git", "sqlite3", "anyio", "jsonschema", "keyscan.verify"}
+    heavy = {
+        "httpx",
+        "httpcore",
+        "git",
+        "sqlite3",
+        "anyio",
+        "jsonschema",
+        "keyscan.verify",
+        "tarfile",
+        "zipfile",
+        "lzma",
+        "keyscan.sources.archives",
+    }
     assert not heavy & modules, sorted(heavy & modules)

@@ -22,12 +22,11 @@ with atheris.instrument_imports():
     import keyscan.notebooks
     import keyscan.sources.archives
     import keyscan.sources.files  # noqa: F401  (imported lazily by content: instrument them)
-    from keyscan.content import ContentOptions, scan_buffer
+    from keyscan.content import ContentOptions, archive_kind, scan_buffer
     from keyscan.detector import Detector
     from keyscan.keygen import key
     from keyscan.models import Location, ScanError
     from keyscan.rules import load_rules
-    from keyscan.content import archive_kind
 
 DET = Detector(load_rules())
 KEY = key("project", seed=1).encode()
