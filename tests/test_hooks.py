@@ -312,7 +312,6 @@ def test_hook_entry_imports_nothing_heavy(tmp_path: Path) -> None:
         "keyscan.verify",
         "tarfile",
         "zipfile",
-        "lzma",
         "keyscan.sources.archives",
     }
     assert not heavy & modules, sorted(heavy & modules)
