@@ -172,17 +172,9 @@ class Executor:
                 )
                 return self.service_account_path(item, target, exc)
             raise
-        deleted = isinstance(answer.body, dict) and answer.body.get("deleted") is True
-        self._record(
-            DELETE_PROJECT_KEY, "deleted" if deleted else "not-deleted", item, target,
-            answer.status, answer.request_id,
+        return self.deleted(
+            DELETE_PROJECT_KEY, item, target, answer, target.id, f"deleted {target.id}"
         )
-        if not deleted:
-            return Outcome(
-                item, FAILED, f"the API did not confirm deleting {target.id}",
-                answer.status, answer.request_id,
-            )
-        return self.confirm(item, target, answer, f"deleted {target.id}")
 
     def service_account_path(
         self, item: PlanItem, target: Candidate, refusal: AdminApiError
@@ -215,18 +207,10 @@ class Executor:
                     exc.status, exc.request_id,
                 )
             return self.error(item, target, exc, "delete-service-account", service_account_id=sa)
-        deleted = isinstance(answer.body, dict) and answer.body.get("deleted") is True
-        self._record(
-            "delete-service-account", "deleted" if deleted else "not-deleted", item, target,
-            answer.status, answer.request_id, f"revokes {others}", service_account_id=sa,
-        )
-        if not deleted:
-            return Outcome(
-                item, FAILED, f"the API did not confirm deleting service account {sa}",
-                answer.status, answer.request_id,
-            )
-        return self.confirm(
-            item, target, answer, f"deleted service account {sa} and with it {others}"
+        return self.deleted(
+            "delete-service-account", item, target, answer, f"service account {sa}",
+            f"deleted service account {sa} and with it {others}",
+            f"revokes {others}", service_account_id=sa,
         )
 
     def delete_admin(self, item: PlanItem, target: Candidate) -> Outcome:
@@ -243,19 +227,35 @@ class Executor:
                     exc.status, exc.request_id,
                 )
             raise
-        deleted = isinstance(answer.body, dict) and answer.body.get("deleted") is True
-        self._record(
-            DELETE_ADMIN_KEY, "deleted" if deleted else "not-deleted", item, target,
-            answer.status, answer.request_id,
+        return self.deleted(
+            DELETE_ADMIN_KEY, item, target, answer, target.id, f"deleted admin key {target.id}"
         )
-        if not deleted:
-            return Outcome(
-                item, FAILED, f"the API did not confirm deleting {target.id}",
-                answer.status, answer.request_id,
-            )
-        return self.confirm(item, target, answer, f"deleted admin key {target.id}")
 
     # -- proof ----------------------------------------------------------------------------------
+    def deleted(
+        self,
+        action: str,
+        item: PlanItem,
+        target: Candidate,
+        answer: Answer,
+        what: str,
+        done: str,
+        message: str = "",
+        **extra: Any,
+    ) -> Outcome:
+        """Record a DELETE's answer; go on to prove it only if the API confirmed it."""
+        confirmed = isinstance(answer.body, dict) and answer.body.get("deleted") is True
+        self._record(
+            action, "deleted" if confirmed else "not-deleted", item, target,
+            answer.status, answer.request_id, message, **extra,
+        )  # fmt: skip
+        if not confirmed:
+            return Outcome(
+                item, FAILED, f"the API did not confirm deleting {what}",
+                answer.status, answer.request_id,
+            )  # fmt: skip
+        return self.confirm(item, target, answer, done)
+
     def confirm(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
         leaked = item.leaked
         if leaked.secret is not None and self.verifier is not None:
