@@ -10,14 +10,7 @@ import threading
 import time
 from typing import TextIO
 
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
+from keyscan.report.text import human_bytes
 
 
 class Progress:
@@ -69,7 +62,7 @@ class Progress:
         failed = f"  {self.failed} failed" if self.failed else ""
         return (
             f"[{bar}] {self.done}/{self.total} repos  {self.objects:,} objects  "
-            f"{_size(self.bytes)}  {self.findings} finding{'' if self.findings == 1 else 's'}"
+            f"{human_bytes(self.bytes)}  {self.findings} finding{'' if self.findings == 1 else 's'}"
             f"{failed}  {elapsed // 60}:{elapsed % 60:02d}"
         )
 
