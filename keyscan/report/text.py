@@ -46,9 +46,10 @@ class Painter:
 
 
 def human_bytes(n: int) -> str:
+    """Sizes in binary units, named as such (1024 bytes are a KiB, not a KB)."""
     size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"  # pragma: no cover
