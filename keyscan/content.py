@@ -176,7 +176,9 @@ def decoded_matches(
     offsets of the encoded text in data; ``match`` is relative to the decoded text.
     ``keywords``: offsets of rule keywords in data (``Detector.scan_keyed``), or True when
     unknown (see decoders.candidates)."""
-    if not decoders.worth_decoding(data, keywords):
+    if not decoders.worth_decoding(
+        data, keywords, gates_checked=keywords is not True and detector.gates_checked
+    ):
         return
     for d in decoders.candidates(data, keywords):
         found, inner_keywords = detector.scan_keyed(d.data)

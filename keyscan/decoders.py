@@ -375,8 +375,25 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
         yield m.span()
 
 
-def worth_decoding(data: bytes, keywords: bool | Sequence[int]) -> bool:
-    """The prefilter: False when no decoder can find anything in data (most buffers)."""
+# Literal needles whose presence in a buffer is worth decoding for (with rule keywords). A
+# Detector looks for them in its own single pass (see Detector.gates_checked), so that
+# worth_decoding costs nothing more.
+GATE_NEEDLES: tuple[bytes, ...] = (
+    *(needle for needle, _ in BASE64_NEEDLES),
+    _FULL_PERCENT,
+    *_FULL_ESCAPES,
+)
+
+
+def worth_decoding(
+    data: bytes, keywords: bool | Sequence[int], gates_checked: bool = False
+) -> bool:
+    """The prefilter: False when no decoder can find anything in data (most buffers).
+
+    ``gates_checked``: ``keywords`` came from a detector that also looked for GATE_NEEDLES
+    and counts their offsets among them, so nothing is left to search for here."""
+    if gates_checked:
+        return bool(keywords)
     return (
         bool(keywords)
         or b"VDNCbGJrRk" in data

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
+from keyscan.decoders import GATE_NEEDLES
 from keyscan.models import Match, Rule
 
 HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
@@ -112,14 +115,71 @@ class _KeywordPlan:
         return hits
 
 
+def _load_hyperscan(honour_env: bool = True) -> Any | None:
+    """The Hyperscan module, or None where it is not installed (a pure-Python plan is used)
+    or ``KEYSCAN_PURE_PYTHON`` is set. keyscan imports hyperscan here and nowhere else."""
+    if honour_env and os.environ.get("KEYSCAN_PURE_PYTHON"):
+        return None
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    return hyperscan
+
+
+class _HyperscanPlan:
+    """Every keyword in one pass of Hyperscan, the multi-pattern engine noseyparker and
+    Kingfisher build on: about 0.3 ns per byte for all keywords together, where the passes of
+    ``_KeywordPlan`` cost about 3 ns. Same answers as ``_KeywordPlan`` (a test compares them)."""
+
+    def __init__(self, hs: Any, keywords: Sequence[tuple[bytes, bool]]) -> None:
+        self.keywords = list(keywords)
+        self.lengths = [len(k) for k, _ in self.keywords]
+        self.db = hs.Database()
+        self.db.compile(
+            expressions=[re.escape(k) for k, _ in self.keywords],
+            ids=list(range(len(self.keywords))),
+            elements=len(self.keywords),
+            flags=[hs.HS_FLAG_CASELESS if folded else 0 for _, folded in self.keywords],
+        )
+
+    def find(self, data: bytes) -> dict[tuple[bytes, bool], list[int]]:
+        ends: dict[int, list[int]] = {}
+
+        def on_match(ident: int, start: int, end: int, flags: int, context: object) -> None:
+            ends.setdefault(ident, []).append(end)
+
+        self.db.scan(data, match_event_handler=on_match)
+        return {
+            self.keywords[i]: [end - self.lengths[i] for end in found] for i, found in ends.items()
+        }
+
+
+def keyword_plan(
+    keywords: Sequence[tuple[bytes, bool]], accelerate: bool | None = None
+) -> _KeywordPlan | _HyperscanPlan:
+    """``accelerate=None``: Hyperscan where it is installed and ``KEYSCAN_PURE_PYTHON`` is
+    not set, else the pure-Python plan; True or False: that plan, whatever the environment."""
+    if accelerate is False or not keywords:
+        return _KeywordPlan(keywords)
+    hs = _load_hyperscan(honour_env=accelerate is None)
+    if hs is None:
+        if accelerate:
+            raise RuntimeError("hyperscan is not installed")
+        return _KeywordPlan(keywords)
+    return _HyperscanPlan(hs, keywords)
+
+
 class Detector:
     """Runs a fixed set of rules over byte buffers. Stateless apart from its rules."""
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], accelerate: bool | None = None) -> None:
         self.rules = tuple(rules)
-        self._plan = _KeywordPlan(
-            sorted({(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords})
-        )
+        keywords = {(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords}
+        # The decoders' gate needles ride along in the same pass (free with Hyperscan): their
+        # offsets count among the keyword offsets scan_keyed returns.
+        self.gates_checked = True
+        self._plan = keyword_plan(sorted(keywords | {(n, False) for n in GATE_NEEDLES}), accelerate)
 
     def prefilter(self, data: bytes) -> list[Rule]:
         """The rules whose keywords occur in data."""

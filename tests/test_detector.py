@@ -232,3 +232,45 @@ def test_binary_bytes_around_a_key(detector: Detector) -> None:
     (m,) = detector.scan(data)
     assert m.secret == k
     assert m.start == 1024
+
+
+def test_hyperscan_and_pure_python_plans_find_the_same_keywords() -> None:
+    """The accelerated keyword plan (Hyperscan, where installed) and the pure-Python one give
+    exactly the same offsets, including case-insensitive and prefix-sharing keywords."""
+    from keyscan.detector import _HyperscanPlan, _KeywordPlan
+
+    hs = pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
+    rules = load_rules()
+    keywords = sorted({(k, r.keywords_ignore_case) for r in rules for k in r.keywords})
+    fast, pure = _HyperscanPlan(hs, keywords), _KeywordPlan(keywords)
+    rng = random.Random(31)
+    pieces = [b"sk-proj-", b"sk-admin-", b"sk-", b"task-", b"OpenAI", b"OPENAI", b"open_ai",
+              b"Open-AI", b"openai", b"sess-", b"T3BlbkFJ", b"T3Blbk", b"\x00", b"\n", b"x" * 7]  # fmt: skip
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) + rng.randbytes(rng.randint(0, 5)) for _ in range(60))
+        got, want = fast.find(data), pure.find(data)
+        assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+
+
+@pytest.mark.parametrize("accelerate", [True, False])
+def test_both_plans_find_every_family(accelerate: bool) -> None:
+    if accelerate:
+        pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
+    det = Detector(load_rules(), accelerate=accelerate)
+    rng = random.Random(32)
+    keys = [key(f, rng=rng) for f in sorted(FAMILY_TEMPLATES)]
+    text = (
+        "\n".join(f"x{i} = '{k}'" for i, k in enumerate(keys))
+        + "\nOPENAI_API_KEY="
+        + (generate("{hex:32}", rng=rng))
+    )
+    found = [m.secret.decode() for m in det.scan(text.encode())]
+    assert found[: len(keys)] == keys
+    assert len(found) == len(keys) + 1
+
+
+def test_pure_python_plan_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyscan.detector import _KeywordPlan
+
+    monkeypatch.setenv("KEYSCAN_PURE_PYTHON", "1")
+    assert isinstance(Detector(load_rules())._plan, _KeywordPlan)
