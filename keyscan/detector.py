@@ -155,6 +155,10 @@ class _HyperscanPlan:
         }
 
 
+# Bytes a Detector scans with the pure-Python plan before it switches to Hyperscan.
+ACCELERATE_AFTER = 256 * 1024
+
+
 def keyword_plan(
     keywords: Sequence[tuple[bytes, bool]], accelerate: bool | None = None
 ) -> _KeywordPlan | _HyperscanPlan:
@@ -179,11 +183,29 @@ class Detector:
         # The decoders' gate needles ride along in the same pass (free with Hyperscan): their
         # offsets count among the keyword offsets scan_keyed returns.
         self.gates_checked = True
-        self._plan = keyword_plan(sorted(keywords | {(n, False) for n in GATE_NEEDLES}), accelerate)
+        self._keywords = sorted(keywords | {(n, False) for n in GATE_NEEDLES})
+        self._accelerate = accelerate
+        # Hyperscan costs ~10 ms to import and compile: a pre-commit run over a few small
+        # files is faster without it. The pure-Python plan serves until the scan has seen
+        # ACCELERATE_AFTER bytes (or is asked for Hyperscan), then Hyperscan takes over.
+        self._plan: _KeywordPlan | _HyperscanPlan = (
+            keyword_plan(self._keywords, accelerate)
+            if accelerate is not None
+            else _KeywordPlan(self._keywords)
+        )
+        self._seen = 0
+
+    def _plan_for(self, data: bytes) -> _KeywordPlan | _HyperscanPlan:
+        if self._accelerate is None and isinstance(self._plan, _KeywordPlan):
+            self._seen += len(data)
+            if self._seen >= ACCELERATE_AFTER:
+                self._plan = keyword_plan(self._keywords, None)
+                self._accelerate = isinstance(self._plan, _HyperscanPlan)
+        return self._plan
 
     def prefilter(self, data: bytes) -> list[Rule]:
         """The rules whose keywords occur in data."""
-        hits = self._plan.find(data)
+        hits = self._plan_for(data).find(data)
         return [
             r for r in self.rules if any((k, r.keywords_ignore_case) in hits for k in r.keywords)
         ]
@@ -196,7 +218,7 @@ class Detector:
         """``scan(data)``, and the offsets where rule keywords occur (sorted; empty when none
         does): the decoders use them as a free gate (a partly encoded key keeps its marker
         plain, an encoded assignment its variable name)."""
-        hits = self._plan.find(data)
+        hits = self._plan_for(data).find(data)
         if not hits:
             return [], []
         candidates: list[Match] = []

@@ -270,7 +270,24 @@ def test_both_plans_find_every_family(accelerate: bool) -> None:
 
 
 def test_pure_python_plan_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from keyscan.detector import _KeywordPlan
+    from keyscan.detector import ACCELERATE_AFTER, _KeywordPlan
 
     monkeypatch.setenv("KEYSCAN_PURE_PYTHON", "1")
-    assert isinstance(Detector(load_rules())._plan, _KeywordPlan)
+    det = Detector(load_rules())
+    det.scan(b"x" * ACCELERATE_AFTER)
+    assert isinstance(det._plan, _KeywordPlan)
+
+
+def test_hyperscan_takes_over_after_the_first_bytes() -> None:
+    """Small scans (a pre-commit run) never pay Hyperscan's start-up; large ones switch."""
+    pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
+    from keyscan.detector import ACCELERATE_AFTER, _HyperscanPlan, _KeywordPlan
+
+    det = Detector(load_rules())
+    k = key("project", seed=33)
+    (m,) = det.scan(f"a = '{k}'".encode())
+    assert isinstance(det._plan, _KeywordPlan)
+    det.scan(b"y" * ACCELERATE_AFTER)
+    assert isinstance(det._plan, _HyperscanPlan)
+    (m2,) = det.scan(f"a = '{k}'".encode())
+    assert (m2.start, m2.secret) == (m.start, m.secret)

@@ -313,5 +313,6 @@ def test_hook_entry_imports_nothing_heavy(tmp_path: Path) -> None:
         "tarfile",
         "zipfile",
         "keyscan.sources.archives",
+        "hyperscan",
     }
     assert not heavy & modules, sorted(heavy & modules)
