@@ -278,9 +278,10 @@ def test_pure_python_plan_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(det._plan, _KeywordPlan)
 
 
-def test_hyperscan_takes_over_after_the_first_bytes() -> None:
+def test_hyperscan_takes_over_after_the_first_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small scans (a pre-commit run) never pay Hyperscan's start-up; large ones switch."""
     pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
+    monkeypatch.delenv("KEYSCAN_PURE_PYTHON", raising=False)  # CI runs this file both ways
     from keyscan.detector import ACCELERATE_AFTER, _HyperscanPlan, _KeywordPlan
 
     det = Detector(load_rules())
