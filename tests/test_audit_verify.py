@@ -37,8 +37,19 @@ def test_verify_each_unique_key_once_across_repos(
         repos.append(str(r.path))
     db = tmp_path / "a.db"
     proc = keyscan(
-        "audit", *repos, "--db", str(db), "--verify", "--no-cache", "--api-base",
-        fake_server.base_url, "-f", "json", "--jobs", "2", cwd=tmp_path,
+        "audit",
+        *repos,
+        "--db",
+        str(db),
+        "--verify",
+        "--no-cache",
+        "--api-base",
+        fake_server.base_url,
+        "-f",
+        "json",
+        "--jobs",
+        "2",
+        cwd=tmp_path,
     )
     assert proc.returncode == 1, proc.stderr
     summary = json.loads(proc.stdout)
@@ -56,7 +67,8 @@ def test_verify_each_unique_key_once_across_repos(
     # Live keys first, the dead one last.
     assert doc["findings"][-1]["fingerprint"] == fingerprint_of(dead)
     assert {doc["findings"][0]["fingerprint"], doc["findings"][1]["fingerprint"]} == {
-        fingerprint_of(live), fingerprint_of(shared)
+        fingerprint_of(live),
+        fingerprint_of(shared),
     }
     raw = db.read_bytes()
     assert all(k.encode() not in raw for k in (live, dead, shared))
@@ -65,10 +77,32 @@ def test_verify_each_unique_key_once_across_repos(
     only_dead = Repo(tmp_path / "dead-only")
     only_dead.commit("old key", {"x.py": f"K = '{dead}'\n"})
     proc = keyscan(
-        "audit", str(only_dead.path), "--db", str(tmp_path / "b.db"), "--verify",
-        "--no-cache", "--api-base", fake_server.base_url, "--fail-on", "live", cwd=tmp_path,
+        "audit",
+        str(only_dead.path),
+        "--db",
+        str(tmp_path / "b.db"),
+        "--verify",
+        "--no-cache",
+        "--api-base",
+        fake_server.base_url,
+        "--fail-on",
+        "live",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # --only-live: the summary counts (and the exit code weighs) only live keys.
+    proc = keyscan(
+        "audit", str(only_dead.path), *repos[:1], "--db", str(tmp_path / "c.db"), "--only-live",
+        "--no-cache", "--api-base", fake_server.base_url, "-f", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["keys"] == 2  # live and shared (restricted); not the dead one
+    proc = keyscan(
+        "audit", str(only_dead.path), "--db", str(tmp_path / "d.db"), "--only-live",
+        "--no-cache", "--api-base", fake_server.base_url, "-f", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["keys"] == 0
     # Markdown and HTML carry the statuses, and the revoke command for the live key.
     md = keyscan("report", "--db", str(db), "--format", "md", cwd=tmp_path).stdout
     assert "**Live keys:** 2" in md and "invalid" in md
@@ -86,8 +120,13 @@ def test_verify_each_unique_key_once_across_repos(
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
     done = subprocess.run(
-        command + " --yes --recheck-delay 0", shell=True, cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=120,
+        command + " --yes --recheck-delay 0",
+        shell=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert live not in done.stdout + done.stderr

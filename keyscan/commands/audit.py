@@ -145,6 +145,8 @@ def audit(
 
     audited = {public_target(n) for n in names}
     keys = [k for k in view.keys if any(r.repository in audited for r in k.repos)]
+    if ctx.run.only_live:  # the store keeps every key; the summary and exit code only live ones
+        keys = [k for k in keys if k.is_live]
     failing = keys
     if ctx.run.fail_on == "live":
         failing = [k for k in keys if not k.is_dead]
@@ -213,7 +215,9 @@ def audit(
                 "again (no raw key is stored): audit with --full --verify to re-check them."
             )
         if keys:
-            click.echo(f"Report: keyscan report --db {safe(db)} --format html -o keyscan-report.html")
+            click.echo(
+                f"Report: keyscan report --db {safe(db)} --format html -o keyscan-report.html"
+            )
     if broken or outcome.errors:
         sys.exit(2)
     sys.exit(1 if failing else 0)
