@@ -165,11 +165,14 @@ def list_projects(state: FakeState, req: Request, m: re.Match[str]) -> Response:
 
 # -- project keys -----------------------------------------------------------------------------
 
-def _project_key(state: FakeState, project_id: str, key_id: str) -> KeyRecord | None:
+def _project_key(state: FakeState, project_id: str, key_id: str) -> KeyRecord | Response:
+    """The project's key, or the 404 the API gives for a missing project or key."""
+    if project_id not in state.projects:
+        return _no_project(project_id)
     for rec in state.project_keys(project_id):
         if rec.id == key_id:
             return rec
-    return None
+    return error_response(404, f"No such API key: {key_id}", param="api_key_id")
 
 
 def list_project_keys(state: FakeState, req: Request, m: re.Match[str]) -> Response:
@@ -197,11 +200,9 @@ def get_project_key(state: FakeState, req: Request, m: re.Match[str]) -> Respons
         return auth
     pid, kid = m.group("project_id"), m.group("key_id")
     with state.lock:
-        if pid not in state.projects:
-            return _no_project(pid)
         rec = _project_key(state, pid, kid)
-        if rec is None:
-            return error_response(404, f"No such API key: {kid}", param="api_key_id")
+        if isinstance(rec, Response):
+            return rec
         return json_response(project_key_json(state, rec), "ProjectApiKey",
                              headers=success_headers(state, auth))
 
@@ -212,11 +213,9 @@ def delete_project_key(state: FakeState, req: Request, m: re.Match[str]) -> Resp
         return auth
     pid, kid = m.group("project_id"), m.group("key_id")
     with state.lock:
-        if pid not in state.projects:
-            return _no_project(pid)
         rec = _project_key(state, pid, kid)
-        if rec is None:
-            return error_response(404, f"No such API key: {kid}", param="api_key_id")
+        if isinstance(rec, Response):
+            return rec
         if rec.owner_type == "service_account":
             return error_response(
                 400,
@@ -253,10 +252,13 @@ def list_service_accounts(state: FakeState, req: Request, m: re.Match[str]) -> R
 
 
 def _service_account(state: FakeState, pid: str, sid: str) -> Any:
+    """The project's service account, or the 404 for a missing project or account."""
+    if pid not in state.projects:
+        return _no_project(pid)
     for sa in _service_accounts(state, pid):
         if sa.id == sid:
             return sa
-    return None
+    return error_response(404, f"No such service account: {sid}", param="service_account_id")
 
 
 def get_service_account(state: FakeState, req: Request, m: re.Match[str]) -> Response:
@@ -265,12 +267,9 @@ def get_service_account(state: FakeState, req: Request, m: re.Match[str]) -> Res
         return auth
     pid, sid = m.group("project_id"), m.group("sa_id")
     with state.lock:
-        if pid not in state.projects:
-            return _no_project(pid)
         sa = _service_account(state, pid, sid)
-        if sa is None:
-            return error_response(404, f"No such service account: {sid}",
-                                  param="service_account_id")
+        if isinstance(sa, Response):
+            return sa
         return json_response(service_account_json(sa), "ProjectServiceAccount",
                              headers=success_headers(state, auth))
 
@@ -281,12 +280,9 @@ def delete_service_account(state: FakeState, req: Request, m: re.Match[str]) -> 
         return auth
     pid, sid = m.group("project_id"), m.group("sa_id")
     with state.lock:
-        if pid not in state.projects:
-            return _no_project(pid)
         sa = _service_account(state, pid, sid)
-        if sa is None:
-            return error_response(404, f"No such service account: {sid}",
-                                  param="service_account_id")
+        if isinstance(sa, Response):
+            return sa
         sa.deleted = True
         for rec in state.project_keys(pid):
             if rec.owner_type == "service_account" and rec.service_account_id == sid:
