@@ -177,7 +177,9 @@ def decoded_matches(
     ``keywords``: offsets of rule keywords in data (``Detector.scan_keyed``), or True when
     unknown (see decoders.candidates)."""
     if not decoders.worth_decoding(
-        data, keywords, gates_checked=keywords is not True and detector.gates_checked
+        data,
+        keywords,
+        gates_checked=keywords is not True,  # scan_keyed covers the gates
     ):
         return
     for d in decoders.candidates(data, keywords):

@@ -376,7 +376,7 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
 
 
 # Literal needles whose presence in a buffer is worth decoding for (with rule keywords). A
-# Detector looks for them in its own single pass (see Detector.gates_checked), so that
+# Detector looks for them in its own single pass (Detector.scan_keyed), so that
 # worth_decoding costs nothing more.
 GATE_NEEDLES: tuple[bytes, ...] = (
     *(needle for needle, _ in BASE64_NEEDLES),

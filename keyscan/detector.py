@@ -182,7 +182,6 @@ class Detector:
         keywords = {(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords}
         # The decoders' gate needles ride along in the same pass (free with Hyperscan): their
         # offsets count among the keyword offsets scan_keyed returns.
-        self.gates_checked = True
         self._keywords = sorted(keywords | {(n, False) for n in GATE_NEEDLES})
         self._accelerate = accelerate
         # Hyperscan costs ~10 ms to import and compile: a pre-commit run over a few small
