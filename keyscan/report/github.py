@@ -32,7 +32,7 @@ def annotation(f: Finding, loc: Location, root: Path) -> str:
     props: dict[str, str | int] = {}
     if loc.source != "git-message":
         props["file"] = relative_path(loc, root) or loc.path
-        if not loc.binary:
+        if not loc.binary and not loc.extra.get("file_name"):
             props["line"] = max(1, loc.line)
             props["col"] = max(1, loc.column)
             if not loc.decoded:

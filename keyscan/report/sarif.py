@@ -27,7 +27,7 @@ SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscan/keyscan"
 FINGERPRINT_KEY = "keyscanFindingHash/v1"
 SRCROOT = "%SRCROOT%"
-GIT_SOURCES = ("git-blob", "git-message", "staged")
+GIT_SOURCES = ("git-blob", "git-tree", "git-message", "staged")
 
 FAMILY_TITLES = {
     "project": "OpenAI project API key",
@@ -120,6 +120,8 @@ def message(f: Finding, loc: Location) -> str:
     text = f"{title(f)} {f.redacted} (sha256:{f.fingerprint[:12]})"
     if loc.decoded:
         text += f", {loc.decoded}-encoded"
+    if loc.extra.get("file_name"):
+        text += " in the file's name"
     if loc.source == "git-message" and loc.commit is not None:
         text += f" in the message of commit {loc.commit.sha[:12]}"
     elif loc.commit is not None:
@@ -183,6 +185,8 @@ def result_for(
         out["locations"] = [
             {"logicalLocations": [{"name": loc.commit.sha, "kind": "commit message"}]}
         ]
+    elif loc.extra.get("file_name"):  # the key is in the file's name: no region
+        out["locations"] = [{"physicalLocation": {"artifactLocation": artifact}}]
     else:
         out["locations"] = [
             {"physicalLocation": {"artifactLocation": artifact, "region": region(loc, f)}}

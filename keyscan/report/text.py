@@ -59,6 +59,8 @@ def format_location(loc: Location) -> str:
     where = safe(loc.path)
     if loc.source == "git-message":
         where = f"commit message of {loc.commit.sha[:12] if loc.commit else '?'}"
+    elif loc.extra.get("file_name"):
+        where += " (file name)"
     elif loc.binary:
         where += f" (binary, byte offset {loc.offset})"
     else:
