@@ -114,6 +114,10 @@ def redact_result(result: ScanResult, opts: RunOptions) -> None:
 
     out = opts.output
     keep = out.show_secrets and out.format in SHOW_SECRETS_FORMATS
+    if out.format in ("sarif", "github", "junit") and result.root is None:
+        from keyscan.report.sarif import root_for
+
+        result.root = str(root_for(result))
     if opts.rules:
         redactor = Redactor(opts.rules, show_secrets=keep)
     else:

@@ -76,6 +76,8 @@ def repo_root(start: Path | None = None) -> Path:
 def root_for(result: ScanResult) -> Path:
     """%SRCROOT%: git paths are relative to the scanned repository, file paths to the
     repository (or folder) the scan ran in."""
+    if result.root:
+        return Path(result.root)
     if result.kind in ("git", "staged") and result.targets:
         target = Path(result.targets[0])
         if target.is_dir():
@@ -99,10 +101,17 @@ def relative_path(loc: Location, root: Path) -> str | None:
     return Path(rel).as_posix()
 
 
+def shown_uri(uri: str) -> str:
+    """A URI built from the file system (not from the result): its keys redacted too."""
+    from keyscan.redaction import default_redactor
+
+    return default_redactor().text(uri)
+
+
 def artifact_location(loc: Location, root: Path) -> dict[str, Any]:
     rel = relative_path(loc, root)
     if rel is None:
-        return {"uri": Path(os.path.abspath(loc.path)).as_uri()}
+        return {"uri": shown_uri(Path(os.path.abspath(loc.path)).as_uri())}
     return {"uri": quote(rel, safe="/"), "uriBaseId": SRCROOT}
 
 
@@ -242,7 +251,7 @@ def document(result: ScanResult, root: Path | None = None) -> dict[str, Any]:
                 "rules": rules,
             }
         },
-        "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
+        "originalUriBaseIds": {SRCROOT: {"uri": shown_uri(root.as_uri().rstrip("/") + "/")}},
         "columnKind": "unicodeCodePoints",
         "invocations": [invocation],
         "results": results,

@@ -111,6 +111,10 @@ def test_git_metadata_never_raw_in_any_format(tmp_path: Path) -> None:
     assert name_loc["line"] == 0 and name_loc["extra"].get("file_name") is True
     assert name_loc["commit"]["subject"] == f"deploy {redact(keys['subject'])} now"
     assert "(file name)" in outputs["text"]
+    # SARIF paths are relative to the scanned repository, whose (redacted) folder is the root.
+    sarif = json.loads(outputs["sarif"])
+    root_uri = sarif["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    assert root_uri.endswith(f"/repo-{redact(keys['folder'])}/"), root_uri
     # --show-secrets shows keys (text/json) but never in SARIF, GitHub or JUnit output.
     env = dict(os.environ, **ENV_TEMPLATE)
     code, out, _ = cli("git", "--no-config", "--show-secrets", str(repo.path), env=env)
