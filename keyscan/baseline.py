@@ -64,7 +64,11 @@ class Entry:
 
     @classmethod
     def from_finding(cls, f: Finding) -> Entry:
+        from keyscan.redaction import default_redactor
+
+        # The path is metadata from the scanned tree: a key in it is redacted (one step).
         first = min((loc.path for loc in f.locations), default="")
+        first = default_redactor().text(first) if first else first
         return cls(f.identity, f.rule_id, f.family, f.fingerprint, f.redacted, first)
 
     def to_json(self) -> dict[str, Any]:

@@ -201,3 +201,20 @@ def test_audit_store_and_reports_never_hold_raw_keys(tmp_path: Path) -> None:
         code, _, err = cli("report", "--db", str(db), "-f", fmt, "-o", str(out_file),
                            cwd=tmp_path, env=env)  # fmt: skip
         assert code == 1 and leaked(out_file.read_bytes(), keys) == [], fmt
+
+
+def test_baseline_file_never_holds_a_key_from_a_file_name(tmp_path: Path) -> None:
+    secret = key("project")
+    (tmp_path / f"cfg-{secret}.env").write_text("nothing inside\n")
+    env = dict(os.environ, **ENV_TEMPLATE)
+    code, out, err = cli("baseline", "create", "--no-config", ".", cwd=tmp_path, env=env)
+    assert code == 0, err
+    baseline = tmp_path / ".keyscan-baseline.json"
+    doc = json.loads(baseline.read_text())
+    assert [e["fingerprint"] for e in doc["findings"]] == [fingerprint_of(secret)]
+    assert doc["findings"][0]["path"] == f"cfg-{redact(secret)}.env"
+    assert leaked(baseline.read_bytes() + (out + err).encode(), {"k": secret}) == []
+    # The baseline hides the finding (identity, not path).
+    code, out, err = cli("scan", "--no-config", "--baseline", str(baseline), ".",
+                         cwd=tmp_path, env=env)  # fmt: skip
+    assert code == 0, out + err
