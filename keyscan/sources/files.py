@@ -218,9 +218,17 @@ def _read_small(fd: int, size: int) -> bytes | None:
 def scan_file(
     detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None = None
 ) -> None:
-    name = task.display if task.name is None else task.name
-    out.hits.extend(name_hits(detector, name, Location(path=task.display, line=0, column=0,
-                                                       offset=0)))
+    try:
+        _scan_content(detector, task, out, options)
+    finally:  # the name holds a key whether or not the content could be read
+        name = task.display if task.name is None else task.name
+        out.hits.extend(name_hits(detector, name, Location(path=task.display, line=0,
+                                                           column=0, offset=0)))
+
+
+def _scan_content(
+    detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None
+) -> None:
     try:
         # O_NONBLOCK: a FIFO swapped in since the walk must not hang the scan.
         fd = os.open(task.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
