@@ -64,7 +64,11 @@ class Entry:
 
     @classmethod
     def from_finding(cls, f: Finding) -> Entry:
+        from keyscan.redaction import default_redactor
+
+        # The path is metadata from the scanned tree: a key in it is redacted (one step).
         first = min((loc.path for loc in f.locations), default="")
+        first = default_redactor().text(first) if first else first
         return cls(f.identity, f.rule_id, f.family, f.fingerprint, f.redacted, first)
 
     def to_json(self) -> dict[str, Any]:
@@ -137,12 +141,16 @@ class Baseline:
             raise BaselineError(f"{source}: cannot read baseline: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise BaselineError(f"{source}: baseline is not UTF-8") from None
+        from keyscan.safejson import TooDeep, loads
+
         try:
-            doc = json.loads(text)
+            doc = loads(text)
         except json.JSONDecodeError as exc:
             raise BaselineError(
                 f"{source}: invalid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
             ) from None
+        except TooDeep:
+            raise BaselineError(f"{source}: invalid baseline: JSON nested too deeply") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
             raise BaselineError(f"{source}: a baseline is an object with a 'findings' list")
         version = doc.get("version")

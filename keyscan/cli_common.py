@@ -348,6 +348,7 @@ def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunConte
     run = RunOptions(
         output=output,
         min_confidence=Confidence.parse(params.get("min_confidence") or "low"),
+        rules=rules,
     )
     apply_verify_params(run, params)
     apply_revoke_params(run, params)

@@ -203,6 +203,9 @@ class ScanResult:
     stats: dict[str, Any] = field(default_factory=dict)
     # Findings hidden by a baseline, config or inline allow comment (counted, not shown).
     suppressed: int = 0
+    # The folder report paths are relative to (SARIF %SRCROOT%), fixed before the targets
+    # are redacted (a redacted path no longer names the folder). Not reported as such.
+    root: str | None = None
 
     @property
     def complete(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from keyscan.models import Confidence, Finding, ScanResult
+from keyscan.models import Confidence, Finding, Rule, ScanResult
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -47,6 +47,8 @@ class RunOptions:
     revoke: Callable[[list[Finding]], int] | None = None
     # Warnings known before the scan (expired suppressions, ...), added to the result.
     warnings: list[str] = field(default_factory=list)
+    # The scan's rules: metadata (paths, refs, subjects, errors...) is redacted with them.
+    rules: list[Rule] = field(default_factory=list)
 
 
 def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
@@ -97,8 +99,32 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
         revoke_failed = opts.revoke(visible) != EXIT_CLEAN
     from keyscan.report import write_report
 
+    redact_result(result, opts)
     write_report(result, opts.output, stream)
     return exit_code(result, opts, revoke_failed)
+
+
+# Formats that may carry raw keys with --show-secrets; the others are always redacted.
+SHOW_SECRETS_FORMATS = ("text", "json", "jsonl")
+
+
+def redact_result(result: ScanResult, opts: RunOptions) -> None:
+    """The one redaction step for metadata before any report (keyscan.redaction)."""
+    from keyscan.redaction import Redactor, default_redactor
+
+    out = opts.output
+    keep = out.show_secrets and out.format in SHOW_SECRETS_FORMATS
+    if out.format in ("sarif", "github", "junit") and result.root is None:
+        from keyscan.report.sarif import root_for
+
+        result.root = str(root_for(result))
+    if opts.rules:
+        redactor = Redactor(opts.rules, show_secrets=keep)
+    else:
+        redactor = default_redactor()
+        if keep:
+            redactor = Redactor(redactor.detector.rules, show_secrets=True)
+    redactor.result(result)
 
 
 def exit_code(result: ScanResult, opts: RunOptions, extra_error: bool = False) -> int:

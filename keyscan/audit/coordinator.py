@@ -194,6 +194,13 @@ def _verify(
     unique = unique_by_fingerprint(findings)
     result = ScanResult(kind="audit", targets=[public_target(t) for t in plan.targets])
     verify_findings(unique, plan.run.verify_options, result)
+    # Server answers (reasons, error messages) are untrusted too: one redaction step.
+    from keyscan.redaction import Redactor, default_redactor
+
+    redactor = Redactor(plan.run.rules) if plan.run.rules else default_redactor()
+    for f in unique:
+        redactor.finding(f)
+    redactor.result(result)
     outcome.verified = store.record_verifications(outcome.audit_id, unique)
     outcome.warnings.extend(result.warnings)
     outcome.errors.extend(str(e) for e in result.errors)

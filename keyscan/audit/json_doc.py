@@ -14,7 +14,7 @@ from typing import Any
 
 from keyscan import __version__
 from keyscan.audit.store import AuditStore
-from keyscan.audit.view import AuditView, revoke_command, where_now
+from keyscan.audit.view import AuditView, clean, loads, revoke_command, where_now
 
 SCHEMA_VERSION = 1
 
@@ -27,7 +27,7 @@ def _locations(store: AuditStore, fingerprint: str) -> list[dict[str, Any]]:
         (fingerprint,),
     ):
         loc: dict[str, Any] = {
-            "path": row["path"],
+            "path": clean(row["path"]),
             "line": row["line"],
             "column": row["col"],
             "offset": row["byte_offset"],
@@ -37,17 +37,18 @@ def _locations(store: AuditStore, fingerprint: str) -> list[dict[str, Any]]:
         if row["commit_sha"]:
             loc["commit"] = {
                 "sha": row["commit_sha"],
-                "author_name": row["author_name"],
-                "author_email": row["author_email"],
+                "author_name": clean(row["author_name"]),
+                "author_email": clean(row["author_email"]),
                 "date": row["commit_date"],
-                "subject": row["subject"],
+                "subject": clean(row["subject"]),
             }
         if row["blob"]:
             loc["blob"] = row["blob"]
         if row["decoded"]:
             loc["decoded"] = row["decoded"]
-        extra = json.loads(row["extra"] or "{}")
-        loc["extra"] = {**extra, "repository": row["target"]}
+        extra = loads(row["extra"], {})
+        extra = clean(extra) if isinstance(extra, dict) else {}
+        loc["extra"] = {**extra, "repository": clean(row["target"])}
         out.append(loc)
     return out
 

@@ -44,16 +44,34 @@ def normalize_target(target: str) -> str:
 
 def public_target(target: str) -> str:
     """The name under which a repository is stored and shown: credentials in a URL (a token
-    as user name or a password) are replaced by ``***``."""
+    as user name or a password) are replaced by ``***``, keys in it redacted."""
+    from keyscan.redaction import redact_metadata
+
     m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*)@(.*)$", target)
     if not m:
-        return target
+        return redact_metadata(target)
     scheme, userinfo, rest = m.groups()
     user, sep, _ = userinfo.partition(":")
     if scheme.lower().startswith(("http", "ftp")) or sep:
         shown = "***" if not sep or scheme.lower().startswith(("http", "ftp")) else f"{user}:***"
-        return f"{scheme}{shown}@{rest}"
-    return target
+        return redact_metadata(f"{scheme}{shown}@{rest}")
+    return redact_metadata(target)
+
+
+def redact_repo_result(result: RepoResult, rules: Sequence[Rule]) -> None:
+    """The one metadata redaction step (keyscan.redaction) over what goes to the store."""
+    from keyscan.redaction import Redactor
+
+    redactor = Redactor(rules)
+    result.target = redactor.text(result.target)
+    result.errors = [redactor.text(e) for e in result.errors]
+    result.warnings = [redactor.text(w) for w in result.warnings]
+    for f in result.findings:
+        redactor.finding(f)
+    for state in result.key_states.values():
+        state.head_paths = [redactor.text(p) for p in state.head_paths]
+        state.removed_by = redactor.commit(state.removed_by)
+    result.stats = redactor.value(result.stats)
 
 
 @dataclass(frozen=True)
@@ -284,6 +302,7 @@ def scan_one(task: AuditTask) -> RepoResult:
     if not task.keep_secrets:
         for f in result.findings:
             f.secret = ""
+    redact_repo_result(result, task.rules)
     result.duration = time.perf_counter() - started
     return result
 

@@ -7,7 +7,6 @@ first, then the oldest leak first.
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -137,8 +136,24 @@ def _utc(date: str) -> str:
         return date
 
 
+def clean(value: Any) -> Any:
+    """Store values pass the metadata redaction step again on the way out: a store written
+    by an older keyscan may hold a key in a path, subject or name."""
+    from keyscan.redaction import default_redactor
+
+    return default_redactor().value(value)
+
+
+def loads(text: str | None, default: Any) -> Any:
+    """A JSON column of the store; a value nested too deeply is a ValueError, not a crash."""
+    from keyscan.safejson import loads as safe_loads
+
+    return default if not text else safe_loads(text)
+
+
 def load(store: AuditStore, key_prefix: str | None = None) -> AuditView:
-    """Everything the store knows, as the latest scans of each repository see it."""
+    """Everything the store knows, as the latest scans of each repository see it.
+    Raises ValueError on a JSON column nested too deeply."""
     repos: list[RepoView] = []
     for r in store.rows(
         "SELECT r.id, r.target, s.status, s.errors, s.started_at, s.commits_scanned, "
@@ -150,9 +165,9 @@ def load(store: AuditStore, key_prefix: str | None = None) -> AuditView:
     ):
         repos.append(
             RepoView(
-                target=r["target"],
+                target=clean(r["target"]),
                 status=r["status"] or "never",
-                errors=json.loads(r["errors"] or "[]"),
+                errors=clean(loads(r["errors"], [])),
                 scanned_at=r["started_at"],
                 commits_scanned=r["commits_scanned"] or 0,
                 commits_skipped=r["commits_skipped"] or 0,
@@ -175,7 +190,7 @@ def load(store: AuditStore, key_prefix: str | None = None) -> AuditView:
             redacted=k["redacted"],
             length=k["length"],
             description=k["description"],
-            verification=store.latest_verification(k["fingerprint"]),
+            verification=_verification(store.latest_verification(k["fingerprint"])),
         )
     for rk in store.rows(
         "SELECT k.*, r.target, "
@@ -192,21 +207,21 @@ def load(store: AuditStore, key_prefix: str | None = None) -> AuditView:
         present = rk["present_at_head"]
         view.repos.append(
             RepoKey(
-                repository=rk["target"],
+                repository=clean(rk["target"]),
                 introduced_commit=rk["introduced_commit"],
                 introduced_date=rk["introduced_date"],
-                introduced_author=rk["introduced_author"],
-                introduced_email=rk["introduced_email"],
-                introduced_subject=rk["introduced_subject"],
-                introduced_path=rk["introduced_path"],
+                introduced_author=clean(rk["introduced_author"]),
+                introduced_email=clean(rk["introduced_email"]),
+                introduced_subject=clean(rk["introduced_subject"]),
+                introduced_path=clean(rk["introduced_path"]),
                 introduced_line=rk["introduced_line"],
                 present_at_head=None if present is None else bool(present),
-                head_paths=json.loads(rk["head_paths"] or "[]"),
+                head_paths=clean(loads(rk["head_paths"], [])),
                 removed_commit=rk["removed_commit"],
                 removed_date=rk["removed_date"],
-                removed_author=rk["removed_author"],
-                removed_subject=rk["removed_subject"],
-                refs=json.loads(rk["refs"] or "[]"),
+                removed_author=clean(rk["removed_author"]),
+                removed_subject=clean(rk["removed_subject"]),
+                refs=clean(loads(rk["refs"], [])),
                 locations=rk["n"],
                 in_messages=rk["n_msg"],
             )
@@ -221,6 +236,13 @@ def load(store: AuditStore, key_prefix: str | None = None) -> AuditView:
         repositories=repos,
         keys=ordered,
     )
+
+
+def _verification(v: Verification | None) -> Verification | None:
+    if v is not None:
+        v.reason = clean(v.reason)
+        v.project, v.organization = clean(v.project), clean(v.organization)
+    return v
 
 
 def revoke_command(key: KeyView, db: str) -> str:

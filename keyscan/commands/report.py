@@ -58,21 +58,24 @@ def report(db: str, fmt: str, output: str | None, key_prefix: str | None) -> Non
     except StoreError as exc:
         fail(str(exc))
     with store:
-        view = load(store, key_prefix)
-        if key_prefix and not view.keys:
-            fail(f"--key {key_prefix}: no key with this fingerprint in {db}")
-        if fmt == "html":
-            from keyscan.audit import html
+        try:
+            view = load(store, key_prefix)
+            if key_prefix and not view.keys:
+                fail(f"--key {key_prefix}: no key with this fingerprint in {db}")
+            if fmt == "html":
+                from keyscan.audit import html
 
-            text = html.render(view, db)
-        elif fmt == "md":
-            from keyscan.audit import markdown
+                text = html.render(view, db)
+            elif fmt == "md":
+                from keyscan.audit import markdown
 
-            text = markdown.render(view, db)
-        else:
-            from keyscan.audit import json_doc
+                text = markdown.render(view, db)
+            else:
+                from keyscan.audit import json_doc
 
-            text = json_doc.render(view, store, db)
+                text = json_doc.render(view, store, db)
+        except ValueError as exc:  # a damaged store: JSON nested too deeply, ...
+            fail(f"{db}: cannot read the audit store: {exc}")
     if output and output != "-":
         try:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

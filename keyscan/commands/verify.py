@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -102,8 +101,12 @@ def _load_report(path: Path) -> list[dict[str, Any]]:
         fail(f"{path}: cannot read: {exc.strerror or exc}")
     except UnicodeDecodeError:
         fail(f"{path}: not a keyscan JSON report (not UTF-8)")
+    from keyscan.safejson import TooDeep, loads
+
     try:
-        doc = json.loads(text)
+        doc = loads(text)
+    except TooDeep:
+        fail(f"{path}: not a keyscan JSON report (JSON nested too deeply)")
     except ValueError:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
@@ -114,7 +117,7 @@ def _load_report(path: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = loads(line)
         except ValueError:
             fail(f"{path}: not a keyscan JSON or JSONL report")
         if isinstance(item, dict):

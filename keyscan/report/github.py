@@ -13,10 +13,13 @@ from pathlib import Path
 from keyscan.models import Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
 from keyscan.report.sarif import message, relative_path, root_for, title
+from keyscan.report.text import safe
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """The runner's escapes, then every other control character (ESC, C1, DEL, bidi
+    overrides...) written as ``\\xNN`` / ``\\uNNNN`` like the text report does."""
+    return safe(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:
@@ -32,7 +35,7 @@ def annotation(f: Finding, loc: Location, root: Path) -> str:
     props: dict[str, str | int] = {}
     if loc.source != "git-message":
         props["file"] = relative_path(loc, root) or loc.path
-        if not loc.binary:
+        if not loc.binary and not loc.extra.get("file_name"):
             props["line"] = max(1, loc.line)
             props["col"] = max(1, loc.column)
             if not loc.decoded:

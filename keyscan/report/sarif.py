@@ -27,7 +27,7 @@ SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscan/keyscan"
 FINGERPRINT_KEY = "keyscanFindingHash/v1"
 SRCROOT = "%SRCROOT%"
-GIT_SOURCES = ("git-blob", "git-message", "staged")
+GIT_SOURCES = ("git-blob", "git-tree", "git-message", "staged")
 
 FAMILY_TITLES = {
     "project": "OpenAI project API key",
@@ -76,6 +76,8 @@ def repo_root(start: Path | None = None) -> Path:
 def root_for(result: ScanResult) -> Path:
     """%SRCROOT%: git paths are relative to the scanned repository, file paths to the
     repository (or folder) the scan ran in."""
+    if result.root:
+        return Path(result.root)
     if result.kind in ("git", "staged") and result.targets:
         target = Path(result.targets[0])
         if target.is_dir():
@@ -99,10 +101,17 @@ def relative_path(loc: Location, root: Path) -> str | None:
     return Path(rel).as_posix()
 
 
+def shown_uri(uri: str) -> str:
+    """A URI built from the file system (not from the result): its keys redacted too."""
+    from keyscan.redaction import default_redactor
+
+    return default_redactor().text(uri)
+
+
 def artifact_location(loc: Location, root: Path) -> dict[str, Any]:
     rel = relative_path(loc, root)
     if rel is None:
-        return {"uri": Path(os.path.abspath(loc.path)).as_uri()}
+        return {"uri": shown_uri(Path(os.path.abspath(loc.path)).as_uri())}
     return {"uri": quote(rel, safe="/"), "uriBaseId": SRCROOT}
 
 
@@ -120,6 +129,8 @@ def message(f: Finding, loc: Location) -> str:
     text = f"{title(f)} {f.redacted} (sha256:{f.fingerprint[:12]})"
     if loc.decoded:
         text += f", {loc.decoded}-encoded"
+    if loc.extra.get("file_name"):
+        text += " in the file's name"
     if loc.source == "git-message" and loc.commit is not None:
         text += f" in the message of commit {loc.commit.sha[:12]}"
     elif loc.commit is not None:
@@ -183,6 +194,8 @@ def result_for(
         out["locations"] = [
             {"logicalLocations": [{"name": loc.commit.sha, "kind": "commit message"}]}
         ]
+    elif loc.extra.get("file_name"):  # the key is in the file's name: no region
+        out["locations"] = [{"physicalLocation": {"artifactLocation": artifact}}]
     else:
         out["locations"] = [
             {"physicalLocation": {"artifactLocation": artifact, "region": region(loc, f)}}
@@ -238,7 +251,7 @@ def document(result: ScanResult, root: Path | None = None) -> dict[str, Any]:
                 "rules": rules,
             }
         },
-        "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
+        "originalUriBaseIds": {SRCROOT: {"uri": shown_uri(root.as_uri().rstrip("/") + "/")}},
         "columnKind": "unicodeCodePoints",
         "invocations": [invocation],
         "results": results,

@@ -10,8 +10,20 @@ from typing import Any
 from keyscan.models import Confidence, Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
 
-# C0/C1 controls (ANSI escapes, CR, BS...), and bidi overrides that reorder what is shown.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+# C0/C1 controls (ANSI escapes, CR, BS...), bidi controls that reorder what is shown, line
+# and paragraph separators, and lone surrogates (bytes of a name that is not UTF-8).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff]"
+)
+
+
+def _escape(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte read with surrogateescape
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
 
 COLORS = {"red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1", "green": "32"}
 CONF_COLOR = {Confidence.HIGH: "red", Confidence.MEDIUM: "yellow", Confidence.LOW: "cyan"}
@@ -19,12 +31,7 @@ CONF_COLOR = {Confidence.HIGH: "red", Confidence.MEDIUM: "yellow", Confidence.LO
 
 def safe(text: str) -> str:
     """Escape what a terminal would interpret, so hostile names cannot forge output."""
-    return _UNSAFE.sub(
-        lambda m: (
-            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
-        ),
-        text,
-    )
+    return _UNSAFE.sub(_escape, text)
 
 
 def use_color(mode: str, stream_isatty: bool) -> bool:
@@ -59,6 +66,8 @@ def format_location(loc: Location) -> str:
     where = safe(loc.path)
     if loc.source == "git-message":
         where = f"commit message of {loc.commit.sha[:12] if loc.commit else '?'}"
+    elif loc.extra.get("file_name"):
+        where += " (file name)"
     elif loc.binary:
         where += f" (binary, byte offset {loc.offset})"
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,9 +165,13 @@ def leaked_from_report(path: Path) -> list[LeakedKey]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    from keyscan.safejson import TooDeep, loads
+
     entries: list[Any]
     try:
-        doc = json.loads(text)
+        doc = loads(text)
+    except TooDeep:
+        raise InputError(f"report {path}: not a keyscan JSON report (JSON nested too deeply)") from None
     except ValueError:
         doc = None
         entries = []
@@ -176,7 +179,7 @@ def leaked_from_report(path: Path) -> list[LeakedKey]:
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = loads(line)
             except ValueError:
                 raise InputError(
                     f"report {path}: line {n} is not JSON (expected a keyscan JSON report)"

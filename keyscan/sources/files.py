@@ -39,6 +39,9 @@ class FileTask:
     display: str  # the path as reported
     path: str  # the path to open
     size: int
+    # The part of the path the scan chose (below a folder given on the command line, or the
+    # file's own name): a key in it is a finding. None: the whole display path.
+    name: str | None = None
 
 
 @dataclass
@@ -96,7 +99,7 @@ def iter_walk(
             ident = (st.st_dev, st.st_ino)
             if ident not in seen:
                 seen.add(ident)
-                yield FileTask(target, target, st.st_size)
+                yield FileTask(target, target, st.st_size, os.path.basename(target))
         elif stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(target, excludes, errors, notes)
         else:
@@ -132,12 +135,27 @@ def _walk_dir(
                         continue
                     subdirs.append((rel + "/", entry.path))
                 elif entry.is_file(follow_symlinks=False):
-                    yield FileTask(rel if strip else entry.path, entry.path, -1)
+                    yield FileTask(rel if strip else entry.path, entry.path, -1, rel)
                 else:
                     notes.append(f"{entry.path}: skipped, not a regular file")
             except OSError as exc:
                 errors.append(ScanError(entry.path, exc.strerror or str(exc)))
         stack.extend(reversed(subdirs))
+
+
+def name_hits(detector: Detector, name: str, template: Location) -> list[Hit]:
+    """Keys in a file name (or any path component in ``name``): one hit each, located at the
+    path itself with line 0, column 0 and ``extra["file_name"] = True``."""
+    data = name.encode("utf-8", "surrogateescape")
+    hits: list[Hit] = []
+    for m in detector.scan(data):
+        loc = Location(
+            path=template.path, line=0, column=0, offset=0, source=template.source,
+            commit=template.commit, blob=template.blob,
+            extra={**template.extra, "file_name": True},
+        )  # fmt: skip
+        hits.append(Hit(m.rule.id, m.rule.description, m.family, m.rule.confidence, m.secret, loc))
+    return hits
 
 
 def scan_stream(
@@ -199,6 +217,17 @@ def _read_small(fd: int, size: int) -> bytes | None:
 
 def scan_file(
     detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None = None
+) -> None:
+    try:
+        _scan_content(detector, task, out, options)
+    finally:  # the name holds a key whether or not the content could be read
+        name = task.display if task.name is None else task.name
+        out.hits.extend(name_hits(detector, name, Location(path=task.display, line=0,
+                                                           column=0, offset=0)))
+
+
+def _scan_content(
+    detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None
 ) -> None:
     try:
         # O_NONBLOCK: a FIFO swapped in since the walk must not hang the scan.

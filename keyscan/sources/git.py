@@ -38,6 +38,7 @@ from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, aggregate, is_binary
 from keyscan.models import CommitInfo, Finding, Location, Rule, ScanError, ScanResult
+from keyscan.sources.files import name_hits
 from keyscan.sources.gitobjects import (
     GitError,
     GitRepo,
@@ -299,7 +300,7 @@ def enumerate_objects(
         drain = threading.Thread(target=lambda: stderr.append(revlist.stderr.read()))  # type: ignore[union-attr]
         drain.start()
         try:
-            for item in batch_check(repo, revlist):
+            for item in batch_check(repo, revlist, trees=True):
                 if isinstance(item, ObjectRef):
                     if all_objects:
                         reachable.add(item.oid)
@@ -329,7 +330,7 @@ def enumerate_objects(
     unreachable_commits: list[str] = []
     if all_objects:
         try:
-            for item in batch_check(repo, all_objects=True):
+            for item in batch_check(repo, all_objects=True, trees=True):
                 if isinstance(item, ObjectRef) and item.oid not in reachable:
                     unreachable.add(item.oid)
                     scan.append(item)
@@ -396,9 +397,42 @@ def scan_objects(
                 out.tags += 1
             out.bytes += len(data)
             out.hits.extend(_scan_message(detector, oid, kind, data, content))
+        elif kind == "tree":
+            out.hits.extend(_scan_tree(detector, oid, data, hints.get(oid, "")))
         elif kind == "error":
             out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
     return out
+
+
+def tree_entries(data: bytes, id_size: int) -> Iterator[tuple[bytes, bytes, str]]:
+    """(mode, name, object id) of each entry of a raw tree object."""
+    at = 0
+    while at < len(data):
+        space = data.find(b" ", at)
+        nul = data.find(b"\0", space + 1)
+        if space < 0 or nul < 0 or nul + 1 + id_size > len(data):
+            return
+        yield data[at:space], data[space + 1 : nul], data[nul + 1 : nul + 1 + id_size].hex()
+        at = nul + 1 + id_size
+
+
+def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[Hit]:
+    """Keys in the names of a tree's entries (file and folder names): findings located at
+    the path itself (line 0, ``extra["file_name"]``). Only parsed when a keyword occurs."""
+    if not detector.prefilter(data):
+        return []
+    hits: list[Hit] = []
+    for mode, raw_name, entry in tree_entries(data, len(oid) // 2):
+        name = raw_name.decode("utf-8", "surrogateescape")
+        path = f"{folder}/{name}" if folder else name
+        is_blob = mode not in (b"40000", b"160000")
+        template = Location(
+            path=path, line=0, column=0, offset=0,
+            source="git-blob" if is_blob else "git-tree", blob=entry if is_blob else None,
+            extra={"tree": oid},
+        )  # fmt: skip
+        hits.extend(name_hits(detector, name, template))
+    return hits
 
 
 def _scan_message(
@@ -767,12 +801,33 @@ def attribute(
     kept: list[Hit] = []
     # (commit, path, blob) of the introduction each kept location reports.
     primary: set[tuple[str, str, str]] = set()
+    named: set[tuple[bytes, str, str]] = set()  # a name is in many trees: report it once
     for h in hits:
         loc = h.location
         if loc.source == "git-message":
             sha = loc.commit.sha if loc.commit else ""
             loc.extra["unreachable"] = sha in objects.unreachable
             kept.append(h)
+            continue
+        if loc.extra.get("file_name"):
+            if _excluded(loc.path, options.excludes):
+                continue
+            tree = str(loc.extra.pop("tree", ""))
+            loc.extra["unreachable"] = tree in objects.unreachable
+            base = loc.path.rsplit("/", 1)[-1]
+            # The commits that brought this blob in under this name.
+            items = [i for i in intros.get(loc.blob or "", [])
+                     if i.path.rsplit("/", 1)[-1] == base
+                     and not _excluded(i.path, options.excludes)]  # fmt: skip
+            items.sort(key=lambda i: (i.time, -i.order))
+            if items:
+                loc.path = items[0].path
+                loc.commit = infos.get(items[0].commit)
+                primary.add((items[0].commit, items[0].path, loc.blob or ""))
+            ident = (h.secret, loc.path, loc.commit.sha if loc.commit else "")
+            if ident not in named:
+                named.add(ident)
+                kept.append(h)
             continue
         blob = loc.blob or ""
         items = [i for i in intros.get(blob, []) if not _excluded(i.path, options.excludes)]
@@ -809,15 +864,24 @@ def attribute(
         for loc in f.locations:
             if loc.commit is not None:
                 commits.append(loc.commit.sha)
+        # A key in a file name is carried by that name only, not by the blob's content.
+        names = {loc.path.rsplit("/", 1)[-1] for loc in f.locations if loc.extra.get("file_name")}
+
+        def carries(path: str, names: set[str] = names) -> bool:
+            return not names or path.rsplit("/", 1)[-1] in names
+
         for loc in f.locations:
             if loc.blob and loc.blob not in seen_blobs:
                 seen_blobs.add(loc.blob)
                 all_carriers.extend((i, loc.blob) for i in intros.get(loc.blob, [])
-                                    if not _excluded(i.path, options.excludes))  # fmt: skip
+                                    if not _excluded(i.path, options.excludes)
+                                    and carries(i.path))  # fmt: skip
         others = [(i, b) for i, b in all_carriers if (i.commit, i.path, b) not in primary]
         commits.extend(i.commit for i, _ in all_carriers)
         distinct = list(dict.fromkeys(commits))
-        head_paths = sorted({p for b in seen_blobs for p in head_blobs.get(b, [])})
+        head_paths = sorted(
+            {p for b in seen_blobs for p in head_blobs.get(b, []) if carries(p)}
+        )
         f.extra["git"] = {
             "first_commit": _first_commit(f),
             "commits": len(distinct),
@@ -938,15 +1002,18 @@ def scan_staged(
         if _excluded(path, options.excludes):
             continue
         entries.append((oid, path))
+    detector = Detector(rules)
+    hits: list[Hit] = []
+    for oid, path in entries:
+        hits.extend(name_hits(detector, path, Location(
+            path=path, line=0, column=0, offset=0, source="staged", blob=oid)))  # fmt: skip
     for path in unmerged:
         result.warnings.append(f"{path}: unmerged, not scanned (resolve the conflict first)")
     for path in submodules:
         result.warnings.append(f"submodule {path} not entered: scan its repository separately")
-    detector = Detector(rules)
     paths: dict[str, list[str]] = {}
     for oid, path in entries:
         paths.setdefault(oid, []).append(path)
-    hits: list[Hit] = []
     blobs = 0
     for oid, kind, data in ObjectReader(repo).read(list(paths)):
         if kind == "error":

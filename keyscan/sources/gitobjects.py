@@ -204,10 +204,11 @@ def discover(target: str) -> GitRepo:
 
 class ObjectRef(NamedTuple):
     oid: str
-    type: str  # blob | commit | tag
+    type: str  # blob | commit | tag | tree
     size: int
     # A path the history walk first met the blob at, kept only where the content layer
     # reads the name (notebooks, ``.ipynb``): a hint, the reported path comes from provenance.
+    # For a tree: its path (the folder its entries' names are in).
     hint: str = ""
 
 
@@ -342,11 +343,15 @@ def _batches(oids: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def batch_check(
-    repo: GitRepo, source: subprocess.Popen[bytes] | None = None, all_objects: bool = False
+    repo: GitRepo,
+    source: subprocess.Popen[bytes] | None = None,
+    all_objects: bool = False,
+    trees: bool = False,
 ) -> Iterator[ObjectRef | tuple[str, str]]:
     """Type and size of objects: those ``source`` prints (one id per line), or every object
     in the repository. Yields ObjectRef for blobs, commits and tags and ``(oid, "missing")``
-    for objects that cannot be read; trees are skipped (nothing to scan in them)."""
+    for objects that cannot be read; trees are skipped unless ``trees`` (then their hint is
+    the tree's path: the names of its entries are scanned)."""
     args = [
         "cat-file",
         "--buffer",
@@ -365,7 +370,14 @@ def batch_check(
             break
         for line in lines:
             if line.startswith(b"tree "):
-                continue
+                if trees:
+                    _, oid, size, rest = [*line.rstrip(b"\n").split(b" ", 3), b"", b"", b""][:4]
+                    if size != b"missing":
+                        path = rest.decode("utf-8", "surrogateescape")
+                        yield ObjectRef(oid.decode(), "tree", int(size), path)
+                        continue
+                else:
+                    continue
             kind, oid, size, rest = [*line.rstrip(b"\n").split(b" ", 3), b"", b"", b""][:4]
             name = wanted.get(kind)
             if name is not None:
