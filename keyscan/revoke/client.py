@@ -154,6 +154,20 @@ class AdminClient:
             raise
         return body if isinstance(body, dict) else None
 
+    def admin_key_visible_to(self, secret: str, key_id: str) -> bool:
+        """Whether the admin key ``secret`` (a leaked one) can itself read admin key
+        ``key_id``: then both belong to the same organization. Any failure: False."""
+        from keyscan.http import RequestFailed
+
+        try:
+            resp = self.api.request(
+                "GET", f"/organization/admin_api_keys/{_seg(key_id)}", bearer=secret
+            )
+        except RequestFailed:
+            return False
+        body = resp.body
+        return resp.status == 200 and isinstance(body, dict) and body.get("id") == key_id
+
     # -- writes ---------------------------------------------------------------------------------
     def delete_project_key(self, project_id: str, key_id: str) -> Answer:
         return self.call(
