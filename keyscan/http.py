@@ -19,8 +19,17 @@ Retries
     (capped by ``max_retry_after``), else exponential backoff from ``backoff_initial`` to
     ``backoff_max`` with up to 25 % jitter, like OpenAI's own SDK. Every attempt, retries
     included, spends from the requests-per-second budget (``rps``, None = unlimited), which
-    all concurrent requests of one client share. Each attempt is bounded by ``timeout``
-    seconds as a whole (async client) or per network operation (sync client).
+    all concurrent requests of one client share.
+
+Limits (a slow, huge or hostile server never holds keyscan)
+    Each attempt is bounded by ``timeout`` seconds *as a whole* (connect, headers and body:
+    a server dripping one byte every few seconds is cut off), and the whole request, retries
+    and their pauses included, by ``deadline`` seconds (no retry starts that would end past
+    it). Bodies are streamed and reading stops past ``max_body`` bytes (decoded; a
+    ``content-length`` above it is refused before reading): ``RequestFailed`` kind
+    "too-large", never retried. The sync client runs each attempt in a daemon worker thread
+    and stops waiting at the time limit, so even a drip inside the response headers cannot
+    block it.
 
 API::
 
@@ -35,8 +44,8 @@ API::
 
 ``ApiResponse`` has ``status``, ``headers`` (lower-case names), ``body`` (parsed JSON or
 None), ``attempts`` and helpers ``error_code``/``error_type``/``error_message``. A network
-failure that outlasts the retries raises ``RequestFailed`` (``kind``: "timeout",
-"connection" or "protocol"; ``attempts``). HTTP error statuses do not raise: the caller
+failure that outlasts the retries (or the deadline) raises ``RequestFailed`` (``kind``:
+"timeout", "connection", "protocol" or "too-large"; ``attempts``). HTTP error statuses do not raise: the caller
 decides what a 401 means. ``settings.transport`` takes an ``httpx.AsyncBaseTransport`` (async
 client) or ``httpx.BaseTransport`` (sync client), e.g. the test suite's fake OpenAI API.
 """
@@ -159,8 +168,19 @@ class RequestFailed(Exception):
 
     def __init__(self, kind: str, message: str, attempts: int) -> None:
         super().__init__(message)
-        self.kind = kind  # timeout | connection | protocol
+        self.kind = kind  # timeout | connection | protocol | too-large
         self.attempts = attempts
+
+
+class AttemptTimeout(TimeoutError):
+    """One attempt did not complete (headers and whole body) within its time limit."""
+
+
+class ResponseTooLarge(Exception):
+    """The body is (or would be) larger than ``ClientSettings.max_body``."""
+
+
+MAX_BODY = 4 * 1024 * 1024  # the API's own answers are a few KB to a few hundred KB
 
 
 @dataclass
@@ -178,6 +198,10 @@ class ClientSettings:
     retry_rate_limits: bool = True
     # Random source for jitter (a seeded one makes delays reproducible).
     rng: random.Random = field(default_factory=random.Random)
+    # Seconds for the whole request: every attempt, and the pauses between them.
+    deadline: float = 120.0
+    # Largest body read (bytes, after decoding); larger answers are refused.
+    max_body: int = MAX_BODY
 
 
 def should_retry(
@@ -226,15 +250,46 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, float(when.timestamp()) - time.time())
 
 
-def _parse(response: httpx.Response, attempts: int) -> ApiResponse:
+_Raw = tuple[int, dict[str, str], bytes]
+
+
+def _parse(raw: _Raw, attempts: int) -> ApiResponse:
+    status, headers, content = raw
     body: Any = None
-    if response.content:
+    if content:
         try:
-            body = json.loads(response.content)
-        except ValueError:
+            body = json.loads(content)
+        except ValueError:  # (UnicodeDecodeError included)
             body = None
-    headers = {k.lower(): v for k, v in response.headers.items()}
-    return ApiResponse(status=response.status_code, headers=headers, body=body, attempts=attempts)
+    return ApiResponse(status=status, headers=headers, body=body, attempts=attempts)
+
+
+def _check_length(response: httpx.Response, limit: int) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(f"the answer declares {int(declared)} bytes")
+
+
+def _lower(response: httpx.Response) -> dict[str, str]:
+    return {k.lower(): v for k, v in response.headers.items()}
+
+
+def _too_large(limit: int, attempts: int) -> RequestFailed:
+    return RequestFailed(
+        "too-large",
+        f"the answer is larger than {limit} bytes: stopped reading (not an answer of the "
+        "OpenAI API; a proxy or a hostile server?)",
+        attempts,
+    )
+
+
+def _past_deadline(deadline: float, attempts: int, last: str = "") -> RequestFailed:
+    return RequestFailed(
+        "timeout",
+        f"no complete answer within the request's {deadline:g} s deadline "
+        f"({attempts} attempt{'s' if attempts != 1 else ''}{'; last: ' + last if last else ''})",
+        attempts,
+    )
 
 
 def _failure(exc: BaseException, bearer: str | None, attempts: int) -> RequestFailed:
@@ -349,27 +404,60 @@ class AsyncApiClient:
         url = _url(self.base_url, path)
         s = self.settings
         attempt = 0
+        deadline: float | None = None
         while True:
             attempt += 1
             await self._budget.spend()
+            if deadline is None:  # (waiting for the rps budget is not the server's time)
+                deadline = time.monotonic() + s.deadline
+            remaining = deadline - time.monotonic()
             try:
-                response = await asyncio.wait_for(
-                    self._client.request(
-                        method, url, params=params, json=json_body, headers=_headers(s, bearer)
-                    ),
-                    timeout=s.timeout,
+                if remaining <= 0:
+                    raise AttemptTimeout(f"the {s.deadline:g} s deadline passed")
+                raw = await asyncio.wait_for(
+                    self._attempt(method, url, params, json_body, _headers(s, bearer)),
+                    timeout=min(s.timeout, remaining),
                 )
+            except ResponseTooLarge:
+                raise _too_large(s.max_body, attempt) from None
             except RETRY_EXCEPTIONS as exc:
                 if attempt > s.retries:
                     raise _failure(exc, bearer, attempt) from None
-                await asyncio.sleep(retry_delay(attempt, None, s))
+                delay = retry_delay(attempt, None, s)
+                if time.monotonic() + delay >= deadline:
+                    raise _past_deadline(s.deadline, attempt) from None
+                await asyncio.sleep(delay)
                 continue
-            result = _parse(response, attempt)
+            result = _parse(raw, attempt)
             if attempt > s.retries or not should_retry(
                 result.status, result.headers, result.body, s.retry_rate_limits
             ):
                 return result
-            await asyncio.sleep(retry_delay(attempt, result.headers, s))
+            delay = retry_delay(attempt, result.headers, s)
+            if time.monotonic() + delay >= deadline:
+                return result  # no time for another attempt: the caller reads this answer
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        headers: dict[str, str],
+    ) -> _Raw:
+        """One request, its body streamed and capped at ``max_body``."""
+        limit = self.settings.max_body
+        async with self._client.stream(
+            method, url, params=params, json=json_body, headers=headers
+        ) as response:
+            _check_length(response, limit)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise ResponseTooLarge(f"more than {limit} bytes")
+            return response.status_code, _lower(response), bytes(body)
 
 
 class ApiClient:
@@ -412,21 +500,83 @@ class ApiClient:
         url = _url(self.base_url, path)
         s = self.settings
         attempt = 0
+        deadline: float | None = None
         while True:
             attempt += 1
             self._budget.spend()
+            if deadline is None:
+                deadline = time.monotonic() + s.deadline
+            remaining = deadline - time.monotonic()
             try:
-                response = self._client.request(
-                    method, url, params=params, json=json_body, headers=_headers(s, bearer)
+                if remaining <= 0:
+                    raise AttemptTimeout(f"the {s.deadline:g} s deadline passed")
+                raw = self._attempt(
+                    method, url, params, json_body, _headers(s, bearer), min(s.timeout, remaining)
                 )
+            except ResponseTooLarge:
+                raise _too_large(s.max_body, attempt) from None
             except RETRY_EXCEPTIONS as exc:
                 if attempt > s.retries:
                     raise _failure(exc, bearer, attempt) from None
-                time.sleep(retry_delay(attempt, None, s))
+                delay = retry_delay(attempt, None, s)
+                if time.monotonic() + delay >= deadline:
+                    raise _past_deadline(s.deadline, attempt) from None
+                time.sleep(delay)
                 continue
-            result = _parse(response, attempt)
+            result = _parse(raw, attempt)
             if attempt > s.retries or not should_retry(
                 result.status, result.headers, result.body, s.retry_rate_limits
             ):
                 return result
-            time.sleep(retry_delay(attempt, result.headers, s))
+            delay = retry_delay(attempt, result.headers, s)
+            if time.monotonic() + delay >= deadline:
+                return result  # no time for another attempt: the caller reads this answer
+            time.sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        headers: dict[str, str],
+        limit_seconds: float,
+    ) -> _Raw:
+        """One request in a daemon worker thread, waited for at most ``limit_seconds``.
+
+        httpx's sync timeouts bound each network operation, not the whole: a server that
+        drips a byte at a time (even inside the headers) would hold a plain call forever.
+        Past the limit the worker is told to stop (it does at its next chunk) and abandoned
+        (a daemon thread never holds the process at exit)."""
+        limit = self.settings.max_body
+        stop = threading.Event()
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with self._client.stream(
+                    method, url, params=params, json=json_body, headers=headers
+                ) as response:
+                    _check_length(response, limit)
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        if stop.is_set():
+                            raise AttemptTimeout("stopped")
+                        body += chunk
+                        if len(body) > limit:
+                            raise ResponseTooLarge(f"more than {limit} bytes")
+                    box["raw"] = (response.status_code, _lower(response), bytes(body))
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="keyscan-http", daemon=True).start()
+        if not done.wait(limit_seconds):
+            stop.set()
+            raise AttemptTimeout(f"no complete answer within {limit_seconds:g} s")
+        if "error" in box:
+            raise box["error"]
+        raw: _Raw = box["raw"]
+        return raw

@@ -119,17 +119,28 @@ def test_verify_each_unique_key_once_across_repos(
         XDG_DATA_HOME=str(tmp_path / "data"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
-    done = subprocess.run(
-        command + " --yes --recheck-delay 0",
-        shell=True,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert live not in done.stdout + done.stderr
     record = fake_state.key(live)
-    assert record is not None and record.state == "deleted"
+    assert record is not None
+
+    def run_revoke(extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command + extra,
+            shell=True,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    # A redacted report cannot prove which key it is (issue 11): --yes alone plans, and names
+    # the --key-id that picks the candidate; with it, the key is deleted.
+    done = run_revoke(" --yes --recheck-delay 0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"--key-id {record.id}" in done.stdout and record.state == "live"
+    done = run_revoke(f" --yes --recheck-delay 0 --key-id {record.id}")
+    assert done.returncode == 1, done.stdout + done.stderr  # deleted; unproven without the raw key
+    assert "revoked-unconfirmed" in done.stdout
+    assert live not in done.stdout + done.stderr
+    assert record.state == "deleted"
     assert [r.method for r in fake_state.requests() if r.method == "DELETE"] == ["DELETE"]

@@ -126,7 +126,12 @@ def org(fake_state: FakeState, tmp_path: Path) -> Iterator[Org]:
 def test_unique_match_deleted_and_confirmed(org: Org) -> None:
     org.state.send_project_header = False  # no project hint: search every project
     secret, rec = org.add("project", org.archived, name="ci key", last_used_at=1700000000)
+    # Without a project in the key's own answer, a unique match is not proof: --key-id is.
     result = org.revoke("--yes", secrets=[secret])
+    assert result.exit_code == 1 and org.deletes() == [], result.output
+    assert f"--key-id {rec.id}" in result.stdout
+    org.state.log.clear()
+    result = org.revoke("--yes", "--key-id", rec.id, secrets=[secret])
     assert result.exit_code == 0, result.output
     assert "revoked:" in result.stdout and rec.id in result.stdout
     assert "[archived]" in result.stdout
@@ -323,19 +328,23 @@ def report_for(org: Org, secrets: list[str], path: Path, project: str | None = N
 
 
 def test_redacted_report_and_idempotent_rerun(org: Org) -> None:
-    secret, _rec = org.add("project", org.prod)
+    secret, rec = org.add("project", org.prod)
     report = report_for(org, [secret], org.tmp / "report.json", project=org.prod.id)
     assert secret not in report.read_text()
+    # A redacted value cannot prove identity: plan only, deletion only with --key-id.
     result = org.run("revoke", "--report", str(report), "--yes")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
+    assert org.deletes() == [] and f"--key-id {rec.id}" in result.stdout
+    result = org.run("revoke", "--report", str(report), "--yes", "--key-id", rec.id)
+    assert result.exit_code == 1, result.output  # deleted, but the leaked value is unproven
     assert "revoked-unconfirmed" in result.stdout and "not available" in result.stdout
     assert org.state.key(secret).state == "deleted"  # type: ignore[union-attr]
-    # Run again: the audit log names the deleted id; DELETE answers 404: already revoked.
+    # Run again: the audit log names the deleted id; nothing is deleted again.
     result = org.run("revoke", "--report", str(report), "--yes")
-    assert result.exit_code == 0, result.output
-    assert "already-revoked" in result.stdout
-    assert [r["result"] for r in org.records()][-1] == "already-revoked"
-    # And with the raw key: it is dead now, revoked before.
+    assert result.exit_code == 1, result.output
+    assert "never saw the key itself answer invalid" in result.stdout
+    assert len(org.deletes()) == 1
+    # With the raw key: it is dead now, revoked before.
     result = org.revoke("--yes", secrets=[secret])
     assert result.exit_code == 0 and "already-revoked" in result.stdout
 
@@ -422,12 +431,12 @@ def test_forbidden_403_is_a_scope_error(org: Org) -> None:
 
 
 def test_rate_limit_is_retried_with_backoff(org: Org) -> None:
-    secret, _ = org.add("project", org.prod)
+    secret, rec = org.add("project", org.prod)
     before = len(org.state.requests())
     org.state.fail_next(2, status=429, headers={"retry-after-ms": "10"},
                         code="rate_limit_exceeded", message="Rate limit reached")
     # --no-check: the first requests are the Admin API's (the 429s hit the project list).
-    result = org.revoke("--yes", "--no-check", secrets=[secret])
+    result = org.revoke("--yes", "--no-check", "--key-id", rec.id, secrets=[secret])
     assert result.exit_code == 0, result.output
     assert org.state.key(secret).state == "deleted"  # type: ignore[union-attr]
     assert len(org.state.requests()) > before + 2

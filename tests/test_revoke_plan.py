@@ -19,9 +19,9 @@ from keyscan.revoke.model import (
     AMBIGUOUS,
     DASHBOARD,
     DELETE_PROJECT_KEY,
+    FAILED,
     NO_ACTION,
     REVOKED,
-    REVOKED_UNCONFIRMED,
     SELF,
     UNIQUE,
     LeakedKey,
@@ -77,7 +77,7 @@ def test_unique_and_families_without_admin_api(fake_state: FakeState, client: Ad
     rec = fake_state.add_project_key(a, p.id)
     none_key = key("user-none")
     plan = Planner(client, PlanOptions()).plan(
-        [live(a), live(none_key), live(key("legacy")),
+        [live(a, project=p.id), live(none_key), live(key("legacy")),
          leaked_from_secret(generate("{hex:32}"), "azure")]
     )
     assert plan[0].action == DELETE_PROJECT_KEY and plan[0].reason == UNIQUE
@@ -102,7 +102,7 @@ def test_recheck_retries_for_propagation(fake_state: FakeState, client: AdminCli
     p = fake_state.add_project("P")
     a = key("project")
     fake_state.add_project_key(a, p.id)
-    plan = Planner(client, PlanOptions()).plan([live(a)])
+    plan = Planner(client, PlanOptions()).plan([live(a, project=p.id)])
     answers = iter(["live", "live", "invalid"])
     sleeps: list[float] = []
 
@@ -119,17 +119,18 @@ def test_recheck_retries_for_propagation(fake_state: FakeState, client: AdminCli
     assert read_records(audit.path)[1]["attempts"] == 3
 
 
-def test_recheck_gives_up_as_unconfirmed(fake_state: FakeState, client: AdminClient,
-                                         tmp_path: Path) -> None:
+def test_recheck_gives_up_as_failed(fake_state: FakeState, client: AdminClient,
+                                    tmp_path: Path) -> None:
+    # (A leaked key still live after the delete is a failure: the deleted key may not be it.)
     p = fake_state.add_project("P")
     a = key("project")
     fake_state.add_project_key(a, p.id)
-    plan = Planner(client, PlanOptions()).plan([live(a)])
+    plan = Planner(client, PlanOptions()).plan([live(a, project=p.id)])
     ex = Executor(client, AuditLog(tmp_path / "a.jsonl"),
                   ExecOptions(recheck_attempts=3, recheck_delay=0),
                   lambda k: Verification(status="live"))
     [outcome] = ex.run(plan)
-    assert outcome.status == REVOKED_UNCONFIRMED and "after 3 checks" in outcome.message
+    assert outcome.status == FAILED and "after 3 checks" in outcome.message
 
 
 def test_plan_text_is_safe_for_terminals(fake_state: FakeState, client: AdminClient) -> None:

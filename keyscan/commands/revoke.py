@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     "--report",
     "report",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A keyscan JSON (or JSON Lines) report; a redacted one is enough.",
+    help="A keyscan JSON (or JSON Lines) report. A redacted one is enough to plan; deleting "
+    "from it needs --key-id (a redacted value cannot prove which key it is).",
 )
 @click.option(
     "--admin-key-file",
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
     "key_ids",
     multiple=True,
     metavar="KEY_ID",
-    help="Pick this key among several candidates (repeatable).",
+    help="Pick this key among the candidates (repeatable): needed to delete from a redacted "
+    "report, or when the key's own answer does not prove which key it is.",
 )
 @click.option(
     "--delete-service-account",
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
 @click.option(
     "--no-check",
     is_flag=True,
-    help="Do not check raw keys before planning (by default dead keys are skipped).",
+    help="Do not check raw keys before planning (then nothing is deleted without --key-id).",
 )
 @click.option("--recheck-attempts", type=click.IntRange(min=1), default=4, hidden=True)
 @click.option("--recheck-delay", type=click.FloatRange(min=0), default=1.0, hidden=True)
@@ -89,8 +91,11 @@ def revoke(
     """Revoke leaked OpenAI keys through the Admin API.
 
     Give a keyscan JSON report (--report FILE) or keys on stdin (-). Prints the plan; --yes
-    carries it out. A key is deleted only if exactly one key of the organization matches it.
-    Exit codes: 0 nothing left to do, 1 keys left (dry run, not found, ambiguous), 2 error.
+    carries it out. A key is deleted only if exactly one key of the organization matches it
+    and the raw key, checked now, ties itself to it (its project), or if you pick it with
+    --key-id. After a delete the leaked key must answer invalid, or the result is a failure.
+    Exit codes: 0 nothing left to do, 1 keys left (dry run, not found, ambiguous,
+    unconfirmed), 2 error (or a leaked key still live after its delete).
     """
     from keyscan.http import default_base_url
     from keyscan.revoke import (

@@ -6,15 +6,20 @@
    keys known to be dead have nothing to revoke; raw keys not yet checked are checked first;
 2. the plan (only GETs): project keys are looked up in the project verification reported
    (``openai-project``), else in every project, archived ones included; admin keys among the
-   admin keys. A key is deleted only if exactly one key of the organization agrees with it
-   (first 8, last 4, length, owner type), or the user picked one with ``--key-id``;
+   admin keys. A redaction never proves identity: a key is deleted only if exactly one key of
+   the organization agrees with it (first 8, last 4, length, owner type) *and* the raw key,
+   checked now, ties itself to it (its answer names that key's project; a leaked admin key
+   can itself see the candidate), or the user picked one with ``--key-id``
+   (keyscan.revoke.plan);
 3. a dry run prints the plan; ``--yes`` carries it out: every DELETE goes to the audit log
-   (keyscan.revoke.audit) and the leaked key is checked again until it answers invalid.
+   (keyscan.revoke.audit) and the leaked key is checked again until it answers invalid; if
+   it does not (after a DELETE or a 404), the outcome is ``failed``.
 
 API::
 
     options = RevokeOptions(admin_key=..., base_url=..., yes=False, audit_path=...)
     code = revoke_keys(leaked_keys, options, stream)        # 0 done, 1 keys left, 2 error
+                                                            # (or a key still live after it)
     code = revoke_findings(findings, options, stream)       # the RunOptions.revoke callback
 """
 
@@ -179,7 +184,8 @@ def exit_code_for(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
         return EXIT_DONE if done else EXIT_LEFT
     if any(o.status in (FAILED, NOT_RUN) for o in outcomes):
         return EXIT_ERROR
-    finished = (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED)
+    # Only what the leaked key itself confirmed: unconfirmed outcomes are work left.
+    finished = (REVOKED, ALREADY_REVOKED)
     left = [
         o
         for o in outcomes
@@ -315,6 +321,13 @@ def run_revocation(
             f"revocation stopped: {explain(stop.kind, stop.status or 0, stop.describe())}; "
             f"{done} key(s) revoked before it, {not_run} not revoked"
         )
+    else:
+        failed = sum(1 for o in outcomes if o.status == FAILED)
+        if failed:
+            error_line = (
+                f"{failed} deletion(s) did not revoke the leaked key (it still answers, or "
+                "could not be checked): see the results and the audit log"
+            )
     if options.fmt == "json":
         out.write(render.to_json(plan, outcomes, False, error_line))
     else:

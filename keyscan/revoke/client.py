@@ -2,7 +2,10 @@
 
 Lists follow pagination to the end (``after=last_id`` while ``has_more``); project lists ask
 for archived projects too, project key lists ask ``owner_project_access=any`` (without it some
-enabled keys are hidden). Failures raise ``AdminApiError`` with one readable line.
+enabled keys are hidden). A server whose pages loop (a cursor seen before, a page that brings
+no new object, ``has_more`` without a usable ``last_id``) or never end (``MAX_PAGES``) is
+stopped with a clear error instead of being followed. Failures raise ``AdminApiError`` with
+one readable line.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from keyscan.revoke.errors import AdminApiError, classify
 from keyscan.revoke.execute import Answer
 
 PAGE_LIMIT = 100
-# A guard against a server that never stops saying has_more.
-MAX_PAGES = 10_000
+# A guard against a server that never stops saying has_more (100,000 objects at 100 a page).
+MAX_PAGES = 1_000
 
 
 def _seg(value: str) -> str:
@@ -72,6 +75,8 @@ class AdminClient:
         try:
             resp = self.api.request(method, path, bearer=self._admin_key, params=params)
         except RequestFailed as exc:
+            if exc.kind == "too-large":
+                raise AdminApiError("protocol", f"{method} {path}: {exc}") from None
             raise AdminApiError(
                 "network", f"{method} {path}: cannot reach the Admin API at "
                 f"{self.api.base_url}: {exc}"
@@ -91,8 +96,10 @@ class AdminClient:
     def list_all(self, path: str, params: Mapping[str, str | int] | None = None
                  ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        seen_ids: set[str] = set()
+        cursors: set[str] = set()
         after: str | None = None
-        for _ in range(MAX_PAGES):
+        for n in range(1, MAX_PAGES + 1):
             query: dict[str, str | int] = {"limit": self.page_limit, **(params or {})}
             if after:
                 query["after"] = after
@@ -103,17 +110,33 @@ class AdminClient:
                     "protocol", f"GET {path}: not a list answer", answer.status, answer.request_id
                 )
             page = [x for x in body["data"] if isinstance(x, dict)]
-            items.extend(page)
+            fresh = [x for x in page if str(x.get("id")) not in seen_ids]
+            seen_ids.update(str(x.get("id")) for x in page)
+            items.extend(fresh)
             if not body.get("has_more"):
                 return items
             last = body.get("last_id") or (page[-1].get("id") if page else None)
-            if not isinstance(last, str) or not last or last == after:
+            if not isinstance(last, str) or not last:
                 raise AdminApiError(
                     "protocol", f"GET {path}: has_more without a usable last_id",
                     answer.status, answer.request_id,
                 )
+            if last in cursors or last == after or not fresh:
+                why = (
+                    f"page {n} brings no new object" if not fresh
+                    else f"page {n} points back to cursor {last!r}, seen before"
+                )
+                raise AdminApiError(
+                    "protocol",
+                    f"GET {path}: the Admin API's pagination loops ({why}); stopped after "
+                    f"{n} pages, nothing was deleted from this list",
+                    answer.status, answer.request_id,
+                )
+            cursors.add(last)
             after = last
-        raise AdminApiError("protocol", f"GET {path}: more than {MAX_PAGES} pages")
+        raise AdminApiError(
+            "protocol", f"GET {path}: more than {MAX_PAGES} pages (has_more never ends); stopped"
+        )
 
     # -- reads ----------------------------------------------------------------------------------
     def list_projects(self) -> list[dict[str, Any]]:
@@ -153,6 +176,20 @@ class AdminClient:
                 return None
             raise
         return body if isinstance(body, dict) else None
+
+    def admin_key_visible_to(self, secret: str, key_id: str) -> bool:
+        """Whether the admin key ``secret`` (a leaked one) can itself read admin key
+        ``key_id``: then both belong to the same organization. Any failure: False."""
+        from keyscan.http import RequestFailed
+
+        try:
+            resp = self.api.request(
+                "GET", f"/organization/admin_api_keys/{_seg(key_id)}", bearer=secret
+            )
+        except RequestFailed:
+            return False
+        body = resp.body
+        return resp.status == 200 and isinstance(body, dict) and body.get("id") == key_id
 
     # -- writes ---------------------------------------------------------------------------------
     def delete_project_key(self, project_id: str, key_id: str) -> Answer:

@@ -1,11 +1,16 @@
 """Carry out a plan: delete, prove the leaked key is dead, record every action.
 
 Each DELETE is written to the audit log with its HTTP status and ``x-request-id`` (never the
-key). After a delete the leaked key is checked again, when its raw value is known, until it
-answers ``invalid`` (propagation takes a moment): ``revoked``; still answering after the
-retries: ``revoked-unconfirmed``. Without the raw value (a redacted report) keyscan confirms
-through the Admin API that the key id is gone and says the leaked value itself was not
-re-checked. A 404 on DELETE means someone deleted it already: ``already-revoked``.
+key). A DELETE is only the first half: the leaked key itself must then answer dead.
+
+- After a delete, when the raw key is known, it is checked again until it answers
+  ``invalid`` (propagation takes a moment): ``revoked``. Still live (or unanswered) after the
+  re-checks: ``failed`` - the deleted key may not have been the leaked one.
+- A 404 on DELETE (the key id is gone): the raw key is checked the same way; dead:
+  ``already-revoked``; live: ``failed`` (whatever is gone, it was not the leaked key).
+- Without the raw value (a redacted report, ``--key-id``), nothing can prove it:
+  ``revoked-unconfirmed`` (the id was confirmed gone through the Admin API) or
+  ``gone-unconfirmed`` (404); neither counts as done.
 
 An error that will repeat for every key (the admin key is invalid or lacks write scope, rate
 limiting after backoff, server errors, network) stops the run; the remaining keys are
@@ -27,6 +32,7 @@ from keyscan.revoke.model import (
     DELETE_ADMIN_KEY,
     DELETE_PROJECT_KEY,
     FAILED,
+    GONE_UNCONFIRMED,
     NEEDS_SERVICE_ACCOUNT,
     NO_ACTION,
     NOT_RUN,
@@ -157,14 +163,7 @@ class Executor:
             answer = self.client.delete_project_key(project_id, target.id)
         except AdminApiError as exc:
             if exc.kind == "not-found":
-                self._record(
-                    DELETE_PROJECT_KEY, ALREADY_REVOKED, item, target, exc.status,
-                    exc.request_id, "the key no longer exists",
-                )
-                return Outcome(
-                    item, ALREADY_REVOKED, f"{target.id} no longer exists (404): already deleted",
-                    exc.status, exc.request_id,
-                )
+                return self.gone(DELETE_PROJECT_KEY, item, target, exc, target.id)
             if exc.kind == "bad-request" and target.owner_type == "service_account":
                 self._record(
                     DELETE_PROJECT_KEY, "refused", item, target, exc.status, exc.request_id,
@@ -197,14 +196,9 @@ class Executor:
             answer = self.client.delete_service_account(target.project_id or "", sa)
         except AdminApiError as exc:
             if exc.kind == "not-found":
-                self._record(
-                    "delete-service-account", ALREADY_REVOKED, item, target, exc.status,
-                    exc.request_id, "the service account no longer exists",
+                return self.gone(
+                    "delete-service-account", item, target, exc, f"service account {sa}",
                     service_account_id=sa,
-                )
-                return Outcome(
-                    item, ALREADY_REVOKED, f"service account {sa} no longer exists (404)",
-                    exc.status, exc.request_id,
                 )
             return self.error(item, target, exc, "delete-service-account", service_account_id=sa)
         return self.deleted(
@@ -218,14 +212,7 @@ class Executor:
             answer = self.client.delete_admin_key(target.id)
         except AdminApiError as exc:
             if exc.kind == "not-found":
-                self._record(
-                    DELETE_ADMIN_KEY, ALREADY_REVOKED, item, target, exc.status,
-                    exc.request_id, "the admin key no longer exists",
-                )
-                return Outcome(
-                    item, ALREADY_REVOKED, f"{target.id} no longer exists (404): already deleted",
-                    exc.status, exc.request_id,
-                )
+                return self.gone(DELETE_ADMIN_KEY, item, target, exc, f"admin key {target.id}")
             raise
         return self.deleted(
             DELETE_ADMIN_KEY, item, target, answer, target.id, f"deleted admin key {target.id}"
@@ -266,7 +253,9 @@ class Executor:
         if attempt > 0 and self.options.recheck_delay > 0:
             self.options.sleep(self.options.recheck_delay * (2 ** (attempt - 1)))
 
-    def recheck_key(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
+    def _recheck(self, item: PlanItem) -> tuple[Verification | None, int]:
+        """Check the raw leaked key until it answers dead (pausing, doubling, between
+        checks); the last answer and how many checks it took."""
         assert self.verifier is not None
         last: Verification | None = None
         attempts = max(1, self.options.recheck_attempts)
@@ -274,27 +263,77 @@ class Executor:
             self._pause(attempt)
             last = self.verifier(item.leaked)
             if last.status in ("invalid", "invalid-account"):
-                self._record(
-                    "recheck", REVOKED, item, target, last.http_status, last.request_id,
-                    f"the leaked key now answers {last.status}", attempts=attempt + 1,
-                )
-                return Outcome(
-                    item, REVOKED,
-                    f"{done}; the leaked key now answers {last.status} "
-                    f"({last.reason or 'invalid_api_key'})",
-                    answer.status, answer.request_id,
-                )
+                return last, attempt + 1
+        return last, attempts
+
+    def recheck_key(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
+        last, attempts = self._recheck(item)
         status = last.status if last else "unknown"
+        if last is not None and status in ("invalid", "invalid-account"):
+            self._record(
+                "recheck", REVOKED, item, target, last.http_status, last.request_id,
+                f"the leaked key now answers {status}", attempts=attempts,
+            )
+            return Outcome(
+                item, REVOKED,
+                f"{done}; the leaked key now answers {status} "
+                f"({last.reason or 'invalid_api_key'})",
+                answer.status, answer.request_id,
+            )
+        still = "still-live" if last is not None and last.is_live else "unconfirmed"
         self._record(
-            "recheck", REVOKED_UNCONFIRMED, item, target, last.http_status if last else None,
+            "recheck", still, item, target, last.http_status if last else None,
             last.request_id if last else None,
             f"the leaked key still answers {status} after {attempts} checks", attempts=attempts,
         )
         return Outcome(
-            item, REVOKED_UNCONFIRMED,
-            f"{done}, but the leaked key still answers {status} after {attempts} checks "
-            "(propagation can take a while: check again later)",
+            item, FAILED,
+            f"{done}, but the leaked key still answers {status} after {attempts} checks: "
+            f"{target.id} may not have been the leaked key (or the delete has not propagated "
+            "yet); check the key again, and the audit log",
             answer.status, answer.request_id,
+        )
+
+    def gone(
+        self, action: str, item: PlanItem, target: Candidate, exc: AdminApiError, what: str,
+        **extra: Any,
+    ) -> Outcome:
+        """DELETE answered 404: the id is gone. Done only if the leaked key answers dead."""
+        self._record(
+            action, "not-found", item, target, exc.status, exc.request_id,
+            f"{what} no longer exists", **extra,
+        )
+        if item.leaked.secret is None or self.verifier is None:
+            return Outcome(
+                item, GONE_UNCONFIRMED,
+                f"{what} no longer exists (404), but the leaked value itself was not "
+                "re-checked (its raw value is not available: redacted input)",
+                exc.status, exc.request_id,
+            )
+        last, attempts = self._recheck(item)
+        status = last.status if last else "unknown"
+        if last is not None and status in ("invalid", "invalid-account"):
+            self._record(
+                "recheck", ALREADY_REVOKED, item, target, last.http_status, last.request_id,
+                f"the leaked key answers {status}", attempts=attempts,
+            )
+            return Outcome(
+                item, ALREADY_REVOKED,
+                f"{what} no longer exists (404) and the leaked key answers {status}: "
+                "already deleted",
+                exc.status, exc.request_id,
+            )
+        still = "still-live" if last is not None and last.is_live else "unconfirmed"
+        self._record(
+            "recheck", still, item, target, last.http_status if last else None,
+            last.request_id if last else None,
+            f"the leaked key still answers {status} after {attempts} checks", attempts=attempts,
+        )
+        return Outcome(
+            item, FAILED,
+            f"{what} no longer exists (404), yet the leaked key still answers {status} after "
+            f"{attempts} checks: {what} was not the leaked key",
+            exc.status, exc.request_id,
         )
 
     def recheck_id(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:

@@ -23,10 +23,16 @@ DEAD = "dead"
 SELF = "refused-self"
 DASHBOARD = "revoke-in-dashboard"
 PREVIOUSLY = "previously-revoked"
+# One candidate agrees with the redaction, but nothing proves it is the leaked key.
+UNCONFIRMED = "unconfirmed-match"
+# The audit log records a deletion for this key that was never shown to have killed it.
+PREVIOUS_UNCONFIRMED = "previously-deleted-unconfirmed"
 
 # Outcomes of execution.
 REVOKED = "revoked"
 REVOKED_UNCONFIRMED = "revoked-unconfirmed"
+# DELETE answered 404 and the raw key is not available to tell whether it is dead.
+GONE_UNCONFIRMED = "gone-unconfirmed"
 FAILED = "failed"
 ALREADY_REVOKED = "already-revoked"
 NEEDS_SERVICE_ACCOUNT = "needs-service-account-deletion"
@@ -141,7 +147,9 @@ def leaked_from_report_entry(entry: Any, index: int) -> LeakedKey:
     if isinstance(secret, str) and secret:
         if isinstance(fingerprint, str) and fingerprint and fingerprint != fingerprint_of(secret):
             raise InputError(f"{label}: secret does not match its fingerprint")
-        return leaked_from_secret(secret, family, verification, where)
+        # The report's verification is an old answer: the raw key is checked again now (its
+        # own answer, not the report, says whether it is live and in which project).
+        return leaked_from_secret(secret, family, None, where)
     redacted = entry.get("redacted")
     if not isinstance(redacted, str) or not isinstance(fingerprint, str):
         raise InputError(f"{label}: needs 'redacted' and 'fingerprint'")

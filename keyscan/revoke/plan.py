@@ -1,8 +1,18 @@
 """The plan: for each leaked key, which key of the organization to delete, if any, and why.
 
-Planning only reads (GET). It never guesses: a key is deleted only when exactly one key of
-the organization agrees with it on everything both redactions keep (or when the user named
-it with ``--key-id`` among several such candidates).
+Planning only reads (GET). It never guesses. A redaction (first 8, last 4, length) narrows the
+search but cannot prove identity: an innocent key of the organization can share all of it with
+a leaked key of another organization, or with one already deleted. So a key is deleted only if
+
+- exactly one key of the organization agrees with the leaked key on everything both
+  redactions keep, **and** the raw leaked key, checked now, answers live and ties itself to
+  that key: a project key's answer names its project (``openai-project``) and the candidate
+  is in it; a leaked admin key can itself see the candidate admin key (same organization);
+- or the user named the key with ``--key-id`` (among the candidates).
+
+Anything else (a redacted report, a raw key not checked or not answering, a live key whose
+answer names no project) is planned but not deleted; the plan says why and which
+``--key-id`` would pick the candidate.
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ from keyscan.revoke.model import (
     DELETE_PROJECT_KEY,
     NO_ACTION,
     NOT_FOUND,
+    PREVIOUS_UNCONFIRMED,
     PREVIOUSLY,
     SELF,
+    UNCONFIRMED,
     UNIQUE,
     Candidate,
     LeakedKey,
@@ -48,6 +60,8 @@ class AdminReader(Protocol):
     def list_project_keys(self, project_id: str) -> list[dict[str, Any]] | None: ...
 
     def list_admin_keys(self) -> list[dict[str, Any]]: ...
+
+    def admin_key_visible_to(self, secret: str, key_id: str) -> bool: ...
 
 
 @dataclass
@@ -156,7 +170,54 @@ class Planner:
                 )
                 item.candidates = [item.target] if item.target else []
                 item.target = None
+        for item in items:
+            if item.action != NO_ACTION and item.reason == UNIQUE:
+                self.require_proof(item)
         return items
+
+    def require_proof(self, item: PlanItem) -> None:
+        """A unique match on the redaction alone is not enough: keep the DELETE only if the
+        raw key ties itself to the candidate; otherwise plan nothing and say why."""
+        target = item.target
+        assert target is not None
+        why = self.unproven(item.leaked, target)
+        if why is None:
+            return
+        item.action = NO_ACTION
+        item.reason = UNCONFIRMED
+        item.message = (
+            f"{target.id} has the same first 8 and last 4 characters and length, but {why}; "
+            "a redacted value cannot prove which key this is (a key of another organization, "
+            "or one already deleted, can look the same): nothing will be deleted. If you "
+            f"are sure it is this key, rerun with --key-id {target.id}"
+        )
+        item.candidates = [target]
+        item.target = None
+
+    def unproven(self, leaked: LeakedKey, target: Candidate) -> str | None:
+        """Why the raw key does not prove that ``target`` is the leaked key (None: it does)."""
+        if leaked.secret is None:
+            return "only a redacted value is known (the raw key is not available to check)"
+        v = leaked.verification
+        if v is None:
+            return "the key was not checked (--no-check)"
+        if not v.is_live:
+            return f"the key could not be checked ({v.status}: {v.reason or 'no answer'})"
+        if target.kind == "admin-key":
+            if self.client.admin_key_visible_to(leaked.secret, target.id):
+                return None
+            return (
+                f"the key cannot see {target.id} through the Admin API (it belongs to another "
+                "organization, or lacks read access)"
+            )
+        if not v.project:
+            return (
+                f"the key answers {v.status} but its answer did not name its project (no "
+                "openai-project header), so nothing ties it to this project key"
+            )
+        if v.project != target.project_id:
+            return f"the key reports project {v.project}, not {target.project_id}"
+        return None
 
     def unused_key_ids(self) -> list[str]:
         return sorted(self.options.key_ids - self.used_key_ids)
@@ -183,33 +244,43 @@ class Planner:
         return self.plan_project(leaked)
 
     def previous(self, leaked: LeakedKey) -> dict[str, Any] | None:
-        """The audit record of an earlier successful delete of this key, if any."""
+        """The audit record of an earlier delete of this key (answered 200 or 404), if any."""
         for rec in reversed(self.options.history):
             if (
                 rec.get("fingerprint") == leaked.fingerprint
                 and str(rec.get("action", "")).startswith("delete-")
-                and rec.get("result") in ("deleted", "already-revoked")
+                and rec.get("result") in ("deleted", "already-revoked", "not-found")
             ):
                 found: dict[str, Any] = rec
                 return found
         return None
 
+    def proven_dead_before(self, leaked: LeakedKey) -> bool:
+        """Whether an earlier run saw this very key (raw) answer invalid after a delete."""
+        return any(
+            rec.get("fingerprint") == leaked.fingerprint
+            and rec.get("action") == "recheck"
+            and rec.get("result") in ("revoked", "already-revoked")
+            for rec in self.options.history
+        )
+
     def choose(
         self, leaked: LeakedKey, candidates: list[Candidate], action: str
     ) -> PlanItem:
-        if len(candidates) == 1:
-            return PlanItem(leaked, action, UNIQUE, target=candidates[0], candidates=candidates)
         chosen = [c for c in candidates if c.id in self.options.key_ids]
-        if len(candidates) > 1 and len(chosen) == 1:
+        if len(chosen) == 1:
             self.used_key_ids.add(chosen[0].id)
+            matches = f"{len(candidates)} keys match; " if len(candidates) > 1 else ""
             return PlanItem(
                 leaked,
                 action,
                 CHOSEN,
-                f"{len(candidates)} keys match; --key-id chose {chosen[0].id}",
+                f"{matches}--key-id chose {chosen[0].id}",
                 target=chosen[0],
                 candidates=candidates,
             )
+        if len(candidates) == 1:
+            return PlanItem(leaked, action, UNIQUE, target=candidates[0], candidates=candidates)
         return PlanItem(
             leaked,
             NO_ACTION,
@@ -223,28 +294,8 @@ class Planner:
         self, leaked: LeakedKey, where: str, near: list[str] | None = None
     ) -> PlanItem:
         previous = self.previous(leaked)
-        if previous is not None and previous.get("key_id"):
-            # Deleting it again answers 404: confirms "already-revoked" without any guess
-            # (the id was matched to this very fingerprint when it was deleted).
-            kind = "admin-key" if previous.get("action") == DELETE_ADMIN_KEY else "project-key"
-            target = Candidate(
-                kind=kind,
-                id=str(previous["key_id"]),
-                name=None,
-                redacted_value=leaked.redacted,
-                created_at=None,
-                last_used_at=None,
-                owner_type="user",
-                project_id=previous.get("project"),
-            )
-            return PlanItem(
-                leaked,
-                DELETE_ADMIN_KEY if kind == "admin-key" else DELETE_PROJECT_KEY,
-                PREVIOUSLY,
-                f"revoked on {previous.get('timestamp')} (audit log); deleting "
-                f"{target.id} again should answer 404",
-                target=target,
-            )
+        if previous is not None:
+            return self.deleted_before(leaked, previous)
         if leaked.family in DASHBOARD_FAMILIES:
             return PlanItem(
                 leaked,
@@ -261,6 +312,33 @@ class Planner:
                 f"out: {shown}"
             )
         return PlanItem(leaked, NO_ACTION, NOT_FOUND, msg)
+
+    def deleted_before(self, leaked: LeakedKey, previous: dict[str, Any]) -> PlanItem:
+        """No key of the organization matches, and the audit log records deleting one for
+        this key: done only if that was proven (the raw key answered invalid after it)."""
+        what = f"{previous.get('key_id')} on {previous.get('timestamp')} (audit log)"
+        v = leaked.verification
+        if leaked.secret is not None and v is not None and v.is_live:
+            return PlanItem(
+                leaked,
+                NO_ACTION,
+                PREVIOUS_UNCONFIRMED,
+                f"keyscan deleted {what} for this key, but the key still answers {v.status}: "
+                "that deletion did not revoke it (it was another key, or it has not "
+                "propagated yet); nothing more will be deleted: find the key in the dashboard",
+            )
+        if self.proven_dead_before(leaked):
+            return PlanItem(
+                leaked, NO_ACTION, PREVIOUSLY,
+                f"revoked: deleted {what}, and the key answered invalid afterwards",
+            )  # fmt: skip
+        return PlanItem(
+            leaked,
+            NO_ACTION,
+            PREVIOUS_UNCONFIRMED,
+            f"keyscan deleted {what} for this key, but never saw the key itself answer "
+            "invalid: check it with the raw key (keyscan verify, or keyscan revoke -)",
+        )
 
     def plan_project(self, leaked: LeakedKey) -> PlanItem:
         project_id = leaked.project

@@ -62,11 +62,26 @@ def classify(resp: ApiResponse, secret: str = "") -> Verification:
     )
 
 
+def _is_api_list(body: object) -> bool:
+    """The JSON list both checked endpoints answer (``ListModelsResponse``, ``ApiKeyList``):
+    ``{"object": "list", "data": [...]}``."""
+    return (
+        isinstance(body, dict) and body.get("object") == "list" and isinstance(body.get("data"), list)
+    )
+
+
 def _verdict(resp: ApiResponse) -> tuple[str, str]:
     code = resp.error_code
     message = resp.error_message
     s = resp.status
     if 200 <= s < 300:
+        if not _is_api_list(resp.body):
+            # An HTML login page of a captive portal or a proxy also answers 200.
+            what = "not JSON" if resp.body is None else "not the list the API sends"
+            return "unknown", (
+                f"HTTP {s} but the answer is {what} (a proxy or captive portal?): says nothing "
+                "about the key"
+            )
         return "live", ""
     if s in (401, 403):
         if code == "invalid_api_key":
@@ -93,6 +108,8 @@ def _verdict(resp: ApiResponse) -> tuple[str, str]:
             )
         return "unknown", f"HTTP {s}" + (f" {code}" if code else " without an error code")
     if s == 429:
+        if code is None and resp.error_type is None:
+            return "unknown", f"HTTP {s} without the API's JSON error: says nothing about the key"
         if is_quota_error(resp.body):
             return (
                 "live-no-quota",
