@@ -51,11 +51,15 @@ def builtin_rules_dir() -> Path:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    if directory.is_file():
+    """The rule files of a folder (or the file itself). Entries that are not folders are
+    kept even if not regular files: load_file refuses a FIFO or device with one line."""
+    if directory.is_dir():
+        return sorted(
+            p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.is_dir()
+        )
+    if directory.exists() or directory.is_symlink():
         return [directory]
-    if not directory.is_dir():
-        raise RuleError(f"{directory}: rules folder not found")
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    raise RuleError(f"{directory}: rules folder not found")
 
 
 def _compile(pattern: Any, where: str, what: str, flags: int = 0) -> re.Pattern[bytes]:
@@ -186,9 +190,13 @@ def parse_rule(
 def load_file(path: Path) -> list[Rule]:
     import yaml  # keyscan imports PyYAML only here and in keyscan.config
 
+    from keyscan.config import RULES_MAX_BYTES, PolicyFileError, read_regular
+
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, RULES_MAX_BYTES, "rule file").decode("utf-8")
+    except PolicyFileError as exc:
+        raise RuleError(str(exc)) from None
     except OSError as exc:
         raise RuleError(f"{source}: cannot read rule file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
