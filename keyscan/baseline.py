@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyscan.config import ConfigError, expired, parse_expiry
+from keyscan.config import (
+    BASELINE_MAX_BYTES,
+    ConfigError,
+    PolicyFileError,
+    expired,
+    parse_expiry,
+    read_regular,
+)
 from keyscan.models import Finding
 
 DEFAULT_FILE = ".keyscan-baseline.json"
@@ -132,7 +139,9 @@ class Baseline:
     def load(cls, path: Path) -> Baseline:
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path, BASELINE_MAX_BYTES, "baseline").decode("utf-8")
+        except PolicyFileError as exc:  # a FIFO, /dev/zero, a huge file: refused, not read
+            raise BaselineError(str(exc)) from None
         except FileNotFoundError:
             raise BaselineError(
                 f"{source}: baseline file not found (create it: keyscan baseline create)"

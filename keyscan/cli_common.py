@@ -322,13 +322,27 @@ def load_config_for(params: dict[str, Any]) -> Config | None:
         fail(str(exc))
 
 
-def build_context(params: dict[str, Any], use_baseline: bool = True) -> RunContext:
+class _FromParams:
+    """``build_context``'s default: the config named by --config, else found from here."""
+
+
+FROM_PARAMS = _FromParams()
+
+
+def build_context(
+    params: dict[str, Any],
+    use_baseline: bool = True,
+    config: Config | _FromParams | None = FROM_PARAMS,
+) -> RunContext:
     """Turn parsed CLI parameters into rules and run options, or exit 2 with one line.
 
-    ``use_baseline=False``: do not hide baseline findings (``keyscan baseline`` itself)."""
+    ``use_baseline=False``: do not hide baseline findings (``keyscan baseline`` itself).
+    ``config``: a policy already decided by the command (``keyscan ci``: the base commit's),
+    or None for none; by default ``--config``, else ``.keyscan.yaml`` found from here."""
     from keyscan.rules import RuleError, load_rules
 
-    config = load_config_for(params)
+    if isinstance(config, _FromParams):
+        config = load_config_for(params)
     extra_dirs = [*(config.rule_dirs if config else ()), *(params.get("rule_dirs") or ())]
     try:
         rules = load_rules(extra_dirs=extra_dirs, disabled=config.disable_rules if config else ())

@@ -19,23 +19,78 @@ first folder holding ``.git``), or named with ``--config``. Every problem is rep
         rule: openai-project               # optional: only for this rule
 
 PyYAML is imported here and in keyscan.rules only.
+
+Trust: every config, baseline and rule file is read with ``read_regular``: a regular file of
+bounded size, never a FIFO or device. Where the policy must not come from the changes under
+review (``keyscan ci``), ``policy_from_commit`` reads ``.keyscan.yaml`` and the baseline and
+rule folders it names from a commit's tree through the git plumbing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import posixpath
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscan.models import Finding
+
+if TYPE_CHECKING:
+    from keyscan.sources.gitobjects import GitRepo
 
 CONFIG_NAMES = (".keyscan.yaml", ".keyscan.yml")
 TOP_KEYS = {"version", "exclude", "disable_rules", "rules", "allow", "baseline"}
 ALLOW_KINDS = ("secret", "path", "fingerprint")
 ALLOW_KEYS = {*ALLOW_KINDS, "rule", "reason", "expires"}
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
+MIB = 1024 * 1024
+CONFIG_MAX_BYTES = 1 * MIB
+BASELINE_MAX_BYTES = 64 * MIB
+RULES_MAX_BYTES = 1 * MIB  # per rule file
+_REGULAR_MODES = {"100644", "100755"}  # a git tree's regular files (not links, not submodules)
+
+
+class PolicyFileError(ValueError):
+    """A config, baseline or rule file that is not a regular file of bounded size."""
+
+
+def read_regular(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    Opened with O_NONBLOCK, so a FIFO cannot block the open, then checked with fstat on the
+    open descriptor: a FIFO, device (/dev/zero) or folder is refused, and so is a file larger
+    than ``limit`` (a file growing while read is cut at ``limit + 1`` and refused). OSError
+    (FileNotFoundError, permissions) propagates for the caller's message."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PolicyFileError(f"{path}: {what} is not a regular file: refusing to read it")
+        too_big = f"{path}: {what} is larger than {_size(limit)}: refusing to read it"
+        if info.st_size > limit:
+            raise PolicyFileError(too_big)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise PolicyFileError(too_big)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
 
 
 class ConfigError(ValueError):
@@ -146,7 +201,9 @@ def find_config(start: Path | None = None) -> Path | None:
     for folder in (here, *here.parents):
         for name in CONFIG_NAMES:
             candidate = folder / name
-            if candidate.is_file():
+            # Not only regular files: a FIFO or device here is refused by load_config with
+            # one line, not skipped in silence.
+            if os.path.lexists(candidate) and not candidate.is_dir():
                 return candidate
         if (folder / ".git").exists():
             return None
@@ -203,8 +260,9 @@ def _parse_allow(raw: Any, index: int, source: str) -> AllowEntry:
     return AllowEntry(kind, pattern, regex, rule, reason.strip(), expires, where)
 
 
-def parse_config(doc: Any, path: Path) -> Config:
-    source = str(path)
+def parse_config(doc: Any, path: Path, source: str | None = None) -> Config:
+    """``source`` names the file in messages (default: ``path``)."""
+    source = source or str(path)
     if doc is None:
         return Config(path=path)
     if not isinstance(doc, dict):
@@ -241,18 +299,24 @@ def parse_config(doc: Any, path: Path) -> Config:
     return cfg
 
 
-def load_config(path: Path) -> Config:
-    import yaml  # keyscan imports PyYAML only here and in keyscan.rules
-
-    source = str(path)
+def load_config(path: Path, source: str | None = None) -> Config:
+    """Read and check a config file (``source`` names it in messages; default: ``path``)."""
+    source = source or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, CONFIG_MAX_BYTES, "config file").decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found") from None
+    except PolicyFileError as exc:
+        raise ConfigError(str(exc).replace(str(path), source, 1)) from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: config file is not UTF-8") from None
+    return parse_config(_yaml_doc(text, source), path, source)
+
+
+def _yaml_doc(text: str, source: str) -> Any:
+    import yaml  # keyscan imports PyYAML only here and in keyscan.rules
 
     base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -270,4 +334,88 @@ def load_config(path: Path) -> Config:
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{source}: invalid YAML{at}: {problem}") from None
-    return parse_config(doc, path)
+    return doc
+
+
+def _ls_tree(
+    repo: GitRepo, rev: str, paths: list[str], recursive: bool = False
+) -> list[tuple[str, str, str, int, str]]:
+    """(mode, type, oid, size, path) of ``paths`` in ``rev``'s tree (paths from its root)."""
+    args = ["ls-tree", "-z", "-l", "--full-tree", *(["-r"] if recursive else []), rev, "--"]
+    proc = repo.run(*args, *paths)
+    out: list[tuple[str, str, str, int, str]] = []
+    for item in proc.stdout.split(b"\0"):
+        if not item:
+            continue
+        meta, _, name = item.partition(b"\t")
+        fields = meta.decode("ascii", "replace").split()
+        if len(fields) != 4:
+            continue
+        mode, kind, oid, size = fields
+        out.append((mode, kind, oid, int(size) if size.isdigit() else 0,
+                    name.decode("utf-8", "surrogateescape")))
+    return out
+
+
+def _copy_blob(
+    repo: GitRepo, entry: tuple[str, str, str, int, str], rev: str, folder: Path, limit: int,
+    what: str,
+) -> None:
+    """Write one regular file of ``rev``'s tree under ``folder`` (same relative path)."""
+    mode, kind, oid, size, name = entry
+    where = f"{rev[:12]}:{name}"
+    if kind != "blob" or mode not in _REGULAR_MODES:
+        raise ConfigError(f"{where}: {what} is not a regular file: refusing to read it")
+    if size > limit:
+        raise ConfigError(f"{where}: {what} is larger than {_size(limit)}: refusing to read it")
+    data = repo.run("cat-file", "blob", oid).stdout  # no --textconv/--filters: no program runs
+    if len(data) > limit:
+        raise ConfigError(f"{where}: {what} is larger than {_size(limit)}: refusing to read it")
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target.write_bytes(data)
+
+
+def _tree_path(value: Any, source: str, key: str) -> str | None:
+    """A path named by the config, relative to the tree's root; None if absolute (a file
+    of this machine, read as usual) or not a string (parse_config reports it)."""
+    if not isinstance(value, str) or not value or os.path.isabs(value):
+        return None
+    norm = posixpath.normpath(value.replace(os.sep, "/"))
+    if norm == ".." or norm.startswith("../"):
+        raise ConfigError(f"{source}: {key}: {value}: outside the repository")
+    return norm
+
+
+def policy_from_commit(repo: GitRepo, rev: str, folder: Path) -> Config | None:
+    """The config of commit ``rev``: ``.keyscan.yaml`` at the root of its tree, with the
+    baseline and the rule folders it names, copied from the tree (git plumbing, never the
+    work tree) into ``folder`` (a private temporary folder) and loaded from there. None when
+    the commit has no config. Raises ConfigError (or GitError) with one line."""
+    found = _ls_tree(repo, rev, list(CONFIG_NAMES))
+    by_name = {e[4]: e for e in found}
+    name = next((n for n in CONFIG_NAMES if n in by_name), None)
+    if name is None:
+        return None
+    source = f"{rev[:12]}:{name}"
+    _copy_blob(repo, by_name[name], rev, folder, CONFIG_MAX_BYTES, "config file")
+    try:
+        text = (folder / name).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: config file is not UTF-8") from None
+    doc = _yaml_doc(text, source)
+    if isinstance(doc, dict):
+        baseline = _tree_path(doc.get("baseline"), source, "baseline")
+        if baseline is not None:
+            for entry in _ls_tree(repo, rev, [baseline]):
+                if entry[4] == baseline:
+                    _copy_blob(repo, entry, rev, folder, BASELINE_MAX_BYTES, "baseline")
+        rules = doc.get("rules")
+        for value in [rules] if isinstance(rules, str) else rules if isinstance(rules, list) else []:
+            where = _tree_path(value, source, "rules")
+            if where is None:
+                continue
+            for entry in _ls_tree(repo, rev, [where], recursive=True):
+                if entry[4] == where or entry[4].endswith((".yaml", ".yml")):
+                    _copy_blob(repo, entry, rev, folder, RULES_MAX_BYTES, "rule file")
+    return parse_config(doc, folder / name, source)

@@ -51,11 +51,15 @@ def builtin_rules_dir() -> Path:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    if directory.is_file():
+    """The rule files of a folder (or the file itself). Entries that are not folders are
+    kept even if not regular files: load_file refuses a FIFO or device with one line."""
+    if directory.is_dir():
+        return sorted(
+            p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.is_dir()
+        )
+    if directory.exists() or directory.is_symlink():
         return [directory]
-    if not directory.is_dir():
-        raise RuleError(f"{directory}: rules folder not found")
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    raise RuleError(f"{directory}: rules folder not found")
 
 
 def _compile(pattern: Any, where: str, what: str, flags: int = 0) -> re.Pattern[bytes]:
@@ -186,9 +190,13 @@ def parse_rule(
 def load_file(path: Path) -> list[Rule]:
     import yaml  # keyscan imports PyYAML only here and in keyscan.config
 
+    from keyscan.config import RULES_MAX_BYTES, PolicyFileError, read_regular
+
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, RULES_MAX_BYTES, "rule file").decode("utf-8")
+    except PolicyFileError as exc:
+        raise RuleError(str(exc)) from None
     except OSError as exc:
         raise RuleError(f"{source}: cannot read rule file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -217,18 +225,48 @@ def load_file(path: Path) -> list[Rule]:
     return [parse_rule(raw, source, file_allow, file_deny) for raw in doc["rules"]]
 
 
+def _check_linear(
+    rule: Rule, path: Path, verdicts: dict[tuple[bytes, int], str | None]
+) -> None:
+    """Raise RuleError if one of the rule's patterns is not linear (one line: file, rule,
+    which pattern, why)."""
+    from keyscan.regexlint import check_linear
+
+    patterns: list[tuple[str, re.Pattern[bytes], Sequence[bytes]]] = [
+        ("regex", rule.regex, rule.keywords)
+    ]
+    patterns += [("allow pattern", p, ()) for p in rule.allow]
+    patterns += [("deny pattern", p, ()) for p in rule.deny_secret]
+    patterns += [("family_by_context pattern", p, ()) for p, _ in rule.family_by_context]
+    for what, pattern, keywords in patterns:
+        key = (pattern.pattern, pattern.flags)
+        if key not in verdicts or what == "regex":
+            verdicts[key] = check_linear(pattern, keywords)
+        why = verdicts[key]
+        if why is not None:
+            raise RuleError(f"{path}: rule {rule.id}: {what} refused: {why}")
+
+
 def load_rules(
     extra_dirs: Iterable[Path] = (),
     include_builtin: bool = True,
     disabled: Iterable[str] = (),
 ) -> list[Rule]:
-    """Built-in rules plus user rule folders. Duplicate ids are an error; disabled ids are dropped."""
-    dirs = ([builtin_rules_dir()] if include_builtin else []) + [Path(d) for d in extra_dirs]
+    """Built-in rules plus user rule folders. Duplicate ids are an error; disabled ids are dropped.
+
+    A user rule whose regex (or allow, deny, family_by_context pattern) backtracks
+    catastrophically is refused (keyscan.regexlint). The shipped rules are trusted here (the
+    test suite holds them to the same check), so that loading them costs nothing more."""
+    builtin = [builtin_rules_dir()] if include_builtin else []
+    dirs = [(d, True) for d in builtin] + [(Path(d), False) for d in extra_dirs]
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for directory in dirs:
+    verdicts: dict[tuple[bytes, int], str | None] = {}
+    for directory, trusted in dirs:
         for path in rule_files(directory):
             for rule in load_file(path):
+                if not trusted:
+                    _check_linear(rule, path, verdicts)
                 if rule.id in seen:
                     raise RuleError(
                         f"{path}: rule {rule.id}: duplicate id (already defined in {seen[rule.id]})"

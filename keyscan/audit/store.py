@@ -17,7 +17,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,10 +147,12 @@ def _now() -> str:
 
 def _create_private(path: str) -> None:
     """Create the file with mode 0600 (or tighten an existing one that we own)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    with suppress(OSError):
-        os.chmod(path, 0o600)
+    from keyscan.privatefile import PrivateFileError, ensure_private
+
+    try:
+        ensure_private(path)  # refuses a symlink or a non-regular file
+    except PrivateFileError as exc:
+        raise StoreError(str(exc)) from None
 
 
 @dataclass

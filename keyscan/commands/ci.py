@@ -9,6 +9,12 @@
 
 A shallow checkout is scanned as it is, with a warning that says how to fetch full history.
 The git plumbing is ``keyscan.sources.git``; this module only decides the scope.
+
+The policy (``.keyscan.yaml``, the baseline and rule folders it names) never comes from the
+changes under review: for a pull/merge request it is read from the base commit's tree, for a
+push from the commit before the pushed ones (git plumbing, not the work tree). ``--config``
+wins; with no base commit the built-in defaults apply. Outside a recognised CI event (a local
+run) the work tree's ``.keyscan.yaml`` is used, as by ``keyscan git``.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
 
 if TYPE_CHECKING:
+    from keyscan.config import Config
     from keyscan.models import ScanResult
     from keyscan.sources.git import GitScanOptions
     from keyscan.sources.gitobjects import GitRepo
@@ -51,6 +59,10 @@ class Plan:
     since: str | None = None
     warnings: list[str] = field(default_factory=list)
     nothing: bool = False  # e.g. a deleted branch: nothing to scan
+    # Where the policy comes from: "worktree" (a local run), else the tree of ``policy_rev``
+    # (the base of what is scanned; None: no base commit, built-in defaults).
+    policy: str = "worktree"
+    policy_rev: str | None = None
 
 
 class CiError(ValueError):
@@ -108,13 +120,16 @@ def range_plan(repo: GitRepo, provider: str, what: str, base: str | None, head: 
         head = "HEAD"
     if base and not is_zero(base) and has_commit(repo, base):
         plan = Plan(provider, f"{what} {base[:12]}..{head[:12]}", scope=[f"{base}..{head}"])
+        plan.policy, plan.policy_rev = "commit", base
     else:
+        exclude = remote_tips(repo, unless_contains=head)
         plan = Plan(
             provider,
             f"{what} {head[:12]} (commits not on other remote branches)",
             scope=[head],
-            exclude=remote_tips(repo, unless_contains=head),
+            exclude=exclude,
         )
+        plan.policy, plan.policy_rev = "commit", range_parent(repo, head, exclude)
         if base and not is_zero(base):
             warnings.append(
                 f"{base[:12]}: base commit not in the checkout; scanning the history of "
@@ -122,6 +137,19 @@ def range_plan(repo: GitRepo, provider: str, what: str, base: str | None, head: 
             )
     plan.warnings.extend(warnings)
     return plan
+
+
+def range_parent(repo: GitRepo, head: str, exclude: list[str]) -> str | None:
+    """The one commit the scanned commits (``head`` minus ``exclude``) grow from, if there is
+    exactly one: where a new branch's policy comes from."""
+    if not exclude:
+        return None
+    proc = repo.run("rev-list", "--boundary", head, "--not", *exclude, check=False)
+    if proc.returncode != 0:
+        return None
+    lines = proc.stdout.decode("ascii", "replace").split()
+    boundary = {ln[1:] for ln in lines if ln.startswith("-")}
+    return boundary.pop() if len(boundary) == 1 else None
 
 
 def _event(env: Mapping[str, str]) -> dict[str, Any]:
@@ -181,17 +209,30 @@ def gitlab_plan(repo: GitRepo, env: Mapping[str, str]) -> Plan | None:
 
 
 def plan_for(repo: GitRepo, env: Mapping[str, str], since: str | None, full: bool) -> Plan:
-    """Decide what to scan from the environment (``since``/``full`` win over it)."""
+    """Decide what to scan from the environment (``since``/``full`` win over it). The policy
+    follows the CI event even when ``since``/``full`` widen the scope: a pull request must
+    not bring its own policy by way of ``--full``."""
+    event_plan: Plan | None = None
+    if env.get("GITHUB_ACTIONS") == "true" or env.get("GITLAB_CI") == "true":
+        try:
+            event_plan = (
+                github_plan(repo, env) if env.get("GITHUB_ACTIONS") == "true"
+                else gitlab_plan(repo, env)
+            )
+        except CiError:
+            if not (since or full):
+                raise
+            event_plan = Plan("unknown", "", policy="commit")  # no base known: defaults
     plan: Plan | None = None
     if since:
         plan = Plan("local", f"history not reachable from {since}", since=since)
+        plan.policy, plan.policy_rev = "commit", since
     elif not full:
-        if env.get("GITHUB_ACTIONS") == "true":
-            plan = github_plan(repo, env)
-        elif env.get("GITLAB_CI") == "true":
-            plan = gitlab_plan(repo, env)
+        plan = event_plan
     if plan is None:
         plan = Plan("local", "full history (every ref)")
+    if event_plan is not None and plan is not event_plan:
+        plan.policy, plan.policy_rev = event_plan.policy, event_plan.policy_rev
     if repo.shallow:
         plan.warnings.append(SHALLOW_HELP)
     return plan
@@ -210,12 +251,10 @@ def ci(repo: str, since: str | None, full: bool, **params: Any) -> None:
     annotations, --format junit for test reports.
     """
     import os
+    import tempfile
 
-    from keyscan.pipeline import finish
-    from keyscan.sources.git import scan_repository
     from keyscan.sources.gitobjects import GitError, discover
 
-    ctx = build_context(params)
     try:
         git_repo = discover(repo)
         plan = plan_for(git_repo, os.environ, since, full)
@@ -223,7 +262,60 @@ def ci(repo: str, since: str | None, full: bool, **params: Any) -> None:
         fail(f"{exc.where}: {exc.message}")
     except CiError as exc:
         fail(str(exc))
-    click.echo(f"keyscan ci: {plan.provider}: scanning {plan.what}", err=True)
+    with tempfile.TemporaryDirectory(prefix="keyscan-policy-") as folder:
+        config, where = ci_policy(git_repo, plan, params, Path(folder))
+        ctx = build_context(params, config=config)
+        click.echo(f"keyscan ci: {plan.provider}: scanning {plan.what}", err=True)
+        click.echo(f"keyscan ci: policy: {where}", err=True)
+        _scan(repo, plan, ctx, params, where)
+
+
+def ci_policy(
+    git_repo: GitRepo, plan: Plan, params: dict[str, Any], folder: Path
+) -> tuple[Config | None, str]:
+    """The config for this run and where it came from (for the output); exit 2 if bad.
+
+    ``--config`` wins, ``--no-config`` means none; a local run uses the work tree's; a CI
+    event's policy comes from the base commit's tree (copied into ``folder``)."""
+    from keyscan.cli_common import load_config_for
+    from keyscan.config import ConfigError, policy_from_commit
+    from keyscan.sources.gitobjects import GitError
+
+    if params.get("config_file") is not None:
+        return load_config_for(params), f"--config {params['config_file']}"
+    if params.get("no_config"):
+        return None, "none (--no-config)"
+    if plan.policy == "worktree":
+        config = load_config_for(params)
+        if config is None:
+            return None, "none (no .keyscan.yaml found)"
+        return config, f"{config.path} (work tree)"
+    rev = plan.policy_rev
+    if rev is None:
+        return None, (
+            "built-in defaults: no base commit to read .keyscan.yaml from "
+            "(give one with --config)"
+        )
+    try:
+        config = policy_from_commit(git_repo, rev, folder)
+    except ConfigError as exc:
+        fail(str(exc))
+    except GitError as exc:
+        fail(f"{rev[:12]}: cannot read the policy of the base commit: {exc.message}")
+    if config is None:
+        return None, f"none (base commit {rev[:12]} has no .keyscan.yaml)"
+    name = config.path.name if config.path else ".keyscan.yaml"
+    return config, (
+        f"{name} of base commit {rev[:12]} (changes under review do not change the policy)"
+    )
+
+
+def _scan(
+    repo: str, plan: Plan, ctx: RunContext, params: dict[str, Any], policy: str
+) -> NoReturn:
+    from keyscan.pipeline import finish
+    from keyscan.sources.git import scan_repository
+
     ctx.run.warnings.extend(plan.warnings)
     if plan.nothing:
         from keyscan.models import ScanResult
@@ -237,5 +329,5 @@ def ci(repo: str, since: str | None, full: bool, **params: Any) -> None:
         all_locations=bool(params.get("all_locations")),
     )
     result = scan_repository(repo, options, ctx.rules)
-    result.stats["ci"] = {"provider": plan.provider, "scope": plan.what}
+    result.stats["ci"] = {"provider": plan.provider, "scope": plan.what, "policy": policy}
     sys.exit(finish(result, ctx.run))

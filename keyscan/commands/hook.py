@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -44,12 +45,37 @@ def hook() -> None:
 @scan_options
 def pre_commit(repo: str, **params: Any) -> None:
     """Scan exactly what is staged for the next commit (or, when pre-commit is run with
-    --from-ref/--to-ref, e.g. in CI, the commits of that range)."""
-    ctx = build_context(params)
+    --from-ref/--to-ref, e.g. in CI, the commits of that range: the policy then comes from
+    the range's base commit, as in keyscan ci, not from the changes being checked)."""
     if os.environ.get("PRE_COMMIT_FROM_REF") and os.environ.get("PRE_COMMIT_TO_REF"):
+        import tempfile
+
         revs, new_branch = push_scope(os.environ, [])
-        _run_revs(repo, ctx, revs, new_branch)
+        with tempfile.TemporaryDirectory(prefix="keyscan-policy-") as folder:
+            ctx = _range_context(repo, params, Path(folder))
+            _run_revs(repo, ctx, revs, new_branch)
+    ctx = build_context(params)
     _run(repo, ctx, staged=True)
+
+
+def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContext:
+    """The run context of a range scan, with the policy of the range's base commit."""
+    from keyscan.commands.ci import Plan, ci_policy, has_commit, is_zero, range_parent, remote_tips
+    from keyscan.sources.gitobjects import GitError, discover
+
+    from_ref = os.environ.get("PRE_COMMIT_FROM_REF", "")
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF", "")
+    try:
+        git_repo = discover(repo)
+        base: str | None = from_ref
+        if is_zero(from_ref) or not has_commit(git_repo, from_ref):
+            base = range_parent(git_repo, to_ref, remote_tips(git_repo))
+    except GitError as exc:
+        fail(f"{exc.where}: {exc.message}")
+    plan = Plan("pre-commit", "", policy="commit", policy_rev=base)
+    config, where = ci_policy(git_repo, plan, params, folder)
+    click.echo(f"keyscan: policy: {where}", err=True)
+    return build_context(params, config=config)
 
 
 def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list[str], bool]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 
@@ -77,12 +76,12 @@ def report(db: str, fmt: str, output: str | None, key_prefix: str | None) -> Non
         except ValueError as exc:  # a damaged store: JSON nested too deeply, ...
             fail(f"{db}: cannot read the audit store: {exc}")
     if output and output != "-":
+        from keyscan.privatefile import write_private
+
         try:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
+            write_private(output, text)  # 0600, replaces a symlink, never half written
         except OSError as exc:
-            fail(f"{output}: {exc.strerror or exc}")
+            fail(str(exc))
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

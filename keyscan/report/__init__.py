@@ -7,7 +7,6 @@ when their format is asked for, so plain scans never load what they do not use.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import TextIO
 
@@ -40,9 +39,16 @@ def write_report(result: ScanResult, opts: OutputOptions, stream: TextIO | None 
 
     text = render(result, opts)
     if opts.output and opts.output != "-":
-        fd = os.open(opts.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        from keyscan.privatefile import PrivateFileError, write_private
+
+        # A temporary file renamed at the end: an interrupted run leaves no half report, a
+        # symlink at the target is replaced (not followed), an old 0644 file becomes 0600.
+        try:
+            write_private(opts.output, text)
+        except PrivateFileError as exc:
+            from keyscan.models import ScanError
+
+            result.errors.append(ScanError(exc.path, f"report not written: {exc.why}"))
     elif text:
         out = stream or sys.stdout
         out.write(text)

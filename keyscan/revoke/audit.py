@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -62,19 +61,15 @@ class AuditLog:
         try:
             if not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            from keyscan.privatefile import PrivateFileError, open_private
+
+            # No symlink, a regular file, mode 0600 (tightened if it was wider).
+            fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        except PrivateFileError as exc:
+            raise AuditError(f"cannot write audit log {exc}") from None
         except OSError as exc:
             raise AuditError(
                 f"cannot write audit log {self.path}: {exc.strerror or exc}"
-            ) from None
-        try:
-            mode = stat.S_IMODE(os.fstat(fd).st_mode)
-            if mode & 0o077:
-                os.fchmod(fd, 0o600)
-        except OSError as exc:
-            os.close(fd)
-            raise AuditError(
-                f"cannot restrict audit log {self.path} to mode 0600: {exc.strerror or exc}"
             ) from None
         return os.fdopen(fd, "a", encoding="utf-8")
 

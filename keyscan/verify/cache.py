@@ -64,10 +64,10 @@ class VerifyCache:
     def __init__(self, path: Path, ttl_seconds: float) -> None:
         self.path = path
         self.ttl = ttl_seconds
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
+        from keyscan.privatefile import ensure_private, private_dir
+
+        private_dir(path.parent)
+        ensure_private(path)  # 0600, a regular file, not a symlink
         self._db = sqlite3.connect(str(path), timeout=10)
         self._db.execute(SCHEMA)
         self._db.commit()
