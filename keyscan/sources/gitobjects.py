@@ -712,22 +712,34 @@ class ObjectReader:
             )
             writer.start()
             out = proc.stdout
+            # The hot loop reads the stream under the wrapper, timing each answer once (not
+            # each of its three reads); the watchdog is told before every yield that the
+            # wait is over, so time spent by the consumer never counts against git.
+            raw = cast(_Watched, out).raw
+            wd = proc.watchdog
             try:
                 while True:
-                    header = out.readline()
+                    wd.enter()
+                    try:
+                        header = raw.readline()
+                        fields = header.split()
+                        missing = len(fields) == 2 and fields[1] == b"missing"
+                        data = b""
+                        if header and feed.pending and not missing and len(fields) == 3:
+                            size = int(fields[2])
+                            data = raw.read(size)
+                            if len(data) == size:
+                                raw.read(1)  # the LF after the contents
+                    finally:
+                        wd.leave()
+                    wd.check()
                     if not header or not feed.pending:
                         break  # EOF (or an answer to nothing asked): done, or git died
-                    fields = header.split()
-                    if len(fields) == 2 and fields[1] == b"missing":
+                    if missing:
                         yield feed.pending.popleft(), "error", b"object is missing"
                         continue
-                    if len(fields) != 3:
+                    if len(fields) != 3 or len(data) != int(fields[2]):
                         break
-                    size = int(fields[2])
-                    data = out.read(size)
-                    if len(data) != size:
-                        break
-                    out.read(1)  # the LF after the contents
                     feed.pending.popleft()
                     yield fields[0].decode(), fields[1].decode(), data
             finally:
