@@ -6,6 +6,12 @@ Only this process writes the store; workers return results.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,8 +71,72 @@ class AuditOutcome:
         return sum(r.commits_scanned for r in self.repos)
 
 
-def plan_tasks(store: AuditStore, plan: AuditPlan) -> list[AuditTask]:
+def _canonical(value: Any) -> Any:
+    """A JSON-able, order-stable form of an option value (rules, patterns, dates...)."""
+    if isinstance(value, re.Pattern):
+        return {"pattern": _canonical(value.pattern), "flags": value.flags}
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name not in ("source", "examples_positive", "examples_negative", "where",
+                                  "reason")}  # fmt: skip
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def _suppression_state(suppressor: Callable[..., Any], today: dt.date) -> Any:
+    """What a suppressor hides today: the allow entries of a config or the entries of a
+    baseline that have not expired (an entry that expires changes the state)."""
+    from keyscan.config import expired
+
+    owner = getattr(suppressor, "__self__", None)
+    allow = getattr(owner, "allow", None)
+    if isinstance(allow, list):
+        return ["allow", [_canonical(e) for e in allow if not expired(e.expires, today)]]
+    entries = getattr(owner, "entries", None)
+    if isinstance(entries, dict):
+        live = [e for _, e in sorted(entries.items()) if not expired(e.expires, today)]
+        return ["baseline", [_canonical(e) for e in live]]
+    return ["suppressor", getattr(suppressor, "__qualname__", repr(suppressor))]
+
+
+def options_hash(plan: AuditPlan, today: dt.date | None = None) -> str:
+    """A hash of every option that decides what an audit finds and keeps: rules, scan
+    options (excludes, all objects, decoding, archive depth), minimum confidence, the
+    suppressions in effect today (allow entries and baseline entries not expired), and
+    keyscan's version. Commits scanned under another hash are scanned again."""
+    from keyscan import __version__
+
+    day = today or dt.date.today()
+    git = dict(plan.git_options)
+    if isinstance(git.get("excludes"), list):
+        git["excludes"] = sorted(git["excludes"])
+    doc = {
+        "version": __version__,
+        "rules": sorted((_canonical(r) for r in plan.rules), key=lambda r: json.dumps(r)),
+        "git": _canonical(git),
+        "min_confidence": _canonical(plan.run.min_confidence),
+        "suppressions": [_suppression_state(s, day) for s in plan.run.suppressors],
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def plan_tasks(
+    store: AuditStore, plan: AuditPlan, scanned_under: str | None = None
+) -> list[AuditTask]:
     options = tuple(sorted(plan.git_options.items()))
+    under = options_hash(plan) if scanned_under is None else scanned_under
     tasks = []
     for target in plan.targets:
         tasks.append(
@@ -76,7 +146,7 @@ def plan_tasks(store: AuditStore, plan: AuditPlan) -> list[AuditTask]:
                 git_options=options,
                 exclude_commits=()
                 if plan.full
-                else tuple(store.seen_commits(public_target(target))),
+                else tuple(store.seen_commits(public_target(target), under)),
                 known_blobs=tuple(store.known_blobs(public_target(target))),
                 keep_secrets=plan.run.verify,
             )
@@ -98,9 +168,18 @@ def run_audit(
     progress: Progress | None = None,
     runner: Callable[[Sequence[AuditTask]], Iterator[RepoResult]] | None = None,
 ) -> AuditOutcome:
-    tasks = plan_tasks(store, plan)
+    under = options_hash(plan)
+    tasks = plan_tasks(store, plan, under)
     audit_id = store.start_audit(len(tasks), plan.jobs, plan.scheduler, plan.run.verify)
     outcome = AuditOutcome(audit_id=audit_id, repos=[])
+    if not plan.full:
+        for t in tasks:
+            shown = public_target(t.target)
+            if store.seen_under_other_options(shown, under):
+                outcome.warnings.append(
+                    f"{shown}: scan options changed since the last audit (rules, excludes, "
+                    "confidence, allow list or baseline): every commit is scanned again"
+                )
     start = progress.start if progress is not None else None
     if runner is None and not plan.scheduler:
 
@@ -119,7 +198,7 @@ def run_audit(
     excluded = {public_target(t.target): bool(t.exclude_commits) for t in tasks}
     try:
         results = list(_record_all(store, plan, runner(tasks), audit_id, outcome, progress,
-                                   excluded))
+                                   excluded, under))
     finally:
         if progress is not None:
             progress.close()
@@ -138,6 +217,7 @@ def _record_all(
     outcome: AuditOutcome,
     progress: Progress | None,
     excluded: dict[str, bool],
+    under: str = "",
 ) -> Iterator[list[Finding]]:
     """Write each result as it arrives; yield the findings kept for --verify."""
     seen_keys: set[str] = set()
@@ -159,6 +239,7 @@ def _record_all(
             started_at=res.started_at,
             heads=res.heads,
             head=res.head,
+            options_hash=under,
             key_states={
                 fp: (s.present_at_head, s.head_paths, s.removed_by)
                 for fp, s in res.key_states.items()

@@ -18,20 +18,24 @@ import dataclasses
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscan.models import CommitInfo, Finding, Rule
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
+if TYPE_CHECKING:
+    from keyscan.sources.gitobjects import GitRepo
 
 
 def is_url(target: str) -> bool:
-    return bool(_URL.match(target))
+    """A URL (any ``scheme://`` or ``helper::``: unsupported transports are refused when
+    cloning, never taken for a local path) or ``user@host:path``."""
+    from keyscan.sources.gitobjects import is_remote
+
+    return is_remote(target)
 
 
 def normalize_target(target: str) -> str:
@@ -121,41 +125,15 @@ class RepoResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class GitError(Exception):
-    pass
+def repo_heads(repo: GitRepo) -> tuple[list[str], str | None]:
+    """(commit ids at the tips of every ref, every stash entry and HEAD, HEAD's commit or
+    None)."""
+    from keyscan.sources.git import stash_entries
 
-
-def _git(repo: str | None, *args: str, check: bool = True, timeout: float = 3600) -> str:
-    cmd = ["git"]
-    if repo is not None:
-        cmd += ["-C", repo]
-    env = dict(os.environ)
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_SSH_COMMAND=env.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
-        LC_ALL="C",
-    )
-    proc = subprocess.run(
-        [*cmd, *args],
-        capture_output=True,
-        env=env,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    if check and proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = lines[-1] if lines else f"git {args[0]} exited {proc.returncode}"
-        raise GitError(why.removeprefix("fatal: ").removeprefix("error: "))
-    return proc.stdout.decode("utf-8", "surrogateescape")
-
-
-def repo_heads(repo: str) -> tuple[list[str], str | None]:
-    """(commit ids at the tips of every ref plus HEAD, HEAD's commit or None)."""
-    out = _git(
-        repo,
+    out = repo.run(
         "for-each-ref",
         "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname)",
-    )
+    ).stdout.decode("ascii", "replace")
     heads: set[str] = set()
     for line in out.splitlines():
         parts = line.split()
@@ -163,21 +141,24 @@ def repo_heads(repo: str) -> tuple[list[str], str | None]:
             heads.add(parts[1])
         elif len(parts) >= 4 and parts[2] == "commit":
             heads.add(parts[3])
-    head = _git(repo, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).strip()
+    has_stash = repo.run("rev-parse", "-q", "--verify", "refs/stash", check=False).returncode == 0
+    if has_stash:
+        heads.update(stash_entries(repo).values())
+    proc = repo.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+    head = proc.stdout.decode("ascii", "replace").strip()
     if head:
         heads.add(head)
     return sorted(heads), (head or None)
 
 
-def existing_commits(repo: str, shas: Sequence[str]) -> list[str]:
+def existing_commits(repo: GitRepo, shas: Sequence[str]) -> list[str]:
     if not shas:
         return []
-    proc = subprocess.run(
-        ["git", "-C", repo, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+    proc = repo.run(
+        "cat-file",
+        "--batch-check=%(objectname) %(objecttype)",
         input="".join(f"{s}\n" for s in shas).encode(),
-        capture_output=True,
-        env=dict(os.environ, LC_ALL="C", GIT_TERMINAL_PROMPT="0"),
-        timeout=600,
+        check=False,
     )
     found = []
     for line in proc.stdout.decode("ascii", "replace").splitlines():
@@ -187,23 +168,23 @@ def existing_commits(repo: str, shas: Sequence[str]) -> list[str]:
     return found
 
 
-def _count(repo: str, include: Sequence[str], exclude: Sequence[str]) -> int:
+def _count(repo: GitRepo, include: Sequence[str], exclude: Sequence[str]) -> int:
     if not include:
         return 0
     args = ["rev-list", "--count", "--ignore-missing", *include]
     if exclude:
         args += ["--not", *exclude]
-    out = _git(repo, *args, check=False).strip()
+    out = repo.run(*args, check=False).stdout.decode("ascii", "replace").strip()
     return int(out) if out.isdigit() else 0
 
 
-def _head_blobs(repo: str, wanted: set[str]) -> dict[str, list[str]]:
+def _head_blobs(repo: GitRepo, wanted: set[str]) -> dict[str, list[str]]:
     """blob id -> paths in HEAD's tree, for the blobs in ``wanted``."""
     if not wanted:
         return {}
-    out = _git(repo, "ls-tree", "-r", "-z", "--full-tree", "HEAD", check=False)
+    out = repo.run("ls-tree", "-r", "-z", "--full-tree", "HEAD", check=False).stdout
     found: dict[str, list[str]] = {}
-    for entry in out.split("\0"):
+    for entry in out.decode("utf-8", "surrogateescape").split("\0"):
         meta, _, path = entry.partition("\t")
         parts = meta.split()
         if len(parts) == 3 and parts[1] == "blob" and parts[2] in wanted:
@@ -212,7 +193,7 @@ def _head_blobs(repo: str, wanted: set[str]) -> dict[str, list[str]]:
 
 
 def _removals(
-    repo: str, blobs_by_key: dict[str, set[str]], exclude: Sequence[str]
+    repo: GitRepo, blobs_by_key: dict[str, set[str]], exclude: Sequence[str]
 ) -> dict[str, CommitInfo]:
     """For each key, the newest commit on HEAD's history that replaced or deleted a blob
     holding it with one that does not (only commits not reachable from ``exclude``)."""
@@ -224,11 +205,15 @@ def _removals(
         "--no-renames",
         "--raw",
         "--no-abbrev",
+        "--no-textconv",
+        "--no-ext-diff",
+        "--no-color",
+        "--no-show-signature",
         "--format=@@%H%x1f%an%x1f%ae%x1f%aI%x1f%s",
     ]
     if exclude:
         args += ["--not", *exclude]
-    out = _git(repo, *args, check=False)
+    out = repo.run(*args, check=False).stdout.decode("utf-8", "surrogateescape")
     owners: dict[str, set[str]] = {}
     for fp, blobs in blobs_by_key.items():
         for b in blobs:
@@ -268,28 +253,33 @@ def _now() -> str:
 
 
 def scan_one(task: AuditTask) -> RepoResult:
-    """Scan one repository (cloning it first if it is a URL). Never raises."""
+    """Scan one repository (cloning it first if it is a URL). Never raises.
+
+    Every git command goes through ``keyscan.sources.gitobjects`` (safe configuration and
+    environment, a deadline, clones limited to https/http/ssh/git/file)."""
+    from keyscan.sources.gitobjects import GitError, clone, discover
+
     started = time.perf_counter()
     shown = public_target(task.target)
     result = RepoResult(target=shown, status="ok", started_at=_now())
     tmp: str | None = None
+    path = task.target
     try:
-        path = task.target
         if is_url(task.target):
             tmp = tempfile.mkdtemp(prefix="keyscan-audit-")
             path = os.path.join(tmp, "repo.git")
-            _git(None, "-c", "protocol.ext.allow=never", "clone", "--mirror", "--quiet", "--",
-                 task.target, path)
+            clone(task.target, path, batch=True)
         elif not os.path.exists(path):
-            raise GitError("no such file or directory")
-        _git(path, "rev-parse", "--git-dir")
-        _scan_local(task, path, result)
+            raise GitError(path, "no such file or directory")
+        _scan_local(task, discover(path), path, result)
     except GitError as exc:
         result.status = "error"
-        result.errors.append(str(exc) or "git failed")
-    except subprocess.TimeoutExpired:
+        # The target is already on the error line: no need to say it twice.
+        same = exc.where in (task.target, path)
+        result.errors.append((exc.message if same else str(exc)) or "git failed")
+    except OSError as exc:  # cannot start git, no more processes, disk full...
         result.status = "error"
-        result.errors.append("git timed out")
+        result.errors.append(f"cannot run git: {exc.strerror or exc}")
     except Exception as exc:  # a bug or an unexpected failure: report it, let others go on
         result.status = "error"
         result.errors.append(f"{type(exc).__name__}: {exc}")
@@ -307,16 +297,16 @@ def scan_one(task: AuditTask) -> RepoResult:
     return result
 
 
-def _scan_local(task: AuditTask, path: str, result: RepoResult) -> None:
+def _scan_local(task: AuditTask, repo: GitRepo, path: str, result: RepoResult) -> None:
     from keyscan.sources.git import scan_repository
 
-    heads, head = repo_heads(path)
+    heads, head = repo_heads(repo)
     result.heads, result.head = heads, head
     # Commits seen before may be gone (a deleted branch, a rewritten history, a fresh clone
     # that no longer carries them): exclude only those that still exist.
-    exclude = existing_commits(path, [c for c in task.exclude_commits if c])
-    result.commits_scanned = _count(path, heads, exclude)
-    result.commits_skipped = _count(path, exclude, []) if exclude else 0
+    exclude = existing_commits(repo, [c for c in task.exclude_commits if c])
+    result.commits_scanned = _count(repo, heads, exclude)
+    result.commits_skipped = _count(repo, exclude, []) if exclude else 0
     scanned = scan_repository(path, _git_options(task, exclude), list(task.rules))
     result.findings = list(scanned.findings)
     result.warnings = list(scanned.warnings)
@@ -337,7 +327,7 @@ def _scan_local(task: AuditTask, path: str, result: RepoResult) -> None:
             blobs_by_key.setdefault(f.fingerprint, set()).update(blobs)
         elif f.fingerprint not in blobs_by_key:
             message_only.add(f.fingerprint)
-    at_head = _head_blobs(path, set().union(*blobs_by_key.values())) if head else {}
+    at_head = _head_blobs(repo, set().union(*blobs_by_key.values())) if head else {}
     gone: dict[str, set[str]] = {}
     for fp, blobs in blobs_by_key.items():
         paths = sorted({p for b in blobs for p in at_head.get(b, [])})
@@ -347,7 +337,7 @@ def _scan_local(task: AuditTask, path: str, result: RepoResult) -> None:
     for fp in message_only:
         result.key_states[fp] = KeyState(fp, None)
     if head:
-        for fp, commit in _removals(path, gone, exclude).items():
+        for fp, commit in _removals(repo, gone, exclude).items():
             result.key_states[fp].removed_by = commit
 
 

@@ -2,7 +2,8 @@
 
 Tables: ``audits`` (one row per ``keyscan audit`` run), ``repositories``, ``scans`` (one per
 repository per audit, with counts of commits scanned and skipped), ``seen_commits`` (the ref
-tips already scanned: the next audit skips everything reachable from them), ``keys`` (one row
+tips already scanned, each with a hash of the options it was scanned under: the next audit
+with the same options skips everything reachable from them), ``keys`` (one row
 per unique key: fingerprint and redacted value, never the key), ``locations`` (every place a
 key was seen, with commit provenance), ``repository_keys`` (per repository: first
 introduction, still at HEAD?, removed by which commit) and ``verifications``.
@@ -67,6 +68,7 @@ CREATE TABLE IF NOT EXISTS seen_commits (
     repository_id INTEGER NOT NULL REFERENCES repositories(id),
     sha TEXT NOT NULL,
     scan_id INTEGER NOT NULL,
+    options_hash TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (repository_id, sha)
 );
 CREATE TABLE IF NOT EXISTS keys (
@@ -174,6 +176,8 @@ class ScanRecord:
     started_at: str = ""
     heads: list[str] = field(default_factory=list)
     head: str | None = None
+    # What the tips were scanned under (see keyscan.audit.coordinator.options_hash).
+    options_hash: str = ""
     # fingerprint -> (present_at_head or None, head paths, removing commit or None)
     key_states: dict[str, tuple[bool | None, list[str], CommitInfo | None]] = field(
         default_factory=dict
@@ -198,6 +202,12 @@ class AuditStore:
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+                columns = {r[1] for r in self.db.execute("PRAGMA table_info(seen_commits)")}
+                if "options_hash" not in columns:  # a store of an earlier keyscan
+                    self.db.execute(
+                        "ALTER TABLE seen_commits ADD COLUMN options_hash TEXT NOT NULL "
+                        "DEFAULT ''"
+                    )
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: {exc}") from None
         version = self.meta("schema_version")
@@ -250,13 +260,24 @@ class AuditStore:
         row = self.db.execute("SELECT id FROM repositories WHERE target = ?", (target,))
         return int(row.fetchone()[0])
 
-    def seen_commits(self, target: str) -> list[str]:
+    def seen_commits(self, target: str, options_hash: str = "") -> list[str]:
+        """Tips scanned under the options whose hash is ``options_hash``: commits reachable
+        from them need no new scan with these options (with others, they may)."""
         rows = self.db.execute(
             "SELECT s.sha FROM seen_commits s JOIN repositories r ON r.id = s.repository_id "
-            "WHERE r.target = ? ORDER BY s.sha",
-            (target,),
+            "WHERE r.target = ? AND s.options_hash = ? ORDER BY s.sha",
+            (target, options_hash),
         )
         return [str(r[0]) for r in rows]
+
+    def seen_under_other_options(self, target: str, options_hash: str) -> bool:
+        """Was this repository scanned before, but never under these options?"""
+        row = self.db.execute(
+            "SELECT count(*), sum(s.options_hash = ?) FROM seen_commits s "
+            "JOIN repositories r ON r.id = s.repository_id WHERE r.target = ?",
+            (options_hash, target),
+        ).fetchone()
+        return bool(row[0]) and not row[1]
 
     def known_blobs(self, target: str) -> list[tuple[str, str]]:
         rows = self.db.execute(
@@ -304,11 +325,12 @@ class AuditStore:
                 self._record_state(repo_id, scan_id, fp, present, paths, removed)
             # Only a scan that read everything marks its tips as seen: a partial or failed
             # scan is done again in full next time.
+            # A tip is remembered with the options of its latest full scan.
             if rec.status == "ok":
                 self.db.executemany(
-                    "INSERT OR IGNORE INTO seen_commits (repository_id, sha, scan_id) "
-                    "VALUES (?, ?, ?)",
-                    [(repo_id, sha, scan_id) for sha in rec.heads],
+                    "INSERT OR REPLACE INTO seen_commits (repository_id, sha, scan_id, "
+                    "options_hash) VALUES (?, ?, ?, ?)",
+                    [(repo_id, sha, scan_id, rec.options_hash) for sha in rec.heads],
                 )
             self.db.execute(
                 "UPDATE scans SET new_keys = ? WHERE id = ?", (new_keys, scan_id)

@@ -42,6 +42,7 @@ from keyscan.sources.files import name_hits
 from keyscan.sources.gitobjects import (
     GitError,
     GitRepo,
+    GitTimeout,
     ObjectReader,
     ObjectRef,
     batch_check,
@@ -56,7 +57,6 @@ from keyscan.sources.gitobjects import (
 
 # Below this many bytes a scan stays in one process (worker start-up is not free).
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
-URL_PREFIXES = ("https://", "http://", "ssh://", "git://", "file://")
 # Up to this many blobs with hits, provenance asks git to filter (--find-object).
 FIND_OBJECT_MAX = 2000
 EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -83,9 +83,11 @@ class GitScanOptions:
 
 
 def is_url(target: str) -> bool:
-    return target.startswith(URL_PREFIXES) or (
-        "@" in target and ":" in target and not os.path.exists(target) and "://" not in target
-    )
+    """A URL to clone rather than a local path (any scheme: unsupported ones are refused
+    when cloning, never taken for a path)."""
+    from keyscan.sources.gitobjects import is_remote
+
+    return is_remote(target)
 
 
 def public_url(target: str) -> str:
@@ -139,37 +141,11 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
 
 
 def clone(url: str, dest: str) -> None:
-    """Mirror-clone ``url`` (bare, every ref). GitPython refuses the unsafe ``ext::``
-    transport and option-injection in the URL for us; hooks and fsmonitor stay off."""
-    import git  # gitpython: only here, only for cloning
+    """Mirror-clone ``url`` (bare, every ref): ``keyscan.sources.gitobjects.clone``, which
+    allows only https, http, ssh, git and file transports; hooks and fsmonitor stay off."""
+    from keyscan.sources import gitobjects
 
-    from keyscan.sources.gitobjects import SAFE_CONFIG, git_env
-
-    if url.startswith("-"):
-        raise GitError(url, "not a repository URL")
-    try:
-        git.Repo.clone_from(
-            url,
-            dest,
-            multi_options=["--mirror", "--quiet", *_pairs(SAFE_CONFIG)],
-            env=git_env(),
-            allow_unsafe_options=True,  # only for our own --config overrides above
-            allow_unsafe_protocols=False,
-        )
-    except git.exc.GitCommandError as exc:
-        stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
-        why = last_line(stderr.encode()).strip("'\" ") or "clone failed"
-        raise GitError(url, f"cannot clone: {why}") from None
-    except git.exc.UnsafeProtocolError:
-        raise GitError(url, "refusing an unsafe transport") from None
-    except git.exc.UnsafeOptionError:
-        raise GitError(url, "refusing a URL that looks like an option") from None
-
-
-def _pairs(config: Sequence[str]) -> list[str]:
-    # ["-c", "a=b", ...] -> ["--config=a=b", ...] (clone stores them in the new repository's
-    # config too, so later commands on it are safe even without our overrides).
-    return [f"--config={v}" for k, v in zip(config[::2], config[1::2], strict=True) if k == "-c"]
+    gitobjects.clone(url, dest)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,6 +159,8 @@ class Scope:
     refs: dict[str, str]  # refname -> object id (all refs, for the report)
     head: str | None
     warnings: list[str] = field(default_factory=list)
+    # Tips that are not refs but history all the same: older stash entries ("stash@{1}").
+    reflog_tips: dict[str, str] = field(default_factory=dict)
 
 
 def _check_rev(rev: str) -> str:
@@ -219,11 +197,19 @@ def head_commit(repo: GitRepo) -> str | None:
     return out[0] if proc.returncode == 0 and out else None
 
 
+def stash_entries(repo: GitRepo) -> dict[str, str]:
+    """``stash@{n}`` -> commit for every entry of the stash reflog, newest first. Only the
+    newest is ``refs/stash``; the others are history that no ref reaches."""
+    proc = repo.run("rev-list", "--walk-reflogs", "refs/stash", "--", check=False)
+    return {f"stash@{{{n}}}": oid for n, oid in enumerate(lines_of(proc.stdout))}
+
+
 def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
     refs = list_refs(repo)
     head = head_commit(repo)
     include: list[str] = []
     exclude: list[str] = []
+    reflog_tips: dict[str, str] = {}
     if options.range:
         rev_range = options.range
         left, dots, right = rev_range.partition("..")
@@ -240,6 +226,9 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
         include = list(dict.fromkeys(refs.values()))
         if head is not None and head not in include:
             include.append(head)
+        if "refs/stash" in refs:  # every stash entry, with its index and untracked parents
+            reflog_tips = {n: c for n, c in stash_entries(repo).items() if n != "stash@{0}"}
+            include.extend(c for c in dict.fromkeys(reflog_tips.values()) if c not in include)
     warnings: list[str] = []
     if options.since:
         exclude.extend(i for i in _resolve(repo, options.since) if not i.startswith("^"))
@@ -251,7 +240,7 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
             # longer known, so it is scanned again rather than failing the scan.
             warnings.append(f"{rev}: excluded commit not in the repository any more, ignored")
     return Scope(include=list(dict.fromkeys(include)), exclude=list(dict.fromkeys(exclude)),
-                 refs=refs, head=head, warnings=warnings)  # fmt: skip
+                 refs=refs, head=head, warnings=warnings, reflog_tips=reflog_tips)  # fmt: skip
 
 
 def _revs_input(include: Sequence[str], exclude: Sequence[str]) -> bytes:
@@ -294,8 +283,7 @@ def enumerate_objects(
             stdin=subprocess.PIPE,
         )
         assert revlist.stdin is not None and revlist.stderr is not None
-        revlist.stdin.write(_revs_input(scope.include, scope.exclude))
-        revlist.stdin.close()
+        revlist.send(_revs_input(scope.include, scope.exclude))
         stderr: list[bytes] = []
         drain = threading.Thread(target=lambda: stderr.append(revlist.stderr.read()))  # type: ignore[union-attr]
         drain.start()
@@ -311,6 +299,8 @@ def enumerate_objects(
                     errors.append(
                         ScanError(item[0].lstrip("?"), "corrupt or missing object: cannot read it")
                     )
+        except GitTimeout:
+            raise  # the repository cannot be read: no point going on
         except GitError as exc:
             errors.append(ScanError(exc.where, exc.message))
         finally:
@@ -338,6 +328,8 @@ def enumerate_objects(
                         on_object(item)
                     if item.type == "commit":
                         unreachable_commits.append(item.oid)
+        except GitTimeout:
+            raise
         except GitError as exc:
             errors.append(ScanError(exc.where, exc.message))
     return Objects(scan, reachable, unreachable, unreachable_commits, errors)
@@ -634,8 +626,7 @@ def introductions(
         stdin=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    proc.stdin.write(_revs_input(include, exclude))
-    proc.stdin.close()
+    proc.send(_revs_input(include, exclude))
     tokens = split_z(proc.stdout)
     commit = ""
     ctime = 0
@@ -708,7 +699,9 @@ class RefIndex:
     carries a bitmask of the commits asked about down to every descendant; a ref reaches a
     commit when its (peeled) tip has that commit's bit."""
 
-    def __init__(self, repo: GitRepo, commits: set[str]) -> None:
+    def __init__(
+        self, repo: GitRepo, commits: set[str], extra_tips: dict[str, str] | None = None
+    ) -> None:
         self.by_commit: dict[str, list[str]] = {c: [] for c in commits}
         # Refs whose (peeled) tip is the object itself: a tag on a blob or a tree.
         self.by_object: dict[str, list[str]] = {}
@@ -720,11 +713,19 @@ class RefIndex:
             oid, peeled, name = [*ref_line.split(" ", 2), "", ""][:3]
             peeled_tips.append((peeled or oid, name))
             self.by_object.setdefault(peeled or oid, []).append(name)
+        extra = extra_tips or {}
+        peeled_tips.extend((oid, name) for name, oid in extra.items())
         if not commits:
             return
         order = sorted(commits)
         bits = {c: 1 << i for i, c in enumerate(order)}
-        proc = repo.popen("rev-list", "--all", "--topo-order", "--reverse", "--parents")
+        import subprocess
+
+        proc = repo.popen(
+            "rev-list", "--all", "--topo-order", "--reverse", "--parents", "--stdin",
+            stdin=subprocess.PIPE,
+        )  # fmt: skip
+        proc.send("".join(f"{oid}\n" for oid in dict.fromkeys(extra.values())).encode())
         assert proc.stdout is not None and proc.stderr is not None
         masks: dict[bytes, int] = {}
         bits_b = {c.encode(): bit for c, bit in bits.items()}
@@ -854,7 +855,7 @@ def attribute(
     findings = aggregate(kept)
     asked = {i.commit for items in intros.values() for i in items}
     asked.update(h.location.commit.sha for h in kept if h.location.commit is not None)
-    ref_index = RefIndex(repo, asked)
+    ref_index = RefIndex(repo, asked, scope.reflog_tips)
     for f in findings:  # oldest introduction first
         f.locations.sort(key=lambda loc: (loc.commit.date if loc.commit else "~", loc.sort_key()))
     for f in findings:

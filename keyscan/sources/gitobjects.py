@@ -9,20 +9,32 @@ Nothing here runs code from the repository being scanned:
   for-each-ref, rev-parse); ``cat-file`` without ``--textconv``/``--filters``, ``log`` with
   ``--no-textconv --no-ext-diff`` and signatures off (no gpg).
 
+Nothing the caller's environment says redirects git either: ``GIT_DIR``, ``GIT_WORK_TREE``,
+``GIT_OBJECT_DIRECTORY``, ``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n`` and friends (set inside every
+git hook) are dropped; ``GIT_INDEX_FILE`` is kept only for the staged scan, when asked.
+
+No git command can hang keyscan: every one runs under a watchdog that kills it (and its
+children) once it has made no progress (no output read, no CPU used) for ``git_timeout()``
+seconds while keyscan waits on it: a FIFO under ``.git`` (a config include, ``packed-refs``,
+``objects/info/alternates``, ``shallow``) or a hung mount. ``KEYSCAN_GIT_TIMEOUT`` sets it.
+
 Objects are read through one persistent ``git cat-file --batch`` per worker, fed object ids
 by a writer thread; memory is bounded by the largest object.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 # Overrides on every git command line: the scanned repository's config cannot make git run a
 # program (fsmonitor, hooks, gpg, external diff, textconv) or ask a question.
@@ -41,21 +53,51 @@ SAFE_CONFIG: tuple[str, ...] = (
     "-c", "maintenance.auto=false",
 )  # fmt: skip
 
-# Variables that would point git at another repository or run a program.
-_DROP_ENV = (
+# Variables of the caller's environment that would point git at another repository, object
+# store or index, add configuration, or run a program. They are set inside every git hook
+# (GIT_DIR, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY in a quarantine...): a scan must not follow.
+_DROP_ENV = frozenset({
     "GIT_DIR",
     "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",  # kept only for the staged scan (git_env(keep_index=True))
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_QUARANTINE_PATH",
+    "GIT_SHALLOW_FILE",
+    "GIT_GRAFT_FILE",
+    "GIT_NAMESPACE",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_ATTR_SOURCE",
+    "GIT_CONFIG",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_ALLOW_PROTOCOL",  # clone() sets its own allow-list
     "GIT_EXTERNAL_DIFF",
     "GIT_PAGER",
     "GIT_ASKPASS",
     "GIT_SSH_COMMAND_UNSAFE",
     "GIT_EDITOR",
     "GIT_SEQUENCE_EDITOR",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "GIT_NAMESPACE",
-    "GIT_REPLACE_REF_BASE",
-)
+})  # fmt: skip
+_DROP_ENV_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+
+# The transports a clone may use; anything else (``ext::``, ``fd::``, any installed
+# ``git-remote-<name>`` helper) is refused before git runs, and by git itself.
+ALLOWED_SCHEMES = ("https", "http", "ssh", "git", "file", "git+ssh", "ssh+git")
+CLONE_CONFIG: tuple[str, ...] = (
+    "-c", "protocol.allow=never",
+    "-c", "protocol.https.allow=always",
+    "-c", "protocol.http.allow=always",
+    "-c", "protocol.ssh.allow=always",
+    "-c", "protocol.git.allow=always",
+    "-c", "protocol.file.allow=always",
+)  # fmt: skip
+_ALLOW_PROTOCOL = "https:http:ssh:git:file"
+
+# How long a git command may make no progress while keyscan waits on it (seconds).
+DEFAULT_GIT_TIMEOUT = 600.0
+TIMEOUT_ENV = "KEYSCAN_GIT_TIMEOUT"
 
 NULL_OID_CHARS = frozenset("0")
 
@@ -68,11 +110,34 @@ class GitError(Exception):
         self.where = where
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (worker processes)
+        return (type(self), (self.where, self.message))
+
+
+class GitTimeout(GitError):
+    """A git command made no progress within the deadline and was killed. Not an error of one
+    object: the scan of this repository stops."""
+
+
+def git_timeout() -> float:
+    """Seconds a git command may go without progress: ``KEYSCAN_GIT_TIMEOUT`` or 600."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_GIT_TIMEOUT
+    except ValueError:
+        value = DEFAULT_GIT_TIMEOUT
+    return value if value > 0 else DEFAULT_GIT_TIMEOUT
+
 
 def git_env(keep_index: bool = False) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
-    if not keep_index:
-        env.pop("GIT_INDEX_FILE", None)
+    index = os.environ.get("GIT_INDEX_FILE") if keep_index else None
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _DROP_ENV and not k.startswith(_DROP_ENV_PREFIXES)
+    }
+    if index is not None:
+        env["GIT_INDEX_FILE"] = index
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_TERMINAL_PROMPT="0",
@@ -84,6 +149,281 @@ def git_env(keep_index: bool = False) -> dict[str, str]:
         LC_ALL="C",
     )
     return env
+
+
+class Watchdog:
+    """Kills a git process (with its children) that makes no progress while keyscan waits on
+    it: a deadline on being stuck, never a cap on total time.
+
+    Progress is any read answered (``enter``/``leave`` around each blocking call), CPU used by
+    the process tree (``/proc``, on Linux) or ``extra_progress`` changing (a growing stderr
+    log). Time is counted only while a call is waiting and ``busy()`` says git has something
+    to do: a slow consumer (scanning a large blob) never looks like a stuck git."""
+
+    def __init__(
+        self,
+        what: str,
+        where: str,
+        procs: Sequence[subprocess.Popen[bytes]],
+        timeout: float | None = None,
+        extra_progress: Callable[[], int] | None = None,
+    ) -> None:
+        self.what = what
+        self.where = where
+        self.procs = list(procs)
+        self.timeout = git_timeout() if timeout is None else timeout
+        self.extra_progress = extra_progress
+        self.busy: Callable[[], bool] | None = None
+        self.waiting = 0  # blocking calls in progress (one thread uses a watchdog)
+        self.progress = 0  # blocking calls answered
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="keyscan-git-watch")
+        self._thread.start()
+
+    def enter(self) -> None:
+        self.waiting += 1
+
+    def leave(self) -> None:
+        self.waiting -= 1
+        self.progress += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def error(self) -> GitTimeout:
+        return GitTimeout(
+            self.where,
+            f"git {self.what} made no progress for {self.timeout:g} s and was stopped "
+            f"(a FIFO or a hung file system in the repository?); {TIMEOUT_ENV} sets the limit",
+        )
+
+    def check(self) -> None:
+        if self.fired:
+            raise self.error()
+
+    def _mark(self) -> tuple[int, int, int]:
+        cpu = sum(_tree_cpu(p.pid) for p in self.procs if p.poll() is None)
+        extra = self.extra_progress() if self.extra_progress is not None else 0
+        return self.progress, cpu, extra
+
+    def _run(self) -> None:
+        interval = max(0.05, min(1.0, self.timeout / 4))
+        idle = 0.0
+        last: tuple[int, int, int] | None = None
+        while not self._stop.wait(interval):
+            if all(p.poll() is not None for p in self.procs):
+                return
+            try:
+                mark = self._mark()
+            except OSError:  # pragma: no cover - a process vanished between two reads
+                continue
+            waiting = self.waiting > 0 and (self.busy is None or self.busy())
+            if not waiting or mark != last:
+                idle, last = 0.0, mark
+                continue
+            idle += interval
+            if idle >= self.timeout:
+                self.fired = True
+                for p in self.procs:
+                    _kill_tree(p.pid)
+                return
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of a process (Linux ``/proc``; empty elsewhere)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                found.extend(int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = [pid]
+    while todo and len(out) < 1000:
+        for child in _children(todo.pop()):
+            if child not in out:
+                out.append(child)
+                todo.append(child)
+    return out
+
+
+def _cpu(pid: int) -> int:
+    """User + system CPU ticks of a process (0 when unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _tree_cpu(pid: int) -> int:
+    return sum(_cpu(p) for p in [pid, *_descendants(pid)])
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and its descendants (a clone's upload-pack stuck on a FIFO too)."""
+    for target in [*reversed(_descendants(pid)), pid]:
+        with contextlib.suppress(OSError):
+            os.kill(target, signal.SIGKILL)
+
+
+class _Watched:
+    """A process's stdout whose blocking reads the watchdog times; after the watchdog killed
+    git, a read raises GitTimeout instead of returning a short answer."""
+
+    def __init__(self, raw: IO[bytes], watchdog: Watchdog) -> None:
+        self.raw = raw
+        self.watchdog = watchdog
+
+    def read(self, size: int = -1) -> bytes:
+        wd = self.watchdog
+        wd.enter()
+        try:
+            data = self.raw.read(size)
+        finally:
+            wd.leave()
+        wd.check()
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        wd = self.watchdog
+        wd.enter()
+        try:
+            line = self.raw.readline(size)
+        finally:
+            wd.leave()
+        wd.check()
+        return line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        wd = self.watchdog
+        wd.enter()
+        try:
+            lines = self.raw.readlines(hint)
+        finally:
+            wd.leave()
+        wd.check()
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def close(self) -> None:
+        self.raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+
+class GitProcess(subprocess.Popen[bytes]):
+    """A git process under a watchdog (see ``GitRepo.popen``)."""
+
+    watchdog: Watchdog
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to git's stdin and close it; a write blocked on a stuck git is
+        timed like a read (GitTimeout)."""
+        wd = self.watchdog
+        wd.enter()
+        try:
+            _feed(self.stdin, data)
+        finally:
+            wd.leave()
+        wd.check()
+
+
+def _start(
+    argv: list[str],
+    what: str,
+    where: str,
+    *,
+    cwd: str,
+    env: dict[str, str],
+    stdin: int | IO[bytes] | None,
+    stderr: int | IO[bytes],
+    also: Sequence[subprocess.Popen[bytes]] = (),
+    extra_progress: Callable[[], int] | None = None,
+) -> GitProcess:
+    proc = GitProcess(
+        argv,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        cwd=cwd,
+        env=env,
+        bufsize=1024 * 1024,
+    )
+    assert proc.stdout is not None
+    _grow_pipe(proc.stdout.fileno())
+    proc.watchdog = Watchdog(what, where, [proc, *also], extra_progress=extra_progress)
+    proc.stdout = cast(IO[bytes], _Watched(proc.stdout, proc.watchdog))
+    return proc
+
+
+def run_git(
+    argv: list[str],
+    what: str,
+    where: str,
+    *,
+    cwd: str,
+    env: dict[str, str],
+    input: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run one git command line under the watchdog; stderr goes to a file (never blocks)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as errlog:
+        err_fd = errlog.fileno()
+        proc = _start(
+            argv, what, where, cwd=cwd, env=env,
+            stdin=subprocess.PIPE if input is not None else None, stderr=errlog,
+            extra_progress=lambda: os.fstat(err_fd).st_size,
+        )  # fmt: skip
+        feeder: threading.Thread | None = None
+        if input is not None:
+            feeder = threading.Thread(target=_feed, args=(proc.stdin, input), daemon=True)
+            feeder.start()
+        assert proc.stdout is not None
+        try:
+            out = proc.stdout.read()
+        finally:
+            proc.stdout.close()
+            if feeder is not None:
+                feeder.join()
+            code = proc.wait()
+            proc.watchdog.stop()
+        errlog.seek(0)
+        err = errlog.read()
+    if check and code != 0:
+        raise GitError(what, last_line(err) or f"git {what} failed")
+    return subprocess.CompletedProcess(argv, code, out, err)
+
+
+def _feed(stdin: IO[bytes] | None, data: bytes) -> None:
+    if stdin is None:
+        return
+    try:
+        stdin.write(data)
+        stdin.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -112,17 +452,10 @@ class GitRepo:
         check: bool = True,
         keep_index: bool = False,
     ) -> subprocess.CompletedProcess[bytes]:
-        proc = subprocess.run(
-            self.argv(*args),
-            input=input,
-            capture_output=True,
-            cwd=self.cwd,
-            env=git_env(keep_index),
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise GitError(args[0], last_line(proc.stderr) or f"git {args[0]} failed")
-        return proc
+        return run_git(
+            self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
+            env=git_env(keep_index), input=input, check=check,
+        )  # fmt: skip
 
     def popen(
         self,
@@ -130,19 +463,15 @@ class GitRepo:
         stdin: int | IO[bytes] | None = None,
         keep_index: bool = False,
         stderr: int | IO[bytes] = subprocess.PIPE,
-    ) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            self.argv(*args),
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=self.cwd,
-            env=git_env(keep_index),
-            bufsize=1024 * 1024,
-        )
-        if proc.stdout is not None:
-            _grow_pipe(proc.stdout.fileno())
-        return proc
+        also: Sequence[subprocess.Popen[bytes]] = (),
+    ) -> GitProcess:
+        """A streaming git command. Its stdout raises GitTimeout once the watchdog killed it
+        (no progress for ``git_timeout()`` s while read); ``also``: processes feeding it
+        (their CPU is progress, and they are killed with it)."""
+        return _start(
+            self.argv(*args), args[0], self.git_dir, cwd=self.cwd, env=git_env(keep_index),
+            stdin=stdin, stderr=stderr, also=also,
+        )  # fmt: skip
 
 
 def _grow_pipe(fd: int) -> None:
@@ -166,6 +495,40 @@ def last_line(stderr: bytes) -> str:
     return text
 
 
+# Files git reads in a repository before anything else. A FIFO or a device there would block
+# git (and anything that opens it) forever: refused before git runs, with a clear message.
+_GIT_FILES = (
+    "HEAD", "config", "packed-refs", "shallow", "commondir", "gitdir",
+    "objects/info/alternates", "info/grafts", "index",
+)  # fmt: skip
+
+
+def check_git_files(git_dir: str, where: str) -> None:
+    """Refuse a repository whose well-known files are not regular files (``stat`` only: a
+    FIFO is never opened)."""
+    import stat
+
+    for name in _GIT_FILES:
+        try:
+            st = os.stat(os.path.join(git_dir, name))
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise GitError(where, f"{name} in {git_dir} is not a regular file (a FIFO or "
+                           "device?): refusing to read this repository")  # fmt: skip
+
+
+def _candidate_git_dir(start: str) -> str | None:
+    dot = os.path.join(start, ".git")
+    if os.path.isdir(dot):
+        return dot
+    if os.path.exists(os.path.join(start, "objects")) and os.path.lexists(
+        os.path.join(start, "HEAD")
+    ):
+        return start  # a bare repository
+    return None
+
+
 def discover(target: str) -> GitRepo:
     """The repository at or above ``target`` (a work tree or a bare repository)."""
     if not os.path.exists(target):
@@ -174,7 +537,20 @@ def discover(target: str) -> GitRepo:
     env = git_env()
     if shutil.which("git") is None:
         raise GitError("git", "not found: install git to scan repositories")
-    proc = subprocess.run(
+    early = _candidate_git_dir(start)
+    if early is not None:
+        check_git_files(early, target)
+    dot = os.path.join(start, ".git")
+    if os.path.lexists(dot) and not os.path.isdir(dot):
+        import stat
+
+        try:
+            regular = stat.S_ISREG(os.stat(dot).st_mode)
+        except OSError:
+            regular = True  # a dangling link: git says what is wrong
+        if not regular:
+            raise GitError(target, ".git is not a regular file (a FIFO or device?): refusing it")
+    proc = run_git(
         [
             "git",
             *SAFE_CONFIG,
@@ -184,7 +560,8 @@ def discover(target: str) -> GitRepo:
             "--is-shallow-repository",
             "--show-toplevel",
         ],
-        capture_output=True,
+        "rev-parse",
+        target,
         cwd=start,
         env=env,
         check=False,
@@ -199,7 +576,63 @@ def discover(target: str) -> GitRepo:
         raise GitError(target, why or "not a git repository")
     git_dir, bare, shallow = out[0], out[1] == "true", out[2] == "true"
     work_tree = None if bare or len(out) < 4 or not out[3] else out[3]
+    check_git_files(git_dir, target)
     return GitRepo(git_dir=git_dir, work_tree=work_tree, shallow=shallow)
+
+
+# --------------------------------------------------------------------------------------------
+# Remote repositories
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
+
+
+def is_remote(target: str) -> bool:
+    """A URL (``scheme://``, ``helper::``, ``user@host:path``) rather than a local path."""
+    if os.path.exists(target):
+        return False
+    if _SCHEME.match(target):
+        return True
+    return "@" in target and ":" in target and "://" not in target
+
+
+def check_remote(url: str) -> None:
+    """Refuse, before git runs, any URL whose transport keyscan does not support."""
+    if not url or url.startswith("-") or any(c in url for c in "\n\r\0"):
+        raise GitError(url or "''", "not a repository URL")
+    m = _SCHEME.match(url)
+    if m is None:
+        if "@" in url and ":" in url:
+            return  # user@host:path, git's ssh shorthand
+        raise GitError(url, "not a repository URL")
+    scheme, sep = m.group(1), m.group(2)
+    if sep == "::" or scheme.lower() not in ALLOWED_SCHEMES:
+        raise GitError(
+            url,
+            f"unsupported transport {scheme!r}: keyscan clones only https, http, ssh, git "
+            "and file URLs",
+        )
+
+
+def clone(url: str, dest: str, batch: bool = False) -> None:
+    """Mirror-clone ``url`` (bare, every ref) into ``dest``, allowing only the transports of
+    ``ALLOWED_SCHEMES`` (refused here first, then by ``protocol.allow`` and
+    ``GIT_ALLOW_PROTOCOL``). ``batch``: ssh never asks a question (audits)."""
+    check_remote(url)
+    env = git_env()
+    env["GIT_ALLOW_PROTOCOL"] = _ALLOW_PROTOCOL
+    if batch:
+        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    # Stored in the clone's config too, so later commands on it are safe even without ours.
+    stored = [f"--config={v}" for k, v in zip(SAFE_CONFIG[::2], SAFE_CONFIG[1::2], strict=True)
+              if k == "-c"]  # fmt: skip
+    argv = [
+        "git", *SAFE_CONFIG, *CLONE_CONFIG, "clone", "--mirror", "--progress", "--template=",
+        *stored, "--", url, dest,
+    ]  # fmt: skip
+    proc = run_git(argv, "clone", url, cwd=os.path.dirname(dest) or ".", env=env, check=False)
+    if proc.returncode != 0:
+        why = last_line(proc.stderr).strip("'\" ") or "clone failed"
+        raise GitError(url, f"cannot clone: {why}")
 
 
 class ObjectRef(NamedTuple):
@@ -273,33 +706,48 @@ class ObjectReader:
                 "cat-file", "--batch", "--buffer", stdin=subprocess.PIPE, stderr=errlog
             )
             assert proc.stdin is not None and proc.stdout is not None
+            # git is to blame for a wait only while it has been asked for something.
+            proc.watchdog.busy = lambda: bool(feed.pending)
             writer = threading.Thread(
                 target=feed.run, args=(proc.stdin,), daemon=True, name="cat-file-feed"
             )
             writer.start()
             out = proc.stdout
+            # The hot loop reads the stream under the wrapper, timing each answer once (not
+            # each of its three reads); the watchdog is told before every yield that the
+            # wait is over, so time spent by the consumer never counts against git.
+            raw = cast(_Watched, out).raw
+            wd = proc.watchdog
             try:
                 while True:
-                    header = out.readline()
+                    wd.enter()
+                    try:
+                        header = raw.readline()
+                        fields = header.split()
+                        missing = len(fields) == 2 and fields[1] == b"missing"
+                        data = b""
+                        if header and feed.pending and not missing and len(fields) == 3:
+                            size = int(fields[2])
+                            data = raw.read(size)
+                            if len(data) == size:
+                                raw.read(1)  # the LF after the contents
+                    finally:
+                        wd.leave()
+                    wd.check()
                     if not header or not feed.pending:
                         break  # EOF (or an answer to nothing asked): done, or git died
-                    fields = header.split()
-                    if len(fields) == 2 and fields[1] == b"missing":
+                    if missing:
                         yield feed.pending.popleft(), "error", b"object is missing"
                         continue
-                    if len(fields) != 3:
+                    if len(fields) != 3 or len(data) != int(fields[2]):
                         break
-                    size = int(fields[2])
-                    data = out.read(size)
-                    if len(data) != size:
-                        break
-                    out.read(1)  # the LF after the contents
                     feed.pending.popleft()
                     yield fields[0].decode(), fields[1].decode(), data
             finally:
                 out.close()
                 writer.join()  # after this, pending holds every id taken from the stream
                 proc.wait()
+                proc.watchdog.stop()
             errlog.seek(0)
             err = errlog.read()
         return last_line(err) or "corrupt object: git cannot read it"
@@ -359,7 +807,11 @@ def batch_check(
     ]
     if all_objects:
         args += ["--batch-all-objects", "--unordered"]
-    proc = repo.popen(*args, stdin=source.stdout if source is not None else None)
+    proc = repo.popen(
+        *args,
+        stdin=source.stdout if source is not None else None,
+        also=[source] if source is not None else (),
+    )
     if source is not None and source.stdout is not None:
         source.stdout.close()  # the pipe now belongs to cat-file
     assert proc.stdout is not None and proc.stderr is not None
@@ -387,7 +839,9 @@ def batch_check(
     proc.stdout.close()
     err = proc.stderr.read()
     proc.stderr.close()
-    if proc.wait() != 0:
+    code = proc.wait()
+    proc.watchdog.stop()
+    if code != 0:
         raise GitError("cat-file", last_line(err) or "cannot list objects")
 
 
