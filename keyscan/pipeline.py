@@ -58,10 +58,12 @@ def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
     for f in findings:
         reasons: list[str] = []
         allowed = [loc for loc in f.locations if loc.inline_allowed]
-        if allowed and len(allowed) == len(f.locations):
+        if len(allowed) == len(f.locations) and f.more_allowed == f.more_locations:
             reasons.append("inline allow comment")
-        elif allowed:
+        elif allowed or f.more_allowed:
             f.locations = [loc for loc in f.locations if not loc.inline_allowed]
+            f.more_locations -= f.more_allowed
+            f.more_allowed = 0
         for suppressor in opts.suppressors:
             why = suppressor(f)
             if why:

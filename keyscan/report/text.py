@@ -97,8 +97,9 @@ def format_finding(
     shown = f.locations if all_locations else f.locations[:20]
     for loc in shown:
         lines.append(f"       {format_location(loc)}")
-    if len(f.locations) > len(shown):
-        lines.append(f"       ... and {len(f.locations) - len(shown)} more locations")
+    more = f.location_count - len(shown)
+    if more:
+        lines.append(f"       ... and {more:,} more location{'s' if more != 1 else ''}")
     git = f.extra.get("git")
     if isinstance(git, dict):
         lines.extend(format_git(git))
@@ -136,7 +137,7 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
     for f in result.findings:
         out.extend(format_finding(f, paint, opts.show_secrets, opts.all_locations))
         out.append("")
-    locations = sum(len(f.locations) for f in result.findings)
+    locations = sum(f.location_count for f in result.findings)
     parts = [
         f"{result.files} file{'s' if result.files != 1 else ''}",
         human_bytes(result.bytes),
