@@ -7,6 +7,7 @@ report → exit code (0 clean, 1 findings, 2 error: a partial scan never exits 0
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,8 +100,33 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
         revoke_failed = opts.revoke(visible) != EXIT_CLEAN
     from keyscan.report import write_report
 
-    write_report(result, opts.output, stream)
+    try:
+        write_report(result, opts.output, stream)
+    except OSError as exc:  # a full disk, /dev/full, a closed pipe: one line, exit 2
+        _report_not_written(result, opts.output, exc)
+        return EXIT_ERROR
     return exit_code(result, opts, revoke_failed)
+
+
+def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
+    """Say that the report could not be written (after the scan's own errors), and make sure
+    the interpreter does not fail again, with a traceback, flushing stdout at exit."""
+    from keyscan.report.text import safe
+
+    to_stdout = not output.output or output.output == "-"
+    if to_stdout:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # not a real file (a test runner's capture)
+            pass
+    where = "standard output" if to_stdout else safe(output.output or "")
+    print_errors(result)
+    print(
+        f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
+        file=sys.stderr,
+    )
 
 
 def exit_code(result: ScanResult, opts: RunOptions, extra_error: bool = False) -> int:

@@ -149,13 +149,21 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
             f"in {locations} location{'s' if locations != 1 else ''}",
             "red",
         )
+    elif result.errors:
+        # Never "no keys found" for a run that had errors: what was read, and that it was not
+        # everything. Nothing read at all: the errors (on stderr) say it all.
+        if not result.files:
+            return ""
+        status = paint("scan incomplete: no OpenAI keys in what could be read", "red")
     else:
         status = paint("no OpenAI keys found", "green")
     line = f"keyscan: {status} ({', '.join(parts)})"
     if result.suppressed:
         line += f"; {result.suppressed} suppressed"
     if result.errors:
-        line += paint(f"; {len(result.errors)} error(s): scan incomplete", "red")
+        errors = f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}"
+        line += paint(f"; {errors}" if not result.findings else f"; {errors}: scan incomplete",
+                      "red")
     out.append(line)
     if opts.hook and result.findings:
         out.append("")
