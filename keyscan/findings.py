@@ -1,20 +1,29 @@
 """From detector matches to findings: locate (line, column), inline allow comments, dedupe.
 
 A *hit* is one secret at one location. ``aggregate`` turns hits into findings: one finding per
-unique secret, holding every location, with the most confident rule that matched it.
+unique secret, with the most confident rule that matched it and its locations.
+
+Memory follows the input, not the repetitions: a secret seen more than ``MAX_LOCATIONS``
+times keeps its first ``MAX_LOCATIONS`` locations (in report order) and counts the others
+(``Finding.more_locations``). Sources that gather many hits fold them as they go with
+``compact`` and an ``Overflow`` record per secret, so that one key repeated a million times
+never holds a million locations in memory.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyscan.models import Confidence, Finding, Location, Match, fingerprint_of, redact
 
 # Comments that suppress a finding on their own line. gitleaks' and detect-secrets' spellings
 # are honoured so that users can migrate without touching their code.
 ALLOW_COMMENT = re.compile(rb"keyscan:allow|gitleaks:allow|pragma:\s*allowlist[ -]secret")
+
+# Locations kept per secret; the others are counted (see the module docstring).
+MAX_LOCATIONS = 1000
 
 
 @dataclass
@@ -107,8 +116,90 @@ def hits_from_matches(
     return hits
 
 
-def aggregate(hits: Iterable[Hit]) -> list[Finding]:
-    """One finding per unique secret, most confident rule first, locations sorted."""
+@dataclass
+class Overflow:
+    """The hits of one secret beyond those kept: counted, not kept."""
+
+    count: int = 0
+    allowed: int = 0  # of them, on a line with an inline allow comment
+    best: Hit | None = None  # the most confident of them (its rule may be the finding's)
+
+
+@dataclass
+class HitSink:
+    """Hits gathered with bounded memory: ``hits`` keeps at most ``limit`` hits per secret
+    once compacted (the first in report order), ``overflow`` counts the others."""
+
+    hits: list[Hit] = field(default_factory=list)
+    overflow: dict[bytes, Overflow] = field(default_factory=dict)
+    limit: int = MAX_LOCATIONS
+    _next_check: int = 0
+
+    def add(self, hits: Iterable[Hit]) -> None:
+        self.hits.extend(hits)
+        if len(self.hits) > max(self._next_check, 4 * self.limit):
+            self.hits = compact(self.hits, self.overflow, self.limit)
+            self._next_check = 2 * len(self.hits)  # amortised: many distinct secrets
+
+    def merge(self, other: HitSink) -> None:
+        for secret, more in other.overflow.items():
+            merge_overflow(self.overflow, secret, more)
+        self.add(other.hits)
+
+    def findings(self) -> list[Finding]:
+        return aggregate(self.hits, self.overflow, self.limit)
+
+
+def merge_overflow(into: dict[bytes, Overflow], secret: bytes, more: Overflow) -> None:
+    mine = into.setdefault(secret, Overflow())
+    mine.count += more.count
+    mine.allowed += more.allowed
+    if more.best is not None and (mine.best is None or more.best.confidence > mine.best.confidence):
+        mine.best = more.best
+
+
+def _report_order(hit: Hit) -> tuple[bool, tuple[str, int, int, str], int]:
+    """Locations without an allow comment first: if those kept all carry one, so do those
+    only counted (a finding is suppressed as a whole, or shows where it is not allowed)."""
+    return hit.location.inline_allowed, hit.location.sort_key(), hit.location.offset
+
+
+def compact(
+    hits: list[Hit], overflow: dict[bytes, Overflow], limit: int = MAX_LOCATIONS
+) -> list[Hit]:
+    """Keep the first ``limit`` hits of each secret (in report order, those on a line with an
+    allow comment last); count the others in ``overflow``. Hits are returned unchanged (same
+    order) when no secret is over the limit."""
+    by_secret: dict[bytes, list[Hit]] = {}
+    for hit in hits:
+        by_secret.setdefault(hit.secret, []).append(hit)
+    if all(len(group) <= limit for group in by_secret.values()):
+        return hits
+    out: list[Hit] = []
+    for secret, group in by_secret.items():
+        if len(group) > limit:
+            group.sort(key=_report_order)
+            more = Overflow()
+            for hit in group[limit:]:
+                more.count += 1
+                more.allowed += hit.location.inline_allowed
+                if more.best is None or hit.confidence > more.best.confidence:
+                    more.best = hit
+            merge_overflow(overflow, secret, more)
+            group = group[:limit]
+        out.extend(group)
+    return out
+
+
+def aggregate(
+    hits: Iterable[Hit],
+    overflow: dict[bytes, Overflow] | None = None,
+    limit: int = MAX_LOCATIONS,
+) -> list[Finding]:
+    """One finding per unique secret, most confident rule first, locations sorted; at most
+    ``limit`` locations per finding, the others counted in ``Finding.more_locations``."""
+    overflow = dict(overflow or {})
+    hits = compact(list(hits), overflow, limit)
     by_secret: dict[bytes, Finding] = {}
     for hit in hits:
         finding = by_secret.get(hit.secret)
@@ -126,14 +217,26 @@ def aggregate(hits: Iterable[Hit]) -> list[Finding]:
             )
             by_secret[hit.secret] = finding
         elif hit.confidence > finding.confidence:
-            finding.rule_id, finding.family = hit.rule_id, hit.family
-            finding.confidence, finding.description = hit.confidence, hit.description
+            _take_rule(finding, hit)
         finding.locations.append(hit.location)
+    for secret, more in overflow.items():
+        finding = by_secret.get(secret)
+        if finding is None:  # pragma: no cover - compaction always keeps some hits
+            continue
+        finding.more_locations += more.count
+        finding.more_allowed += more.allowed
+        if more.best is not None and more.best.confidence > finding.confidence:
+            _take_rule(finding, more.best)
     findings = list(by_secret.values())
     for f in findings:
         f.locations.sort(key=Location.sort_key)
     findings.sort(key=lambda f: (-f.confidence, f.locations[0].sort_key() if f.locations else ()))
     return findings
+
+
+def _take_rule(finding: Finding, hit: Hit) -> None:
+    finding.rule_id, finding.family = hit.rule_id, hit.family
+    finding.confidence, finding.description = hit.confidence, hit.description
 
 
 def drop_inline_allowed(findings: list[Finding]) -> tuple[list[Finding], int]:
@@ -145,8 +248,10 @@ def drop_inline_allowed(findings: list[Finding]) -> tuple[list[Finding], int]:
     suppressed = 0
     for f in findings:
         remaining = [loc for loc in f.locations if not loc.inline_allowed]
-        suppressed += len(f.locations) - len(remaining)
-        if remaining:
+        suppressed += len(f.locations) - len(remaining) + f.more_allowed
+        f.more_locations -= f.more_allowed
+        f.more_allowed = 0
+        if remaining or f.more_locations:
             f.locations = remaining
             kept.append(f)
     return kept, suppressed

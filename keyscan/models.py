@@ -171,6 +171,16 @@ class Finding:
     notes: list[str] = field(default_factory=list)
     # Source-specific, JSON-serialisable detail about the whole secret (git provenance, ...).
     extra: dict[str, Any] = field(default_factory=dict)
+    # Places seen beyond the locations kept (keyscan.findings.MAX_LOCATIONS): counted, not
+    # listed, so that memory follows the input, not the repetitions; ``more_allowed`` of them
+    # carry an inline allow comment.
+    more_locations: int = 0
+    more_allowed: int = 0
+
+    @property
+    def location_count(self) -> int:
+        """Every place the secret was seen: those listed and those only counted."""
+        return len(self.locations) + self.more_locations
 
     @property
     def identity(self) -> str:

@@ -7,6 +7,7 @@ report → exit code (0 clean, 1 findings, 2 error: a partial scan never exits 0
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,10 +61,12 @@ def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
     for f in findings:
         reasons: list[str] = []
         allowed = [loc for loc in f.locations if loc.inline_allowed]
-        if allowed and len(allowed) == len(f.locations):
+        if len(allowed) == len(f.locations) and f.more_allowed == f.more_locations:
             reasons.append("inline allow comment")
-        elif allowed:
+        elif allowed or f.more_allowed:
             f.locations = [loc for loc in f.locations if not loc.inline_allowed]
+            f.more_locations -= f.more_allowed
+            f.more_allowed = 0
         for suppressor in opts.suppressors:
             why = suppressor(f)
             if why:
@@ -100,8 +103,33 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
     from keyscan.report import write_report
 
     redact_result(result, opts)
-    write_report(result, opts.output, stream)
+    try:
+        write_report(result, opts.output, stream)
+    except OSError as exc:  # a full disk, /dev/full, a closed pipe: one line, exit 2
+        _report_not_written(result, opts.output, exc)
+        return EXIT_ERROR
     return exit_code(result, opts, revoke_failed)
+
+
+def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
+    """Say that the report could not be written (after the scan's own errors), and make sure
+    the interpreter does not fail again, with a traceback, flushing stdout at exit."""
+    from keyscan.report.text import safe
+
+    to_stdout = not output.output or output.output == "-"
+    if to_stdout:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # not a real file (a test runner's capture)
+            pass
+    where = "standard output" if to_stdout else safe(output.output or "")
+    print_errors(result)
+    print(
+        f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
+        file=sys.stderr,
+    )
 
 
 # Formats that may carry raw keys with --show-secrets; the others are always redacted.

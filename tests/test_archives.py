@@ -119,8 +119,14 @@ def test_nesting_to_archive_depth() -> None:
     assert scan(outer, "app.zip", archive_depth=3)[0] == [
         ("app.zip!deps/middle.tgz!lib/inner.jar!pkg/config.py", k)
     ]
-    # Depth 2: the jar inside the tgz is not opened (its deflated bytes hide the key).
-    assert scan(outer, "app.zip", archive_depth=2) == ([], [])
+    # Depth 2: the jar inside the tgz is not opened (its deflated bytes hide the key), and
+    # the scan says so: it is incomplete (issue 11, item 12).
+    found, errors = scan(outer, "app.zip", archive_depth=2)
+    assert found == []
+    assert [str(e) for e in errors] == [
+        "app.zip!deps/middle.tgz!lib/inner.jar: archive nested deeper than --archive-depth 2: "
+        "not opened, scanned as raw bytes"
+    ]
     assert scan(outer, "app.zip", archive_depth=0) == ([], [])
     # A stored (uncompressed) zip not opened still shows its key as plain bytes.
     stored = make_zip({"a.txt": f"K='{k}'\n".encode()}, zipfile.ZIP_STORED)

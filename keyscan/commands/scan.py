@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from keyscan.cli_common import RunContext, build_context, scan_options
-from keyscan.findings import aggregate
 from keyscan.models import ScanError, ScanResult
 from keyscan.pipeline import finish
 
@@ -30,14 +29,10 @@ def scan_targets(targets: list[str], ctx: RunContext) -> ScanResult:
 
     started = time.perf_counter()
     result = ScanResult(kind="files", targets=targets)
-    hits = []
+    found = files.FileScan()
     file_targets = [t for t in targets if t != "-"]
     if "-" in targets:
-        part = files.scan_stdin(ctx.rules, options=ctx.content)
-        hits.extend(part.hits)
-        result.errors.extend(part.errors)
-        result.files += part.files
-        result.bytes += part.bytes
+        files.merge_scan(found, files.scan_stdin(ctx.rules, options=ctx.content))
         if not file_targets:
             result.kind = "stdin"
     if file_targets:
@@ -45,12 +40,11 @@ def scan_targets(targets: list[str], ctx: RunContext) -> ScanResult:
         notes: list[str] = []
         tasks = files.iter_walk(file_targets, ctx.excludes, walk_errors, notes)
         part = files.scan_files(ctx.rules, tasks, ctx.jobs, ctx.content)
-        result.errors.extend(walk_errors)
+        found.errors.extend(walk_errors)  # complete once the lazy walk is done
+        files.merge_scan(found, part)
         result.warnings.extend(notes)
-        hits.extend(part.hits)
-        result.errors.extend(part.errors)
-        result.files += part.files
-        result.bytes += part.bytes
-    result.findings = aggregate(hits)
+    result.errors.extend(found.errors)
+    result.files, result.bytes = found.files, found.bytes
+    result.findings = found.findings()
     result.duration = time.perf_counter() - started
     return result

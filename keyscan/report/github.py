@@ -51,12 +51,13 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
         lines.append(command("error", {"title": "keyscan: scan incomplete"}, str(err)))
     for note in result.warnings:
         lines.append(command("warning", {"title": "keyscan"}, note))
-    locations = len(lines) - len(result.errors) - len(result.warnings)
-    summary = (
-        f"keyscan: {len(result.findings)} secret(s) in {locations} location(s)"
-        if result.findings
-        else "keyscan: no OpenAI keys found"
-    )
+    locations = sum(f.location_count for f in result.findings)
+    if result.findings:
+        summary = f"keyscan: {len(result.findings)} secret(s) in {locations} location(s)"
+    elif result.errors:  # never "no keys found" for a run that had errors
+        summary = "keyscan: scan incomplete: no OpenAI keys in what could be read"
+    else:
+        summary = "keyscan: no OpenAI keys found"
     if result.suppressed:
         summary += f"; {result.suppressed} suppressed"
     if opts.quiet and not result.findings and not result.errors:

@@ -53,6 +53,8 @@ def finding_to_json(f: Finding, show_secrets: bool = False) -> dict[str, Any]:
     out["verification"] = f.verification.to_json() if f.verification else None
     out["notes"] = list(f.notes)
     out["locations"] = [location_to_json(loc) for loc in f.locations]
+    if f.more_locations:  # seen but not listed (keyscan.findings.MAX_LOCATIONS)
+        out["more_locations"] = f.more_locations
     extra = {k: v for k, v in f.extra.items() if k != "suppressed_by"}
     if extra:
         out["extra"] = extra
@@ -70,7 +72,7 @@ def summary(result: ScanResult) -> dict[str, Any]:
         "errors": [{"where": e.where, "message": e.message} for e in result.errors],
         "warnings": list(result.warnings),
         "secrets": len(result.findings),
-        "locations": sum(len(f.locations) for f in result.findings),
+        "locations": sum(f.location_count for f in result.findings),
         "suppressed": result.suppressed,
         "stats": result.stats,
     }

@@ -238,6 +238,17 @@ def document(result: ScanResult, root: Path | None = None) -> dict[str, Any]:
         {"level": "error", "message": {"text": f"{err.where}: {err.message}"}}
         for err in result.errors
     ] + [{"level": "warning", "message": {"text": note}} for note in result.warnings]
+    notifications += [  # locations seen but not listed (keyscan.findings.MAX_LOCATIONS)
+        {
+            "level": "note",
+            "message": {
+                "text": f"{f.redacted} (sha256:{f.fingerprint[:12]}): and "
+                f"{f.more_locations:,} more locations, not listed"
+            },
+        }
+        for f in result.findings
+        if f.more_locations
+    ]
     invocation: dict[str, Any] = {"executionSuccessful": result.complete}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications

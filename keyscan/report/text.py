@@ -106,8 +106,9 @@ def format_finding(
     shown = f.locations if all_locations else f.locations[:20]
     for loc in shown:
         lines.append(f"       {format_location(loc)}")
-    if len(f.locations) > len(shown):
-        lines.append(f"       ... and {len(f.locations) - len(shown)} more locations")
+    more = f.location_count - len(shown)
+    if more:
+        lines.append(f"       ... and {more:,} more location{'s' if more != 1 else ''}")
     git = f.extra.get("git")
     if isinstance(git, dict):
         lines.extend(format_git(git))
@@ -145,7 +146,7 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
     for f in result.findings:
         out.extend(format_finding(f, paint, opts.show_secrets, opts.all_locations))
         out.append("")
-    locations = sum(len(f.locations) for f in result.findings)
+    locations = sum(f.location_count for f in result.findings)
     parts = [
         f"{result.files} file{'s' if result.files != 1 else ''}",
         human_bytes(result.bytes),
@@ -157,13 +158,21 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
             f"in {locations} location{'s' if locations != 1 else ''}",
             "red",
         )
+    elif result.errors:
+        # Never "no keys found" for a run that had errors: what was read, and that it was not
+        # everything. Nothing read at all: the errors (on stderr) say it all.
+        if not result.files:
+            return ""
+        status = paint("scan incomplete: no OpenAI keys in what could be read", "red")
     else:
         status = paint("no OpenAI keys found", "green")
     line = f"keyscan: {status} ({', '.join(parts)})"
     if result.suppressed:
         line += f"; {result.suppressed} suppressed"
     if result.errors:
-        line += paint(f"; {len(result.errors)} error(s): scan incomplete", "red")
+        errors = f"{len(result.errors)} error{'s' if len(result.errors) != 1 else ''}"
+        line += paint(f"; {errors}" if not result.findings else f"; {errors}: scan incomplete",
+                      "red")
     out.append(line)
     if opts.hook and result.findings:
         out.append("")

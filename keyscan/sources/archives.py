@@ -8,6 +8,11 @@ Nothing is ever written to disk: members are read from the archive stream into m
 to ``IN_MEMORY`` bytes; larger members are scanned as a stream, in chunks), so hostile member
 names (``../../etc/passwd``, absolute paths, links) cannot touch the file system.
 
+An archive that is not opened although archives are scanned (nested deeper than
+``archive_depth``, or a member too big to hold in memory) is scanned as raw bytes and
+reported as a ScanError: the scan is incomplete and exits 2. ``archive_depth`` 0 opens no
+archive at all, by the user's choice, and says nothing.
+
 Zip bombs are refused: an archive on disk may inflate to at most ``archive_max_bytes`` in
 all (nested members included), and a member that inflates beyond ``archive_ratio_floor``
 bytes may not exceed ``archive_max_ratio`` times its compressed size. A refusal is a
@@ -334,12 +339,22 @@ def _scan_member(
 
     data = _read_full(ctx, stream, IN_MEMORY, ratio_base, already, 0)
     flat = replace(ctx.options, archive_depth=0)
+    nested = archive_kind(data[:512]) is not None
+    if nested and (len(data) >= IN_MEMORY or depth >= ctx.options.archive_depth):
+        why = (
+            f"larger than {IN_MEMORY} bytes (too big to open in memory)"
+            if len(data) >= IN_MEMORY
+            else f"nested deeper than --archive-depth {ctx.options.archive_depth}"
+        )
+        ctx.errors.append(
+            ScanError(template.path, f"archive {why}: not opened, scanned as raw bytes")
+        )
     if len(data) >= IN_MEMORY:
         big = _MemberStream(ctx, data, stream, ratio_base, already)
         found, size = scan_stream(ctx.detector, cast(BinaryIO, big), template, flat)
         hits.extend(found)
         return size
-    if depth < ctx.options.archive_depth and archive_kind(data[:512]):
+    if nested and depth < ctx.options.archive_depth:
         hits.extend(_scan_archive(ctx, io.BytesIO(data), len(data), template, depth + 1))
         return len(data)
     tmpl = replace(template, binary=is_binary(data[:8192]))

@@ -2,6 +2,10 @@
 
 * Directories are walked without following symlinks (a symlink named on the command line is
   followed); ``.git`` folders are skipped; ``--exclude`` globs prune files and folders.
+* A walk never opens FIFOs or devices. A path named on the command line is read whatever it
+  is: a pipe (``<(cmd)``, ``/dev/stdin``, a named FIFO), a terminal or a block device is read
+  as a stream, in chunks like a file (a FIFO waits for its writer, as ``cat`` would); a
+  character device that never ends (``/dev/zero``) is an error, never silently skipped.
 * Every file is read in chunks of ``CHUNK`` bytes that overlap by ``OVERLAP`` bytes, so memory
   stays bounded and a key across a chunk boundary is still found exactly once.
 * Large trees are split across worker processes; small scans stay in one process so that a
@@ -17,11 +21,11 @@ import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from keyscan.content import ContentOptions, scan_buffer, scan_special_file
 from keyscan.detector import MAX_MATCH_SPAN, Detector
-from keyscan.findings import Hit, is_binary
+from keyscan.findings import Hit, HitSink, is_binary
 from keyscan.models import Location, Rule, ScanError
 
 CHUNK = 8 * 1024 * 1024
@@ -42,14 +46,56 @@ class FileTask:
     # The part of the path the scan chose (below a folder given on the command line, or the
     # file's own name): a key in it is a finding. None: the whole display path.
     name: str | None = None
+    # Named on the command line and not a regular file (a pipe, a terminal, a block device):
+    # opened blocking, read as a stream, never in a worker process.
+    stream: bool = False
 
 
 @dataclass
-class FileScan:
-    hits: list[Hit] = field(default_factory=list)
+class FileScan(HitSink):
+    """Hits (bounded per secret: see keyscan.findings.HitSink), errors and counts."""
+
     errors: list[ScanError] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
+
+
+def _stream_kind(st: os.stat_result) -> str | None:
+    """Why a file named explicitly can be read as a stream, or None if it cannot."""
+    mode = st.st_mode
+    if stat.S_ISFIFO(mode):
+        return "pipe"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISCHR(mode):
+        try:
+            if st.st_rdev == os.stat(os.devnull).st_rdev:
+                return "null device"
+        except OSError:  # pragma: no cover - no /dev/null
+            pass
+        return "terminal" if _is_terminal(st) else None
+    return None
+
+
+def _is_terminal(st: os.stat_result) -> bool:
+    """A character device that is a terminal: it ends when the user types Ctrl-D."""
+    for fd in (0, 1, 2):
+        try:
+            other = os.fstat(fd)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino) and os.isatty(fd):
+            return True
+    return os.major(st.st_rdev) in (4, 5, 136, 137, 138, 139, 140, 141, 142, 143)
+
+
+def is_named_stream(target: str) -> bool:
+    """A path named on the command line that is read as a stream (not a file or folder)."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
 
 def _glob_match(rel: str, name: str, patterns: Sequence[str]) -> bool:
@@ -102,8 +148,13 @@ def iter_walk(
                 yield FileTask(target, target, st.st_size, os.path.basename(target))
         elif stat.S_ISDIR(st.st_mode):
             yield from _walk_dir(target, excludes, errors, notes)
+        elif _stream_kind(st) is not None:
+            yield FileTask(target, target, -1, stream=True)  # named explicitly: read it
         else:
-            notes.append(f"{target}: skipped, not a regular file")
+            what = "a socket" if stat.S_ISSOCK(st.st_mode) else "a device that never ends"
+            errors.append(
+                ScanError(target, f"cannot scan {what}: name a file, a folder, a pipe or -")
+            )
 
 
 def _walk_dir(
@@ -165,17 +216,21 @@ def scan_stream(
     options: ContentOptions | None = None,
     chunk: int = CHUNK,
     errors: list[ScanError] | None = None,
+    sink: HitSink | None = None,
 ) -> tuple[list[Hit], int]:
-    """Scan a binary stream in overlapping chunks. Returns (hits, bytes read)."""
+    """Scan a binary stream in overlapping chunks. Returns (hits, bytes read); with a
+    ``sink``, hits go there chunk by chunk (bounded per secret) and none are returned."""
     hits: list[Hit] = []
-    buf = stream.read(chunk)
+    buf = _read_chunk(stream, chunk)
     template.binary = is_binary(buf)
+    if len(buf) >= chunk and errors is not None:
+        _archive_too_big_for_a_stream(buf, template, options, errors)
     base = 0  # absolute offset of buf[0]
     line = 1  # line number at buf[0]
     column = 0  # characters of that line before buf[0] (a long line spans chunks)
     total = len(buf)
     while True:
-        more = stream.read(chunk) if len(buf) >= chunk else b""
+        more = _read_chunk(stream, chunk) if len(buf) >= chunk else b""
         last = not more
         # Matches that start in the overlap are left for the next buffer, which re-reads it.
         limit = len(buf) if last else len(buf) - OVERLAP
@@ -187,7 +242,10 @@ def scan_stream(
                 for h in found:
                     if h.location.offset - base < first_line_end:
                         h.location.column += column
-            hits.extend(found)
+            if sink is not None:
+                sink.add(found)
+            else:
+                hits.extend(found)
         if last:
             return hits, total
         line += buf.count(b"\n", 0, limit)
@@ -197,6 +255,41 @@ def scan_stream(
         base += limit
         buf = buf[limit:] + more
         total += len(more)
+
+
+def _read_chunk(stream: BinaryIO, chunk: int) -> bytes:
+    """Up to ``chunk`` bytes: short reads (a pipe, a terminal) are read on until the chunk is
+    full or the stream ends, so that chunking is the same as for a file."""
+    data = stream.read(chunk)
+    if not data or len(data) >= chunk:
+        return data
+    parts = [data]
+    size = len(data)
+    while size < chunk:
+        part = stream.read(chunk - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def _archive_too_big_for_a_stream(
+    head: bytes, template: Location, options: ContentOptions | None, errors: list[ScanError]
+) -> None:
+    """A stream (stdin, a pipe) is not seekable: an archive bigger than one chunk on it is
+    scanned as raw bytes only. Say so: its members were not opened."""
+    from keyscan.content import archive_kind
+
+    opts = options or ContentOptions()
+    if opts.archive_depth > 0 and archive_kind(head[:512]):
+        errors.append(
+            ScanError(
+                template.path,
+                f"archive larger than {CHUNK // (1024 * 1024)} MiB on a stream: scanned as raw "
+                "bytes, members not opened (save it to a file and scan the file)",
+            )
+        )
 
 
 def _read_small(fd: int, size: int) -> bytes | None:
@@ -218,12 +311,15 @@ def _read_small(fd: int, size: int) -> bytes | None:
 def scan_file(
     detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None = None
 ) -> None:
+    if task.stream:
+        scan_named_stream(detector, task, out, options)
+        return
     try:
         _scan_content(detector, task, out, options)
     finally:  # the name holds a key whether or not the content could be read
         name = task.display if task.name is None else task.name
-        out.hits.extend(name_hits(detector, name, Location(path=task.display, line=0,
-                                                           column=0, offset=0)))
+        template = Location(path=task.display, line=0, column=0, offset=0)
+        out.add(name_hits(detector, name, template))
 
 
 def _scan_content(
@@ -244,7 +340,7 @@ def _scan_content(
         template = Location(path=task.display, line=0, column=0, offset=0)
         if data is not None:
             template.binary = is_binary(data)
-            hits = scan_buffer(detector, data, template, options, errors=out.errors)
+            out.add(scan_buffer(detector, data, template, options, errors=out.errors))
             size = len(data)
         else:
             os.lseek(fd, 0, os.SEEK_SET)
@@ -252,9 +348,13 @@ def _scan_content(
                 # Archives and notebooks are read whole (archives as a seekable file).
                 opts = options or ContentOptions()
                 special = scan_special_file(detector, fh, template, opts, st.st_size, out.errors)
-                hits, size = special or scan_stream(
-                    detector, fh, template, options, errors=out.errors
-                )
+                if special is not None:
+                    out.add(special[0])
+                    size = special[1]
+                else:
+                    _, size = scan_stream(
+                        detector, fh, template, options, errors=out.errors, sink=out
+                    )
         after = os.fstat(fd)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             out.errors.append(ScanError(task.display, "changed while being scanned: scan again"))
@@ -263,9 +363,56 @@ def _scan_content(
         return
     finally:
         os.close(fd)
-    out.hits.extend(hits)
     out.files += 1
     out.bytes += size
+
+
+def scan_named_stream(
+    detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None = None
+) -> None:
+    """A pipe, terminal or block device named on the command line: opened blocking (a FIFO
+    waits for its writer) and read as a stream, in chunks."""
+    try:
+        fd = os.open(task.path, os.O_RDONLY)
+    except OSError as exc:
+        out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
+        return
+    with open(fd, "rb", buffering=0) as fh:
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:  # pragma: no cover - fstat of an open fd
+            out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
+            return
+        if stat.S_ISREG(st.st_mode):  # /dev/stdin redirected from a file, or a swap
+            fh.close()
+            scan_file(detector, FileTask(task.display, task.path, st.st_size), out, options)
+            return
+        if _stream_kind(st) is None:
+            out.errors.append(ScanError(task.display, "cannot read: a device that never ends"))
+            return
+        read = _Counting(fh)
+        template = Location(path=task.display, line=0, column=0, offset=0)
+        try:
+            scan_stream(
+                detector, cast(BinaryIO, read), template, options, errors=out.errors, sink=out
+            )
+        except OSError as exc:
+            out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
+        out.files += 1
+        out.bytes += read.total
+
+
+class _Counting:
+    """A binary stream that counts what was read (bytes scanned even if reading fails)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.total = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.total += len(data)
+        return data
 
 
 def scan_tasks(
@@ -307,14 +454,19 @@ def scan_files(
     """Scan files, in worker processes when the work is large enough to pay for them.
 
     ``tasks`` may be a lazy walk: the first files are looked at to decide; a large scan then
-    hands batches to the workers while the walk goes on.
+    hands batches to the workers while the walk goes on. Streams named on the command line
+    (pipes, ``/dev/stdin``) are read here, never in a worker (workers have no stdin).
     """
     jobs = default_jobs() if jobs is None else jobs
     it = iter(tasks)
     head: list[FileTask] = []
+    streams: list[FileTask] = []
     head_bytes = 0
     if jobs > 1:
         for task in it:
+            if task.stream:
+                streams.append(task)
+                continue
             head.append(task)
             head_bytes += _known_size(task) if len(head) <= PARALLEL_MIN_FILES else 0
             if len(head) >= PARALLEL_MIN_FILES * 16 or head_bytes >= PARALLEL_MIN_BYTES:
@@ -322,7 +474,7 @@ def scan_files(
         else:
             jobs = 1
     if jobs <= 1:
-        return scan_tasks(Detector(rules), [*head, *it], options)
+        return scan_tasks(Detector(rules), itertools.chain(streams, head, it), options)
     import multiprocessing
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
@@ -331,6 +483,9 @@ def scan_files(
     def batches() -> Iterator[tuple[Sequence[Rule], ContentOptions | None, list[FileTask]]]:
         batch: list[FileTask] = []
         for task in itertools.chain(head, it):
+            if task.stream:
+                streams.append(task)  # read after the pool, in this process
+                continue
             batch.append(task)
             if len(batch) >= BATCH_FILES:
                 yield rules, options, batch
@@ -341,25 +496,33 @@ def scan_files(
     result = FileScan()
     with ctx.Pool(jobs) as pool:
         for part in pool.imap_unordered(_worker, batches()):
-            result.hits.extend(part.hits)
-            result.errors.extend(part.errors)
-            result.files += part.files
-            result.bytes += part.bytes
+            merge_scan(result, part)
+    if streams:
+        merge_scan(result, scan_tasks(Detector(rules), streams, options))
     return result
+
+
+def merge_scan(into: FileScan, part: FileScan) -> None:
+    into.merge(part)
+    into.errors.extend(part.errors)
+    into.files += part.files
+    into.bytes += part.bytes
 
 
 def scan_stdin(
     rules: Sequence[Rule], stream: BinaryIO | None = None, options: ContentOptions | None = None
 ) -> FileScan:
+    """Stdin (``-``), read as a stream like a file; archive errors and refusals are reported
+    (a partial scan never exits 0)."""
     out = FileScan()
-    src = stream if stream is not None else sys.stdin.buffer
+    src = _Counting(stream if stream is not None else sys.stdin.buffer)
     template = Location(path="<stdin>", line=0, column=0, offset=0, source="stdin")
     try:
-        hits, size = scan_stream(Detector(rules), src, template, options)
+        scan_stream(
+            Detector(rules), cast(BinaryIO, src), template, options, errors=out.errors, sink=out
+        )
     except OSError as exc:
         out.errors.append(ScanError("<stdin>", f"cannot read: {exc.strerror or exc}"))
-        return out
-    out.hits.extend(hits)
     out.files = 1
-    out.bytes = size
+    out.bytes = src.total
     return out
