@@ -3,7 +3,8 @@
 * ``write_private(path, text)``: the whole file at once. Written to a temporary file in the
   same folder (created 0600 with ``O_EXCL``), then ``os.replace``-d onto ``path``: a symlink
   at ``path`` is replaced, never followed; a pre-existing 0644 file becomes a 0600 one; a
-  reader (or an interrupted run) never sees a half-written file.
+  reader (or an interrupted run) never sees a half-written file. A device, pipe or socket
+  named as ``path`` (``/dev/stdout``, ``/dev/null``, a FIFO) is written into, never replaced.
 * ``open_private(path, flags)`` / ``ensure_private(path)``: files kept open or appended to
   (an audit log, a SQLite database). Opened with ``O_NOFOLLOW`` (and ``O_NONBLOCK``, so a
   FIFO cannot block), refused unless a regular file, and restricted to 0600.
@@ -46,6 +47,9 @@ def write_private(path: str | os.PathLike[str], text: str) -> None:
     target = os.fspath(path)
     if os.path.isdir(target):
         raise PrivateFileError(target, "is a directory")
+    if _is_stream(target):
+        _write_stream(target, text)
+        return
     folder = os.path.dirname(target) or "."
     base = os.path.basename(target)
     fd = -1
@@ -74,6 +78,28 @@ def write_private(path: str | os.PathLike[str], text: str) -> None:
         if isinstance(exc, OSError):
             raise PrivateFileError(target, f"cannot write: {_why(exc)}") from None
         raise
+
+
+def _is_stream(target: str) -> bool:
+    """A device, pipe or socket the user named (``/dev/stdout``, ``/dev/null``, a FIFO): it is
+    written into, never replaced by a file (as root, a rename would replace the device node)."""
+    try:
+        mode = os.stat(target).st_mode  # follows /dev/stdout -> /proc/self/fd/1 -> the pipe
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_stream(target: str, text: str) -> None:
+    try:
+        fd = os.open(target, os.O_WRONLY | _CLOEXEC)
+    except OSError as exc:
+        raise PrivateFileError(target, f"cannot open: {_why(exc)}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise PrivateFileError(target, f"cannot write: {_why(exc)}") from None
 
 
 def open_private(path: str | os.PathLike[str], flags: int) -> int:

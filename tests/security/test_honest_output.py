@@ -4,6 +4,8 @@ and exit 2, not a traceback."""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -71,8 +73,10 @@ def test_output_file_on_a_full_disk_is_one_line_and_exit_2(tmp_path: Path, leak:
     proc = keyscan("scan", str(tmp_path), "-o", "/dev/full")
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        "keyscan: error: cannot write the report to /dev/full: No space left on device"
+        "keyscan: error: /dev/full: report not written: cannot write: No space left on device"
     ]
+    # Written into, never replaced: as root a rename would put a file where the device was.
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])

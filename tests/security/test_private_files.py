@@ -196,3 +196,32 @@ def test_report_command_output_does_not_follow_a_symlink(tmp_path: Path) -> None
     assert elsewhere.read_text() == "not yours\n"
     assert not out.is_symlink() and mode(out) == 0o600
     assert "<html" in out.read_text().lower()
+
+
+def test_output_to_a_pipe_or_dev_stdout_is_written_into_not_replaced(tmp_path: Path) -> None:
+    """A device, pipe or socket named with -o is written into: a temporary file renamed over
+    it would replace the device node (as root, /dev/null or /dev/full would become files)."""
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    src = tmp_path / "src"
+    src.mkdir()
+    k = key("project")
+    (src / "app.env").write_text(f"OPENAI_API_KEY={k}\n")
+    run = [sys.executable, "-m", "keyscan", "scan", str(src), "--no-config", "-f", "json"]
+    proc = subprocess.run([*run, "-o", str(fifo)], capture_output=True, timeout=60)
+    reader.join(30)
+    assert proc.returncode == 1, proc.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(got[0])["findings"][0]["redacted"] == f"{k[:8]}...{k[-4:]}"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    proc = subprocess.run([*run, "-o", "/dev/stdout"], capture_output=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["findings"][0]["redacted"] == f"{k[:8]}...{k[-4:]}"
+    assert os.path.islink("/dev/stdout") or stat.S_ISCHR(os.stat("/dev/stdout").st_mode)
