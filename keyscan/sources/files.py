@@ -309,8 +309,10 @@ def scan_files(
         if batch:
             yield rules, options, batch
 
+    from keyscan.interrupts import worker_signals
+
     result = FileScan()
-    with ctx.Pool(jobs) as pool:
+    with ctx.Pool(jobs, initializer=worker_signals) as pool:
         for part in pool.imap_unordered(_worker, batches()):
             result.hits.extend(part.hits)
             result.errors.extend(part.errors)

@@ -138,31 +138,22 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
 
 
 def clone(url: str, dest: str) -> None:
-    """Mirror-clone ``url`` (bare, every ref). GitPython refuses the unsafe ``ext::``
-    transport and option-injection in the URL for us; hooks and fsmonitor stay off."""
-    import git  # gitpython: only here, only for cloning
-
-    from keyscan.sources.gitobjects import SAFE_CONFIG, git_env
+    """Mirror-clone ``url`` (bare, every ref) with the safe overrides (no ``ext::``
+    transport, hooks and fsmonitor off). A URL that looks like an option is refused. git
+    runs in a process group of its own that is killed if the clone is interrupted, so that
+    no helper writes into ``dest`` while the caller removes it."""
+    from keyscan.sources.gitobjects import SAFE_CONFIG, git_env, run_group
 
     if url.startswith("-"):
         raise GitError(url, "not a repository URL")
-    try:
-        git.Repo.clone_from(
-            url,
-            dest,
-            multi_options=["--mirror", "--quiet", *_pairs(SAFE_CONFIG)],
-            env=git_env(),
-            allow_unsafe_options=True,  # only for our own --config overrides above
-            allow_unsafe_protocols=False,
-        )
-    except git.exc.GitCommandError as exc:
-        stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
-        why = last_line(stderr.encode()).strip("'\" ") or "clone failed"
-        raise GitError(url, f"cannot clone: {why}") from None
-    except git.exc.UnsafeProtocolError:
-        raise GitError(url, "refusing an unsafe transport") from None
-    except git.exc.UnsafeOptionError:
-        raise GitError(url, "refusing a URL that looks like an option") from None
+    if url.lower().startswith("ext::"):
+        raise GitError(url, "refusing an unsafe transport")
+    argv = ["git", *SAFE_CONFIG, "clone", "--mirror", "--quiet", *_pairs(SAFE_CONFIG),
+            "--", url, dest]  # fmt: skip
+    proc = run_group(argv, git_env())
+    if proc.returncode != 0:
+        why = last_line(proc.stderr).strip("'\" ") or "clone failed"
+        raise GitError(url, f"cannot clone: {why}")
 
 
 def _pairs(config: Sequence[str]) -> list[str]:
@@ -474,9 +465,11 @@ def scan_in_pool(
     over, so no pipe is open when the workers are forked."""
     import multiprocessing
 
+    from keyscan.interrupts import worker_signals
+
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     merged = ChunkResult()
-    pool = multiprocessing.get_context(method).Pool(workers)
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
     try:
         pending = [
             pool.apply_async(

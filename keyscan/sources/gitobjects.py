@@ -15,10 +15,12 @@ by a writer thread; memory is bounded by the largest object.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import threading
+import weakref
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -58,6 +60,19 @@ _DROP_ENV = (
 )
 
 NULL_OID_CHARS = frozenset("0")
+
+# Long-running git processes started by GitRepo.popen, so that an interrupted run can stop
+# those no ``finally`` block stopped (a history walk in a helper thread): kill_running().
+_RUNNING: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
+def kill_running() -> None:
+    """Kill (and reap) every git process started by ``GitRepo.popen`` that still runs."""
+    for proc in list(_RUNNING):
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
 
 class GitError(Exception):
@@ -142,6 +157,7 @@ class GitRepo:
         )
         if proc.stdout is not None:
             _grow_pipe(proc.stdout.fileno())
+        _RUNNING.add(proc)
         return proc
 
 
@@ -153,6 +169,33 @@ def _grow_pipe(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1024 * 1024)
     except (ImportError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
         pass
+
+
+def run_group(
+    argv: list[str], env: dict[str, str], timeout: float | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a git command that writes into a temporary directory (a clone) in a process group
+    of its own; if it times out or this process is interrupted, the whole group (git and
+    its transport helpers, index-pack...) is killed and reaped before the exception goes
+    on, so that nothing writes into the directory while it is removed."""
+    import signal
+
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(OSError):  # already gone
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def last_line(stderr: bytes) -> str:
@@ -277,6 +320,7 @@ class ObjectReader:
             )
             writer.start()
             out = proc.stdout
+            finished = False
             try:
                 while True:
                     header = out.readline()
@@ -295,9 +339,15 @@ class ObjectReader:
                     out.read(1)  # the LF after the contents
                     feed.pending.popleft()
                     yield fields[0].decode(), fields[1].decode(), data
+                finished = True
             finally:
+                if not finished:
+                    # Interrupted, or the reader stopped early: stop git now, and do not
+                    # wait for the writer (it may wait on a history walk still going on).
+                    proc.kill()
                 out.close()
-                writer.join()  # after this, pending holds every id taken from the stream
+                if finished:
+                    writer.join()  # after this, pending holds every id taken from the stream
                 proc.wait()
             errlog.seek(0)
             err = errlog.read()
