@@ -55,7 +55,12 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 def signals_raise() -> Iterator[None]:
     """Within: SIGINT and SIGTERM raise :class:`Interrupted` in the main thread. A signal the
     process was started ignoring (``nohup``, a background job) stays ignored. The previous
-    handlers are restored afterwards."""
+    handlers are restored afterwards. Outside the main thread: nothing changes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers (keyscan run from a library's thread)
+        return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     for sig, handler in previous.items():
         if handler is not signal.SIG_IGN:
