@@ -43,13 +43,27 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """Find, verify and revoke hardcoded OpenAI credentials in files and git history.
 
-    Exit codes: 0 clean, 1 findings, 2 error (a partial scan never exits 0).
+    Exit codes: 0 clean, 1 findings, 2 error (a partial scan never exits 0), 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM).
     """
 
 
+INTERRUPTED = "keyscan: interrupted: scan incomplete"
+
+
 def main(argv: list[str] | None = None) -> Any:
-    try:
-        return cli.main(args=argv, prog_name="keyscan")
-    except KeyboardInterrupt:
-        click.echo("keyscan: interrupted", err=True)
-        sys.exit(130)
+    """The entry point. Ctrl-C and SIGTERM become an exception (keyscan.interrupts), so that
+    temporary clones are removed, workers terminated and git processes killed on the way
+    out; then one line and exit 130 (SIGINT) or 143 (SIGTERM). No report is written."""
+    from keyscan.interrupts import Interrupted, signals_raise
+
+    with signals_raise():
+        try:
+            return cli.main(args=argv, prog_name="keyscan")
+        except (Interrupted, KeyboardInterrupt) as exc:
+            # Further signals stay ignored until the exit (keyscan.interrupts).
+            gitobjects = sys.modules.get("keyscan.sources.gitobjects")
+            if gitobjects is not None:
+                gitobjects.kill_running()  # any git process that no finally block stopped
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 130)

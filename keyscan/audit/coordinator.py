@@ -196,10 +196,16 @@ def run_audit(
         if start is not None:
             start()
     excluded = {public_target(t.target): bool(t.exclude_commits) for t in tasks}
+    running = runner(tasks)
     try:
-        results = list(_record_all(store, plan, runner(tasks), audit_id, outcome, progress,
+        results = list(_record_all(store, plan, running, audit_id, outcome, progress,
                                    excluded, under))
     finally:
+        # Interrupted (Ctrl-C, SIGTERM) or failed: stop the workers now (closing the runner
+        # terminates them and their clones are removed), not whenever it is collected.
+        close = getattr(running, "close", None)
+        if close is not None:
+            close()
         if progress is not None:
             progress.close()
     if plan.run.verify:

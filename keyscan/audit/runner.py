@@ -362,12 +362,19 @@ def run_local(
     import concurrent.futures as cf
     import multiprocessing
 
+    from keyscan.interrupts import cleanup_worker_signals, run_in_worker
+
     # "fork" is cheap (no re-import per worker) and safe here: the coordinator runs no thread
     # and holds no store transaction while the pool starts its workers.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)
-    with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
-        futures = {pool.submit(scan_one, t): t for t in tasks}
+    # Workers ignore Ctrl-C; if this process is interrupted (or stops reading), they are
+    # terminated: each removes its temporary clone and exits (keyscan.interrupts).
+    pool = cf.ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)), mp_context=context, initializer=cleanup_worker_signals
+    )
+    try:
+        futures = {pool.submit(run_in_worker, scan_one, t): t for t in tasks}
         if on_ready:
             on_ready()
         for fut in cf.as_completed(futures):
@@ -380,6 +387,26 @@ def run_local(
                     status="error",
                     errors=[f"worker failed: {type(exc).__name__}: {exc}"],
                 )
+    except BaseException:
+        _terminate_workers(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _terminate_workers(pool: Any, grace: float = 10.0) -> None:
+    """SIGTERM every worker of a ProcessPoolExecutor, give them ``grace`` seconds to clean up
+    (a temporary clone to remove), then SIGKILL those left."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1)
 
 
 def unique_by_fingerprint(findings: Iterable[Finding]) -> list[Finding]:

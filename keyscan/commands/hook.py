@@ -15,14 +15,19 @@ the commit or push. Nothing heavy is imported on this path (no httpx, no GitPyth
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
+
+if TYPE_CHECKING:
+    from keyscan.models import ScanResult
+    from keyscan.sources.gitobjects import GitRepo
 
 
 def _run(repo: str, ctx: RunContext, **kwargs: Any) -> NoReturn:
@@ -41,12 +46,25 @@ def hook() -> None:
 
 
 @hook.command("pre-commit")
-@click.argument("repo", default=".", metavar="[REPO]")
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option(
+    "--repo",
+    default=".",
+    show_default=True,
+    metavar="DIR",
+    help="The repository (the one containing DIR).",
+)
 @scan_options
-def pre_commit(repo: str, **params: Any) -> None:
-    """Scan exactly what is staged for the next commit (or, when pre-commit is run with
+def pre_commit(files: tuple[str, ...], repo: str, **params: Any) -> None:
+    """Scan the files pre-commit passes (their staged content too, where it differs), or,
+    with no FILE, exactly what is staged for the next commit (or, when pre-commit is run with
     --from-ref/--to-ref, e.g. in CI, the commits of that range: the policy then comes from
-    the range's base commit, as in keyscan ci, not from the changes being checked)."""
+    the range's base commit, as in keyscan ci, not from the changes being checked).
+
+    Nothing to scan (no FILE, nothing staged) is said, never reported as clean: inside a
+    commit it exits 0, elsewhere (pre-commit run with pass_filenames: false) 2."""
+    if len(files) == 1 and os.path.isdir(files[0]):
+        repo, files = files[0], ()  # the older form: keyscan hook pre-commit REPO
     if os.environ.get("PRE_COMMIT_FROM_REF") and os.environ.get("PRE_COMMIT_TO_REF"):
         import tempfile
 
@@ -55,7 +73,125 @@ def pre_commit(repo: str, **params: Any) -> None:
             ctx = _range_context(repo, params, Path(folder))
             _run_revs(repo, ctx, revs, new_branch)
     ctx = build_context(params)
-    _run(repo, ctx, staged=True)
+    if files:
+        _run_files(repo, ctx, list(files))
+    _run_staged(repo, ctx)
+
+
+NOTHING_STAGED = "nothing to scan: nothing is staged and no file was given"
+
+
+def _run_staged(repo: str, ctx: RunContext) -> NoReturn:
+    """The whole index (a plain git hook, or pre-commit with pass_filenames: false)."""
+    from keyscan.commands.ci import git_options
+    from keyscan.pipeline import finish
+    from keyscan.sources.git import scan_repository
+
+    ctx.run.output.hook = True
+    result = scan_repository(repo, git_options(ctx, staged=True), ctx.rules)
+    if not result.errors and not result.stats.get("staged_files"):
+        if os.environ.get("GIT_INDEX_FILE"):
+            # git commit runs its hooks with GIT_INDEX_FILE: this commit adds no content.
+            click.echo(f"keyscan: {NOTHING_STAGED} (no file checked)", err=True)
+            sys.exit(0)
+        # `pre-commit run --all-files` with pass_filenames: false, pre-commit.ci, a manual
+        # run: what the user wants checked is not here. Never pass having checked nothing.
+        fail(
+            f"{NOTHING_STAGED}: let pre-commit pass file names (do not set "
+            "pass_filenames: false), or run keyscan scan / keyscan git"
+        )
+    sys.exit(finish(result, ctx.run))
+
+
+def _run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
+    """The files pre-commit passes, as they are in the work tree (pre-commit has stashed
+    what is not staged during a commit), plus the staged content of those whose index entry
+    differs from the file (a partly staged file when nothing was stashed): what would be
+    committed is scanned either way."""
+    from keyscan.commands.ci import git_options
+    from keyscan.commands.scan import scan_targets
+    from keyscan.pipeline import finish
+    from keyscan.sources.git import scan_repository
+    from keyscan.sources.gitobjects import GitError, discover
+
+    ctx.run.output.hook = True
+    result = scan_targets(files, ctx)
+    try:
+        git_repo = discover(repo)
+        differing = _index_differs(git_repo, files)
+    except GitError as exc:
+        fail(f"{exc.where}: {exc.message}")
+    if differing:
+        staged = scan_repository(repo, git_options(ctx, staged=True, paths=differing), ctx.rules)
+        _merge(result, staged)
+    sys.exit(finish(result, ctx.run))
+
+
+def _index_differs(repo: GitRepo, files: Sequence[str]) -> list[str]:
+    """Index paths of ``files`` whose index entry is not the file's content byte for byte."""
+    if repo.work_tree is None:
+        return []
+    top = os.path.realpath(repo.work_tree)
+    wanted: dict[str, str] = {}  # index path -> file
+    for name in files:
+        full = os.path.abspath(name)  # the folder resolved, not a symlink named last
+        rel = os.path.relpath(
+            os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full)), top
+        )
+        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+            wanted[os.path.normpath(rel).replace(os.sep, "/")] = name
+    if not wanted:
+        return []
+    proc = repo.run("ls-files", "-s", "-z", keep_index=True)
+    differing: list[str] = []
+    for entry in proc.stdout.split(b"\0"):
+        meta, _, raw = entry.partition(b"\t")
+        path = raw.decode("utf-8", "surrogateescape")
+        parts = meta.split()
+        if path in wanted and len(parts) == 3 and _blob_id(wanted[path], parts[1]) != parts[1]:
+            differing.append(path)
+    return differing
+
+
+def _blob_id(path: str, like: bytes) -> bytes | None:
+    """git's blob id of a file's bytes (hashed here: no clean filter of the repository runs),
+    with the hash of ``like`` (SHA-1 or SHA-256 ids)."""
+    import hashlib
+
+    algo = "sha256" if len(like) == 64 else "sha1"
+    try:
+        if os.path.islink(path):
+            data = os.fsencode(os.readlink(path))
+            digest = hashlib.new(algo, b"blob %d\0" % len(data) + data)
+        else:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                digest = hashlib.new(algo, b"blob %d\0" % size)
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest().encode()
+
+
+def _merge(into: ScanResult, part: ScanResult) -> None:
+    """Add ``part``'s findings (one finding per key: locations joined), errors and counts."""
+    by_key = {f.fingerprint: f for f in into.findings}
+    for f in part.findings:
+        known = by_key.get(f.fingerprint)
+        if known is None:
+            into.findings.append(f)
+            by_key[f.fingerprint] = f
+        else:
+            known.locations.extend(f.locations)
+    into.errors.extend(part.errors)
+    into.warnings.extend(part.warnings)
+    into.files += part.files
+    into.bytes += part.bytes
+    into.duration += part.duration
+
+
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContext:
@@ -81,7 +217,8 @@ def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContex
 def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list[str], bool]:
     """(revisions to scan, whether to leave out what the remotes hold).
 
-    ``A..B`` items come from a known remote sha; a bare tip means "new branch"."""
+    ``A..B`` items come from a known remote sha; a bare tip means "new branch". A stdin
+    line that is not git's pre-push protocol raises ValueError."""
     from keyscan.commands.ci import is_zero
 
     to_ref = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_ORIGIN")
@@ -92,10 +229,13 @@ def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list
         return [to_ref], True
     revs: list[str] = []
     new_branch = False
-    for line in stdin_lines:
+    for number, line in enumerate(stdin_lines, 1):
         parts = line.split()
-        if len(parts) != 4:
-            continue
+        if len(parts) != 4 or not all(_OID.fullmatch(sha) for sha in parts[1::2]):
+            raise ValueError(
+                f"pre-push input line {number} is not '<local ref> <local sha> <remote ref> "
+                "<remote sha>' (git passes these on stdin): nothing was scanned"
+            )
         _, local_sha, _, remote_sha = parts
         if is_zero(local_sha):
             continue  # a deleted ref pushes no content
@@ -123,7 +263,10 @@ def pre_push(repo: str, **params: Any) -> None:
     from_framework = "PRE_COMMIT_TO_REF" in env or "PRE_COMMIT_ORIGIN" in env
     if not from_framework and not sys.stdin.isatty():
         lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
-    revs, new_branch = push_scope(env, lines)
+    try:
+        revs, new_branch = push_scope(env, lines)
+    except ValueError as exc:
+        fail(str(exc))
     _run_revs(repo, ctx, revs, new_branch)
 
 

@@ -493,8 +493,10 @@ def scan_files(
         if batch:
             yield rules, options, batch
 
+    from keyscan.interrupts import worker_signals
+
     result = FileScan()
-    with ctx.Pool(jobs) as pool:
+    with ctx.Pool(jobs, initializer=worker_signals) as pool:
         for part in pool.imap_unordered(_worker, batches()):
             merge_scan(result, part)
     if streams:

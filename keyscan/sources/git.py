@@ -73,6 +73,7 @@ class GitScanOptions:
     range: str | None = None  # "A..B" (or "A...B")
     branch: str | None = None  # only this revision's history
     staged: bool = False  # the index instead of history
+    paths: list[str] | None = None  # staged: only these paths (as in the index); None: all
     all_locations: bool = False  # list every commit/path carrying a key in Finding.extra
     jobs: int | None = None  # worker processes (None: every core, for large repositories)
     content: ContentOptions = field(default_factory=ContentOptions)
@@ -500,9 +501,11 @@ def scan_in_pool(
     over, so no pipe is open when the workers are forked."""
     import multiprocessing
 
+    from keyscan.interrupts import worker_signals
+
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     merged = ChunkResult()
-    pool = multiprocessing.get_context(method).Pool(workers)
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
     try:
         pending = [
             pool.apply_async(
@@ -992,7 +995,7 @@ def scan_staged(
         if len(fields) < 5:
             continue
         mode, oid, status = fields[1], fields[3].decode(), fields[4][:1]
-        if status == b"D":
+        if status == b"D" or (options.paths is not None and path not in options.paths):
             continue
         if status == b"U" or set(oid) == {"0"}:
             unmerged.append(path)

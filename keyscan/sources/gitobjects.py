@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -100,6 +101,19 @@ DEFAULT_GIT_TIMEOUT = 600.0
 TIMEOUT_ENV = "KEYSCAN_GIT_TIMEOUT"
 
 NULL_OID_CHARS = frozenset("0")
+
+# Long-running git processes started by GitRepo.popen, so that an interrupted run can stop
+# those no ``finally`` block stopped (a history walk in a helper thread): kill_running().
+_RUNNING: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
+def kill_running() -> None:
+    """Kill (and reap) every git process started by ``GitRepo.popen`` that still runs."""
+    for proc in list(_RUNNING):
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
 
 class GitError(Exception):
@@ -359,6 +373,7 @@ def _start(
     stderr: int | IO[bytes],
     also: Sequence[subprocess.Popen[bytes]] = (),
     extra_progress: Callable[[], int] | None = None,
+    group: bool = False,
 ) -> GitProcess:
     proc = GitProcess(
         argv,
@@ -368,7 +383,9 @@ def _start(
         cwd=cwd,
         env=env,
         bufsize=1024 * 1024,
+        start_new_session=group,
     )
+    _RUNNING.add(proc)
     assert proc.stdout is not None
     _grow_pipe(proc.stdout.fileno())
     proc.watchdog = Watchdog(what, where, [proc, *also], extra_progress=extra_progress)
@@ -385,8 +402,14 @@ def run_git(
     env: dict[str, str],
     input: bytes | None = None,
     check: bool = True,
+    group: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run one git command line under the watchdog; stderr goes to a file (never blocks)."""
+    """Run one git command line under the watchdog; stderr goes to a file (never blocks).
+
+    ``group``: git runs in a process group of its own (a clone into a temporary folder); if
+    this process is interrupted, the whole group (git, its transport helpers, index-pack) is
+    killed and reaped before the exception goes on, so nothing writes into the folder while
+    the caller removes it."""
     import tempfile
 
     with tempfile.TemporaryFile() as errlog:
@@ -394,7 +417,7 @@ def run_git(
         proc = _start(
             argv, what, where, cwd=cwd, env=env,
             stdin=subprocess.PIPE if input is not None else None, stderr=errlog,
-            extra_progress=lambda: os.fstat(err_fd).st_size,
+            extra_progress=lambda: os.fstat(err_fd).st_size, group=group,
         )  # fmt: skip
         feeder: threading.Thread | None = None
         if input is not None:
@@ -403,6 +426,13 @@ def run_git(
         assert proc.stdout is not None
         try:
             out = proc.stdout.read()
+        except BaseException:  # interrupted (or the watchdog fired): stop git before waiting
+            if group:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                _kill_tree(proc.pid)
+            raise
         finally:
             proc.stdout.close()
             if feeder is not None:
@@ -629,7 +659,9 @@ def clone(url: str, dest: str, batch: bool = False) -> None:
         "git", *SAFE_CONFIG, *CLONE_CONFIG, "clone", "--mirror", "--progress", "--template=",
         *stored, "--", url, dest,
     ]  # fmt: skip
-    proc = run_git(argv, "clone", url, cwd=os.path.dirname(dest) or ".", env=env, check=False)
+    proc = run_git(
+        argv, "clone", url, cwd=os.path.dirname(dest) or ".", env=env, check=False, group=True
+    )
     if proc.returncode != 0:
         why = last_line(proc.stderr).strip("'\" ") or "clone failed"
         raise GitError(url, f"cannot clone: {why}")
@@ -718,6 +750,7 @@ class ObjectReader:
             # wait is over, so time spent by the consumer never counts against git.
             raw = cast(_Watched, out).raw
             wd = proc.watchdog
+            finished = False
             try:
                 while True:
                     wd.enter()
@@ -743,9 +776,15 @@ class ObjectReader:
                         break
                     feed.pending.popleft()
                     yield fields[0].decode(), fields[1].decode(), data
+                finished = True
             finally:
+                if not finished:
+                    # Interrupted, or the reader stopped early: stop git now, and do not
+                    # wait for the writer (it may wait on a history walk still going on).
+                    proc.kill()
                 out.close()
-                writer.join()  # after this, pending holds every id taken from the stream
+                if finished:
+                    writer.join()  # after this, pending holds every id taken from the stream
                 proc.wait()
                 proc.watchdog.stop()
             errlog.seek(0)
