@@ -75,8 +75,8 @@ def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
             f.extra["suppressed_by"] = reasons
 
 
-def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -> int:
-    """Filter, suppress, verify, revoke, report; return the exit code."""
+def triage(result: ScanResult, opts: RunOptions) -> None:
+    """Filter, suppress and verify ``result.findings`` in place; prints nothing."""
     result.warnings.extend(opts.warnings)
     findings = [f for f in result.findings if f.confidence >= opts.min_confidence]
     apply_suppressions(findings, opts)
@@ -97,6 +97,12 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
     if opts.only_live:
         visible = [f for f in visible if f.verification is not None and f.verification.is_live]
     result.findings = visible
+
+
+def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -> int:
+    """Filter, suppress, verify, revoke, report; return the exit code."""
+    triage(result, opts)
+    visible = result.findings
     revoke_failed = False
     if opts.revoke is not None and visible:
         revoke_failed = opts.revoke(visible) != EXIT_CLEAN
