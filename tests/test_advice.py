@@ -59,9 +59,9 @@ def keyscan(
 
 
 def advice(out: str) -> str:
-    """The text after "Next step:" (the end of the text report)."""
+    """The text after "Next step:" (the end of the text report), lines joined."""
     assert NEXT in out, out
-    return out.split(NEXT, 1)[1]
+    return " ".join(out.split(NEXT, 1)[1].split())
 
 
 def assert_no_baseline_advice(out: str) -> None:

@@ -23,21 +23,21 @@ from keyscan.models import Finding, ScanResult
 SITUATIONS = ("commit", "push", "history", "files")
 _BY_KIND = {"staged": "commit", "git": "history"}
 
-REVOKE = "`--revoke` on this command, `keyscan revoke`, or the OpenAI dashboard"
-ENVIRONMENT = "read the key from the environment (OPENAI_API_KEY) instead"
+REVOKE = "`--revoke`, `keyscan revoke` or the OpenAI dashboard"
+ENVIRONMENT = "read it from the environment (OPENAI_API_KEY) instead"
 SITUATION_ADVICE = {
     "commit": (
-        "Not committed yet: unstage the file (git restore --staged FILE) or edit the key out, "
-        f"and {ENVIRONMENT}. Nothing to rewrite."
+        "Not committed yet: unstage the file (git restore --staged FILE) or edit the key out; "
+        f"{ENVIRONMENT}. Nothing to rewrite."
     ),
     "push": (
         "In commits not pushed yet: rewrite them (git commit --amend, or "
-        "git rebase -i <remote>/<branch>), then push again. If they were ever pushed or "
-        f"shared, revoke the key too ({REVOKE})."
+        "git rebase -i <remote>/<branch>), then push. If they were ever pushed or shared, "
+        f"revoke the key too ({REVOKE})."
     ),
     "history": (
-        f"In git history: revoke the key first ({REVOKE}); rewrite history only if needed "
-        f"(revoking is what stops its use). Then {ENVIRONMENT}."
+        f"In git history: revoke the key first ({REVOKE}); rewrite history only if needed. "
+        f"Then {ENVIRONMENT}."
     ),
     "files": (
         f"Move the key out of the file and {ENVIRONMENT}; if the file was ever committed or "
@@ -45,8 +45,8 @@ SITUATION_ADVICE = {
     ),
 }
 FALSE_POSITIVE = (
-    "False positive? Put `keyscan:allow` in a comment on that line, or add an `allow:` entry "
-    "(path or secret regex, with a reason) to .keyscan.yaml."
+    "False positive? `keyscan:allow` in a comment on its line, or an `allow:` entry in "
+    ".keyscan.yaml."
 )
 
 

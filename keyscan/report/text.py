@@ -179,7 +179,13 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
     if steps:
         out.append("")
         out.append(paint("Next step:", "bold"))
-        out.extend(f"  {line}" for line in steps)
+        import textwrap
+
+        wrap = textwrap.TextWrapper(
+            94, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+        )
+        for step in steps:
+            out.extend(wrap.wrap(step))
     if opts.quiet and not result.findings and not result.errors:
         return ""
     return "\n".join(out) + "\n"
