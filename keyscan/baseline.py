@@ -9,6 +9,10 @@ sorted by identity and written as indented JSON with sorted keys: the file is de
 
 People may add ``reason`` and ``expires`` (YYYY-MM-DD) to an entry; ``update`` keeps them. An
 entry past its expiry date no longer suppresses.
+
+The file also records the scope it was made from (``scope``: files scans of which paths, or a
+git history), paths relative to the baseline's own folder, so that ``prune`` scans that same
+scope and never drops an entry whose key is still somewhere in it.
 """
 
 from __future__ import annotations
@@ -51,6 +55,65 @@ ENTRY_KEYS = {
 
 class BaselineError(ValueError):
     """A baseline file that cannot be used: ``<file>: <where>: <what is wrong>``."""
+
+
+SCOPE_KINDS = ("files", "git")
+
+
+@dataclass(frozen=True, order=True)
+class Scope:
+    """What a baseline was made from: ``files`` (``targets``: the paths scanned) or ``git``
+    (``targets``: one repository, its whole history). Local paths are relative to the
+    baseline's folder (posix separators); a git URL is kept as given."""
+
+    kind: str
+    targets: tuple[str, ...]
+
+    @classmethod
+    def of(cls, kind: str, targets: Iterable[str], folder: Path) -> Scope:
+        """A scope for ``targets`` as named from the current directory."""
+        recorded = []
+        for target in targets:
+            if target == "-" or (kind == "git" and "://" in target):
+                recorded.append(target)
+                continue
+            rel = os.path.relpath(os.path.abspath(target), os.path.abspath(folder))
+            recorded.append(Path(rel).as_posix())
+        return cls(kind, tuple(recorded))
+
+    def resolve(self, folder: Path) -> list[str]:
+        """The targets as named from the current directory."""
+        out = []
+        for target in self.targets:
+            if target == "-" or "://" in target:
+                out.append(target)
+                continue
+            out.append(os.path.relpath(os.path.join(os.path.abspath(folder), target)))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "git":
+            return {"kind": "git", "repo": self.targets[0]}
+        return {"kind": "files", "paths": list(self.targets)}
+
+
+def _scope_from_json(raw: Any, where: str) -> Scope:
+    if not isinstance(raw, dict) or raw.get("kind") not in SCOPE_KINDS:
+        raise BaselineError(f"{where}: must be an object with kind files or git")
+    if raw["kind"] == "git":
+        repo = raw.get("repo")
+        if set(raw) != {"kind", "repo"} or not isinstance(repo, str) or not repo:
+            raise BaselineError(f"{where}: a git scope is {{kind: git, repo: PATH}}")
+        return Scope("git", (repo,))
+    paths = raw.get("paths")
+    if (
+        set(raw) != {"kind", "paths"}
+        or not isinstance(paths, list)
+        or not paths
+        or not all(isinstance(p, str) and p for p in paths)
+    ):
+        raise BaselineError(f"{where}: a files scope is {{kind: files, paths: [PATH, ...]}}")
+    return Scope("files", tuple(paths))
 
 
 def identity_of(rule_id: str, fingerprint: str) -> str:
@@ -134,6 +197,8 @@ def _entry_from_json(raw: Any, where: str) -> Entry:
 class Baseline:
     path: Path
     entries: dict[str, Entry] = field(default_factory=dict)
+    # What the entries were found in (create, then each update); empty in older files.
+    scopes: list[Scope] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Baseline:
@@ -166,17 +231,24 @@ class Baseline:
         if version != FORMAT_VERSION:
             raise BaselineError(f"{source}: version: expected {FORMAT_VERSION}, not {version!r}")
         baseline = cls(path)
+        scopes = doc.get("scope", [])
+        if not isinstance(scopes, list):
+            raise BaselineError(f"{source}: scope: must be a list")
+        for i, raw in enumerate(scopes):
+            baseline.add_scope(_scope_from_json(raw, f"{source}: scope[{i}]"))
         for i, raw in enumerate(doc["findings"]):
             entry = _entry_from_json(raw, f"{source}: findings[{i}]")
             baseline.entries[entry.identity] = entry
         return baseline
 
     def dumps(self) -> str:
-        doc = {
+        doc: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "tool": "keyscan",
             "findings": [self.entries[k].to_json() for k in sorted(self.entries)],
         }
+        if self.scopes:
+            doc["scope"] = [scope.to_json() for scope in sorted(self.scopes)]
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def save(self) -> None:
@@ -192,6 +264,15 @@ class Baseline:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    @property
+    def folder(self) -> Path:
+        """The folder recorded scopes are relative to."""
+        return self.path.parent
+
+    def add_scope(self, scope: Scope) -> None:
+        if scope not in self.scopes:
+            self.scopes.append(scope)
 
     def add(self, findings: Iterable[Finding]) -> int:
         """Record findings not yet known; known entries (path, reason, expiry) stay as they are."""

@@ -28,8 +28,9 @@ class OutputOptions:
     color: str = "auto"  # auto | always | never
     quiet: bool = False
     all_locations: bool = False
-    # Extra lines of advice a reporter may print (the pre-commit hook sets this).
-    hook: bool = False
+    # The situation the next-step advice fits (keyscan.report.advice): commit, push, history,
+    # files; empty: worked out from the kind of scan.
+    advice: str = ""
 
 
 @dataclass

@@ -64,7 +64,7 @@ def test_github_annotations(repo: Path) -> None:
     assert code == 1
     assert secret not in out  # CI logs are public: always redacted
     lines = out.strip().split("\n")
-    commands = [parse_command(ln) for ln in lines if ln.startswith("::")]
+    commands = [parse_command(ln) for ln in lines if ln.startswith("::error")]
     assert len(commands) == 2
     files = {}
     for cmd, props, msg in commands:

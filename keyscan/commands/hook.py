@@ -8,7 +8,7 @@
   <remote sha>`` lines git writes on stdin. A new branch (no remote sha) is scanned minus
   everything any remote already holds (``TO --not --remotes``).
 
-Output is the short text report with advice on false positives and baselines; exit 1 blocks
+Output is the short text report with the next step for a refused commit or push; exit 1 blocks
 the commit or push. Nothing heavy is imported on this path (no httpx, no GitPython).
 """
 
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from keyscan.sources.gitobjects import GitRepo
 
 
-def _run(repo: str, ctx: RunContext, **kwargs: Any) -> NoReturn:
+def _run(repo: str, ctx: RunContext, advice: str, **kwargs: Any) -> NoReturn:
     from keyscan.commands.ci import git_options
     from keyscan.pipeline import finish
     from keyscan.sources.git import scan_repository
 
-    ctx.run.output.hook = True
+    ctx.run.output.advice = advice
     result = scan_repository(repo, git_options(ctx, **kwargs), ctx.rules)
     sys.exit(finish(result, ctx.run))
 
@@ -71,7 +71,10 @@ def pre_commit(files: tuple[str, ...], repo: str, **params: Any) -> None:
         revs, new_branch = push_scope(os.environ, [])
         with tempfile.TemporaryDirectory(prefix="keyscan-policy-") as folder:
             ctx = _range_context(repo, params, Path(folder))
-            _run_revs(repo, ctx, revs, new_branch)
+            # pre-commit names the remote only in its pre-push stage: commits being pushed;
+            # otherwise a range in CI, commits already pushed.
+            pushing = bool(os.environ.get("PRE_COMMIT_REMOTE_NAME"))
+            _run_revs(repo, ctx, revs, new_branch, "push" if pushing else "history")
     ctx = build_context(params)
     if files:
         _run_files(repo, ctx, list(files))
@@ -87,7 +90,7 @@ def _run_staged(repo: str, ctx: RunContext) -> NoReturn:
     from keyscan.pipeline import finish
     from keyscan.sources.git import scan_repository
 
-    ctx.run.output.hook = True
+    ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_repository(repo, git_options(ctx, staged=True), ctx.rules)
     if not result.errors and not result.stats.get("staged_files"):
         if os.environ.get("GIT_INDEX_FILE"):
@@ -114,7 +117,7 @@ def _run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
     from keyscan.sources.git import scan_repository
     from keyscan.sources.gitobjects import GitError, discover
 
-    ctx.run.output.hook = True
+    ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_targets(files, ctx)
     try:
         git_repo = discover(repo)
@@ -267,10 +270,12 @@ def pre_push(repo: str, **params: Any) -> None:
         revs, new_branch = push_scope(env, lines)
     except ValueError as exc:
         fail(str(exc))
-    _run_revs(repo, ctx, revs, new_branch)
+    _run_revs(repo, ctx, revs, new_branch, "push")
 
 
-def _run_revs(repo: str, ctx: RunContext, revs: list[str], new_branch: bool) -> NoReturn:
+def _run_revs(
+    repo: str, ctx: RunContext, revs: list[str], new_branch: bool, advice: str
+) -> NoReturn:
     """Scan ``revs`` (``A..B`` or tips), minus what the remotes hold for a new branch."""
     from keyscan.commands.ci import has_commit, remote_tips
     from keyscan.sources.gitobjects import GitError, discover
@@ -292,4 +297,4 @@ def _run_revs(repo: str, ctx: RunContext, revs: list[str], new_branch: bool) -> 
                 checked.append(rev)
     except GitError as exc:
         fail(f"{exc.where}: {exc.message}")
-    _run(repo, ctx, scope=checked, exclude_commits=exclude)
+    _run(repo, ctx, advice, scope=checked, exclude_commits=exclude)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from keyscan.models import Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
+from keyscan.report.advice import next_steps
 from keyscan.report.sarif import message, relative_path, root_for, title
 from keyscan.report.text import safe
 
@@ -51,6 +52,9 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
         lines.append(command("error", {"title": "keyscan: scan incomplete"}, str(err)))
     for note in result.warnings:
         lines.append(command("warning", {"title": "keyscan"}, note))
+    steps = next_steps(result, opts.advice)
+    if steps:
+        lines.append(command("notice", {"title": "keyscan: next step"}, " ".join(steps)))
     locations = sum(f.location_count for f in result.findings)
     if result.findings:
         summary = f"keyscan: {len(result.findings)} secret(s) in {locations} location(s)"

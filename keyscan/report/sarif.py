@@ -49,8 +49,8 @@ HELP_TEXT = (
     "in the OpenAI dashboard (or with `keyscan revoke`), create a new one, and load it from "
     "the environment or a secret manager instead of the source. Removing the line is not "
     "enough: the key stays in git history. A false positive can be allowed with a "
-    "`keyscan:allow` comment on its line or an `allow` entry in .keyscan.yaml; existing "
-    "findings can be recorded with `keyscan baseline create`."
+    "`keyscan:allow` comment on its line or an `allow` entry in .keyscan.yaml. A baseline "
+    "is not for a fresh leak: only for old findings whose keys are already revoked."
 )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from keyscan.models import Confidence, Finding, Location, ScanResult
 from keyscan.pipeline import OutputOptions
+from keyscan.report.advice import next_steps
 
 # C0/C1 controls (ANSI escapes, CR, BS...), bidi controls that reorder what is shown, line
 # and paragraph separators, and lone surrogates (bytes of a name that is not UTF-8).
@@ -174,15 +175,17 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
         line += paint(f"; {errors}" if not result.findings else f"; {errors}: scan incomplete",
                       "red")
     out.append(line)
-    if opts.hook and result.findings:
+    steps = next_steps(result, opts.advice)
+    if steps:
         out.append("")
-        out.append(
-            "A committed key is a leak: remove it, and revoke it if it ever left this machine."
+        out.append(paint("Next step:", "bold"))
+        import textwrap
+
+        wrap = textwrap.TextWrapper(
+            94, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
         )
-        out.append("False positive? Put `keyscan:allow` in a comment on that line, or add an")
-        out.append("`allow:` entry (path or secret regex, with a reason) to .keyscan.yaml.")
-        out.append("Known keys in old code? Record them once: keyscan baseline create, then")
-        out.append("set `baseline: .keyscan-baseline.json` in .keyscan.yaml.")
+        for step in steps:
+            out.extend(wrap.wrap(step))
     if opts.quiet and not result.findings and not result.errors:
         return ""
     return "\n".join(out) + "\n"
