@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keyscan.detector import MAX_MATCH_SPAN
+from keyscan.errors import KeyscanError
 from keyscan.models import FAMILIES, Confidence, Rule
 
 RULE_KEYS = {
@@ -37,7 +38,7 @@ FILE_KEYS = {"rules", "allow", "deny", "version"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
-class RuleError(ValueError):
+class RuleError(KeyscanError, ValueError):
     """A rule file that cannot be used. The message names the file, the rule and the problem."""
 
 

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyscan.errors import KeyscanError
 from keyscan.models import CommitInfo, Finding, Location, Verification
 
 DEFAULT_DB = "keyscan-audit.db"
@@ -139,7 +140,7 @@ CREATE TABLE IF NOT EXISTS verifications (
 """
 
 
-class StoreError(Exception):
+class StoreError(KeyscanError):
     pass
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from keyscan.errors import KeyscanError
 from keyscan.models import Finding, Verification
 from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_records
 from keyscan.revoke.errors import AdminApiError, explain, scrub
@@ -73,7 +74,7 @@ EXIT_LEFT = 1
 EXIT_ERROR = 2
 
 
-class AdminKeyError(Exception):
+class AdminKeyError(KeyscanError):
     """No usable admin key."""
 
 

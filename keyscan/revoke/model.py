@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keyscan.errors import KeyscanError
 from keyscan.models import Finding, Verification, fingerprint_of, redact
 from keyscan.revoke.matching import KeyShape, family_for_prefix, parse_redacted
 
@@ -46,7 +47,7 @@ DASHBOARD_HELP = (
 )
 
 
-class InputError(Exception):
+class InputError(KeyscanError):
     """A report or key list that cannot be used."""
 
 
