@@ -14,22 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from keyscan.models import Confidence, Finding, Rule, ScanResult
+from keyscan.report.options import OutputOptions
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
-
-
-@dataclass
-class OutputOptions:
-    format: str = "text"
-    output: str | None = None
-    show_secrets: bool = False
-    color: str = "auto"  # auto | always | never
-    quiet: bool = False
-    all_locations: bool = False
-    # Extra lines of advice a reporter may print (the pre-commit hook sets this).
-    hook: bool = False
 
 
 @dataclass
@@ -120,7 +109,7 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
 def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
     """Say that the report could not be written (after the scan's own errors), and make sure
     the interpreter does not fail again, with a traceback, flushing stdout at exit."""
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     to_stdout = not output.output or output.output == "-"
     if to_stdout:
@@ -131,6 +120,8 @@ def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError)
         except (OSError, ValueError):  # not a real file (a test runner's capture)
             pass
     where = "standard output" if to_stdout else safe(output.output or "")
+    from keyscan.report import print_errors
+
     print_errors(result)
     print(
         f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
@@ -173,14 +164,3 @@ def exit_code(result: ScanResult, opts: RunOptions, extra_error: bool = False) -
             if f.verification is None or not f.verification.status.startswith("invalid")
         ]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
-
-
-def print_errors(result: ScanResult, stream: TextIO | None = None) -> None:
-    """One line per error on stderr, names made safe for a terminal."""
-    from keyscan.report.text import safe
-
-    out = stream or sys.stderr
-    for err in result.errors:
-        print(f"keyscan: error: {safe(err.where)}: {safe(err.message)}", file=out)
-    for note in result.warnings:
-        print(f"keyscan: warning: {safe(note)}", file=out)

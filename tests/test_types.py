@@ -66,3 +66,46 @@ def test_error_bases_that_callers_catch_are_kept() -> None:
         assert issubclass(cls, ValueError)
     assert issubclass(PrivateFileError, OSError)
     assert issubclass(AttemptTimeout, TimeoutError)
+
+
+# --- reports own their helpers ---------------------------------------------------------------
+
+
+def test_report_package_does_not_import_the_pipeline() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import keyscan.report, keyscan.report.options\n"
+        "for name in ('text', 'json_report', 'sarif', 'github', 'junit'):\n"
+        "    __import__('keyscan.report.' + name)\n"
+        "print('keyscan.pipeline' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+def test_terminal_escaping_lives_in_one_module() -> None:
+    from keyscan.terminal import safe
+
+    defined = sorted(
+        {
+            f"{value.__module__}.{value.__qualname__}"
+            for name in _keyscan_modules()
+            for value in vars(importlib.import_module(name)).values()
+            if inspect.isfunction(value) and value.__name__ == "safe"
+        }
+    )
+    assert defined == ["keyscan.terminal.safe"]
+    assert safe("a\x1b[31mb\u202e") == "a\\x1b[31mb\\u202e"
+
+
+def test_output_options_belong_to_the_report_package() -> None:
+    import keyscan.pipeline as pipeline
+    from keyscan.report.options import OutputOptions
+
+    assert OutputOptions.__module__ == "keyscan.report.options"
+    assert pipeline.RunOptions().output == OutputOptions()

@@ -154,7 +154,7 @@ def audit(
     at_head = [k for k in keys if any(r.present_at_head and r.repository in audited
                                       for r in k.repos)]  # fmt: skip
     broken = [r for r in outcome.repos if r.status != "ok"]
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     for r in broken:
         why = "; ".join(r.errors) or r.status

@@ -24,7 +24,8 @@ from keyscan.cli_common import (
     fail,
 )
 from keyscan.models import Finding, ScanResult
-from keyscan.pipeline import apply_suppressions, print_errors
+from keyscan.pipeline import apply_suppressions
+from keyscan.report import print_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 

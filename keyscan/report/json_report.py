@@ -7,7 +7,7 @@ from typing import Any
 
 from keyscan import __version__
 from keyscan.models import Finding, Location, ScanResult
-from keyscan.pipeline import OutputOptions
+from keyscan.report.options import OutputOptions
 
 SCHEMA_VERSION = 1
 

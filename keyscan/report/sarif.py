@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from keyscan import __version__
 from keyscan.models import Confidence, Finding, Location, ScanResult
-from keyscan.pipeline import OutputOptions
+from keyscan.report.options import OutputOptions
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscan/keyscan"

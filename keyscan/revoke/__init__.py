@@ -196,7 +196,7 @@ def exit_code_for(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
 
 
 def _say_error(stream: TextIO, message: str) -> None:
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     print(f"keyscan: error: {safe(scrub(message))}", file=stream)
 
