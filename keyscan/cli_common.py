@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from keyscan.content import ContentOptions
+from keyscan.exitcodes import EXIT_ERROR
 from keyscan.models import Confidence, Finding, Rule
-from keyscan.pipeline import EXIT_ERROR, RunOptions
+from keyscan.pipeline import RunOptions
 from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:

@@ -140,6 +140,11 @@ class Verification:
     def is_live(self) -> bool:
         return self.status.startswith("live")
 
+    @property
+    def is_dead(self) -> bool:
+        """Known dead (invalid, invalid-account); ``unknown`` is neither live nor dead."""
+        return self.status.startswith("invalid")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,

@@ -13,12 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, for_result
 from keyscan.models import Confidence, Finding, Rule, ScanResult
 from keyscan.report.options import OutputOptions
-
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
 
 
 @dataclass
@@ -103,7 +100,7 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
     except OSError as exc:  # a full disk, /dev/full, a closed pipe: one line, exit 2
         _report_not_written(result, opts.output, exc)
         return EXIT_ERROR
-    return exit_code(result, opts, revoke_failed)
+    return for_result(result, opts.fail_on, revoke_failed)
 
 
 def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
@@ -150,17 +147,3 @@ def redact_result(result: ScanResult, opts: RunOptions) -> None:
         if keep:
             redactor = Redactor(redactor.detector.rules, show_secrets=True)
     redactor.result(result)
-
-
-def exit_code(result: ScanResult, opts: RunOptions, extra_error: bool = False) -> int:
-    if result.errors or extra_error:
-        return EXIT_ERROR
-    failing = result.findings
-    if opts.fail_on == "live":
-        # Only keys known to be dead stop failing the run: unknown (unchecked) keys still fail.
-        failing = [
-            f
-            for f in failing
-            if f.verification is None or not f.verification.status.startswith("invalid")
-        ]
-    return EXIT_FINDINGS if failing else EXIT_CLEAN

@@ -109,3 +109,57 @@ def test_output_options_belong_to_the_report_package() -> None:
 
     assert OutputOptions.__module__ == "keyscan.report.options"
     assert pipeline.RunOptions().output == OutputOptions()
+
+
+# --- exit codes in one place -----------------------------------------------------------------
+
+
+def test_exit_codes_are_decided_in_one_module() -> None:
+    import re
+    from pathlib import Path
+
+    from keyscan import exitcodes
+
+    assert (exitcodes.EXIT_CLEAN, exitcodes.EXIT_FINDINGS, exitcodes.EXIT_ERROR) == (0, 1, 2)
+    assert (exitcodes.EXIT_INTERRUPTED, exitcodes.EXIT_TERMINATED) == (130, 143)
+    # No module but keyscan.exitcodes picks a failing code with a literal.
+    literal = re.compile(r"(sys\.exit|os\._exit)\(\s*(1|2|130|143|128)\b|exit\(\s*1 if|return 128 \+")
+    root = Path(keyscan.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "exitcodes.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert offenders == []
+
+
+def test_exit_code_decisions() -> None:
+    from keyscan import api, exitcodes
+    from keyscan.interrupts import Interrupted
+    from keyscan.keygen import key
+    from keyscan.models import ScanError, Verification
+    from keyscan.pipeline import RunOptions
+
+    assert api.EXIT_CLEAN is exitcodes.EXIT_CLEAN and api.EXIT_ERROR is exitcodes.EXIT_ERROR
+    assert exitcodes.decide(error=True, findings=True) == 2
+    assert exitcodes.decide(error=False, findings=True) == 1
+    assert exitcodes.decide(error=False, findings=False) == 0
+    assert Interrupted(2).exit_code == exitcodes.EXIT_INTERRUPTED
+    assert Interrupted(15).exit_code == exitcodes.EXIT_TERMINATED
+
+    result = api.scan_text(f"OPENAI_API_KEY={key('project')}\n")
+    assert exitcodes.for_result(result) == 1
+    result.findings[0].verification = Verification(status="invalid")
+    assert exitcodes.for_result(result, fail_on="live") == 0
+    assert exitcodes.for_result(result, fail_on="any") == 1
+    result.findings[0].verification = Verification(status="unknown")
+    assert exitcodes.for_result(result, fail_on="live") == 1
+    assert exitcodes.for_result(result, extra_error=True) == 2
+    result.errors.append(ScanError("x", "unreadable"))
+    assert exitcodes.for_result(result) == 2
+    assert api.exit_code(result) == 2
+    assert RunOptions().fail_on == "any"
+    assert exitcodes.for_revocation_after_scan(2) == 2
+    assert exitcodes.for_revocation_after_scan(1) == 0

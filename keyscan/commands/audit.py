@@ -218,6 +218,6 @@ def audit(
             click.echo(
                 f"Report: keyscan report --db {safe(db)} --format html -o keyscan-report.html"
             )
-    if broken or outcome.errors:
-        sys.exit(2)
-    sys.exit(1 if failing else 0)
+    from keyscan.exitcodes import decide
+
+    sys.exit(decide(error=bool(broken or outcome.errors), findings=bool(failing)))

@@ -34,22 +34,24 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from keyscan.errors import KeyscanError
+from keyscan.exitcodes import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    for_revocation,
+    for_revocation_after_scan,
+)
 from keyscan.models import Finding, Verification
 from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_records
 from keyscan.revoke.errors import AdminApiError, explain, scrub
 from keyscan.revoke.model import (
     ALREADY_REVOKED,
-    DEAD,
     FAILED,
-    NO_ACTION,
     NOT_RUN,
-    PREVIOUSLY,
     REVOKED,
     REVOKED_UNCONFIRMED,
     InputError,
     LeakedKey,
     Outcome,
-    PlanItem,
     dedupe,
     leaked_from_finding,
     leaked_from_report,
@@ -68,11 +70,6 @@ __all__ = [
     "revoke_findings",
     "revoke_keys",
 ]
-
-EXIT_DONE = 0
-EXIT_LEFT = 1
-EXIT_ERROR = 2
-
 
 class AdminKeyError(KeyscanError):
     """No usable admin key."""
@@ -177,24 +174,6 @@ def _verifier(options: RevokeOptions) -> Callable[[LeakedKey], Verification]:
     return check
 
 
-def exit_code_for(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
-    if outcomes is None:
-        done = all(
-            item.action == NO_ACTION and item.reason in (DEAD, PREVIOUSLY) for item in plan
-        )
-        return EXIT_DONE if done else EXIT_LEFT
-    if any(o.status in (FAILED, NOT_RUN) for o in outcomes):
-        return EXIT_ERROR
-    # Only what the leaked key itself confirmed: unconfirmed outcomes are work left.
-    finished = (REVOKED, ALREADY_REVOKED)
-    left = [
-        o
-        for o in outcomes
-        if o.status not in finished and not (o.item.reason == DEAD and o.item.action == NO_ACTION)
-    ]
-    return EXIT_LEFT if left else EXIT_DONE
-
-
 def _say_error(stream: TextIO, message: str) -> None:
     from keyscan.terminal import safe
 
@@ -232,7 +211,7 @@ def run_revocation(
             out.write(render.to_json([], None, not options.yes, None))
         else:
             print("keyscan revoke: no keys to revoke", file=out)
-        return EXIT_DONE, []
+        return EXIT_CLEAN, []
     audit = AuditLog(
         options.audit_path,
         forbidden=[options.admin_key, *[k.secret for k in keys if k.secret]],
@@ -296,7 +275,7 @@ def run_revocation(
         if not options.yes:
             if options.fmt == "json":
                 out.write(render.to_json(plan, None, True, None))
-            return exit_code_for(plan, None), []
+            return for_revocation(plan, None), []
         executor = Executor(
             client,
             audit,
@@ -336,7 +315,7 @@ def run_revocation(
         print(f"Audit log: {options.audit_path}", file=out)
     if error_line:
         _say_error(errs, error_line)
-    return exit_code_for(plan, outcomes), outcomes
+    return for_revocation(plan, outcomes), outcomes
 
 
 def revoke_findings(
@@ -367,4 +346,4 @@ def revoke_findings(
         }
         if o.status in (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED):
             f.notes.append(o.status)
-    return EXIT_ERROR if code == EXIT_ERROR else EXIT_DONE
+    return for_revocation_after_scan(code)
