@@ -29,9 +29,6 @@ class Confidence(IntEnum):
         return self.name.lower()
 
 
-FAMILIES = ("project", "service_account", "admin", "user", "legacy", "azure", "unknown")
-
-
 @dataclass(frozen=True)
 class Rule:
     """A detection rule, loaded from YAML (see keyscan.rules)."""

@@ -13,7 +13,8 @@ from typing import Any
 
 from keyscan.detector import MAX_MATCH_SPAN
 from keyscan.errors import KeyscanError
-from keyscan.models import FAMILIES, Confidence, Rule
+from keyscan.models import Confidence, Rule
+from keyscan.openai_facts import FAMILIES
 
 RULE_KEYS = {
     "id",

@@ -163,3 +163,49 @@ def test_exit_code_decisions() -> None:
     assert RunOptions().fail_on == "any"
     assert exitcodes.for_revocation_after_scan(2) == 2
     assert exitcodes.for_revocation_after_scan(1) == 0
+
+
+# --- one module holds the OpenAI family facts ------------------------------------------------
+
+
+def test_openai_facts_agree_with_keygen_rules_and_redactions() -> None:
+    from keyscan import openai_facts as facts
+    from keyscan.keygen import EXPECTED_FAMILY, FAMILY_TEMPLATES, key
+    from keyscan.models import redact
+    from keyscan.rules import load_rules
+    from keyscan.verify import family_of
+
+    for name in FAMILY_TEMPLATES:
+        secret = key(name)
+        expected = EXPECTED_FAMILY[name]
+        assert facts.MARKER in secret
+        assert (facts.family_of_key(secret) or "legacy") == expected, name
+        # A redaction keeps 8 characters: enough to tell the family.
+        assert facts.family_of_head(redact(secret)) == facts.family_of_key(secret), name
+        assert expected in facts.FAMILIES
+        assert family_of(secret, expected) == expected
+    assert facts.owner_type_for_prefix(redact(key("svcacct"))) == "service_account"
+    assert facts.owner_type_for_prefix("sk-proj-...abcd", "service_account") == "service_account"
+    assert facts.owner_type_for_prefix(redact(key("admin"))) is None
+    # The rules are data, but their prefixes say the same as the facts.
+    by_prefix = {
+        prefix.decode(): family for rule in load_rules() for prefix, family in rule.family_by_prefix
+    }
+    assert by_prefix == dict(facts.PREFIX_FAMILY)
+    assert {rule.family for rule in load_rules()} <= set(facts.FAMILIES)
+
+
+def test_openai_prefixes_are_written_in_one_module() -> None:
+    import re
+    from pathlib import Path
+
+    written = re.compile(r"\"(sk-(svcacct|svcac|proj|admin|None)-?|T3BlbkFJ)\"")
+    root = Path(keyscan.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "openai_facts.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if written.search(line)
+    ]
+    assert offenders == []

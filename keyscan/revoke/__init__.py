@@ -41,6 +41,7 @@ from keyscan.exitcodes import (
     for_revocation_after_scan,
 )
 from keyscan.models import Finding, Verification
+from keyscan.openai_facts import ADMIN_PREFIX
 from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_records
 from keyscan.revoke.errors import AdminApiError, explain, scrub
 from keyscan.revoke.model import (
@@ -106,7 +107,7 @@ def admin_key_from(
                 "(an organization admin key with write access; never on the command line)"
             )
         source = "OPENAI_ADMIN_KEY"
-    if not key.startswith("sk-admin-"):
+    if not key.startswith(ADMIN_PREFIX):
         warnings.append(
             f"the key in {source} does not look like an admin key (sk-admin-...): the Admin "
             "API will likely refuse it"

@@ -8,7 +8,8 @@ from typing import Any
 
 from keyscan.errors import KeyscanError
 from keyscan.models import Finding, Verification, fingerprint_of, redact
-from keyscan.revoke.matching import KeyShape, family_for_prefix, parse_redacted
+from keyscan.openai_facts import family_of_head
+from keyscan.revoke.matching import KeyShape, parse_redacted
 
 # Plan actions.
 DELETE_PROJECT_KEY = "delete-project-key"
@@ -83,7 +84,7 @@ def leaked_from_secret(
 ) -> LeakedKey:
     shape = KeyShape.of_secret(secret)
     if family in ("unknown", ""):
-        family = family_for_prefix(secret) or family or "unknown"
+        family = family_of_head(secret) or family or "unknown"
     return LeakedKey(
         family=family,
         redacted=redact(secret),

@@ -35,6 +35,7 @@ from keyscan.http import (
     default_base_url,
 )
 from keyscan.models import Finding, ScanError, ScanResult, Verification, fingerprint_of
+from keyscan.openai_facts import family_of_key
 from keyscan.verify.classify import STATUSES, classify, now_iso
 
 __all__ = [
@@ -51,14 +52,6 @@ __all__ = [
 
 MODELS_PATH = "/models"
 ADMIN_PATH = "/organization/admin_api_keys"
-
-_PREFIX_FAMILY = (
-    ("sk-admin-", "admin"),
-    ("sk-svcacct-", "service_account"),
-    ("sk-proj-", "project"),
-    ("sk-None-", "user"),
-)
-
 
 @dataclass
 class VerifyOptions:
@@ -100,10 +93,7 @@ def family_of(secret: str, family: str | None = None) -> str:
     """The family a scan would report, or one guessed from the prefix."""
     if family and family != "unknown":
         return family
-    for prefix, fam in _PREFIX_FAMILY:
-        if secret.startswith(prefix):
-            return fam
-    return family or "unknown"
+    return family_of_key(secret) or family or "unknown"
 
 
 def _request_for(family: str) -> tuple[str, dict[str, str | int] | None]:
