@@ -39,7 +39,7 @@ class RunOptions:
 
 
 def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
-    """Record in ``finding.extra["suppressed_by"]`` why a finding is hidden, if it is.
+    """Record in ``finding.suppressed_by`` why a finding is hidden, if it is.
 
     Locations with an inline allow comment are dropped, unless every location has one (the
     finding is then suppressed as a whole and kept aside, in case it is verified live).
@@ -58,7 +58,7 @@ def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
             if why:
                 reasons.append(why)
         if reasons:
-            f.extra["suppressed_by"] = reasons
+            f.suppressed_by = reasons
 
 
 def triage(result: ScanResult, opts: RunOptions) -> None:
@@ -72,7 +72,7 @@ def triage(result: ScanResult, opts: RunOptions) -> None:
         verify_findings(findings, opts.verify_options, result)
     visible: list[Finding] = []
     for f in findings:
-        if f.extra.get("suppressed_by"):
+        if f.suppressed_by:
             if f.verification is not None and f.verification.is_live:
                 f.notes.append("live-despite-suppression")
                 visible.append(f)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
 
 import keyscan
@@ -209,3 +210,59 @@ def test_openai_prefixes_are_written_in_one_module() -> None:
         if written.search(line)
     ]
     assert offenders == []
+
+
+# --- typed data ------------------------------------------------------------------------------
+
+
+def test_verification_status_is_a_closed_set_written_as_before() -> None:
+    import pytest
+
+    from keyscan.models import Verification, VerificationStatus
+    from keyscan.verify.classify import STATUSES
+
+    assert STATUSES == (
+        "live",
+        "live-restricted",
+        "live-no-quota",
+        "live-rate-limited",
+        "invalid",
+        "invalid-account",
+        "unknown",
+    )
+    assert [s.value for s in VerificationStatus] == list(STATUSES)
+    v = Verification(status="live-no-quota")  # read back from a cache or a report
+    assert v.status is VerificationStatus.LIVE_NO_QUOTA and v.is_live and not v.is_dead
+    assert f"{v.status}" == "live-no-quota" and str(v.status) == "live-no-quota"
+    assert f"[{v.status:<10}]" == "[live-no-quota]"
+    assert json.dumps(v.to_json()["status"]) == '"live-no-quota"'
+    assert Verification(status=VerificationStatus.INVALID_ACCOUNT).is_dead
+    unknown = Verification(status=VerificationStatus.UNKNOWN)
+    assert not unknown.is_live and not unknown.is_dead
+    with pytest.raises(ValueError, match="verification status must be one of"):
+        Verification(status="alive")
+
+
+def test_suppression_and_revocation_are_typed_fields() -> None:
+    from keyscan import api
+    from keyscan.keygen import key
+    from keyscan.models import RevocationOutcome
+    from keyscan.pipeline import RunOptions, apply_suppressions
+    from keyscan.report.json_report import finding_to_json
+
+    result = api.scan_text(f"token = '{key('project')}'\n")
+    (finding,) = result.findings
+    apply_suppressions(result.findings, RunOptions(suppressors=[lambda f: "baseline"]))
+    assert finding.suppressed_by == ["baseline"]
+    assert "suppressed_by" not in finding.extra
+    finding.revocation = RevocationOutcome("revoked", key_id="key_abc", project="proj_1")
+    doc = finding_to_json(finding)
+    assert doc["extra"] == {
+        "revocation": {
+            "status": "revoked",
+            "key_id": "key_abc",
+            "project": "proj_1",
+            "request_id": None,
+        }
+    }
+    assert "suppressed_by" not in json.dumps(doc)

@@ -71,7 +71,7 @@ def recordable(result: ScanResult, ctx: RunContext) -> list[Finding]:
     """Findings at the wanted confidence that nothing (config, inline comment) allows."""
     findings = [f for f in result.findings if f.confidence >= ctx.run.min_confidence]
     apply_suppressions(findings, ctx.run)
-    return [f for f in findings if not f.extra.get("suppressed_by")]
+    return [f for f in findings if not f.suppressed_by]
 
 
 def target_file(params: dict[str, Any], ctx: RunContext) -> Path:

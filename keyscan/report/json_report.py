@@ -55,7 +55,9 @@ def finding_to_json(f: Finding, show_secrets: bool = False) -> dict[str, Any]:
     out["locations"] = [location_to_json(loc) for loc in f.locations]
     if f.more_locations:  # seen but not listed (keyscan.findings.MAX_LOCATIONS)
         out["more_locations"] = f.more_locations
-    extra = {k: v for k, v in f.extra.items() if k != "suppressed_by"}
+    extra = dict(f.extra)
+    if f.revocation is not None:
+        extra["revocation"] = f.revocation.to_json()
     if extra:
         out["extra"] = extra
     return out

@@ -209,7 +209,7 @@ def result_for(
     if loc.decoded:
         properties["decoded"] = loc.decoded
     if f.verification is not None:
-        properties["validity"] = f.verification.status
+        properties["validity"] = f.verification.status.value
     if f.notes:
         properties["notes"] = list(f.notes)
     out["properties"] = properties

@@ -77,7 +77,7 @@ def format_finding(
     lines = [head]
     if f.verification is not None:
         v = f.verification
-        color = "red" if v.is_live else ("dim" if v.status.startswith("invalid") else "yellow")
+        color = "red" if v.is_live else ("dim" if v.is_dead else "yellow")
         detail = f" ({safe(v.reason)})" if v.reason else ""
         project = f" project {safe(v.project)}" if v.project else ""
         lines.append(f"       status: {paint(v.status, color)}{detail}{project}")

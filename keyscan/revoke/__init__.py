@@ -40,7 +40,7 @@ from keyscan.exitcodes import (
     for_revocation,
     for_revocation_after_scan,
 )
-from keyscan.models import Finding, Verification
+from keyscan.models import Finding, RevocationOutcome, Verification
 from keyscan.openai_facts import ADMIN_PREFIX
 from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_records
 from keyscan.revoke.errors import AdminApiError, explain, scrub
@@ -324,12 +324,12 @@ def revoke_findings(
 ) -> int:
     """The ``RunOptions.revoke`` callback: revoke what a scan found (keys verified live, or
     not verified; a dead key has nothing to revoke). Plan and results go to ``stream``
-    (stderr: the scan report keeps stdout). Each finding gets ``extra["revocation"]``.
+    (stderr: the scan report keeps stdout). Each finding gets ``revocation``.
     Returns 2 on an error, else 0 (keys left unrevoked are the scan's findings: exit 1)."""
     keys: list[LeakedKey] = []
     for f in findings:
         v = f.verification
-        if v is not None and not v.is_live and v.status != "unknown":
+        if v is not None and v.is_dead:
             continue  # a dead key has nothing to revoke
         keys.append(leaked_from_finding(f))
     code, outcomes = run_revocation(keys, options, stream or sys.stderr, stream or sys.stderr)
@@ -339,12 +339,12 @@ def revoke_findings(
         if o is None:
             continue
         target = o.item.target
-        f.extra["revocation"] = {
-            "status": o.status,
-            "key_id": target.id if target else None,
-            "project": target.project_id if target else None,
-            "request_id": o.request_id,
-        }
+        f.revocation = RevocationOutcome(
+            status=o.status,
+            key_id=target.id if target else None,
+            project=target.project_id if target else None,
+            request_id=o.request_id,
+        )
         if o.status in (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED):
             f.notes.append(o.status)
     return for_revocation_after_scan(code)

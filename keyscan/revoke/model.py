@@ -72,7 +72,7 @@ class LeakedKey:
     @property
     def is_dead(self) -> bool:
         v = self.verification
-        return v is not None and v.status in ("invalid", "invalid-account")
+        return v is not None and v.is_dead
 
     @property
     def tail(self) -> str:
@@ -269,7 +269,9 @@ class PlanItem:
             "redacted": self.leaked.redacted,
             "fingerprint": self.leaked.fingerprint,
             "where": self.leaked.where,
-            "verification": self.leaked.verification.status if self.leaked.verification else None,
+            "verification": (
+                self.leaked.verification.status.value if self.leaked.verification else None
+            ),
             "action": self.action,
             "reason": self.reason,
             "message": self.message,
