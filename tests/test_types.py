@@ -6,7 +6,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import pkgutil
+import subprocess
+import sys
+from pathlib import Path
 
 import keyscan
 from keyscan.errors import KeyscanError
@@ -73,9 +77,6 @@ def test_error_bases_that_callers_catch_are_kept() -> None:
 
 
 def test_report_package_does_not_import_the_pipeline() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys\n"
         "import keyscan.report, keyscan.report.options\n"
@@ -117,7 +118,6 @@ def test_output_options_belong_to_the_report_package() -> None:
 
 def test_exit_codes_are_decided_in_one_module() -> None:
     import re
-    from pathlib import Path
 
     from keyscan import exitcodes
 
@@ -198,7 +198,6 @@ def test_openai_facts_agree_with_keygen_rules_and_redactions() -> None:
 
 def test_openai_prefixes_are_written_in_one_module() -> None:
     import re
-    from pathlib import Path
 
     written = re.compile(r"\"(sk-(svcacct|svcac|proj|admin|None)-?|T3BlbkFJ)\"")
     root = Path(keyscan.__file__).parent
@@ -266,3 +265,82 @@ def test_suppression_and_revocation_are_typed_fields() -> None:
         }
     }
     assert "suppressed_by" not in json.dumps(doc)
+
+
+# --- one module writes and reads keyscan's JSON report ---------------------------------------
+
+
+def _cli(args: list[str], cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KEYSCAN_"))}
+    env.update({"XDG_CACHE_HOME": str(cwd / "cache"), "XDG_DATA_HOME": str(cwd / "data")})
+    return subprocess.run(
+        [sys.executable, "-m", "keyscan", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_json_report_round_trip(tmp_path: Path) -> None:
+    from keyscan import api
+    from keyscan.keygen import key
+    from keyscan.models import Verification
+    from keyscan.report.json_report import (
+        location_from_json,
+        read_report,
+        render,
+        verification_from_json,
+    )
+    from keyscan.report.options import OutputOptions
+
+    secret = key("project")
+    result = api.scan_text(f"OPENAI_API_KEY={secret}\n", path="app/.env")
+    result.findings[0].verification = Verification(
+        status="live-restricted", reason="restricted key", http_status=401, project="proj_1"
+    )
+    for fmt in ("json", "jsonl"):
+        path = tmp_path / f"r.{fmt}"
+        path.write_text(render(result, OutputOptions(format=fmt)), encoding="utf-8")
+        (entry,) = read_report(path)
+        assert entry["fingerprint"] == result.findings[0].fingerprint
+        assert "secret" not in entry
+        loc = location_from_json(entry["locations"][0])
+        assert loc is not None and (loc.path, loc.line, loc.column) == ("app/.env", 1, 16)
+        v = verification_from_json(entry["verification"])
+        assert v is not None and v.to_json() == result.findings[0].verification.to_json()
+    # A status this version does not know is no verification, not a crash.
+    assert verification_from_json({"status": "alive"}) is None
+    assert verification_from_json({"status": ["live"]}) is None
+
+
+def test_audit_json_uses_the_report_serialisers() -> None:
+    from keyscan.audit import json_doc
+    from keyscan.report import json_report
+
+    assert json_doc.finding_to_json is json_report.finding_to_json
+    assert json_doc.SCHEMA_VERSION is json_report.SCHEMA_VERSION
+
+
+def test_verify_and_revoke_read_reports_alike(tmp_path: Path) -> None:
+    # A JSON Lines report cut short (its summary line lost) is not a report, for both.
+    truncated = tmp_path / "cut.jsonl"
+    truncated.write_text(
+        json.dumps({"type": "finding", "fingerprint": "0" * 64, "redacted": "sk-proj-...abcd"})
+        + "\n",
+        encoding="utf-8",
+    )
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    missing = tmp_path / "missing.json"
+    for report in (truncated, deep, missing):
+        lines = []
+        for args in (["verify", "--report", str(report)], ["revoke", "--report", str(report)]):
+            proc = _cli(args, tmp_path)
+            assert proc.returncode == 2, (args, proc.stderr)
+            assert proc.stderr.count("\n") == 1, proc.stderr
+            lines.append(proc.stderr.strip())
+        assert lines[0] == lines[1]
+        assert lines[0].startswith("keyscan: error: ") and str(report) in lines[0]
