@@ -36,10 +36,10 @@ from typing import Any, Literal
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.errors import KeyscanError
+from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, for_result
 from keyscan.findings import aggregate, is_binary
 from keyscan.models import Confidence, Finding, Location, Rule, ScanError, ScanResult
-from keyscan.pipeline import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, RunOptions
-from keyscan.pipeline import exit_code as _exit_code
+from keyscan.pipeline import RunOptions
 from keyscan.pipeline import triage as _triage
 
 __all__ = [
@@ -236,7 +236,7 @@ def triage(result: ScanResult, options: TriageOptions | None = None) -> ScanResu
 def exit_code(result: ScanResult, fail_on: Literal["any", "live"] = "any") -> int:
     """0 clean, 1 findings, 2 when anything could not be scanned (a partial scan never
     answers 0). ``fail_on="live"``: keys verified dead no longer fail."""
-    return _exit_code(result, RunOptions(fail_on=fail_on))
+    return for_result(result, fail_on)
 
 
 def finding_to_dict(finding: Finding, show_secrets: bool = False) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from keyscan.config import (
     parse_expiry,
     read_regular,
 )
+from keyscan.errors import KeyscanError
 from keyscan.models import Finding
 
 DEFAULT_FILE = ".keyscan-baseline.json"
@@ -53,7 +54,7 @@ ENTRY_KEYS = {
 }
 
 
-class BaselineError(ValueError):
+class BaselineError(KeyscanError, ValueError):
     """A baseline file that cannot be used: ``<file>: <where>: <what is wrong>``."""
 
 

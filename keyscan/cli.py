@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> Any:
     """The entry point. Ctrl-C and SIGTERM become an exception (keyscan.interrupts), so that
     temporary clones are removed, workers terminated and git processes killed on the way
     out; then one line and exit 130 (SIGINT) or 143 (SIGTERM). No report is written."""
+    from keyscan.exitcodes import EXIT_INTERRUPTED
     from keyscan.interrupts import Interrupted, signals_raise
 
     with signals_raise():
@@ -66,4 +67,4 @@ def main(argv: list[str] | None = None) -> Any:
             if gitobjects is not None:
                 gitobjects.kill_running()  # any git process that no finally block stopped
             click.echo(INTERRUPTED, err=True)
-            sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 130)
+            sys.exit(exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED)

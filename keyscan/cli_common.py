@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from keyscan.content import ContentOptions
+from keyscan.exitcodes import EXIT_ERROR
 from keyscan.models import Confidence, Finding, Rule
-from keyscan.pipeline import EXIT_ERROR, OutputOptions, RunOptions
+from keyscan.pipeline import RunOptions
+from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:
     from keyscan.config import Config
@@ -24,7 +26,7 @@ OUTPUT_FORMATS = ["text", "json", "jsonl", "sarif", "github", "junit"]
 
 def fail(message: str) -> NoReturn:
     """One clear line on stderr and exit 2."""
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     click.echo(f"keyscan: error: {safe(message)}", err=True)
     sys.exit(EXIT_ERROR)

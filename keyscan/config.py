@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keyscan.errors import KeyscanError
 from keyscan.models import Finding
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ RULES_MAX_BYTES = 1 * MIB  # per rule file
 _REGULAR_MODES = {"100644", "100755"}  # a git tree's regular files (not links, not submodules)
 
 
-class PolicyFileError(ValueError):
+class PolicyFileError(KeyscanError, ValueError):
     """A config, baseline or rule file that is not a regular file of bounded size."""
 
 
@@ -93,7 +94,7 @@ def _size(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
 
 
-class ConfigError(ValueError):
+class ConfigError(KeyscanError, ValueError):
     """A config file that cannot be used: ``<file>: <key>: <what is wrong>``."""
 
 

@@ -31,6 +31,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from keyscan.openai_facts import MARKER_BYTES
+
 # The base64 text of the key marker at each of the 3 byte alignments, with how far the
 # needle starts after the beginning of its 4-character group (which fixes the alignment of
 # the run). The base64 of "sk-" (c2st, ?NrL, zay?) would do too, but takes 9 short needles,
@@ -44,7 +46,7 @@ BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
 # Signs, in a buffer or a window, that decoding escapes or percent-encoding may reveal a key:
 # a partly encoded key keeps its marker, an encoded assignment its variable name; a key whose
 # every character is encoded starts with the encoded "sk".
-_SIGNS = (b"T3BlbkFJ", b"sk\\", b"sk%")
+_SIGNS = (MARKER_BYTES, b"sk\\", b"sk%")
 _SIGNS_FOLDED = (b"openai", b"open_ai", b"open-ai")
 _FULL_PERCENT = b"%73%6"
 _FULL_ESCAPES = (b"\\u0073\\u006",)

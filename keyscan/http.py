@@ -69,6 +69,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from keyscan import __version__
+from keyscan.errors import KeyscanError
 from keyscan.models import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -78,7 +79,7 @@ QUOTA_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted", "bill
 QUOTA_SUFFIXES = ("_spend_limit_exceeded", "_usage_limit_exceeded")
 
 
-class UnsafeBaseUrl(ValueError):
+class UnsafeBaseUrl(KeyscanError, ValueError):
     """The base URL would send keys somewhere keyscan refuses to send them."""
 
 
@@ -163,7 +164,7 @@ class ApiResponse:
         return _error_field(self.body, "message") or ""
 
 
-class RequestFailed(Exception):
+class RequestFailed(KeyscanError):
     """No HTTP answer after every attempt. The message never contains a bearer."""
 
     def __init__(self, kind: str, message: str, attempts: int) -> None:
@@ -172,11 +173,11 @@ class RequestFailed(Exception):
         self.attempts = attempts
 
 
-class AttemptTimeout(TimeoutError):
+class AttemptTimeout(KeyscanError, TimeoutError):
     """One attempt did not complete (headers and whole body) within its time limit."""
 
 
-class ResponseTooLarge(Exception):
+class ResponseTooLarge(KeyscanError):
     """The body is (or would be) larger than ``ClientSettings.max_body``."""
 
 

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TypeVar
 
+from keyscan.exitcodes import for_signal
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -37,8 +39,8 @@ class Interrupted(BaseException):
 
     @property
     def exit_code(self) -> int:
-        """130 for SIGINT, 143 for SIGTERM (128 + the signal number, as a shell reports)."""
-        return 128 + self.signum
+        """130 for SIGINT, 143 for SIGTERM (keyscan.exitcodes)."""
+        return for_signal(self.signum)
 
 
 def _ignore_more() -> None:
@@ -84,7 +86,7 @@ _busy = False
 
 def _worker_term(signum: int, frame: FrameType | None) -> None:
     if not _busy:
-        os._exit(128 + signum)  # idle: nothing to clean up
+        os._exit(for_signal(signum))  # idle: nothing to clean up
     _ignore_more()
     raise Interrupted(signum)
 

@@ -20,7 +20,7 @@ import random
 import re
 import string
 
-MARKER = "T3BlbkFJ"
+from keyscan.openai_facts import MARKER
 
 ALPHABETS: dict[str, str] = {
     "alnum": string.ascii_letters + string.digits,

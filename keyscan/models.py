@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Any
 
 
@@ -27,9 +27,6 @@ class Confidence(IntEnum):
 
     def __str__(self) -> str:
         return self.name.lower()
-
-
-FAMILIES = ("project", "service_account", "admin", "user", "legacy", "azure", "unknown")
 
 
 @dataclass(frozen=True)
@@ -122,12 +119,52 @@ class Location:
         return (self.path, self.line, self.column, self.commit.sha if self.commit else "")
 
 
+class VerificationStatus(str, Enum):
+    """What a validity check says about a key: a closed set, written as these strings in every
+    report, cache and store (openai-facts.md, section 2; see keyscan.verify.classify)."""
+
+    LIVE = "live"
+    LIVE_RESTRICTED = "live-restricted"
+    LIVE_NO_QUOTA = "live-no-quota"
+    LIVE_RATE_LIMITED = "live-rate-limited"
+    INVALID = "invalid"
+    INVALID_ACCOUNT = "invalid-account"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def is_live(self) -> bool:
+        """Any live-* status: the key works (maybe restricted, out of credit, rate-limited)."""
+        return self.value.startswith("live")
+
+    @property
+    def is_dead(self) -> bool:
+        """invalid or invalid-account; ``unknown`` is neither live nor dead."""
+        return self.value.startswith("invalid")
+
+    @classmethod
+    def parse(cls, text: str) -> VerificationStatus:
+        try:
+            return cls(text)
+        except ValueError:
+            names = ", ".join(s.value for s in cls)
+            raise ValueError(f"verification status must be one of {names}, not {text!r}") from None
+
+
+# The strings a status is written as.
+STATUS_VALUES = frozenset(status.value for status in VerificationStatus)
+
+
 @dataclass
 class Verification:
     """The answer of a validity check (see keyscan.verify)."""
 
-    status: str  # live, live-restricted, live-no-quota, live-rate-limited, invalid,
-    # invalid-account, unknown
+    status: VerificationStatus
     reason: str = ""
     http_status: int | None = None
     project: str | None = None
@@ -136,13 +173,23 @@ class Verification:
     checked_at: str | None = None
     cached: bool = False
 
+    def __post_init__(self) -> None:
+        # Read back from a cache, a store or a report: only the closed set gets in.
+        if not isinstance(self.status, VerificationStatus):
+            self.status = VerificationStatus.parse(self.status)
+
     @property
     def is_live(self) -> bool:
-        return self.status.startswith("live")
+        return self.status.is_live
+
+    @property
+    def is_dead(self) -> bool:
+        """Known dead (invalid, invalid-account); ``unknown`` is neither live nor dead."""
+        return self.status.is_dead
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "http_status": self.http_status,
             "project": self.project,
@@ -150,6 +197,26 @@ class Verification:
             "request_id": self.request_id,
             "checked_at": self.checked_at,
             "cached": self.cached,
+        }
+
+
+@dataclass
+class RevocationOutcome:
+    """What ``--revoke`` did about a finding's key (keyscan.revoke): the outcome's status
+    (revoked, revoked-unconfirmed, already-revoked, failed, skipped...) and the Admin API ids
+    it acted on. Never the key."""
+
+    status: str
+    key_id: str | None = None
+    project: str | None = None
+    request_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "key_id": self.key_id,
+            "project": self.project,
+            "request_id": self.request_id,
         }
 
 
@@ -169,6 +236,11 @@ class Finding:
     verification: Verification | None = None
     # Why a finding is shown although something suppressed it (e.g. "live-despite-suppression").
     notes: list[str] = field(default_factory=list)
+    # Why the finding is hidden ("inline allow comment", "baseline", "config: reason"...);
+    # empty: not suppressed (keyscan.pipeline.apply_suppressions). Not reported.
+    suppressed_by: list[str] = field(default_factory=list)
+    # What --revoke did about the key (keyscan.revoke.revoke_findings), None: not revoked.
+    revocation: RevocationOutcome | None = None
     # Source-specific, JSON-serialisable detail about the whole secret (git provenance, ...).
     extra: dict[str, Any] = field(default_factory=dict)
     # Places seen beyond the locations kept (keyscan.findings.MAX_LOCATIONS): counted, not

@@ -13,24 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, for_result
 from keyscan.models import Confidence, Finding, Rule, ScanResult
-
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
-
-
-@dataclass
-class OutputOptions:
-    format: str = "text"
-    output: str | None = None
-    show_secrets: bool = False
-    color: str = "auto"  # auto | always | never
-    quiet: bool = False
-    all_locations: bool = False
-    # The situation the next-step advice fits (keyscan.report.advice): commit, push, history,
-    # files; empty: worked out from the kind of scan.
-    advice: str = ""
+from keyscan.report.options import OutputOptions
 
 
 @dataclass
@@ -54,7 +39,7 @@ class RunOptions:
 
 
 def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
-    """Record in ``finding.extra["suppressed_by"]`` why a finding is hidden, if it is.
+    """Record in ``finding.suppressed_by`` why a finding is hidden, if it is.
 
     Locations with an inline allow comment are dropped, unless every location has one (the
     finding is then suppressed as a whole and kept aside, in case it is verified live).
@@ -73,7 +58,7 @@ def apply_suppressions(findings: list[Finding], opts: RunOptions) -> None:
             if why:
                 reasons.append(why)
         if reasons:
-            f.extra["suppressed_by"] = reasons
+            f.suppressed_by = reasons
 
 
 def triage(result: ScanResult, opts: RunOptions) -> None:
@@ -87,7 +72,7 @@ def triage(result: ScanResult, opts: RunOptions) -> None:
         verify_findings(findings, opts.verify_options, result)
     visible: list[Finding] = []
     for f in findings:
-        if f.extra.get("suppressed_by"):
+        if f.suppressed_by:
             if f.verification is not None and f.verification.is_live:
                 f.notes.append("live-despite-suppression")
                 visible.append(f)
@@ -115,13 +100,13 @@ def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -
     except OSError as exc:  # a full disk, /dev/full, a closed pipe: one line, exit 2
         _report_not_written(result, opts.output, exc)
         return EXIT_ERROR
-    return exit_code(result, opts, revoke_failed)
+    return for_result(result, opts.fail_on, revoke_failed)
 
 
 def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
     """Say that the report could not be written (after the scan's own errors), and make sure
     the interpreter does not fail again, with a traceback, flushing stdout at exit."""
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     to_stdout = not output.output or output.output == "-"
     if to_stdout:
@@ -132,6 +117,8 @@ def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError)
         except (OSError, ValueError):  # not a real file (a test runner's capture)
             pass
     where = "standard output" if to_stdout else safe(output.output or "")
+    from keyscan.report import print_errors
+
     print_errors(result)
     print(
         f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
@@ -160,28 +147,3 @@ def redact_result(result: ScanResult, opts: RunOptions) -> None:
         if keep:
             redactor = Redactor(redactor.detector.rules, show_secrets=True)
     redactor.result(result)
-
-
-def exit_code(result: ScanResult, opts: RunOptions, extra_error: bool = False) -> int:
-    if result.errors or extra_error:
-        return EXIT_ERROR
-    failing = result.findings
-    if opts.fail_on == "live":
-        # Only keys known to be dead stop failing the run: unknown (unchecked) keys still fail.
-        failing = [
-            f
-            for f in failing
-            if f.verification is None or not f.verification.status.startswith("invalid")
-        ]
-    return EXIT_FINDINGS if failing else EXIT_CLEAN
-
-
-def print_errors(result: ScanResult, stream: TextIO | None = None) -> None:
-    """One line per error on stderr, names made safe for a terminal."""
-    from keyscan.report.text import safe
-
-    out = stream or sys.stderr
-    for err in result.errors:
-        print(f"keyscan: error: {safe(err.where)}: {safe(err.message)}", file=out)
-    for note in result.warnings:
-        print(f"keyscan: warning: {safe(note)}", file=out)

@@ -20,13 +20,15 @@ import os
 import stat
 from pathlib import Path
 
+from keyscan.errors import KeyscanError
+
 PRIVATE_MODE = 0o600
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-class PrivateFileError(OSError):
+class PrivateFileError(KeyscanError, OSError):
     """A private file that cannot be written safely; ``str()`` is one line."""
 
     def __init__(self, path: str | os.PathLike[str], why: str) -> None:

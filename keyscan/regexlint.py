@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keyscan.errors import KeyscanError
+
 try:  # Python 3.11+
     from re import _constants as C  # type: ignore[attr-defined,unused-ignore]
     from re import _parser as P  # type: ignore[attr-defined,unused-ignore]
@@ -32,11 +34,11 @@ except ImportError:  # pragma: no cover - Python 3.10
 Cont = Callable[[int], bool]
 
 
-class Unsupported(Exception):
+class Unsupported(KeyscanError):
     """A construct the interpreter does not model (a backreference, ...)."""
 
 
-class StepBudgetExceeded(Exception):
+class StepBudgetExceeded(KeyscanError):
     pass
 
 

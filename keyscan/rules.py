@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from keyscan.detector import MAX_MATCH_SPAN
-from keyscan.models import FAMILIES, Confidence, Rule
+from keyscan.errors import KeyscanError
+from keyscan.models import Confidence, Rule
+from keyscan.openai_facts import FAMILIES
 
 RULE_KEYS = {
     "id",
@@ -37,7 +39,7 @@ FILE_KEYS = {"rules", "allow", "deny", "version"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
-class RuleError(ValueError):
+class RuleError(KeyscanError, ValueError):
     """A rule file that cannot be used. The message names the file, the rule and the problem."""
 
 

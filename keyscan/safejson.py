@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from keyscan.errors import KeyscanError
 
-class TooDeep(ValueError):
+
+class TooDeep(KeyscanError, ValueError):
     """JSON nested deeper than Python's JSON parser can follow."""
 
     def __init__(self) -> None:

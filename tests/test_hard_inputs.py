@@ -22,9 +22,9 @@ from keyscan.content import ContentOptions
 from keyscan.detector import Detector
 from keyscan.keygen import MARKER, key
 from keyscan.models import Location, Match
-from keyscan.report.text import safe
 from keyscan.rules import load_rules
 from keyscan.sources import files
+from keyscan.terminal import safe
 
 RULES = load_rules()
 # A hang guard for FIFO tests (not a timing assertion: it only turns a hang into a failure).

@@ -11,13 +11,13 @@ import pytest
 
 from keyscan.keygen import generate, key
 from keyscan.models import fingerprint_of, redact
+from keyscan.openai_facts import owner_type_for_prefix
 from keyscan.revoke import InputError, admin_key_from, leaked_from_report, leaked_from_secret
 from keyscan.revoke.audit import AuditLog, default_audit_path, read_records
 from keyscan.revoke.errors import AdminApiError, classify, scrub
 from keyscan.revoke.matching import (
     KeyShape,
     compare,
-    owner_type_for_prefix,
     parse_redacted,
 )
 from tests.fakeopenai.state import redacted_value

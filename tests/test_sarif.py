@@ -23,8 +23,8 @@ from keyscan.models import (
     fingerprint_of,
     redact,
 )
-from keyscan.pipeline import OutputOptions
 from keyscan.report import render
+from keyscan.report.options import OutputOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -158,7 +158,7 @@ def _filter(findings: list[Finding], run: RunOptions) -> tuple[list[Finding], in
     """Confidence filter and suppressions (config, baseline, inline allow comments)."""
     kept = [f for f in findings if f.confidence >= run.min_confidence]
     apply_suppressions(kept, run)
-    visible = [f for f in kept if not f.extra.get("suppressed_by")]
+    visible = [f for f in kept if not f.suppressed_by]
     return visible, len(findings) - len(visible)
 
 

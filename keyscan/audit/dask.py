@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from keyscan.audit.runner import AuditTask, RepoResult, public_target, scan_one
+from keyscan.errors import KeyscanError
 
 
-class DaskUnavailable(Exception):
+class DaskUnavailable(KeyscanError):
     pass
 
 

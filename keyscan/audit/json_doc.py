@@ -12,79 +12,78 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from keyscan import __version__
 from keyscan.audit.store import AuditStore
 from keyscan.audit.view import AuditView, clean, loads, revoke_command, where_now
+from keyscan.models import CommitInfo, Confidence, Finding, Location
+from keyscan.report.json_report import SCHEMA_VERSION, finding_to_json, tool
 
-SCHEMA_VERSION = 1
 
-
-def _locations(store: AuditStore, fingerprint: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _locations(store: AuditStore, fingerprint: str) -> list[Location]:
+    out: list[Location] = []
     for row in store.rows(
         "SELECT l.*, r.target FROM locations l JOIN repositories r ON r.id = l.repository_id "
         "WHERE l.fingerprint = ? ORDER BY r.target, l.commit_date, l.path, l.line",
         (fingerprint,),
     ):
-        loc: dict[str, Any] = {
-            "path": clean(row["path"]),
-            "line": row["line"],
-            "column": row["col"],
-            "offset": row["byte_offset"],
-            "binary": False,
-            "source": row["source"],
-        }
+        commit = None
         if row["commit_sha"]:
-            loc["commit"] = {
-                "sha": row["commit_sha"],
-                "author_name": clean(row["author_name"]),
-                "author_email": clean(row["author_email"]),
-                "date": row["commit_date"],
-                "subject": clean(row["subject"]),
-            }
-        if row["blob"]:
-            loc["blob"] = row["blob"]
-        if row["decoded"]:
-            loc["decoded"] = row["decoded"]
+            commit = CommitInfo(
+                sha=row["commit_sha"],
+                author_name=clean(row["author_name"]),
+                author_email=clean(row["author_email"]),
+                date=row["commit_date"],
+                subject=clean(row["subject"]),
+            )
         extra = loads(row["extra"], {})
         extra = clean(extra) if isinstance(extra, dict) else {}
-        loc["extra"] = {**extra, "repository": clean(row["target"])}
-        out.append(loc)
+        out.append(
+            Location(
+                path=clean(row["path"]),
+                line=row["line"],
+                column=row["col"],
+                offset=row["byte_offset"],
+                binary=False,
+                source=row["source"],
+                commit=commit,
+                blob=row["blob"] or None,
+                decoded=row["decoded"] or None,
+                extra={**extra, "repository": clean(row["target"])},
+            )
+        )
     return out
 
 
 def render(view: AuditView, store: AuditStore, db_name: str) -> str:
     findings: list[dict[str, Any]] = []
     for k in view.keys:
-        findings.append(
-            {
-                "rule_id": k.rule_id,
-                "description": k.description,
-                "family": k.family,
-                "confidence": k.confidence,
-                "fingerprint": k.fingerprint,
-                "redacted": k.redacted,
-                "length": k.length,
-                "verification": k.verification.to_json() if k.verification else None,
-                "notes": [],
-                "locations": _locations(store, k.fingerprint),
-                "extra": {
-                    "audit": {
-                        "status": k.status,
-                        "still_at_head": k.still_present,
-                        "where_now": where_now(k),
-                        "revoke_command": revoke_command(k, db_name),
-                        "repositories": [asdict(r) for r in k.repos],
-                    }
-                },
-            }
+        finding = Finding(
+            rule_id=k.rule_id,
+            family=k.family,
+            confidence=Confidence.parse(k.confidence),
+            fingerprint=k.fingerprint,
+            redacted=k.redacted,
+            length=k.length,
+            secret="",  # the store holds no raw key
+            locations=_locations(store, k.fingerprint),
+            description=k.description,
+            verification=k.verification,
+            extra={
+                "audit": {
+                    "status": k.status,
+                    "still_at_head": k.still_present,
+                    "where_now": where_now(k),
+                    "revoke_command": revoke_command(k, db_name),
+                    "repositories": [asdict(r) for r in k.repos],
+                }
+            },
         )
+        findings.append(finding_to_json(finding))
     errors = [
         {"where": r.target, "message": e} for r in view.repositories for e in r.errors
     ]
     doc = {
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "keyscan", "version": __version__},
+        "tool": tool(),
         "scan": {
             "kind": "audit",
             "targets": [r.target for r in view.repositories],

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyscan.models import CommitInfo, Finding, Location, Verification
+from keyscan.errors import KeyscanError
+from keyscan.models import STATUS_VALUES, CommitInfo, Finding, Location, Verification
 
 DEFAULT_DB = "keyscan-audit.db"
 SCHEMA_VERSION = 1
@@ -139,7 +140,7 @@ CREATE TABLE IF NOT EXISTS verifications (
 """
 
 
-class StoreError(Exception):
+class StoreError(KeyscanError):
     pass
 
 
@@ -448,7 +449,7 @@ class AuditStore:
             (
                 f.fingerprint,
                 audit_id,
-                v.status,
+                v.status.value,
                 v.reason,
                 v.http_status,
                 v.project,
@@ -474,8 +475,8 @@ class AuditStore:
             "SELECT * FROM verifications WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
             (fingerprint,),
         ).fetchone()
-        if row is None:
-            return None
+        if row is None or row["status"] not in STATUS_VALUES:
+            return None  # never checked, or an answer this version does not know
         return Verification(
             status=row["status"],
             reason=row["reason"] or "",

@@ -154,7 +154,7 @@ def audit(
     at_head = [k for k in keys if any(r.present_at_head and r.repository in audited
                                       for r in k.repos)]  # fmt: skip
     broken = [r for r in outcome.repos if r.status != "ok"]
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     for r in broken:
         why = "; ".join(r.errors) or r.status
@@ -218,6 +218,6 @@ def audit(
             click.echo(
                 f"Report: keyscan report --db {safe(db)} --format html -o keyscan-report.html"
             )
-    if broken or outcome.errors:
-        sys.exit(2)
-    sys.exit(1 if failing else 0)
+    from keyscan.exitcodes import decide
+
+    sys.exit(decide(error=bool(broken or outcome.errors), findings=bool(failing)))

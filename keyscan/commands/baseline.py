@@ -33,7 +33,8 @@ from keyscan.cli_common import (
     fail,
 )
 from keyscan.models import Finding
-from keyscan.pipeline import apply_suppressions, print_errors
+from keyscan.pipeline import apply_suppressions
+from keyscan.report import print_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,7 +91,7 @@ def recordable(found: list[Finding], ctx: RunContext) -> list[Finding]:
     """Findings at the wanted confidence that nothing (config, inline comment) allows."""
     findings = [f for f in found if f.confidence >= ctx.run.min_confidence]
     apply_suppressions(findings, ctx.run)
-    return [f for f in findings if not f.extra.get("suppressed_by")]
+    return [f for f in findings if not f.suppressed_by]
 
 
 def target_file(params: dict[str, Any], ctx: RunContext) -> Path:

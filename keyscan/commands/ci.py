@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
+from keyscan.errors import KeyscanError
 
 if TYPE_CHECKING:
     from keyscan.config import Config
@@ -65,7 +66,7 @@ class Plan:
     policy_rev: str | None = None
 
 
-class CiError(ValueError):
+class CiError(KeyscanError, ValueError):
     """A CI environment that cannot be used (unreadable event file, ...)."""
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
+from keyscan.exitcodes import EXIT_CLEAN
 
 if TYPE_CHECKING:
     from keyscan.models import ScanResult
@@ -96,7 +97,7 @@ def _run_staged(repo: str, ctx: RunContext) -> NoReturn:
         if os.environ.get("GIT_INDEX_FILE"):
             # git commit runs its hooks with GIT_INDEX_FILE: this commit adds no content.
             click.echo(f"keyscan: {NOTHING_STAGED} (no file checked)", err=True)
-            sys.exit(0)
+            sys.exit(EXIT_CLEAN)
         # `pre-commit run --all-files` with pass_filenames: false, pre-commit.ci, a manual
         # run: what the user wants checked is not here. Never pass having checked nothing.
         fail(
@@ -281,7 +282,7 @@ def _run_revs(
     from keyscan.sources.gitobjects import GitError, discover
 
     if not revs:
-        sys.exit(0)  # only deletions
+        sys.exit(EXIT_CLEAN)  # only deletions
     try:
         git_repo = discover(repo)
         exclude = remote_tips(git_repo) if new_branch else []

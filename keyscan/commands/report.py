@@ -85,4 +85,6 @@ def report(db: str, fmt: str, output: str | None, key_prefix: str | None) -> Non
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    sys.exit(1 if view.keys else 0)
+    from keyscan.exitcodes import decide
+
+    sys.exit(decide(error=False, findings=bool(view.keys)))

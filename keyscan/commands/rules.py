@@ -95,4 +95,6 @@ def check_rules(rule_dirs: tuple[Path, ...], rounds: int, seed: int) -> None:
             click.echo(f"{r.source}: rule {r.id}: {p}")
         failed += bool(problems)
     click.echo(f"{len(loaded)} rules checked, {failed} with problems")
-    sys.exit(1 if failed else 0)
+    from keyscan.exitcodes import decide
+
+    sys.exit(decide(error=False, findings=bool(failed)))

@@ -11,7 +11,6 @@ import click
 
 from keyscan.cli_common import build_context, fail, output_options, verify_options
 from keyscan.models import (
-    CommitInfo,
     Confidence,
     Finding,
     Location,
@@ -95,67 +94,18 @@ def _from_lines(rules: list[Rule], data: bytes) -> ScanResult:
 
 
 def _load_report(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{path}: cannot read: {exc.strerror or exc}")
-    except UnicodeDecodeError:
-        fail(f"{path}: not a keyscan JSON report (not UTF-8)")
-    from keyscan.safejson import TooDeep, loads
+    from keyscan.report.json_report import ReportError, read_report
 
     try:
-        doc = loads(text)
-    except TooDeep:
-        fail(f"{path}: not a keyscan JSON report (JSON nested too deeply)")
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
-        return [f for f in doc["findings"] if isinstance(f, dict)]
-    items: list[dict[str, Any]] = []
-    kinds: set[Any] = set()
-    for line in text.splitlines():  # JSON Lines
-        if not line.strip():
-            continue
-        try:
-            item = loads(line)
-        except ValueError:
-            fail(f"{path}: not a keyscan JSON or JSONL report")
-        if isinstance(item, dict):
-            kinds.add(item.get("type"))
-            if item.get("type") == "finding":
-                items.append(item)
-    if "summary" not in kinds:
-        fail(f"{path}: not a keyscan JSON or JSONL report")
-    return items
-
-
-def _location(data: Any) -> Location | None:
-    if not isinstance(data, dict) or not isinstance(data.get("path"), str):
-        return None
-    commit = None
-    c = data.get("commit")
-    if isinstance(c, dict):
-        commit = CommitInfo(
-            sha=str(c.get("sha", "")),
-            author_name=str(c.get("author_name", "")),
-            author_email=str(c.get("author_email", "")),
-            date=str(c.get("date", "")),
-            subject=str(c.get("subject", "")),
-        )
-    return Location(
-        path=data["path"],
-        line=int(data.get("line") or 0),
-        column=int(data.get("column") or 0),
-        offset=int(data.get("offset") or 0),
-        binary=bool(data.get("binary")),
-        source=str(data.get("source") or "file"),
-        commit=commit,
-        blob=data.get("blob") if isinstance(data.get("blob"), str) else None,
-        decoded=data.get("decoded") if isinstance(data.get("decoded"), str) else None,
-    )
+        entries = read_report(path)
+    except ReportError as exc:
+        fail(str(exc))
+    return [f for f in entries if isinstance(f, dict)]
 
 
 def _from_report(path: Path) -> ScanResult:
+    from keyscan.report.json_report import location_from_json
+
     items = _load_report(path)
     result = ScanResult(kind="verify", targets=[str(path)], files=1)
     with_secret = [f for f in items if isinstance(f.get("secret"), str) and f["secret"]]
@@ -183,7 +133,9 @@ def _from_report(path: Path) -> ScanResult:
         except ValueError:
             confidence = Confidence.HIGH
         locations = [
-            loc for loc in (_location(x) for x in item.get("locations") or []) if loc is not None
+            loc
+            for loc in (location_from_json(x) for x in item.get("locations") or [])
+            if loc is not None
         ]
         result.findings.append(
             Finding(

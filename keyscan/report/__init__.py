@@ -11,7 +11,8 @@ import sys
 from typing import TextIO
 
 from keyscan.models import ScanResult
-from keyscan.pipeline import OutputOptions
+from keyscan.report.options import OutputOptions
+from keyscan.terminal import safe
 
 # format name -> module under keyscan.report
 FORMATS: dict[str, str] = {
@@ -35,8 +36,6 @@ def render(result: ScanResult, opts: OutputOptions) -> str:
 
 def write_report(result: ScanResult, opts: OutputOptions, stream: TextIO | None = None) -> None:
     """Render and write to ``--output`` (created 0600: it may hold secrets) or to stdout."""
-    from keyscan.pipeline import print_errors
-
     text = render(result, opts)
     if opts.output and opts.output != "-":
         from keyscan.privatefile import PrivateFileError, write_private
@@ -54,3 +53,12 @@ def write_report(result: ScanResult, opts: OutputOptions, stream: TextIO | None 
         out.write(text)
         out.flush()
     print_errors(result)
+
+
+def print_errors(result: ScanResult, stream: TextIO | None = None) -> None:
+    """One line per error on stderr, names made safe for a terminal."""
+    out = stream or sys.stderr
+    for err in result.errors:
+        print(f"keyscan: error: {safe(err.where)}: {safe(err.message)}", file=out)
+    for note in result.warnings:
+        print(f"keyscan: warning: {safe(note)}", file=out)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from keyscan.models import Finding, Location, ScanResult
-from keyscan.pipeline import OutputOptions
 from keyscan.report.advice import next_steps
+from keyscan.report.options import OutputOptions
 from keyscan.report.sarif import message, relative_path, root_for, title
-from keyscan.report.text import safe
+from keyscan.terminal import safe
 
 
 def escape_data(text: str) -> str:

@@ -12,9 +12,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from keyscan.models import Finding, Location, ScanResult
-from keyscan.pipeline import OutputOptions
+from keyscan.report.options import OutputOptions
 from keyscan.report.sarif import message, relative_path, root_for, title
-from keyscan.report.text import format_location, safe
+from keyscan.report.text import format_location
+from keyscan.terminal import safe
 
 
 def _where(loc: Location, root: Path) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from keyscan import __version__
 from keyscan.models import Confidence, Finding, Location, ScanResult
-from keyscan.pipeline import OutputOptions
+from keyscan.report.options import OutputOptions
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscan/keyscan"
@@ -209,7 +209,7 @@ def result_for(
     if loc.decoded:
         properties["decoded"] = loc.decoded
     if f.verification is not None:
-        properties["validity"] = f.verification.status
+        properties["validity"] = f.verification.status.value
     if f.notes:
         properties["notes"] = list(f.notes)
     out["properties"] = properties

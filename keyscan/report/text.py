@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import Any
 
 from keyscan.models import Confidence, Finding, Location, ScanResult
-from keyscan.pipeline import OutputOptions
 from keyscan.report.advice import next_steps
-
-# C0/C1 controls (ANSI escapes, CR, BS...), bidi controls that reorder what is shown, line
-# and paragraph separators, and lone surrogates (bytes of a name that is not UTF-8).
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff]"
-)
-
-
-def _escape(m: re.Match[str]) -> str:
-    o = ord(m.group())
-    if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte read with surrogateescape
-        return f"\\x{o - 0xDC00:02x}"
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
-
+from keyscan.report.options import OutputOptions
+from keyscan.terminal import safe
 
 COLORS = {"red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1", "green": "32"}
 CONF_COLOR = {Confidence.HIGH: "red", Confidence.MEDIUM: "yellow", Confidence.LOW: "cyan"}
-
-
-def safe(text: str) -> str:
-    """Escape what a terminal would interpret, so hostile names cannot forge output."""
-    return _UNSAFE.sub(_escape, text)
 
 
 def use_color(mode: str, stream_isatty: bool) -> bool:
@@ -98,7 +78,7 @@ def format_finding(
     lines = [head]
     if f.verification is not None:
         v = f.verification
-        color = "red" if v.is_live else ("dim" if v.status.startswith("invalid") else "yellow")
+        color = "red" if v.is_live else ("dim" if v.is_dead else "yellow")
         detail = f" ({safe(v.reason)})" if v.reason else ""
         project = f" project {safe(v.project)}" if v.project else ""
         lines.append(f"       status: {paint(v.status, color)}{detail}{project}")

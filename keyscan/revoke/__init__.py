@@ -33,22 +33,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from keyscan.models import Finding, Verification
+from keyscan.errors import KeyscanError
+from keyscan.exitcodes import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    for_revocation,
+    for_revocation_after_scan,
+)
+from keyscan.models import Finding, RevocationOutcome, Verification
+from keyscan.openai_facts import ADMIN_PREFIX
 from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_records
 from keyscan.revoke.errors import AdminApiError, explain, scrub
 from keyscan.revoke.model import (
     ALREADY_REVOKED,
-    DEAD,
     FAILED,
-    NO_ACTION,
     NOT_RUN,
-    PREVIOUSLY,
     REVOKED,
     REVOKED_UNCONFIRMED,
     InputError,
     LeakedKey,
     Outcome,
-    PlanItem,
     dedupe,
     leaked_from_finding,
     leaked_from_report,
@@ -68,12 +72,7 @@ __all__ = [
     "revoke_keys",
 ]
 
-EXIT_DONE = 0
-EXIT_LEFT = 1
-EXIT_ERROR = 2
-
-
-class AdminKeyError(Exception):
+class AdminKeyError(KeyscanError):
     """No usable admin key."""
 
 
@@ -108,7 +107,7 @@ def admin_key_from(
                 "(an organization admin key with write access; never on the command line)"
             )
         source = "OPENAI_ADMIN_KEY"
-    if not key.startswith("sk-admin-"):
+    if not key.startswith(ADMIN_PREFIX):
         warnings.append(
             f"the key in {source} does not look like an admin key (sk-admin-...): the Admin "
             "API will likely refuse it"
@@ -176,26 +175,8 @@ def _verifier(options: RevokeOptions) -> Callable[[LeakedKey], Verification]:
     return check
 
 
-def exit_code_for(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
-    if outcomes is None:
-        done = all(
-            item.action == NO_ACTION and item.reason in (DEAD, PREVIOUSLY) for item in plan
-        )
-        return EXIT_DONE if done else EXIT_LEFT
-    if any(o.status in (FAILED, NOT_RUN) for o in outcomes):
-        return EXIT_ERROR
-    # Only what the leaked key itself confirmed: unconfirmed outcomes are work left.
-    finished = (REVOKED, ALREADY_REVOKED)
-    left = [
-        o
-        for o in outcomes
-        if o.status not in finished and not (o.item.reason == DEAD and o.item.action == NO_ACTION)
-    ]
-    return EXIT_LEFT if left else EXIT_DONE
-
-
 def _say_error(stream: TextIO, message: str) -> None:
-    from keyscan.report.text import safe
+    from keyscan.terminal import safe
 
     print(f"keyscan: error: {safe(scrub(message))}", file=stream)
 
@@ -231,7 +212,7 @@ def run_revocation(
             out.write(render.to_json([], None, not options.yes, None))
         else:
             print("keyscan revoke: no keys to revoke", file=out)
-        return EXIT_DONE, []
+        return EXIT_CLEAN, []
     audit = AuditLog(
         options.audit_path,
         forbidden=[options.admin_key, *[k.secret for k in keys if k.secret]],
@@ -295,7 +276,7 @@ def run_revocation(
         if not options.yes:
             if options.fmt == "json":
                 out.write(render.to_json(plan, None, True, None))
-            return exit_code_for(plan, None), []
+            return for_revocation(plan, None), []
         executor = Executor(
             client,
             audit,
@@ -335,7 +316,7 @@ def run_revocation(
         print(f"Audit log: {options.audit_path}", file=out)
     if error_line:
         _say_error(errs, error_line)
-    return exit_code_for(plan, outcomes), outcomes
+    return for_revocation(plan, outcomes), outcomes
 
 
 def revoke_findings(
@@ -343,12 +324,12 @@ def revoke_findings(
 ) -> int:
     """The ``RunOptions.revoke`` callback: revoke what a scan found (keys verified live, or
     not verified; a dead key has nothing to revoke). Plan and results go to ``stream``
-    (stderr: the scan report keeps stdout). Each finding gets ``extra["revocation"]``.
+    (stderr: the scan report keeps stdout). Each finding gets ``revocation``.
     Returns 2 on an error, else 0 (keys left unrevoked are the scan's findings: exit 1)."""
     keys: list[LeakedKey] = []
     for f in findings:
         v = f.verification
-        if v is not None and not v.is_live and v.status != "unknown":
+        if v is not None and v.is_dead:
             continue  # a dead key has nothing to revoke
         keys.append(leaked_from_finding(f))
     code, outcomes = run_revocation(keys, options, stream or sys.stderr, stream or sys.stderr)
@@ -358,12 +339,12 @@ def revoke_findings(
         if o is None:
             continue
         target = o.item.target
-        f.extra["revocation"] = {
-            "status": o.status,
-            "key_id": target.id if target else None,
-            "project": target.project_id if target else None,
-            "request_id": o.request_id,
-        }
+        f.revocation = RevocationOutcome(
+            status=o.status,
+            key_id=target.id if target else None,
+            project=target.project_id if target else None,
+            request_id=o.request_id,
+        )
         if o.status in (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED):
             f.notes.append(o.status)
-    return EXIT_ERROR if code == EXIT_ERROR else EXIT_DONE
+    return for_revocation_after_scan(code)

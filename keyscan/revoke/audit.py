@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from keyscan.errors import KeyscanError
+
 AUDIT_FIELDS = (
     "timestamp",
     "action",
@@ -30,7 +32,7 @@ AUDIT_FIELDS = (
 )
 
 
-class AuditError(Exception):
+class AuditError(KeyscanError):
     """The audit log cannot be written (nothing is deleted without a record)."""
 
 

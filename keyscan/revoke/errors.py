@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from keyscan.errors import KeyscanError
+
 # Anything shaped like an OpenAI key (even masked by the server) is shortened before display.
 # A mask (``*``, ``...``) may sit inside; a trailing full stop is the sentence's, not the key's.
 _KEYLIKE = re.compile(r"sk-[A-Za-z0-9_\-]*(?:[*.\u2026]+[A-Za-z0-9_\-]+)*")
@@ -23,7 +25,7 @@ def scrub(text: str) -> str:
     return _KEYLIKE.sub(short, text)
 
 
-class AdminApiError(Exception):
+class AdminApiError(KeyscanError):
     """A failed Admin API call.
 
     ``kind``: auth (the admin key is invalid), scope (it lacks a permission), not-found,

@@ -262,14 +262,14 @@ class Executor:
         for attempt in range(attempts):
             self._pause(attempt)
             last = self.verifier(item.leaked)
-            if last.status in ("invalid", "invalid-account"):
+            if last.is_dead:
                 return last, attempt + 1
         return last, attempts
 
     def recheck_key(self, item: PlanItem, target: Candidate, answer: Answer, done: str) -> Outcome:
         last, attempts = self._recheck(item)
         status = last.status if last else "unknown"
-        if last is not None and status in ("invalid", "invalid-account"):
+        if last is not None and last.is_dead:
             self._record(
                 "recheck", REVOKED, item, target, last.http_status, last.request_id,
                 f"the leaked key now answers {status}", attempts=attempts,
@@ -312,7 +312,7 @@ class Executor:
             )
         last, attempts = self._recheck(item)
         status = last.status if last else "unknown"
-        if last is not None and status in ("invalid", "invalid-account"):
+        if last is not None and last.is_dead:
             self._record(
                 "recheck", ALREADY_REVOKED, item, target, last.http_status, last.request_id,
                 f"the leaked key answers {status}", attempts=attempts,

@@ -52,27 +52,6 @@ def parse_redacted(value: str, length: int | None = None) -> KeyShape | None:
     return KeyShape(head=head, tail=tail, length=length)
 
 
-def owner_type_for_prefix(head: str, family: str | None = None) -> str | None:
-    """The owner type a project key must have, judging by its prefix (None: either)."""
-    if family == "service_account" or head.startswith("sk-svcac"):
-        return "service_account"
-    if family in ("project", "user") or head.startswith(("sk-proj-", "sk-None-")):
-        return "user"
-    return None
-
-
-def family_for_prefix(head: str) -> str | None:
-    if head.startswith("sk-svcac"):
-        return "service_account"
-    if head.startswith("sk-proj-"):
-        return "project"
-    if head.startswith("sk-None-"):
-        return "user"
-    if head.startswith("sk-admin"):
-        return "admin"
-    return None
-
-
 @dataclass(frozen=True)
 class Comparison:
     matches: bool

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keyscan.errors import KeyscanError
 from keyscan.models import Finding, Verification, fingerprint_of, redact
-from keyscan.revoke.matching import KeyShape, family_for_prefix, parse_redacted
+from keyscan.openai_facts import family_of_head
+from keyscan.report.json_report import ReportError, read_report, verification_from_json
+from keyscan.revoke.matching import KeyShape, parse_redacted
 
 # Plan actions.
 DELETE_PROJECT_KEY = "delete-project-key"
@@ -46,7 +49,7 @@ DASHBOARD_HELP = (
 )
 
 
-class InputError(Exception):
+class InputError(KeyscanError):
     """A report or key list that cannot be used."""
 
 
@@ -70,7 +73,7 @@ class LeakedKey:
     @property
     def is_dead(self) -> bool:
         v = self.verification
-        return v is not None and v.status in ("invalid", "invalid-account")
+        return v is not None and v.is_dead
 
     @property
     def tail(self) -> str:
@@ -82,7 +85,7 @@ def leaked_from_secret(
 ) -> LeakedKey:
     shape = KeyShape.of_secret(secret)
     if family in ("unknown", ""):
-        family = family_for_prefix(secret) or family or "unknown"
+        family = family_of_head(secret) or family or "unknown"
     return LeakedKey(
         family=family,
         redacted=redact(secret),
@@ -114,28 +117,11 @@ def leaked_from_finding(f: Finding) -> LeakedKey:
     )
 
 
-def _verification_from_json(data: Any) -> Verification | None:
-    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-        return None
-    http_status = data.get("http_status")
-    return Verification(
-        status=data["status"],
-        reason=str(data.get("reason") or ""),
-        http_status=http_status if isinstance(http_status, int) else None,
-        project=data.get("project") if isinstance(data.get("project"), str) else None,
-        organization=(
-            data.get("organization") if isinstance(data.get("organization"), str) else None
-        ),
-        request_id=data.get("request_id") if isinstance(data.get("request_id"), str) else None,
-        checked_at=data.get("checked_at") if isinstance(data.get("checked_at"), str) else None,
-    )
-
-
 def leaked_from_report_entry(entry: Any, index: int) -> LeakedKey:
     label = f"report finding #{index + 1}"
     if not isinstance(entry, dict):
         raise InputError(f"{label}: not an object")
-    verification = _verification_from_json(entry.get("verification"))
+    verification = verification_from_json(entry.get("verification"))
     family = str(entry.get("family") or "unknown")
     where = label
     locs = entry.get("locations")
@@ -170,34 +156,9 @@ def leaked_from_report_entry(entry: Any, index: int) -> LeakedKey:
 def leaked_from_report(path: Path) -> list[LeakedKey]:
     """Keys from a keyscan JSON report (``--format json``) or JSON Lines report."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read report {path}: {exc.strerror or exc}") from None
-    from keyscan.safejson import TooDeep, loads
-
-    entries: list[Any]
-    try:
-        doc = loads(text)
-    except TooDeep:
-        raise InputError(f"report {path}: not a keyscan JSON report (JSON nested too deeply)") from None
-    except ValueError:
-        doc = None
-        entries = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = loads(line)
-            except ValueError:
-                raise InputError(
-                    f"report {path}: line {n} is not JSON (expected a keyscan JSON report)"
-                ) from None
-            if isinstance(item, dict) and item.get("type") == "finding":
-                entries.append(item)
-    if doc is not None:
-        if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
-            raise InputError(f"report {path}: not a keyscan JSON report (no 'findings' list)")
-        entries = doc["findings"]
+        entries = read_report(path)
+    except ReportError as exc:
+        raise InputError(str(exc)) from None
     keys = [leaked_from_report_entry(e, i) for i, e in enumerate(entries)]
     return dedupe(keys)
 
@@ -267,7 +228,9 @@ class PlanItem:
             "redacted": self.leaked.redacted,
             "fingerprint": self.leaked.fingerprint,
             "where": self.leaked.where,
-            "verification": self.leaked.verification.status if self.leaked.verification else None,
+            "verification": (
+                self.leaked.verification.status.value if self.leaked.verification else None
+            ),
             "action": self.action,
             "reason": self.reason,
             "message": self.message,

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from keyscan.models import fingerprint_of
-from keyscan.revoke.matching import KeyShape, compare, owner_type_for_prefix
+from keyscan.openai_facts import owner_type_for_prefix
+from keyscan.revoke.matching import KeyShape, compare
 from keyscan.revoke.model import (
     AMBIGUOUS,
     CHOSEN,

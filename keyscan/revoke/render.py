@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from keyscan.report.text import safe
 from keyscan.revoke.model import (
     DELETE_ADMIN_KEY,
     DELETE_PROJECT_KEY,
@@ -17,6 +16,7 @@ from keyscan.revoke.model import (
     Outcome,
     PlanItem,
 )
+from keyscan.terminal import safe
 
 FAMILY_NAMES = {
     "project": "project key",

@@ -36,6 +36,7 @@ from typing import IO, BinaryIO, cast
 
 from keyscan.content import ContentOptions, archive_kind, scan_buffer
 from keyscan.detector import Detector
+from keyscan.errors import KeyscanError
 from keyscan.findings import Hit, is_binary
 from keyscan.models import Location, ScanError
 
@@ -65,7 +66,7 @@ _READ_ERRORS = (
 )
 
 
-class Refused(Exception):
+class Refused(KeyscanError):
     """An archive or member refused as a likely bomb."""
 
 

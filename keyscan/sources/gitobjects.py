@@ -37,6 +37,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, cast
 
+from keyscan.errors import KeyscanError
+
 # Overrides on every git command line: the scanned repository's config cannot make git run a
 # program (fsmonitor, hooks, gpg, external diff, textconv) or ask a question.
 SAFE_CONFIG: tuple[str, ...] = (
@@ -116,7 +118,7 @@ def kill_running() -> None:
                 proc.wait(timeout=5)
 
 
-class GitError(Exception):
+class GitError(KeyscanError):
     """A git command failed. ``where`` names the repository, revision or object."""
 
     def __init__(self, where: str, message: str) -> None:

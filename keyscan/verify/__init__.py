@@ -35,6 +35,8 @@ from keyscan.http import (
     default_base_url,
 )
 from keyscan.models import Finding, ScanError, ScanResult, Verification, fingerprint_of
+from keyscan.models import VerificationStatus as Status
+from keyscan.openai_facts import family_of_key
 from keyscan.verify.classify import STATUSES, classify, now_iso
 
 __all__ = [
@@ -51,14 +53,6 @@ __all__ = [
 
 MODELS_PATH = "/models"
 ADMIN_PATH = "/organization/admin_api_keys"
-
-_PREFIX_FAMILY = (
-    ("sk-admin-", "admin"),
-    ("sk-svcacct-", "service_account"),
-    ("sk-proj-", "project"),
-    ("sk-None-", "user"),
-)
-
 
 @dataclass
 class VerifyOptions:
@@ -100,10 +94,7 @@ def family_of(secret: str, family: str | None = None) -> str:
     """The family a scan would report, or one guessed from the prefix."""
     if family and family != "unknown":
         return family
-    for prefix, fam in _PREFIX_FAMILY:
-        if secret.startswith(prefix):
-            return fam
-    return family or "unknown"
+    return family_of_key(secret) or family or "unknown"
 
 
 def _request_for(family: str) -> tuple[str, dict[str, str | int] | None]:
@@ -115,7 +106,7 @@ def _request_for(family: str) -> tuple[str, dict[str, str | int] | None]:
 async def _check(api: AsyncApiClient, secret: str, family: str) -> Verification:
     if family == "azure":
         return Verification(
-            status="unknown",
+            status=Status.UNKNOWN,
             reason="Azure OpenAI key: checked against its Azure resource, not sent to the OpenAI API",
             checked_at=now_iso(),
         )
@@ -123,10 +114,10 @@ async def _check(api: AsyncApiClient, secret: str, family: str) -> Verification:
     try:
         resp = await api.request("GET", path, bearer=secret, params=params)
     except RequestFailed as exc:
-        return Verification(status="unknown", reason=str(exc), checked_at=now_iso())
+        return Verification(status=Status.UNKNOWN, reason=str(exc), checked_at=now_iso())
     except Exception as exc:  # never crash a scan on a network oddity; the name is safe
         return Verification(
-            status="unknown", reason=f"request failed ({type(exc).__name__})", checked_at=now_iso()
+            status=Status.UNKNOWN, reason=f"request failed ({type(exc).__name__})", checked_at=now_iso()
         )
     return classify(resp, secret)
 
@@ -223,13 +214,13 @@ def verify_findings(
         result.errors.append(ScanError("--api-base", str(exc)))
         for f in findings:
             f.verification = Verification(
-                status="unknown", reason="not checked: unsafe API base URL"
+                status=Status.UNKNOWN, reason="not checked: unsafe API base URL"
             )
         return
     for f in findings:
         f.verification = verdicts.get(f.fingerprint) or verdicts[fingerprint_of(f.secret)]
     unknown = {
-        f.fingerprint for f in findings if f.verification and f.verification.status == "unknown"
+        f.fingerprint for f in findings if f.verification and f.verification.status is Status.UNKNOWN
     }
     if unknown:
         result.warnings.append(

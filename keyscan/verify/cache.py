@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
-from keyscan.models import Verification
+from keyscan.models import STATUS_VALUES, Verification, VerificationStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -103,6 +103,8 @@ class VerifyCache:
                 [api_base, oldest, *chunk],
             )
             for fp, status, reason, http_status, project, org, req_id, checked in rows:
+                if status not in STATUS_VALUES:
+                    continue  # not an answer this version knows: ask again
                 out[fp] = Verification(
                     status=status,
                     reason=reason,
@@ -120,7 +122,7 @@ class VerifyCache:
             (
                 fp,
                 api_base,
-                v.status,
+                v.status.value,
                 v.reason,
                 v.http_status,
                 v.project,
@@ -129,7 +131,7 @@ class VerifyCache:
                 _parse_iso(v.checked_at),
             )
             for fp, v in verdicts.items()
-            if v.status != "unknown" and not v.cached
+            if v.status is not VerificationStatus.UNKNOWN and not v.cached
         ]
         with self._db:
             self._db.executemany(

@@ -11,16 +11,10 @@ from datetime import datetime, timezone
 
 from keyscan.http import ApiResponse, is_quota_error
 from keyscan.models import Verification
+from keyscan.models import VerificationStatus as Status
 
-STATUSES = (
-    "live",
-    "live-restricted",
-    "live-no-quota",
-    "live-rate-limited",
-    "invalid",
-    "invalid-account",
-    "unknown",
-)
+# Every status a check can answer, as written in reports.
+STATUSES = tuple(status.value for status in Status)
 
 _SCOPES = re.compile(r"Missing scopes:\s*([A-Za-z0-9_.:, -]{1,200}?)(?:\.\s|\.$|$)")
 _HEADER_SAFE = re.compile(r"[^A-Za-z0-9_.:@/ -]")
@@ -49,7 +43,7 @@ def classify(resp: ApiResponse, secret: str = "") -> Verification:
     """The verdict for one answer. ``secret``: the key asked about; header values that quote
     it are dropped."""
     status, reason = _verdict(resp)
-    if resp.attempts > 1 and status == "unknown":
+    if resp.attempts > 1 and status is Status.UNKNOWN:
         reason += f" after {resp.attempts} attempts"
     return Verification(
         status=status,
@@ -70,7 +64,7 @@ def _is_api_list(body: object) -> bool:
     )
 
 
-def _verdict(resp: ApiResponse) -> tuple[str, str]:
+def _verdict(resp: ApiResponse) -> tuple[Status, str]:
     code = resp.error_code
     message = resp.error_message
     s = resp.status
@@ -78,46 +72,46 @@ def _verdict(resp: ApiResponse) -> tuple[str, str]:
         if not _is_api_list(resp.body):
             # An HTML login page of a captive portal or a proxy also answers 200.
             what = "not JSON" if resp.body is None else "not the list the API sends"
-            return "unknown", (
+            return Status.UNKNOWN, (
                 f"HTTP {s} but the answer is {what} (a proxy or captive portal?): says nothing "
                 "about the key"
             )
-        return "live", ""
+        return Status.LIVE, ""
     if s in (401, 403):
         if code == "invalid_api_key":
-            return "invalid", "invalid_api_key: unknown, deleted or disabled key"
+            return Status.INVALID, "invalid_api_key: unknown, deleted or disabled key"
         if code == "account_deactivated":
-            return "invalid-account", "account_deactivated: the key's account is gone"
+            return Status.INVALID_ACCOUNT, "account_deactivated: the key's account is gone"
         if code == "unsupported_country_region_territory":
-            return "unknown", (
+            return Status.UNKNOWN, (
                 "HTTP 403 unsupported_country_region_territory: the API refuses this caller's "
                 "region; says nothing about the key"
             )
         scopes = _SCOPES.search(message)
         if "insufficient permissions" in message.lower() or scopes:
             detail = scopes.group(1).strip() if scopes else "unnamed"
-            return "live-restricted", f"restricted key; missing scopes: {detail}"
+            return Status.LIVE_RESTRICTED, f"restricted key; missing scopes: {detail}"
         if re.search(
             r"\bIP\b.*\bnot (authorized|allowed)\b|not (authorized|allowed).*\bIP\b",
             message,
             re.IGNORECASE,
         ):
-            return "unknown", (
+            return Status.UNKNOWN, (
                 f"HTTP {s}: IP not authorized: the key exists but refuses this caller's "
                 "address (probably live)"
             )
-        return "unknown", f"HTTP {s}" + (f" {code}" if code else " without an error code")
+        return Status.UNKNOWN, f"HTTP {s}" + (f" {code}" if code else " without an error code")
     if s == 429:
         if code is None and resp.error_type is None:
-            return "unknown", f"HTTP {s} without the API's JSON error: says nothing about the key"
+            return Status.UNKNOWN, f"HTTP {s} without the API's JSON error: says nothing about the key"
         if is_quota_error(resp.body):
             return (
-                "live-no-quota",
+                Status.LIVE_NO_QUOTA,
                 f"{code or resp.error_type or 'insufficient_quota'}: out of credit",
             )
-        return "live-rate-limited", f"{code or 'rate limited'}"
+        return Status.LIVE_RATE_LIMITED, f"{code or 'rate limited'}"
     if 300 <= s < 400:
-        return "unknown", f"HTTP {s}: unexpected redirect (not followed)"
+        return Status.UNKNOWN, f"HTTP {s}: unexpected redirect (not followed)"
     if s >= 500:
-        return "unknown", f"HTTP {s}: server error"
-    return "unknown", f"HTTP {s}" + (f" {code}" if code else "") + ": unexpected answer"
+        return Status.UNKNOWN, f"HTTP {s}: server error"
+    return Status.UNKNOWN, f"HTTP {s}" + (f" {code}" if code else "") + ": unexpected answer"

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from keyscan.cli import cli
 from keyscan.keygen import key
 from keyscan.models import ScanResult
-from keyscan.pipeline import OutputOptions
+from keyscan.report.options import OutputOptions
 
 
 def scan_to(tmp_path: Path, output: Path, *extra: str) -> tuple[int, str]:
