@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from keyscan.models import Finding
 
 if TYPE_CHECKING:
-    from keyscan.sources.gitobjects import GitRepo
+    from keyscan.git.plumbing import GitRepo
 
 CONFIG_NAMES = (".keyscan.yaml", ".keyscan.yml")
 TOP_KEYS = {"version", "exclude", "disable_rules", "rules", "allow", "baseline"}

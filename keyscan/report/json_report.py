@@ -56,6 +56,8 @@ def finding_to_json(f: Finding, show_secrets: bool = False) -> dict[str, Any]:
     if f.more_locations:  # seen but not listed (keyscan.findings.MAX_LOCATIONS)
         out["more_locations"] = f.more_locations
     extra = {k: v for k, v in f.extra.items() if k != "suppressed_by"}
+    if f.git is not None:
+        extra = {"git": f.git.to_json(), **extra}
     if extra:
         out["extra"] = extra
     return out
