@@ -62,7 +62,7 @@ _DROP_ENV = frozenset({
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_COMMON_DIR",
-    "GIT_INDEX_FILE",  # kept only for the staged scan (git_env(keep_index=True))
+    "GIT_INDEX_FILE",  # kept only for the staged scan of its own repository (git_env)
     "GIT_OBJECT_DIRECTORY",
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_QUARANTINE_PATH",
@@ -134,8 +134,31 @@ def git_timeout() -> float:
     return value if value > 0 else DEFAULT_GIT_TIMEOUT
 
 
-def git_env(keep_index: bool = False) -> dict[str, str]:
+def own_index(index: str, git_dir: str, cwd: str) -> bool:
+    """Whether a ``GIT_INDEX_FILE`` may be this repository's: a file in its git dir (git
+    commit's ``index.lock``, ``next-index-*.lock``) or anywhere that is not another
+    repository's git dir. A hook of one repository that runs keyscan on another passes its
+    own index along: that index names objects of the other repository."""
+    folder = os.path.dirname(os.path.realpath(os.path.join(cwd, index)))
+    if folder == os.path.realpath(git_dir):
+        return True
+    head = os.path.join(folder, "HEAD")
+    other_repo = os.path.isfile(head) and (
+        os.path.isdir(os.path.join(folder, "objects"))
+        or os.path.isfile(os.path.join(folder, "commondir"))
+    )
+    return not other_repo
+
+
+def git_env(
+    keep_index: bool = False, git_dir: str | None = None, cwd: str | None = None
+) -> dict[str, str]:
+    """The environment of every git command: the caller's, minus whatever redirects git or
+    runs a program, plus safe settings. ``keep_index``: keep ``GIT_INDEX_FILE`` (the staged
+    scan in a hook), unless it is another repository's index (``own_index``)."""
     index = os.environ.get("GIT_INDEX_FILE") if keep_index else None
+    if index is not None and git_dir is not None and not own_index(index, git_dir, cwd or "."):
+        index = None
     env = {
         k: v
         for k, v in os.environ.items()
@@ -475,7 +498,7 @@ class GitRepo:
     ) -> subprocess.CompletedProcess[bytes]:
         return run_git(
             self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
-            env=git_env(keep_index), input=input, check=check,
+            env=git_env(keep_index, self.git_dir, self.cwd), input=input, check=check,
         )  # fmt: skip
 
     def popen(
@@ -490,7 +513,8 @@ class GitRepo:
         (no progress for ``git_timeout()`` s while read); ``also``: processes feeding it
         (their CPU is progress, and they are killed with it)."""
         return _start(
-            self.argv(*args), args[0], self.git_dir, cwd=self.cwd, env=git_env(keep_index),
+            self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
+            env=git_env(keep_index, self.git_dir, self.cwd),
             stdin=stdin, stderr=stderr, also=also,
         )  # fmt: skip
 
