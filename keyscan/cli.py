@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> Any:
             return cli.main(args=argv, prog_name="keyscan")
         except (Interrupted, KeyboardInterrupt) as exc:
             # Further signals stay ignored until the exit (keyscan.interrupts).
-            gitobjects = sys.modules.get("keyscan.git.plumbing")
-            if gitobjects is not None:
-                gitobjects.kill_running()  # any git process that no finally block stopped
+            plumbing = sys.modules.get("keyscan.git.plumbing")
+            if plumbing is not None:
+                plumbing.kill_running()  # any git process that no finally block stopped
             click.echo(INTERRUPTED, err=True)
             sys.exit(exc.exit_code if isinstance(exc, Interrupted) else 130)
