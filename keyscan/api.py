@@ -172,7 +172,8 @@ class Scanner:
     def scan_repo(self, target: str | os.PathLike[str], scope: GitScope | None = None) -> ScanResult:
         """A repository's history (a path, or a URL cloned bare into a temporary folder), each
         unique blob and message read once; or its index with ``GitScope(staged=True)``."""
-        from keyscan.sources.git import GitScanOptions, scan_repository
+        from keyscan.git.history import scan_repository
+        from keyscan.git.options import GitScanOptions
 
         s = scope or GitScope()
         options = GitScanOptions(

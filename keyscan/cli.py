@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> Any:
             return cli.main(args=argv, prog_name="keyscan")
         except (Interrupted, KeyboardInterrupt) as exc:
             # Further signals stay ignored until the exit (keyscan.interrupts).
-            gitobjects = sys.modules.get("keyscan.sources.gitobjects")
-            if gitobjects is not None:
-                gitobjects.kill_running()  # any git process that no finally block stopped
+            plumbing = sys.modules.get("keyscan.git.plumbing")
+            if plumbing is not None:
+                plumbing.kill_running()  # any git process that no finally block stopped
             click.echo(INTERRUPTED, err=True)
             sys.exit(exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED)

@@ -41,7 +41,7 @@ from keyscan.errors import KeyscanError
 from keyscan.models import Finding
 
 if TYPE_CHECKING:
-    from keyscan.sources.gitobjects import GitRepo
+    from keyscan.git.plumbing import GitRepo
 
 CONFIG_NAMES = (".keyscan.yaml", ".keyscan.yml")
 TOP_KEYS = {"version", "exclude", "disable_rules", "rules", "allow", "baseline"}

@@ -200,6 +200,85 @@ class Verification:
         }
 
 
+def commit_to_json(c: CommitInfo) -> dict[str, Any]:
+    return {
+        "sha": c.sha,
+        "author_name": c.author_name,
+        "author_email": c.author_email,
+        "date": c.date,
+        "subject": c.subject,
+    }
+
+
+@dataclass
+class GitIntroduction:
+    """Another commit/path that carries a key's blob (``--all-locations``)."""
+
+    commit: str
+    path: str
+    blob: str
+    date: str = ""
+    author: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "path": self.path,
+            "blob": self.blob,
+            "date": self.date,
+            "author": self.author,
+        }
+
+
+@dataclass
+class BranchTip:
+    """A branch other than HEAD whose tip still holds the key, and where."""
+
+    ref: str
+    paths: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, "paths": list(self.paths)}
+
+
+@dataclass
+class GitProvenance:
+    """Where a key stands in a repository's history (``keyscan.git.provenance``); written
+    as ``extra.git`` in the JSON report (README, "Provenance in the report")."""
+
+    first_commit: str | None = None  # the earliest commit that introduced the key
+    commits: int = 0  # distinct commits that introduced a blob holding it
+    other_locations_count: int = 0  # other commit/path pairs carrying the same blobs
+    refs: list[str] = field(default_factory=list)  # refs from which the key is reachable
+    present_at_head: bool = False
+    head_paths: list[str] = field(default_factory=list)
+    unreachable: bool = False  # only unreachable objects hold it
+    # With --all-locations: the other commit/path pairs (None: not asked for).
+    other_locations: list[GitIntroduction] | None = None
+    # Not at HEAD: the commit on HEAD's history that removed it (None: unknown / not removed).
+    removed_in: CommitInfo | None = None
+    # Branches other than HEAD whose tip still holds it.
+    branch_tips: list[BranchTip] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "first_commit": self.first_commit,
+            "commits": self.commits,
+            "other_locations_count": self.other_locations_count,
+            "refs": list(self.refs),
+            "present_at_head": self.present_at_head,
+            "head_paths": list(self.head_paths),
+            "unreachable": self.unreachable,
+        }
+        if self.other_locations is not None:
+            out["other_locations"] = [o.to_json() for o in self.other_locations]
+        if self.removed_in is not None:
+            out["removed_in"] = commit_to_json(self.removed_in)
+        if self.branch_tips:
+            out["branch_tips"] = [t.to_json() for t in self.branch_tips]
+        return out
+
+
 @dataclass
 class RevocationOutcome:
     """What ``--revoke`` did about a finding's key (keyscan.revoke): the outcome's status
@@ -241,8 +320,10 @@ class Finding:
     suppressed_by: list[str] = field(default_factory=list)
     # What --revoke did about the key (keyscan.revoke.revoke_findings), None: not revoked.
     revocation: RevocationOutcome | None = None
-    # Source-specific, JSON-serialisable detail about the whole secret (git provenance, ...).
+    # Source-specific, JSON-serialisable detail about the whole secret .
     extra: dict[str, Any] = field(default_factory=dict)
+    # Git provenance (keyscan git, ci, hooks, audit): None for other sources.
+    git: GitProvenance | None = None
     # Places seen beyond the locations kept (keyscan.findings.MAX_LOCATIONS): counted, not
     # listed, so that memory follows the input, not the repetitions; ``more_allowed`` of them
     # carry an inline allow comment.

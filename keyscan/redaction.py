@@ -17,7 +17,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from keyscan.models import CommitInfo, Finding, Location, Rule, ScanError, ScanResult, redact
+from keyscan.models import (
+    CommitInfo,
+    Finding,
+    GitProvenance,
+    Location,
+    Rule,
+    ScanError,
+    ScanResult,
+    redact,
+)
 
 # Lone surrogates: the undecodable bytes of a name decoded with "surrogateescape".
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
@@ -103,6 +112,8 @@ class Redactor:
         for loc in f.locations:
             self.location(loc)
         f.extra = self.value(f.extra)
+        if f.git is not None:
+            self.git(f.git)
         f.notes = [self.text(n) for n in f.notes]
         v = f.verification
         if v is not None:
@@ -110,6 +121,19 @@ class Redactor:
             v.project = None if v.project is None else self.text(v.project)
             v.organization = None if v.organization is None else self.text(v.organization)
             v.request_id = None if v.request_id is None else self.text(v.request_id)
+
+    def git(self, g: GitProvenance) -> None:
+        """A finding's git provenance: ref names, paths, authors, the removing commit."""
+        g.refs = [self.text(r) for r in g.refs]
+        g.head_paths = [self.text(p) for p in g.head_paths]
+        g.removed_in = self.commit(g.removed_in)
+        for tip in g.branch_tips:
+            tip.ref = self.text(tip.ref)
+            tip.paths = [self.text(p) for p in tip.paths]
+        for o in g.other_locations or []:
+            o.path = self.text(o.path)
+            o.author = self.text(o.author)
+            o.date = self.text(o.date)
 
     def result(self, result: ScanResult) -> None:
         """Every metadata string of a result, in place."""

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from keyscan.content import ContentOptions
+from keyscan.git.history import scan_repository
+from keyscan.git.options import GitScanOptions
 from keyscan.keygen import key
 from keyscan.models import ScanResult
 from keyscan.rules import load_rules
-from keyscan.sources.git import GitScanOptions, scan_repository
 
 ENV_TEMPLATE = {
     "GIT_AUTHOR_NAME": "Alice Author",

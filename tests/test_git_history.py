@@ -26,7 +26,7 @@ def repo(tmp_path: Path) -> Repo:
 @pytest.fixture(params=["find-object", "full-log"])
 def provenance(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Provenance with git filtering the log (few blobs), and parsing the whole log (many)."""
-    import keyscan.sources.git as gitsrc
+    import keyscan.git.provenance as gitsrc
 
     if request.param == "full-log":
         monkeypatch.setattr(gitsrc, "FIND_OBJECT_MAX", 0)
@@ -52,11 +52,12 @@ def test_key_added_then_deleted(repo: Repo) -> None:
     assert loc.commit.author_email == "alice@example.com"
     assert loc.commit.date.startswith("2023-11-14")
     assert loc.blob == repo.git("rev-parse", f"{added}:app/config.py")
-    git = f.extra["git"]
-    assert git["present_at_head"] is False
-    assert git["refs"] == ["refs/heads/main"]
-    assert git["first_commit"] == added
-    assert git["unreachable"] is False
+    git = f.git
+    assert git is not None
+    assert git.present_at_head is False
+    assert git.refs == ["refs/heads/main"]
+    assert git.first_commit == added
+    assert git.unreachable is False
 
 
 def test_present_at_head(repo: Repo) -> None:
@@ -64,8 +65,8 @@ def test_present_at_head(repo: Repo) -> None:
     repo.commit("add", ("a.env", f"OPENAI_API_KEY={secret}\n"))
     result = scan(repo.path)
     f = finding_for(result, secret)
-    assert f.extra["git"]["present_at_head"] is True
-    assert f.extra["git"]["head_paths"] == ["a.env"]
+    assert f.git.present_at_head is True
+    assert f.git.head_paths == ["a.env"]
     assert f.family == "service_account"
 
 
@@ -80,8 +81,8 @@ def test_deleted_branch_reachable_from_tag(repo: Repo) -> None:
     result = scan(repo.path)
     f = finding_for(result, secret)
     assert f.locations[0].commit is not None and f.locations[0].commit.sha == on_branch
-    assert f.extra["git"]["refs"] == ["refs/tags/v-feature"]
-    assert f.extra["git"]["present_at_head"] is False
+    assert f.git.refs == ["refs/tags/v-feature"]
+    assert f.git.present_at_head is False
 
 
 def test_key_only_in_merge_resolution(repo: Repo, provenance: None) -> None:
@@ -115,7 +116,7 @@ def test_key_in_commit_message(repo: Repo) -> None:
     assert loc.commit is not None and loc.commit.sha == sha
     assert loc.commit.subject == "rotate key"
     assert (loc.line, loc.column) == (3, 13)
-    assert f.extra["git"]["refs"] == ["refs/heads/main"]
+    assert f.git.refs == ["refs/heads/main"]
 
 
 def test_key_in_renamed_file(repo: Repo, provenance: None) -> None:
@@ -131,11 +132,12 @@ def test_key_in_renamed_file(repo: Repo, provenance: None) -> None:
     assert len(f.locations) == 1  # one blob, scanned once
     assert f.locations[0].path == "old/name.txt"
     assert f.locations[0].commit is not None and f.locations[0].commit.sha == first
-    git = f.extra["git"]
-    assert git["other_locations_count"] == 1
-    assert git["other_locations"][0]["commit"] == renamed
-    assert git["other_locations"][0]["path"] == "new/name.txt"
-    assert git["head_paths"] == ["new/name.txt"]
+    git = f.git
+    assert git is not None
+    assert git.other_locations_count == 1
+    assert git.other_locations[0].commit == renamed
+    assert git.other_locations[0].path == "new/name.txt"
+    assert git.head_paths == ["new/name.txt"]
     assert result.stats["blobs"] == 1
 
 
@@ -150,8 +152,8 @@ def test_same_key_in_many_commits(repo: Repo, provenance: None) -> None:
     assert len(f.locations) == 6  # six distinct blobs hold it
     assert {loc.commit.sha for loc in f.locations if loc.commit} == set(shas)
     assert {loc.line for loc in f.locations} == {2}
-    assert f.extra["git"]["commits"] == 6
-    assert f.extra["git"]["first_commit"] == shas[0]
+    assert f.git.commits == 6
+    assert f.git.first_commit == shas[0]
 
 
 def test_orphan_branch(repo: Repo) -> None:
@@ -164,7 +166,7 @@ def test_orphan_branch(repo: Repo) -> None:
     result = scan(repo.path)
     f = finding_for(result, secret)
     assert f.locations[0].commit is not None and f.locations[0].commit.sha == orphan
-    assert f.extra["git"]["refs"] == ["refs/heads/lonely"]
+    assert f.git.refs == ["refs/heads/lonely"]
 
 
 def test_key_in_stash(repo: Repo) -> None:
@@ -176,7 +178,7 @@ def test_key_in_stash(repo: Repo) -> None:
     result = scan(repo.path)
     f = finding_for(result, secret)
     assert f.locations[0].path == "app.py"
-    assert "refs/stash" in f.extra["git"]["refs"]
+    assert "refs/stash" in f.git.refs
 
 
 def test_unreachable_blob_only_with_all_objects(repo: Repo) -> None:
@@ -188,7 +190,7 @@ def test_unreachable_blob_only_with_all_objects(repo: Repo) -> None:
     f = finding_for(result, secret)
     assert f.locations[0].blob == blob
     assert f.locations[0].extra["unreachable"] is True
-    assert f.extra["git"]["unreachable"] is True
+    assert f.git.unreachable is True
     assert result.stats["unreachable"] >= 1
 
 
@@ -240,8 +242,8 @@ def test_each_blob_scanned_once(repo: Repo, provenance: None) -> None:
     assert result.stats["commits"] == 3
     f = finding_for(result, secret)
     assert len(f.locations) == 1
-    assert f.extra["git"]["other_locations_count"] == 3  # b.txt, c/d.txt, e.txt
-    paths = {o["path"] for o in f.extra["git"]["other_locations"]} | {f.locations[0].path}
+    assert f.git.other_locations_count == 3  # b.txt, c/d.txt, e.txt
+    paths = {o.path for o in f.git.other_locations} | {f.locations[0].path}
     assert paths == {"a.txt", "b.txt", "c/d.txt", "e.txt"}
 
 
@@ -250,7 +252,7 @@ def test_notes_are_scanned(repo: Repo) -> None:
     repo.commit("base", ("README.md", "hello\n"))
     repo.git("notes", "add", "-m", f"note {secret}")
     f = finding_for(scan(repo.path), secret)
-    assert "refs/notes/commits" in f.extra["git"]["refs"]
+    assert "refs/notes/commits" in f.git.refs
 
 
 def test_annotated_tag_message(repo: Repo) -> None:
@@ -355,7 +357,7 @@ def test_submodule_not_entered(tmp_path: Path, repo: Repo) -> None:
 
 
 def test_workers_find_the_same(tmp_path: Path, repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    import keyscan.sources.git as gitsrc
+    import keyscan.git.history as gitsrc
 
     keys = [new_key() for _ in range(5)]
     for i, k in enumerate(keys):
@@ -405,7 +407,7 @@ def test_key_inside_a_zip_blob(repo: Repo) -> None:
     assert loc.commit is not None and loc.commit.sha == sha
     assert loc.path.startswith("dist/bundle.zip") and loc.path.endswith("pkg/settings.py")
     assert loc.line == 2
-    assert f.extra["git"]["other_locations_count"] == 0
+    assert f.git.other_locations_count == 0
 
 
 def test_blob_reachable_only_from_a_tag(repo: Repo) -> None:
@@ -416,8 +418,8 @@ def test_blob_reachable_only_from_a_tag(repo: Repo) -> None:
     f = finding_for(scan(repo.path), secret)
     assert f.locations[0].blob == blob and f.locations[0].commit is None
     assert "no commit" in f.locations[0].path
-    assert f.extra["git"]["refs"] == ["refs/tags/keyblob"]
-    assert f.extra["git"]["unreachable"] is False
+    assert f.git.refs == ["refs/tags/keyblob"]
+    assert f.git.unreachable is False
 
 
 def _notebook(secret: str) -> str:

@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyscan.audit.progress import Progress
-from keyscan.audit.runner import (
-    AuditTask,
-    RepoResult,
-    public_target,
-    run_local,
-    unique_by_fingerprint,
-)
+from keyscan.audit.runner import AuditTask, RepoResult, run_local, unique_by_fingerprint
 from keyscan.audit.store import AuditStore, ScanRecord
+from keyscan.git.remote import public_target
 from keyscan.models import Finding, Rule, ScanResult
 from keyscan.pipeline import RunOptions, apply_suppressions
 

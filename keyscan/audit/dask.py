@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from keyscan.audit.runner import AuditTask, RepoResult, public_target, scan_one
+from keyscan.audit.runner import AuditTask, RepoResult, scan_one
 from keyscan.errors import KeyscanError
+from keyscan.git.remote import public_target
 
 
 class DaskUnavailable(KeyscanError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -24,18 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from keyscan.git.remote import is_url, public_target
 from keyscan.models import CommitInfo, Finding, Rule
 
 if TYPE_CHECKING:
-    from keyscan.sources.gitobjects import GitRepo
-
-
-def is_url(target: str) -> bool:
-    """A URL (any ``scheme://`` or ``helper::``: unsupported transports are refused when
-    cloning, never taken for a local path) or ``user@host:path``."""
-    from keyscan.sources.gitobjects import is_remote
-
-    return is_remote(target)
+    from keyscan.git.plumbing import GitRepo
 
 
 def normalize_target(target: str) -> str:
@@ -44,22 +36,6 @@ def normalize_target(target: str) -> str:
     if is_url(target):
         return target.rstrip("/")
     return os.path.realpath(os.path.expanduser(target))
-
-
-def public_target(target: str) -> str:
-    """The name under which a repository is stored and shown: credentials in a URL (a token
-    as user name or a password) are replaced by ``***``, keys in it redacted."""
-    from keyscan.redaction import redact_metadata
-
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*)@(.*)$", target)
-    if not m:
-        return redact_metadata(target)
-    scheme, userinfo, rest = m.groups()
-    user, sep, _ = userinfo.partition(":")
-    if scheme.lower().startswith(("http", "ftp")) or sep:
-        shown = "***" if not sep or scheme.lower().startswith(("http", "ftp")) else f"{user}:***"
-        return redact_metadata(f"{scheme}{shown}@{rest}")
-    return redact_metadata(target)
 
 
 def redact_repo_result(result: RepoResult, rules: Sequence[Rule]) -> None:
@@ -84,7 +60,7 @@ class AuditTask:
 
     target: str
     rules: tuple[Rule, ...]
-    # Keyword arguments for keyscan.sources.git.GitScanOptions (unknown names are ignored).
+    # Keyword arguments for keyscan.git.options.GitScanOptions (unknown names are ignored).
     git_options: tuple[tuple[str, Any], ...] = ()
     # Skip everything reachable from these commits (the tips seen by earlier audits).
     exclude_commits: tuple[str, ...] = ()
@@ -125,118 +101,8 @@ class RepoResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def repo_heads(repo: GitRepo) -> tuple[list[str], str | None]:
-    """(commit ids at the tips of every ref, every stash entry and HEAD, HEAD's commit or
-    None)."""
-    from keyscan.sources.git import stash_entries
-
-    out = repo.run(
-        "for-each-ref",
-        "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname)",
-    ).stdout.decode("ascii", "replace")
-    heads: set[str] = set()
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "commit":
-            heads.add(parts[1])
-        elif len(parts) >= 4 and parts[2] == "commit":
-            heads.add(parts[3])
-    has_stash = repo.run("rev-parse", "-q", "--verify", "refs/stash", check=False).returncode == 0
-    if has_stash:
-        heads.update(stash_entries(repo).values())
-    proc = repo.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-    head = proc.stdout.decode("ascii", "replace").strip()
-    if head:
-        heads.add(head)
-    return sorted(heads), (head or None)
-
-
-def existing_commits(repo: GitRepo, shas: Sequence[str]) -> list[str]:
-    if not shas:
-        return []
-    proc = repo.run(
-        "cat-file",
-        "--batch-check=%(objectname) %(objecttype)",
-        input="".join(f"{s}\n" for s in shas).encode(),
-        check=False,
-    )
-    found = []
-    for line in proc.stdout.decode("ascii", "replace").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] == "commit":
-            found.append(parts[0])
-    return found
-
-
-def _count(repo: GitRepo, include: Sequence[str], exclude: Sequence[str]) -> int:
-    if not include:
-        return 0
-    args = ["rev-list", "--count", "--ignore-missing", *include]
-    if exclude:
-        args += ["--not", *exclude]
-    out = repo.run(*args, check=False).stdout.decode("ascii", "replace").strip()
-    return int(out) if out.isdigit() else 0
-
-
-def _head_blobs(repo: GitRepo, wanted: set[str]) -> dict[str, list[str]]:
-    """blob id -> paths in HEAD's tree, for the blobs in ``wanted``."""
-    if not wanted:
-        return {}
-    out = repo.run("ls-tree", "-r", "-z", "--full-tree", "HEAD", check=False).stdout
-    found: dict[str, list[str]] = {}
-    for entry in out.decode("utf-8", "surrogateescape").split("\0"):
-        meta, _, path = entry.partition("\t")
-        parts = meta.split()
-        if len(parts) == 3 and parts[1] == "blob" and parts[2] in wanted:
-            found.setdefault(parts[2], []).append(path)
-    return found
-
-
-def _removals(
-    repo: GitRepo, blobs_by_key: dict[str, set[str]], exclude: Sequence[str]
-) -> dict[str, CommitInfo]:
-    """For each key, the newest commit on HEAD's history that replaced or deleted a blob
-    holding it with one that does not (only commits not reachable from ``exclude``)."""
-    if not blobs_by_key:
-        return {}
-    args = [
-        "log",
-        "HEAD",
-        "--no-renames",
-        "--raw",
-        "--no-abbrev",
-        "--no-textconv",
-        "--no-ext-diff",
-        "--no-color",
-        "--no-show-signature",
-        "--format=@@%H%x1f%an%x1f%ae%x1f%aI%x1f%s",
-    ]
-    if exclude:
-        args += ["--not", *exclude]
-    out = repo.run(*args, check=False).stdout.decode("utf-8", "surrogateescape")
-    owners: dict[str, set[str]] = {}
-    for fp, blobs in blobs_by_key.items():
-        for b in blobs:
-            owners.setdefault(b, set()).add(fp)
-    removed: dict[str, CommitInfo] = {}
-    commit: CommitInfo | None = None
-    for line in out.splitlines():
-        if line.startswith("@@"):
-            sha, name, email, date, subject = (line[2:].split("\x1f") + [""] * 5)[:5]
-            commit = CommitInfo(sha, name, email, date, subject)
-        elif line.startswith(":") and commit is not None:
-            parts = line.split("\t", 1)[0].split()
-            if len(parts) < 4:
-                continue
-            old, new = parts[2], parts[3]
-            for fp in owners.get(old, ()):
-                if fp not in removed and new not in blobs_by_key[fp]:
-                    removed[fp] = commit
-    return removed
-
-
 def _git_options(task: AuditTask, exclude: Sequence[str]) -> Any:
-    from keyscan.sources.git import GitScanOptions
+    from keyscan.git.options import GitScanOptions
 
     known = {f.name for f in dataclasses.fields(GitScanOptions)}
     kwargs = {k: v for k, v in task.git_options if k in known}
@@ -255,9 +121,10 @@ def _now() -> str:
 def scan_one(task: AuditTask) -> RepoResult:
     """Scan one repository (cloning it first if it is a URL). Never raises.
 
-    Every git command goes through ``keyscan.sources.gitobjects`` (safe configuration and
-    environment, a deadline, clones limited to https/http/ssh/git/file)."""
-    from keyscan.sources.gitobjects import GitError, clone, discover
+    Every git command goes through ``keyscan.git`` (safe configuration and environment, a
+    deadline, clones limited to https/http/ssh/git/file): this module runs none itself."""
+    from keyscan.git.plumbing import GitError, discover
+    from keyscan.git.remote import clone
 
     started = time.perf_counter()
     shown = public_target(task.target)
@@ -298,15 +165,17 @@ def scan_one(task: AuditTask) -> RepoResult:
 
 
 def _scan_local(task: AuditTask, repo: GitRepo, path: str, result: RepoResult) -> None:
-    from keyscan.sources.git import scan_repository
+    from keyscan.git.history import scan_repository
+    from keyscan.git.provenance import head_blobs, removals
+    from keyscan.git.scope import count_commits, existing_commits, repo_heads
 
     heads, head = repo_heads(repo)
     result.heads, result.head = heads, head
     # Commits seen before may be gone (a deleted branch, a rewritten history, a fresh clone
     # that no longer carries them): exclude only those that still exist.
     exclude = existing_commits(repo, [c for c in task.exclude_commits if c])
-    result.commits_scanned = _count(repo, heads, exclude)
-    result.commits_skipped = _count(repo, exclude, []) if exclude else 0
+    result.commits_scanned = count_commits(repo, heads, exclude)
+    result.commits_skipped = count_commits(repo, exclude, []) if exclude else 0
     scanned = scan_repository(path, _git_options(task, exclude), list(task.rules))
     result.findings = list(scanned.findings)
     result.warnings = list(scanned.warnings)
@@ -327,7 +196,7 @@ def _scan_local(task: AuditTask, repo: GitRepo, path: str, result: RepoResult) -
             blobs_by_key.setdefault(f.fingerprint, set()).update(blobs)
         elif f.fingerprint not in blobs_by_key:
             message_only.add(f.fingerprint)
-    at_head = _head_blobs(repo, set().union(*blobs_by_key.values())) if head else {}
+    at_head = head_blobs(repo, set().union(*blobs_by_key.values())) if head else {}
     gone: dict[str, set[str]] = {}
     for fp, blobs in blobs_by_key.items():
         paths = sorted({p for b in blobs for p in at_head.get(b, [])})
@@ -337,7 +206,7 @@ def _scan_local(task: AuditTask, repo: GitRepo, path: str, result: RepoResult) -
     for fp in message_only:
         result.key_states[fp] = KeyState(fp, None)
     if head:
-        for fp, commit in _removals(repo, gone, exclude).items():
+        for fp, commit in removals(repo, gone, exclude).items():
             result.key_states[fp].removed_by = commit
 
 

@@ -364,9 +364,7 @@ class AuditStore:
             [_location_row(repo_id, f.fingerprint, scan_id, loc) for loc in f.locations],
         )
         first = _earliest(f.locations)
-        git_extra = f.extra.get("git")
-        refs = git_extra.get("refs") if isinstance(git_extra, dict) else None
-        refs = refs if isinstance(refs, list) else []
+        refs = list(f.git.refs) if f.git is not None else []
         row = self.db.execute(
             "SELECT introduced_date, refs FROM repository_keys "
             "WHERE repository_id = ? AND fingerprint = ?",

@@ -141,7 +141,7 @@ def audit(
         from keyscan.audit.view import load
 
         view = load(store)
-    from keyscan.audit.runner import public_target
+    from keyscan.git.remote import public_target
 
     audited = {public_target(n) for n in names}
     keys = [k for k in view.keys if any(r.repository in audited for r in k.repos)]

@@ -15,9 +15,8 @@ the commit or push. Nothing heavy is imported on this path (no httpx, no GitPyth
 from __future__ import annotations
 
 import os
-import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,14 +26,14 @@ from keyscan.cli_common import RunContext, build_context, fail, scan_options
 from keyscan.exitcodes import EXIT_CLEAN
 
 if TYPE_CHECKING:
+    from keyscan.git.plumbing import GitRepo
     from keyscan.models import ScanResult
-    from keyscan.sources.gitobjects import GitRepo
 
 
 def _run(repo: str, ctx: RunContext, advice: str, **kwargs: Any) -> NoReturn:
     from keyscan.commands.ci import git_options
+    from keyscan.git.history import scan_repository
     from keyscan.pipeline import finish
-    from keyscan.sources.git import scan_repository
 
     ctx.run.output.advice = advice
     result = scan_repository(repo, git_options(ctx, **kwargs), ctx.rules)
@@ -69,7 +68,9 @@ def pre_commit(files: tuple[str, ...], repo: str, **params: Any) -> None:
     if os.environ.get("PRE_COMMIT_FROM_REF") and os.environ.get("PRE_COMMIT_TO_REF"):
         import tempfile
 
-        revs, new_branch = push_scope(os.environ, [])
+        from keyscan.git.scope import push_scope
+
+        revs, new_branch = push_scope(dict(os.environ), [])
         with tempfile.TemporaryDirectory(prefix="keyscan-policy-") as folder:
             ctx = _range_context(repo, params, Path(folder))
             # pre-commit names the remote only in its pre-push stage: commits being pushed;
@@ -88,8 +89,8 @@ NOTHING_STAGED = "nothing to scan: nothing is staged and no file was given"
 def _run_staged(repo: str, ctx: RunContext) -> NoReturn:
     """The whole index (a plain git hook, or pre-commit with pass_filenames: false)."""
     from keyscan.commands.ci import git_options
+    from keyscan.git.history import scan_repository
     from keyscan.pipeline import finish
-    from keyscan.sources.git import scan_repository
 
     ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_repository(repo, git_options(ctx, staged=True), ctx.rules)
@@ -114,9 +115,9 @@ def _run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
     committed is scanned either way."""
     from keyscan.commands.ci import git_options
     from keyscan.commands.scan import scan_targets
+    from keyscan.git.history import scan_repository
+    from keyscan.git.plumbing import GitError, discover
     from keyscan.pipeline import finish
-    from keyscan.sources.git import scan_repository
-    from keyscan.sources.gitobjects import GitError, discover
 
     ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_targets(files, ctx)
@@ -195,21 +196,15 @@ def _merge(into: ScanResult, part: ScanResult) -> None:
     into.duration += part.duration
 
 
-_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
 def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContext:
     """The run context of a range scan, with the policy of the range's base commit."""
-    from keyscan.commands.ci import Plan, ci_policy, has_commit, is_zero, range_parent, remote_tips
-    from keyscan.sources.gitobjects import GitError, discover
+    from keyscan.commands.ci import ci_policy
+    from keyscan.git.plumbing import GitError, discover
+    from keyscan.git.scope import Plan, range_base
 
-    from_ref = os.environ.get("PRE_COMMIT_FROM_REF", "")
-    to_ref = os.environ.get("PRE_COMMIT_TO_REF", "")
     try:
         git_repo = discover(repo)
-        base: str | None = from_ref
-        if is_zero(from_ref) or not has_commit(git_repo, from_ref):
-            base = range_parent(git_repo, to_ref, remote_tips(git_repo))
+        base = range_base(git_repo, dict(os.environ))
     except GitError as exc:
         fail(f"{exc.where}: {exc.message}")
     plan = Plan("pre-commit", "", policy="commit", policy_rev=base)
@@ -218,49 +213,14 @@ def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContex
     return build_context(params, config=config)
 
 
-def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list[str], bool]:
-    """(revisions to scan, whether to leave out what the remotes hold).
-
-    ``A..B`` items come from a known remote sha; a bare tip means "new branch". A stdin
-    line that is not git's pre-push protocol raises ValueError."""
-    from keyscan.commands.ci import is_zero
-
-    to_ref = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_ORIGIN")
-    from_ref = env.get("PRE_COMMIT_FROM_REF") or env.get("PRE_COMMIT_SOURCE")
-    if to_ref:
-        if from_ref and not is_zero(from_ref):
-            return [f"{from_ref}..{to_ref}"], False
-        return [to_ref], True
-    revs: list[str] = []
-    new_branch = False
-    for number, line in enumerate(stdin_lines, 1):
-        parts = line.split()
-        if len(parts) != 4 or not all(_OID.fullmatch(sha) for sha in parts[1::2]):
-            raise ValueError(
-                f"pre-push input line {number} is not '<local ref> <local sha> <remote ref> "
-                "<remote sha>' (git passes these on stdin): nothing was scanned"
-            )
-        _, local_sha, _, remote_sha = parts
-        if is_zero(local_sha):
-            continue  # a deleted ref pushes no content
-        if is_zero(remote_sha):
-            revs.append(local_sha)
-            new_branch = True
-        else:
-            revs.append(f"{remote_sha}..{local_sha}")
-    if not revs and not stdin_lines:
-        # pre-commit runs a push of a brand-new history without a range: what is not on any
-        # remote yet.
-        return ["HEAD"], True
-    return revs, new_branch
-
-
 @hook.command("pre-push")
 @click.argument("repo", default=".", metavar="[REPO]")
 @scan_options
 def pre_push(repo: str, **params: Any) -> None:
     """Scan the commits being pushed (the range from pre-commit or git, new branches minus
     what the remotes hold)."""
+    from keyscan.git.scope import push_scope
+
     ctx = build_context(params)
     env = dict(os.environ)
     lines: list[str] = []
@@ -278,24 +238,13 @@ def _run_revs(
     repo: str, ctx: RunContext, revs: list[str], new_branch: bool, advice: str
 ) -> NoReturn:
     """Scan ``revs`` (``A..B`` or tips), minus what the remotes hold for a new branch."""
-    from keyscan.commands.ci import has_commit, remote_tips
-    from keyscan.sources.gitobjects import GitError, discover
+    from keyscan.git.plumbing import GitError, discover
+    from keyscan.git.scope import push_plan
 
     if not revs:
         sys.exit(EXIT_CLEAN)  # only deletions
     try:
-        git_repo = discover(repo)
-        exclude = remote_tips(git_repo) if new_branch else []
-        checked: list[str] = []
-        for rev in revs:
-            base, dots, tip = rev.partition("..")
-            if dots and not has_commit(git_repo, base):
-                # The remote's old tip is not here (force push from another clone): scan the
-                # pushed tip minus everything the remotes hold.
-                checked.append(tip)
-                exclude = exclude or remote_tips(git_repo)
-            else:
-                checked.append(rev)
+        checked, exclude = push_plan(discover(repo), revs, new_branch)
     except GitError as exc:
         fail(f"{exc.where}: {exc.message}")
     _run(repo, ctx, advice, scope=checked, exclude_commits=exclude)

@@ -68,6 +68,8 @@ def finding_to_json(f: Finding, show_secrets: bool = False) -> dict[str, Any]:
     if f.more_locations:  # seen but not listed (keyscan.findings.MAX_LOCATIONS)
         out["more_locations"] = f.more_locations
     extra = dict(f.extra)
+    if f.git is not None:
+        extra = {"git": f.git.to_json(), **extra}
     if f.revocation is not None:
         extra["revocation"] = f.revocation.to_json()
     if extra:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
-from keyscan.models import Confidence, Finding, Location, ScanResult
+from keyscan.models import Confidence, Finding, GitProvenance, Location, ScanResult
 from keyscan.report.advice import next_steps
 from keyscan.report.options import OutputOptions
 from keyscan.terminal import safe
@@ -90,31 +89,50 @@ def format_finding(
     more = f.location_count - len(shown)
     if more:
         lines.append(f"       ... and {more:,} more location{'s' if more != 1 else ''}")
-    git = f.extra.get("git")
-    if isinstance(git, dict):
-        lines.extend(format_git(git))
+    if f.git is not None:
+        lines.extend(format_git(f.git))
     return lines
 
 
-def format_git(git: dict[str, Any]) -> list[str]:
-    """The git provenance of a finding (see keyscan.sources.git): reach, HEAD, other places."""
-    refs = [safe(str(r)) for r in git.get("refs") or []]
+def _branch(ref: str) -> str:
+    for prefix in ("refs/heads/", "refs/remotes/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
+def format_git(git: GitProvenance) -> list[str]:
+    """The git provenance of a finding (see keyscan.git.provenance): reach, HEAD, the commit
+    that removed it, other branch tips still holding it, other places."""
+    refs = [safe(str(r)) for r in git.refs]
     reach = ", ".join(refs[:5]) + (f" (+{len(refs) - 5} more)" if len(refs) > 5 else "")
-    if git.get("unreachable"):
+    if git.unreachable:
         reach = "no ref (unreachable objects)"
-    head = git.get("head_paths") or []
+    head = git.head_paths
     at_head = f"still at HEAD in {', '.join(safe(p) for p in head)}" if head else "not at HEAD"
+    if not head and git.removed_in is not None:
+        c = git.removed_in
+        at_head += (
+            f" (removed in {c.sha[:12]} by {safe(c.author_name)} on {c.date[:10]}: "
+            f"{safe(c.subject)})"
+        )
     lines = [
-        f"       git: {git.get('commits', 0)} commit(s); reachable from {reach or 'no ref'}; "
-        f"{at_head}"
+        f"       git: {git.commits} commit(s); reachable from {reach or 'no ref'}; {at_head}"
     ]
-    others = git.get("other_locations")
+    for tip in git.branch_tips[:5]:
+        lines.append(
+            f"       still at the tip of {safe(_branch(tip.ref))} in "
+            f"{', '.join(safe(p) for p in tip.paths)}"
+        )
+    if len(git.branch_tips) > 5:
+        lines.append(f"       still at the tip of {len(git.branch_tips) - 5} more branch(es)")
+    others = git.other_locations
     if others:
         for o in others:
-            lines.append(f"       also: {safe(o['path'])}  @ {str(o['commit'])[:12]}")
-    elif git.get("other_locations_count"):
+            lines.append(f"       also: {safe(o.path)}  @ {str(o.commit)[:12]}")
+    elif git.other_locations_count:
         lines.append(
-            f"       also in {git['other_locations_count']} other commit/path(s) "
+            f"       also in {git.other_locations_count} other commit/path(s) "
             "(--all-locations lists them)"
         )
     return lines

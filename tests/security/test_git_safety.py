@@ -166,14 +166,14 @@ def test_supported_transports_still_clone(tmp_path: Path) -> None:
 
 
 def test_only_the_plumbing_module_starts_processes() -> None:
-    """Every git command goes through keyscan.sources.gitobjects (safe config, environment,
+    """Every git command goes through keyscan.git.plumbing (safe config, environment,
     deadline): no other module of keyscan starts a process."""
     pattern = re.compile(r"subprocess\.(run|Popen|check_output|check_call|call)\b|os\.system|"
                          r"os\.popen|os\.exec|os\.spawn|import git\b")  # fmt: skip
     offenders = []
     for path in sorted((ROOT / "keyscan").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if rel == "keyscan/sources/gitobjects.py":
+        if rel == "keyscan/git/plumbing.py":
             continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if pattern.search(line):
@@ -338,10 +338,11 @@ def test_watchdog_kills_a_stuck_object_stream_not_a_slow_consumer(
     alternates FIFO planted after the repository was opened), never for time the consumer
     spends on its side."""
     from keyscan.content import ContentOptions
+    from keyscan.git.history import scan_history
+    from keyscan.git.options import GitScanOptions
+    from keyscan.git.plumbing import GitTimeout, ObjectReader, discover
     from keyscan.models import ScanResult
     from keyscan.rules import load_rules
-    from keyscan.sources.git import GitScanOptions, scan_history
-    from keyscan.sources.gitobjects import GitTimeout, ObjectReader, discover
 
     monkeypatch.setenv("KEYSCAN_GIT_TIMEOUT", "1")
     repo = Repo(tmp_path / "repo")

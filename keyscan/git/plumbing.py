@@ -1,4 +1,5 @@
-"""Safe git plumbing: one place that builds git command lines and streams object contents.
+"""Safe git plumbing: the ONE module of keyscan that starts git (or any process). It builds
+git command lines and streams object contents.
 
 Nothing here runs code from the repository being scanned:
 
@@ -63,7 +64,7 @@ _DROP_ENV = frozenset({
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_COMMON_DIR",
-    "GIT_INDEX_FILE",  # kept only for the staged scan (git_env(keep_index=True))
+    "GIT_INDEX_FILE",  # kept only for the staged scan of its own repository (git_env)
     "GIT_OBJECT_DIRECTORY",
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_QUARANTINE_PATH",
@@ -85,18 +86,8 @@ _DROP_ENV = frozenset({
 })  # fmt: skip
 _DROP_ENV_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 
-# The transports a clone may use; anything else (``ext::``, ``fd::``, any installed
-# ``git-remote-<name>`` helper) is refused before git runs, and by git itself.
-ALLOWED_SCHEMES = ("https", "http", "ssh", "git", "file", "git+ssh", "ssh+git")
-CLONE_CONFIG: tuple[str, ...] = (
-    "-c", "protocol.allow=never",
-    "-c", "protocol.https.allow=always",
-    "-c", "protocol.http.allow=always",
-    "-c", "protocol.ssh.allow=always",
-    "-c", "protocol.git.allow=always",
-    "-c", "protocol.file.allow=always",
-)  # fmt: skip
-_ALLOW_PROTOCOL = "https:http:ssh:git:file"
+# For the stdin of ``GitRepo.popen``: a pipe keyscan writes to (callers need no subprocess).
+PIPE = subprocess.PIPE
 
 # How long a git command may make no progress while keyscan waits on it (seconds).
 DEFAULT_GIT_TIMEOUT = 600.0
@@ -145,8 +136,31 @@ def git_timeout() -> float:
     return value if value > 0 else DEFAULT_GIT_TIMEOUT
 
 
-def git_env(keep_index: bool = False) -> dict[str, str]:
+def own_index(index: str, git_dir: str, cwd: str) -> bool:
+    """Whether a ``GIT_INDEX_FILE`` may be this repository's: a file in its git dir (git
+    commit's ``index.lock``, ``next-index-*.lock``) or anywhere that is not another
+    repository's git dir. A hook of one repository that runs keyscan on another passes its
+    own index along: that index names objects of the other repository."""
+    folder = os.path.dirname(os.path.realpath(os.path.join(cwd, index)))
+    if folder == os.path.realpath(git_dir):
+        return True
+    head = os.path.join(folder, "HEAD")
+    other_repo = os.path.isfile(head) and (
+        os.path.isdir(os.path.join(folder, "objects"))
+        or os.path.isfile(os.path.join(folder, "commondir"))
+    )
+    return not other_repo
+
+
+def git_env(
+    keep_index: bool = False, git_dir: str | None = None, cwd: str | None = None
+) -> dict[str, str]:
+    """The environment of every git command: the caller's, minus whatever redirects git or
+    runs a program, plus safe settings. ``keep_index``: keep ``GIT_INDEX_FILE`` (the staged
+    scan in a hook), unless it is another repository's index (``own_index``)."""
     index = os.environ.get("GIT_INDEX_FILE") if keep_index else None
+    if index is not None and git_dir is not None and not own_index(index, git_dir, cwd or "."):
+        index = None
     env = {
         k: v
         for k, v in os.environ.items()
@@ -486,7 +500,7 @@ class GitRepo:
     ) -> subprocess.CompletedProcess[bytes]:
         return run_git(
             self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
-            env=git_env(keep_index), input=input, check=check,
+            env=git_env(keep_index, self.git_dir, self.cwd), input=input, check=check,
         )  # fmt: skip
 
     def popen(
@@ -501,7 +515,8 @@ class GitRepo:
         (no progress for ``git_timeout()`` s while read); ``also``: processes feeding it
         (their CPU is progress, and they are killed with it)."""
         return _start(
-            self.argv(*args), args[0], self.git_dir, cwd=self.cwd, env=git_env(keep_index),
+            self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
+            env=git_env(keep_index, self.git_dir, self.cwd),
             stdin=stdin, stderr=stderr, also=also,
         )  # fmt: skip
 
@@ -610,63 +625,6 @@ def discover(target: str) -> GitRepo:
     work_tree = None if bare or len(out) < 4 or not out[3] else out[3]
     check_git_files(git_dir, target)
     return GitRepo(git_dir=git_dir, work_tree=work_tree, shallow=shallow)
-
-
-# --------------------------------------------------------------------------------------------
-# Remote repositories
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
-
-
-def is_remote(target: str) -> bool:
-    """A URL (``scheme://``, ``helper::``, ``user@host:path``) rather than a local path."""
-    if os.path.exists(target):
-        return False
-    if _SCHEME.match(target):
-        return True
-    return "@" in target and ":" in target and "://" not in target
-
-
-def check_remote(url: str) -> None:
-    """Refuse, before git runs, any URL whose transport keyscan does not support."""
-    if not url or url.startswith("-") or any(c in url for c in "\n\r\0"):
-        raise GitError(url or "''", "not a repository URL")
-    m = _SCHEME.match(url)
-    if m is None:
-        if "@" in url and ":" in url:
-            return  # user@host:path, git's ssh shorthand
-        raise GitError(url, "not a repository URL")
-    scheme, sep = m.group(1), m.group(2)
-    if sep == "::" or scheme.lower() not in ALLOWED_SCHEMES:
-        raise GitError(
-            url,
-            f"unsupported transport {scheme!r}: keyscan clones only https, http, ssh, git "
-            "and file URLs",
-        )
-
-
-def clone(url: str, dest: str, batch: bool = False) -> None:
-    """Mirror-clone ``url`` (bare, every ref) into ``dest``, allowing only the transports of
-    ``ALLOWED_SCHEMES`` (refused here first, then by ``protocol.allow`` and
-    ``GIT_ALLOW_PROTOCOL``). ``batch``: ssh never asks a question (audits)."""
-    check_remote(url)
-    env = git_env()
-    env["GIT_ALLOW_PROTOCOL"] = _ALLOW_PROTOCOL
-    if batch:
-        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    # Stored in the clone's config too, so later commands on it are safe even without ours.
-    stored = [f"--config={v}" for k, v in zip(SAFE_CONFIG[::2], SAFE_CONFIG[1::2], strict=True)
-              if k == "-c"]  # fmt: skip
-    argv = [
-        "git", *SAFE_CONFIG, *CLONE_CONFIG, "clone", "--mirror", "--progress", "--template=",
-        *stored, "--", url, dest,
-    ]  # fmt: skip
-    proc = run_git(
-        argv, "clone", url, cwd=os.path.dirname(dest) or ".", env=env, check=False, group=True
-    )
-    if proc.returncode != 0:
-        why = last_line(proc.stderr).strip("'\" ") or "clone failed"
-        raise GitError(url, f"cannot clone: {why}")
 
 
 class ObjectRef(NamedTuple):
@@ -884,6 +842,12 @@ def batch_check(
     proc.watchdog.stop()
     if code != 0:
         raise GitError("cat-file", last_line(err) or "cannot list objects")
+
+
+def object_in(stderr: bytes) -> str | None:
+    """The first object id git names in an error message, if any."""
+    m = re.search(rb"\b([0-9a-f]{40}|[0-9a-f]{64})\b", stderr)
+    return m.group(1).decode() if m else None
 
 
 def lines_of(data: bytes) -> list[str]:

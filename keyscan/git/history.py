@@ -1,0 +1,503 @@
+"""Git history: every blob and every commit message reachable from the scope, each read once.
+
+How a scan goes (``scan_repository``):
+
+1. **Scope.** All refs (branches, tags, remotes, stash, notes) plus HEAD, or ``--branch``,
+   ``--range A..B``, ``--since REF``, minus ``exclude_commits``. Resolved to commit ids with
+   ``git rev-parse`` / ``git for-each-ref`` (the tips land in ``stats["heads"]``).
+2. **Objects.** ``git rev-list --objects`` piped straight into ``git cat-file
+   --batch-check`` lists every reachable object once with its type and size; with
+   ``all_objects`` the objects no ref reaches are added (``--batch-all-objects``).
+3. **Fast scan.** Blobs, commits and tag objects are read by a persistent ``git cat-file
+   --batch`` (one per worker process when the repository is large) and every buffer goes
+   through ``keyscan.content.scan_buffer``. Each unique blob is scanned exactly once, however
+   many commits and paths hold it; binary blobs are scanned too.
+4. **Provenance, only for blobs that hold a key.** One ``git log --raw -c -z`` pass over the
+   same scope finds, for those blobs only, every commit and path that introduced them
+   (combined diff: content that only a merge resolution introduced is attributed to the
+   merge). The earliest is the location; the rest go to ``Finding.git``. Refs that reach
+   the key (``for-each-ref --contains``) and whether HEAD still holds it are added.
+
+Nothing from the repository is executed: every git command goes through
+``keyscan.git.plumbing``. Scope is ``keyscan.git.scope``, provenance ``keyscan.git.provenance``,
+the staged scan ``keyscan.git.staged``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyscan.content import ContentOptions, scan_buffer
+from keyscan.detector import Detector
+from keyscan.findings import Hit, is_binary
+from keyscan.git.options import GitScanOptions
+from keyscan.git.plumbing import (
+    PIPE,
+    GitError,
+    GitRepo,
+    GitTimeout,
+    ObjectReader,
+    ObjectRef,
+    batch_check,
+    discover,
+    iter_chunks,
+    last_line,
+    lines_of,
+    object_in,
+    parse_person,
+    split_commit,
+)
+from keyscan.git.provenance import attribute, head_tree
+from keyscan.git.remote import clone, is_url, public_url
+from keyscan.git.scope import Scope, resolve_scope, revs_input
+from keyscan.git.staged import scan_staged
+from keyscan.models import CommitInfo, Location, Rule, ScanError, ScanResult
+from keyscan.sources.files import name_hits
+
+# Below this many bytes a scan stays in one process (worker start-up is not free).
+PARALLEL_MIN_BYTES = 24 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule]) -> ScanResult:
+    """Scan a repository (path or URL) as ``options`` say. Errors land in ``result.errors``."""
+    started = time.perf_counter()
+    kind = "staged" if options.staged else "git"
+    shown = public_url(target)
+    result = ScanResult(kind=kind, targets=[shown])
+    tmp: str | None = None
+    try:
+        if is_url(target):
+            if options.staged:
+                raise GitError(target, "--staged needs a local repository")
+            tmp = tempfile.mkdtemp(prefix="keyscan-clone-")
+            path = os.path.join(tmp, "repo.git")
+            clone(target, path)
+            repo = discover(path)
+        else:
+            repo = discover(target)
+        if options.staged:
+            scan_staged(repo, options, rules, result)
+        else:
+            scan_history(repo, options, rules, result)
+    except GitError as exc:
+        where, message = exc.where, exc.message
+        if shown != target:
+            where, message = where.replace(target, shown), message.replace(target, shown)
+        result.errors.append(ScanError(where, message))
+    except OSError as exc:  # cannot start git, no more processes, disk full...
+        result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result.duration = time.perf_counter() - started
+    return result
+
+
+
+# --------------------------------------------------------------------------------------------
+# Enumeration
+
+
+@dataclass
+class Objects:
+    scan: list[ObjectRef]  # blobs, commits, tags to read, in a read-friendly order
+    reachable: set[str]  # reachable blobs, commits and tags (only kept for all_objects)
+    unreachable: set[str]  # scanned although unreachable (all_objects)
+    unreachable_commits: list[str]
+    errors: list[ScanError] = field(default_factory=list)
+
+
+def enumerate_objects(
+    repo: GitRepo,
+    scope: Scope,
+    all_objects: bool,
+    on_object: Callable[[ObjectRef], None] | None = None,
+) -> Objects:
+    """Objects to scan. A history walk that fails part-way (corrupt tree or commit) or an
+    object that cannot be read is an error in ``Objects.errors``; the rest is still scanned."""
+    scan: list[ObjectRef] = []
+    reachable: set[str] = set()
+    errors: list[ScanError] = []
+    if scope.include:
+        revlist = repo.popen(
+            "rev-list",
+            "--objects",  # with names: a path hint for notebooks
+            "--missing=print",
+            "--stdin",
+            stdin=PIPE,
+        )
+        assert revlist.stdin is not None and revlist.stderr is not None
+        revlist.send(revs_input(scope.include, scope.exclude))
+        stderr: list[bytes] = []
+        drain = threading.Thread(target=lambda: stderr.append(revlist.stderr.read()))  # type: ignore[union-attr]
+        drain.start()
+        try:
+            for item in batch_check(repo, revlist, trees=True):
+                if isinstance(item, ObjectRef):
+                    if all_objects:
+                        reachable.add(item.oid)
+                    scan.append(item)
+                    if on_object is not None:
+                        on_object(item)
+                else:
+                    errors.append(
+                        ScanError(item[0].lstrip("?"), "corrupt or missing object: cannot read it")
+                    )
+        except GitTimeout:
+            raise  # the repository cannot be read: no point going on
+        except GitError as exc:
+            errors.append(ScanError(exc.where, exc.message))
+        finally:
+            code = revlist.wait()
+            drain.join()
+            revlist.stderr.close()
+        if code != 0:
+            err = b"".join(stderr)
+            errors.append(
+                ScanError(
+                    object_in(err) or "history",
+                    f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
+                    "what it reached was scanned",
+                )
+            )
+    unreachable: set[str] = set()
+    unreachable_commits: list[str] = []
+    if all_objects:
+        try:
+            for item in batch_check(repo, all_objects=True, trees=True):
+                if isinstance(item, ObjectRef) and item.oid not in reachable:
+                    unreachable.add(item.oid)
+                    scan.append(item)
+                    if on_object is not None:
+                        on_object(item)
+                    if item.type == "commit":
+                        unreachable_commits.append(item.oid)
+        except GitTimeout:
+            raise
+        except GitError as exc:
+            errors.append(ScanError(exc.where, exc.message))
+    return Objects(scan, reachable, unreachable, unreachable_commits, errors)
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# Fast scan
+
+
+@dataclass
+class ChunkResult:
+    hits: list[Hit] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    blobs: int = 0
+    commits: int = 0
+    tags: int = 0
+    bytes: int = 0
+
+
+def scan_objects(
+    repo: GitRepo,
+    detector: Detector,
+    oids: Iterable[str],
+    content: ContentOptions,
+    hints: dict[str, str] | None = None,
+) -> ChunkResult:
+    """Scan objects; ``hints``: a path for blobs whose name matters to the content layer."""
+    out = ChunkResult()
+    hints = {} if hints is None else hints  # may still be filling (streamed walk)
+    errors = out.errors
+    for oid, kind, data in ObjectReader(repo).read(oids):
+        if kind == "blob":
+            out.blobs += 1
+            out.bytes += len(data)
+            hint = hints.get(oid, "")
+            template = Location(
+                path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
+                binary=is_binary(data),
+            )  # fmt: skip
+            found = scan_buffer(detector, data, template, content, errors=errors)
+            if hint:  # the path comes from provenance: keep only an archive member suffix
+                for h in found:
+                    if h.location.path.startswith(hint):
+                        h.location.path = h.location.path[len(hint) :]
+            out.hits.extend(found)
+        elif kind in ("commit", "tag"):
+            if kind == "commit":
+                out.commits += 1
+            else:
+                out.tags += 1
+            out.bytes += len(data)
+            out.hits.extend(_scan_message(detector, oid, kind, data, content))
+        elif kind == "tree":
+            out.hits.extend(_scan_tree(detector, oid, data, hints.get(oid, "")))
+        elif kind == "error":
+            out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
+    return out
+
+
+def tree_entries(data: bytes, id_size: int) -> Iterator[tuple[bytes, bytes, str]]:
+    """(mode, name, object id) of each entry of a raw tree object."""
+    at = 0
+    while at < len(data):
+        space = data.find(b" ", at)
+        nul = data.find(b"\0", space + 1)
+        if space < 0 or nul < 0 or nul + 1 + id_size > len(data):
+            return
+        yield data[at:space], data[space + 1 : nul], data[nul + 1 : nul + 1 + id_size].hex()
+        at = nul + 1 + id_size
+
+
+def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[Hit]:
+    """Keys in the names of a tree's entries (file and folder names): findings located at
+    the path itself (line 0, ``extra["file_name"]``). Only parsed when a keyword occurs."""
+    if not detector.prefilter(data):
+        return []
+    hits: list[Hit] = []
+    for mode, raw_name, entry in tree_entries(data, len(oid) // 2):
+        name = raw_name.decode("utf-8", "surrogateescape")
+        path = f"{folder}/{name}" if folder else name
+        is_blob = mode not in (b"40000", b"160000")
+        template = Location(
+            path=path, line=0, column=0, offset=0,
+            source="git-blob" if is_blob else "git-tree", blob=entry if is_blob else None,
+            extra={"tree": oid},
+        )  # fmt: skip
+        hits.extend(name_hits(detector, name, template))
+    return hits
+
+
+def _scan_message(
+    detector: Detector, oid: str, kind: str, data: bytes, content: ContentOptions
+) -> list[Hit]:
+    headers, start = split_commit(data)
+    message = data[start:]
+    template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
+    hits = scan_buffer(detector, message, template, content, errors=[])
+    if not hits:
+        return hits
+    person = headers.get(b"author") or headers.get(b"tagger") or b""
+    name, email, date = parse_person(person)
+    subject = message.split(b"\n", 1)[0].decode("utf-8", "replace")
+    info = CommitInfo(sha=oid, author_name=name, author_email=email, date=date, subject=subject)
+    for h in hits:
+        h.location.commit = info
+        h.location.path = "(commit message)" if kind == "commit" else "(tag message)"
+        if kind == "tag":
+            h.location.extra["tag"] = headers.get(b"tag", b"").decode("utf-8", "replace")
+    return hits
+
+
+def _chunk_worker(
+    repo: GitRepo,
+    rules: Sequence[Rule],
+    oids: list[str],
+    content: ContentOptions,
+    hints: dict[str, str],
+) -> ChunkResult:
+    return scan_objects(repo, Detector(rules), oids, content, hints)
+
+
+def default_jobs() -> int:
+    """Half the cores: each scanning worker keeps its own ``git cat-file`` busy on another
+    core. Measured on 2 cores (README): one worker with git alongside beats two."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def _merge(into: ChunkResult, part: ChunkResult) -> None:
+    into.hits.extend(part.hits)
+    into.errors.extend(part.errors)
+    into.blobs += part.blobs
+    into.commits += part.commits
+    into.tags += part.tags
+    into.bytes += part.bytes
+
+
+def estimate_bytes(repo: GitRepo) -> int:
+    """Packed plus loose size of the object store (what ``git count-objects -v`` says)."""
+    proc = repo.run("count-objects", "-v", check=False)
+    total = 0
+    for line in lines_of(proc.stdout):
+        key, _, value = line.partition(": ")
+        if key in ("size", "size-pack") and value.strip().isdigit():
+            total += int(value) * 1024
+    return total
+
+
+def scan_in_pool(
+    repo: GitRepo,
+    rules: Sequence[Rule],
+    objects: Sequence[ObjectRef],
+    content: ContentOptions,
+    workers: int,
+) -> ChunkResult:
+    """Scan objects in worker processes: contiguous runs of about equal size (two per
+    worker, for balance), each read by its own ``git cat-file``. Called once the walk is
+    over, so no pipe is open when the workers are forked."""
+    import multiprocessing
+
+    from keyscan.interrupts import worker_signals
+
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    merged = ChunkResult()
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
+    try:
+        pending = [
+            pool.apply_async(
+                _chunk_worker,
+                (
+                    repo,
+                    rules,
+                    [o.oid for o in run],
+                    content,
+                    {o.oid: o.hint for o in run if o.hint},
+                ),
+            )
+            for run in iter_chunks(objects, workers, pieces_per_job=2)
+        ]
+        for job in pending:
+            _merge(merged, job.get())
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return merged
+
+
+def enumerate_and_scan(
+    repo: GitRepo,
+    scope: Scope,
+    options: GitScanOptions,
+    rules: Sequence[Rule],
+) -> tuple[Objects, ChunkResult, int]:
+    """Enumerate and scan.
+
+    In one process (the default on 2 cores, and for small repositories) the scan streams:
+    one ``cat-file --batch`` reads objects while the history walk (a thread) still finds
+    them. With workers, the walk comes first, then the objects are split between them."""
+    jobs = default_jobs() if options.jobs is None else options.jobs
+    scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
+    if jobs > 1 and (scoped or estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4):
+        objects = enumerate_objects(repo, scope, options.all_objects)
+        if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
+            return objects, scan_in_pool(repo, rules, objects.scan, options.content, jobs), jobs
+        known = {o.oid: o.hint for o in objects.scan if o.hint}
+        oids = [o.oid for o in objects.scan]
+        scanned = scan_objects(repo, Detector(rules), oids, options.content, known)
+        return objects, scanned, 1
+
+    found: queue.Queue[list[ObjectRef] | None] = queue.Queue()
+    batch: list[ObjectRef] = []
+
+    def collect(ref: ObjectRef) -> None:
+        batch.append(ref)
+        if len(batch) >= 256:
+            found.put(batch.copy())
+            batch.clear()
+
+    box: list[Objects | BaseException] = []
+
+    def walk() -> None:
+        try:
+            box.append(enumerate_objects(repo, scope, options.all_objects, collect))
+            if batch:
+                found.put(batch.copy())
+        except BaseException as exc:  # handed to the main thread
+            box.append(exc)
+        finally:
+            found.put(None)
+
+    hints: dict[str, str] = {}
+
+    def stream() -> Iterator[str]:  # runs in the cat-file feeder thread
+        while (refs := found.get()) is not None:
+            for ref in refs:
+                if ref.hint:
+                    hints[ref.oid] = ref.hint
+                yield ref.oid
+
+    thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
+    thread.start()
+    scanned = scan_objects(repo, Detector(rules), stream(), options.content, hints)
+    thread.join()
+    outcome = box[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome, scanned, 1
+
+
+# --------------------------------------------------------------------------------------------
+# History
+
+
+def scan_history(
+    repo: GitRepo, options: GitScanOptions, rules: Sequence[Rule], result: ScanResult
+) -> None:
+    if options.all_objects and (options.since or options.range or options.branch or options.scope):
+        raise GitError("--all-objects", "scans the whole repository: not with a range or branch")
+    t0 = time.perf_counter()
+    scope = resolve_scope(repo, options)
+    result.warnings.extend(scope.warnings)
+    stats: dict[str, Any] = result.stats
+    stats.update(
+        refs=len(scope.refs),
+        heads=list(scope.include),
+        excluded=list(scope.exclude),
+        head=scope.head,
+        shallow=repo.shallow,
+        bare=repo.bare,
+    )
+    if repo.shallow:
+        result.warnings.append(
+            f"{repo.git_dir}: shallow clone: history is partial, commits before the shallow "
+            "boundary are not in the repository and were not scanned"
+        )
+    if not scope.include and not options.all_objects:
+        stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
+        return
+    objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
+    result.errors.extend(objects.errors)
+    t2 = time.perf_counter()
+    result.errors.extend(scanned.errors)
+    result.files = scanned.blobs
+    result.bytes = scanned.bytes
+    head_blobs, submodules = head_tree(repo, scope.head)
+    hits = scanned.hits
+    result.findings = attribute(repo, hits, scope, objects, options, head_blobs) if hits else []
+    for path, sha in submodules:
+        result.warnings.append(
+            f"submodule {path} (commit {sha[:12]}) not entered: scan its repository separately"
+        )
+    stats.update(
+        commits=scanned.commits,
+        blobs=scanned.blobs,
+        tags=scanned.tags,
+        objects=len(objects.scan),
+        bytes=scanned.bytes,
+        unreachable=len(objects.unreachable),
+        submodules=len(submodules),
+        workers=workers,
+        seconds={
+            "enumerate_and_scan": round(t2 - t0, 3),
+            "provenance": round(time.perf_counter() - t2, 3),
+        },
+    )
+

@@ -1,0 +1,430 @@
+"""Which revisions a scan covers: ``resolve_scope`` (refs, HEAD, every stash entry, ranges),
+the tips an audit remembers (``repo_heads``), and the scope plans of ``keyscan ci``
+(``plan_for``: GitHub Actions, GitLab CI) and of the hooks (``push_scope``, ``push_plan``,
+``range_base``).
+
+The plans are pure functions of (repository, environment mapping, stdin lines): they never
+read ``os.environ`` or stdin themselves; the commands pass them in. Git runs only through
+``keyscan.git.plumbing``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from keyscan.errors import KeyscanError
+from keyscan.git.plumbing import GitError, GitRepo, lines_of
+
+if TYPE_CHECKING:
+    from keyscan.git.options import GitScanOptions
+
+
+@dataclass
+class Scope:
+    include: list[str]  # commit (or object) ids to walk from
+    exclude: list[str]  # ids whose history is left out
+    refs: dict[str, str]  # refname -> object id (all refs, for the report)
+    head: str | None
+    warnings: list[str] = field(default_factory=list)
+    # Tips that are not refs but history all the same: older stash entries ("stash@{1}").
+    reflog_tips: dict[str, str] = field(default_factory=dict)
+
+
+def _check_rev(rev: str) -> str:
+    if not rev or rev.startswith("-") or "\n" in rev or "\0" in rev:
+        raise GitError(rev or "''", "not a valid revision")
+    return rev
+
+
+def _resolve(repo: GitRepo, rev: str) -> list[str]:
+    """``git rev-parse`` of a revision or range: ids, excluded ones prefixed with ^."""
+    proc = repo.run("rev-parse", "--revs-only", "--end-of-options", _check_rev(rev), check=False)
+    out = lines_of(proc.stdout)
+    if proc.returncode == 0 and out:
+        # rev-parse passes any full-length hex through: check that the objects exist.
+        check = repo.run("cat-file", "--batch-check", input="".join(
+            f"{o.lstrip('^')}\n" for o in out).encode(), check=False)  # fmt: skip
+        if check.returncode == 0 and b" missing" not in check.stdout:
+            return out
+    raise GitError(rev, "unknown revision (not a commit, branch, tag or range here)")
+
+
+def list_refs(repo: GitRepo) -> dict[str, str]:
+    proc = repo.run("for-each-ref", "--format=%(objectname) %(refname)")
+    refs: dict[str, str] = {}
+    for line in lines_of(proc.stdout):
+        oid, _, name = line.partition(" ")
+        refs[name] = oid
+    return refs
+
+
+def head_commit(repo: GitRepo) -> str | None:
+    proc = repo.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    out = lines_of(proc.stdout)
+    return out[0] if proc.returncode == 0 and out else None
+
+
+def stash_entries(repo: GitRepo) -> dict[str, str]:
+    """``stash@{n}`` -> commit for every entry of the stash reflog, newest first. Only the
+    newest is ``refs/stash``; the others are history that no ref reaches."""
+    proc = repo.run("rev-list", "--walk-reflogs", "refs/stash", "--", check=False)
+    return {f"stash@{{{n}}}": oid for n, oid in enumerate(lines_of(proc.stdout))}
+
+
+def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
+    refs = list_refs(repo)
+    head = head_commit(repo)
+    include: list[str] = []
+    exclude: list[str] = []
+    reflog_tips: dict[str, str] = {}
+    if options.range:
+        rev_range = options.range
+        left, dots, right = rev_range.partition("..")
+        if dots and left and set(left) == {"0"}:
+            # A pre-push hook's "remote side" of a new branch is the null id: no base.
+            rev_range = right.lstrip(".") or "HEAD"
+        for item in _resolve(repo, rev_range):
+            (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+    elif options.branch or options.scope:
+        for rev in ([options.branch] if options.branch else []) + list(options.scope or []):
+            for item in _resolve(repo, rev):
+                (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+    else:
+        include = list(dict.fromkeys(refs.values()))
+        if head is not None and head not in include:
+            include.append(head)
+        if "refs/stash" in refs:  # every stash entry, with its index and untracked parents
+            reflog_tips = {n: c for n, c in stash_entries(repo).items() if n != "stash@{0}"}
+            include.extend(c for c in dict.fromkeys(reflog_tips.values()) if c not in include)
+    warnings: list[str] = []
+    if options.since:
+        exclude.extend(i for i in _resolve(repo, options.since) if not i.startswith("^"))
+    for rev in options.exclude_commits:
+        try:
+            exclude.extend(i for i in _resolve(repo, rev) if not i.startswith("^"))
+        except GitError:
+            # An earlier scan's head that is gone (force-push, gc): what it reached is no
+            # longer known, so it is scanned again rather than failing the scan.
+            warnings.append(f"{rev}: excluded commit not in the repository any more, ignored")
+    return Scope(include=list(dict.fromkeys(include)), exclude=list(dict.fromkeys(exclude)),
+                 refs=refs, head=head, warnings=warnings, reflog_tips=reflog_tips)  # fmt: skip
+
+
+def revs_input(include: Sequence[str], exclude: Sequence[str]) -> bytes:
+    return "".join([f"{i}\n" for i in include] + [f"^{e}\n" for e in exclude]).encode()
+
+
+# --------------------------------------------------------------------------------------------
+# The tips an audit remembers
+
+
+def repo_heads(repo: GitRepo) -> tuple[list[str], str | None]:
+    """(commit ids at the tips of every ref, every stash entry and HEAD, HEAD's commit or
+    None)."""
+    out = repo.run(
+        "for-each-ref",
+        "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname)",
+    ).stdout.decode("ascii", "replace")
+    heads: set[str] = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "commit":
+            heads.add(parts[1])
+        elif len(parts) >= 4 and parts[2] == "commit":
+            heads.add(parts[3])
+    has_stash = repo.run("rev-parse", "-q", "--verify", "refs/stash", check=False).returncode == 0
+    if has_stash:
+        heads.update(stash_entries(repo).values())
+    proc = repo.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+    head = proc.stdout.decode("ascii", "replace").strip()
+    if head:
+        heads.add(head)
+    return sorted(heads), (head or None)
+
+
+def existing_commits(repo: GitRepo, shas: Sequence[str]) -> list[str]:
+    """Those of ``shas`` that are commits in ``repo``."""
+    if not shas:
+        return []
+    proc = repo.run(
+        "cat-file",
+        "--batch-check=%(objectname) %(objecttype)",
+        input="".join(f"{s}\n" for s in shas).encode(),
+        check=False,
+    )
+    found = []
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == "commit":
+            found.append(parts[0])
+    return found
+
+
+def count_commits(repo: GitRepo, include: Sequence[str], exclude: Sequence[str]) -> int:
+    """Commits reachable from ``include`` and not from ``exclude``."""
+    if not include:
+        return 0
+    args = ["rev-list", "--count", "--ignore-missing", *include]
+    if exclude:
+        args += ["--not", *exclude]
+    out = repo.run(*args, check=False).stdout.decode("ascii", "replace").strip()
+    return int(out) if out.isdigit() else 0
+
+
+# --------------------------------------------------------------------------------------------
+# CI scope plans (keyscan ci)
+
+ZERO_SHA = "0" * 40
+SHALLOW_HELP = (
+    "shallow clone: only the commits present were scanned. Fetch full history: "
+    "`fetch-depth: 0` in actions/checkout, `GIT_DEPTH: 0` in GitLab CI, "
+    "or `git fetch --unshallow`"
+)
+
+
+def is_zero(sha: str | None) -> bool:
+    return not sha or set(sha) <= {"0"}
+
+
+@dataclass
+class Plan:
+    """What to scan: ``scope`` revisions (None: every ref) minus ``exclude`` commits."""
+
+    provider: str
+    what: str  # for people: "pull request abc..def"
+    scope: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    since: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    nothing: bool = False  # e.g. a deleted branch: nothing to scan
+    # Where the policy comes from: "worktree" (a local run), else the tree of ``policy_rev``
+    # (the base of what is scanned; None: no base commit, built-in defaults).
+    policy: str = "worktree"
+    policy_rev: str | None = None
+
+
+class CiError(KeyscanError, ValueError):
+    """A CI environment that cannot be used (unreadable event file, ...)."""
+
+
+def has_commit(repo: GitRepo, rev: str) -> bool:
+    proc = repo.run("cat-file", "-e", f"{rev}^{{commit}}", check=False)
+    return proc.returncode == 0
+
+
+def remote_tips(repo: GitRepo, unless_contains: str | None = None) -> list[str]:
+    """Commit ids of the remote-tracking refs (``--not --remotes``). With ``unless_contains``,
+    refs that already hold that commit are kept out of the list: in CI the branch being
+    built is itself a remote ref, and must not hide its own commits."""
+    args = ["for-each-ref", "--format=%(objectname) %(refname)"]
+    if unless_contains:
+        args.append(f"--no-contains={unless_contains}")
+    proc = repo.run(*args, "refs/remotes")
+    tips: list[str] = []
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        oid, _, ref = line.partition(" ")
+        if not ref.endswith("/HEAD"):
+            tips.append(oid)
+    return sorted(set(tips))
+
+
+def range_plan(repo: GitRepo, provider: str, what: str, base: str | None, head: str) -> Plan:
+    """``base..head`` when both are here; otherwise head minus the other remote branches."""
+    warnings: list[str] = []
+    if not has_commit(repo, head):
+        if not has_commit(repo, "HEAD"):
+            raise CiError(f"{head}: commit not in the repository, and no HEAD")
+        warnings.append(f"{head[:12]}: commit not in the checkout, scanning HEAD instead")
+        head = "HEAD"
+    if base and not is_zero(base) and has_commit(repo, base):
+        plan = Plan(provider, f"{what} {base[:12]}..{head[:12]}", scope=[f"{base}..{head}"])
+        plan.policy, plan.policy_rev = "commit", base
+    else:
+        exclude = remote_tips(repo, unless_contains=head)
+        plan = Plan(
+            provider,
+            f"{what} {head[:12]} (commits not on other remote branches)",
+            scope=[head],
+            exclude=exclude,
+        )
+        plan.policy, plan.policy_rev = "commit", range_parent(repo, head, exclude)
+        if base and not is_zero(base):
+            warnings.append(
+                f"{base[:12]}: base commit not in the checkout; scanning the history of "
+                f"{head[:12]} that no other remote branch holds"
+            )
+    plan.warnings.extend(warnings)
+    return plan
+
+
+def range_parent(repo: GitRepo, head: str, exclude: list[str]) -> str | None:
+    """The one commit the scanned commits (``head`` minus ``exclude``) grow from, if there is
+    exactly one: where a new branch's policy comes from."""
+    if not exclude:
+        return None
+    proc = repo.run("rev-list", "--boundary", head, "--not", *exclude, check=False)
+    if proc.returncode != 0:
+        return None
+    lines = proc.stdout.decode("ascii", "replace").split()
+    boundary = {ln[1:] for ln in lines if ln.startswith("-")}
+    return boundary.pop() if len(boundary) == 1 else None
+
+
+def _event(env: Mapping[str, str]) -> dict[str, Any]:
+    path = env.get("GITHUB_EVENT_PATH")
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise CiError(f"{path}: cannot read GITHUB_EVENT_PATH: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CiError(f"{path}: GITHUB_EVENT_PATH is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise CiError(f"{path}: GITHUB_EVENT_PATH is not a JSON object")
+    return doc
+
+
+def _get(doc: Any, *keys: str) -> str | None:
+    for k in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(k)
+    return doc if isinstance(doc, str) and doc else None
+
+
+def github_plan(repo: GitRepo, env: Mapping[str, str]) -> Plan | None:
+    event_name = env.get("GITHUB_EVENT_NAME", "")
+    event = _event(env)
+    if event_name.startswith("pull_request"):
+        base = _get(event, "pull_request", "base", "sha")
+        head = _get(event, "pull_request", "head", "sha") or env.get("GITHUB_SHA") or "HEAD"
+        number = event.get("number") or _get(event, "pull_request", "number")
+        return range_plan(repo, "github", f"pull request #{number}", base, head)
+    if event_name == "merge_group":
+        base = _get(event, "merge_group", "base_sha")
+        head = _get(event, "merge_group", "head_sha") or env.get("GITHUB_SHA") or "HEAD"
+        return range_plan(repo, "github", "merge queue", base, head)
+    if event_name == "push":
+        after = _get(event, "after") or env.get("GITHUB_SHA") or "HEAD"
+        if is_zero(after):
+            return Plan("github", "deleted ref", nothing=True)
+        return range_plan(repo, "github", "push", _get(event, "before"), after)
+    return None
+
+
+def gitlab_plan(repo: GitRepo, env: Mapping[str, str]) -> Plan | None:
+    head = env.get("CI_COMMIT_SHA") or "HEAD"
+    mr_base = env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA")
+    if mr_base:
+        iid = env.get("CI_MERGE_REQUEST_IID", "?")
+        return range_plan(repo, "gitlab", f"merge request !{iid}", mr_base, head)
+    before = env.get("CI_COMMIT_BEFORE_SHA")
+    if env.get("CI_COMMIT_BRANCH") and before is not None:
+        return range_plan(repo, "gitlab", "push", before, head)
+    return None
+
+
+def plan_for(repo: GitRepo, env: Mapping[str, str], since: str | None, full: bool) -> Plan:
+    """Decide what to scan from the environment (``since``/``full`` win over it). The policy
+    follows the CI event even when ``since``/``full`` widen the scope: a pull request must
+    not bring its own policy by way of ``--full``."""
+    event_plan: Plan | None = None
+    if env.get("GITHUB_ACTIONS") == "true" or env.get("GITLAB_CI") == "true":
+        try:
+            event_plan = (
+                github_plan(repo, env) if env.get("GITHUB_ACTIONS") == "true"
+                else gitlab_plan(repo, env)
+            )
+        except CiError:
+            if not (since or full):
+                raise
+            event_plan = Plan("unknown", "", policy="commit")  # no base known: defaults
+    plan: Plan | None = None
+    if since:
+        plan = Plan("local", f"history not reachable from {since}", since=since)
+        plan.policy, plan.policy_rev = "commit", since
+    elif not full:
+        plan = event_plan
+    if plan is None:
+        plan = Plan("local", "full history (every ref)")
+    if event_plan is not None and plan is not event_plan:
+        plan.policy, plan.policy_rev = event_plan.policy, event_plan.policy_rev
+    if repo.shallow:
+        plan.warnings.append(SHALLOW_HELP)
+    return plan
+
+
+# --------------------------------------------------------------------------------------------
+# Hook scope plans (keyscan hook pre-push, pre-commit with --from-ref/--to-ref)
+
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def push_scope(env: Mapping[str, str], stdin_lines: Sequence[str]) -> tuple[list[str], bool]:
+    """(revisions to scan, whether to leave out what the remotes hold).
+
+    ``A..B`` items come from a known remote sha; a bare tip means "new branch". A stdin
+    line that is not git's pre-push protocol raises ValueError."""
+    to_ref = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_ORIGIN")
+    from_ref = env.get("PRE_COMMIT_FROM_REF") or env.get("PRE_COMMIT_SOURCE")
+    if to_ref:
+        if from_ref and not is_zero(from_ref):
+            return [f"{from_ref}..{to_ref}"], False
+        return [to_ref], True
+    revs: list[str] = []
+    new_branch = False
+    for number, line in enumerate(stdin_lines, 1):
+        parts = line.split()
+        if len(parts) != 4 or not all(_OID.fullmatch(sha) for sha in parts[1::2]):
+            raise ValueError(
+                f"pre-push input line {number} is not '<local ref> <local sha> <remote ref> "
+                "<remote sha>' (git passes these on stdin): nothing was scanned"
+            )
+        _, local_sha, _, remote_sha = parts
+        if is_zero(local_sha):
+            continue  # a deleted ref pushes no content
+        if is_zero(remote_sha):
+            revs.append(local_sha)
+            new_branch = True
+        else:
+            revs.append(f"{remote_sha}..{local_sha}")
+    if not revs and not stdin_lines:
+        # pre-commit runs a push of a brand-new history without a range: what is not on any
+        # remote yet.
+        return ["HEAD"], True
+    return revs, new_branch
+
+
+def push_plan(repo: GitRepo, revs: Sequence[str], new_branch: bool) -> tuple[list[str], list[str]]:
+    """(revisions to scan, commits to exclude) for ``revs`` (``A..B`` or tips), minus what the
+    remotes hold for a new branch."""
+    exclude = remote_tips(repo) if new_branch else []
+    checked: list[str] = []
+    for rev in revs:
+        base, dots, tip = rev.partition("..")
+        if dots and not has_commit(repo, base):
+            # The remote's old tip is not here (force push from another clone): scan the
+            # pushed tip minus everything the remotes hold.
+            checked.append(tip)
+            exclude = exclude or remote_tips(repo)
+        else:
+            checked.append(rev)
+    return checked, exclude
+
+
+def range_base(repo: GitRepo, env: Mapping[str, str]) -> str | None:
+    """The base commit of pre-commit's ``PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF`` range
+    (where the policy comes from): the from-ref, or for a new branch the one commit the range
+    grows from."""
+    from_ref = env.get("PRE_COMMIT_FROM_REF", "")
+    to_ref = env.get("PRE_COMMIT_TO_REF", "")
+    base: str | None = from_ref
+    if is_zero(from_ref) or not has_commit(repo, from_ref):
+        base = range_parent(repo, to_ref, remote_tips(repo))
+    return base
