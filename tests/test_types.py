@@ -45,7 +45,7 @@ def test_every_keyscan_exception_is_a_keyscan_error() -> None:
         "keyscan.revoke.errors.AdminApiError",
         "keyscan.revoke.model.InputError",
         "keyscan.audit.store.StoreError",
-        "keyscan.commands.ci.CiError",
+        "keyscan.git.scope.CiError",
         "keyscan.http.UnsafeBaseUrl",
     ):
         assert expected in own, sorted(own)
