@@ -6,11 +6,11 @@ keys, notebooks, archives) is written once, here, and works for every source:
 
 * plain matches of the rules over the bytes;
 * when ``ContentOptions.decode``: keys that are base64/base64url, percent-encoded, behind
-  JSON/JS string escapes, or in UTF-16 text (see keyscan.decoders), located at the encoded
+  JSON/JS string escapes, or in UTF-16 text (see keyscan.formats.decoders), located at the encoded
   text, with ``Location.decoded`` naming the chain of decoders ("base64", "base64>percent");
   a key also found plainly at the same place is reported once, plainly;
-* Jupyter notebooks (keyscan.notebooks): the same key, located by cell and line in the cell;
-* archives (keyscan.sources.archives): members scanned to ``ContentOptions.archive_depth``.
+* Jupyter notebooks (keyscan.formats.notebooks): the same key, located by cell and line in the cell;
+* archives (keyscan.formats.archives): members scanned to ``ContentOptions.archive_depth``.
 
 Problems (an archive refused as a bomb, a member that cannot be read) are appended to the
 ``errors`` list the caller passes: a source that can meet archives must pass one and report
@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from keyscan import decoders
+from keyscan.formats import decoders
 from keyscan.detector import Detector, resolve_overlaps
 from keyscan.findings import Hit, hits_from_matches
 from keyscan.models import Location, Match, ScanError
@@ -108,14 +108,14 @@ def _scan(
 ) -> list[Hit]:
     whole = base_offset == 0 and (limit is None or limit >= len(data))
     if whole and options.archive_depth > 0 and archive_kind(data[:512]):
-        from keyscan.sources import archives  # tarfile, zipfile, lzma...: only when needed
+        from keyscan.formats import archives  # tarfile, zipfile, lzma...: only when needed
 
         return archives.scan_archive_bytes(detector, data, template, options, errors)
     matches, keywords = detector.scan_keyed(data)
     plain = [m for m in matches if limit is None or m.start < limit]
     hits = hits_from_matches(data, plain, template, base_offset, base_line) if plain else []
     if whole and _is_notebook(template.path):
-        from keyscan import notebooks
+        from keyscan.formats import notebooks
 
         cells = notebooks.scan_notebook(detector, data, template, options, base_line)
         if cells is not None:
@@ -271,7 +271,7 @@ def scan_special_file(
     head = fh.read(512)
     fh.seek(0)
     if options.archive_depth > 0 and archive_kind(head):
-        from keyscan.sources import archives
+        from keyscan.formats import archives
 
         return archives.scan_archive_file(detector, fh, template, options, errors), size
     if _is_notebook(template.path) and size <= NOTEBOOK_MAX_BYTES:

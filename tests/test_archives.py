@@ -23,7 +23,7 @@ from keyscan.detector import Detector
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
-from keyscan.sources import archives
+from keyscan.formats import archives
 
 DET = Detector(load_rules())
 

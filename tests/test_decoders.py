@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from keyscan import decoders
+from keyscan.formats import decoders
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit

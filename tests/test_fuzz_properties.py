@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from keyscan import decoders
+from keyscan.formats import decoders
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit

@@ -355,7 +355,7 @@ def test_plain_scan_imports_nothing_heavy(tmp_path: Path) -> None:
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
         "heavy = [m for m in ('httpx', 'git', 'sqlite3', 'keyscan.verify', 'jsonschema',\n"
-        "                     'tarfile', 'zipfile', 'keyscan.sources.archives', 'hyperscan')\n"
+        "                     'tarfile', 'zipfile', 'keyscan.formats.archives', 'hyperscan')\n"
         "         if m in sys.modules]\n"
         "print(','.join(heavy) or 'none')\n"
     )

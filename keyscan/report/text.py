@@ -74,7 +74,7 @@ def format_location(loc: Location) -> str:
         where += f":{loc.line}:{loc.column}"
     if loc.decoded:
         where += f" [decoded: {safe(loc.decoded)}]"
-    cell = loc.extra.get("cell")  # Jupyter notebooks (keyscan.notebooks)
+    cell = loc.extra.get("cell")  # Jupyter notebooks (keyscan.formats.notebooks)
     if isinstance(cell, int):
         if "cell_line" in loc.extra:
             where += f" (cell {cell}, line {loc.extra['cell_line']})"

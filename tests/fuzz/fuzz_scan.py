@@ -19,8 +19,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import keyscan.notebooks
-    import keyscan.sources.archives
+    import keyscan.formats.notebooks
+    import keyscan.formats.archives
     import keyscan.sources.files  # noqa: F401  (imported lazily by content: instrument them)
     from keyscan.content import ContentOptions, archive_kind, scan_buffer
     from keyscan.detector import Detector

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from keyscan.decoders import decode_escapes
+from keyscan.formats.decoders import decode_escapes
 from keyscan.findings import ALLOW_COMMENT, Hit, LineCounter
 from keyscan.models import Location
 
