@@ -142,8 +142,14 @@ def _location(data: Any) -> Location | None:
             date=str(c.get("date", "")),
             subject=str(c.get("subject", "")),
         )
+    path = data["path"]
+    member = data.get("member")
+    if isinstance(member, list) and member and all(isinstance(m, str) for m in member):
+        suffix = "".join(f"!{m}" for m in member)
+        member = tuple(member) if path.endswith(suffix) else None
+        path = path[: -len(suffix)] if member else path
     return Location(
-        path=data["path"],
+        path=path,
         line=int(data.get("line") or 0),
         column=int(data.get("column") or 0),
         offset=int(data.get("offset") or 0),
@@ -152,6 +158,7 @@ def _location(data: Any) -> Location | None:
         commit=commit,
         blob=data.get("blob") if isinstance(data.get("blob"), str) else None,
         decoded=data.get("decoded") if isinstance(data.get("decoded"), str) else None,
+        member=member or (),
     )
 
 

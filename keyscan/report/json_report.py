@@ -14,13 +14,15 @@ SCHEMA_VERSION = 1
 
 def location_to_json(loc: Location) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "path": loc.path,
+        "path": loc.display_path,  # with an archive member: "a.zip!b.txt", as ever
         "line": loc.line,
         "column": loc.column,
         "offset": loc.offset,
         "binary": loc.binary,
         "source": loc.source,
     }
+    if loc.member:  # inside an archive: the member names, from the file at "path" inward
+        out["member"] = list(loc.member)
     if loc.commit is not None:
         out["commit"] = {
             "sha": loc.commit.sha,

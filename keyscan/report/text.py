@@ -63,7 +63,7 @@ def human_bytes(n: int) -> str:
 
 
 def format_location(loc: Location) -> str:
-    where = safe(loc.path)
+    where = safe(loc.display_path)  # an archive member follows its file: a.zip!b.txt
     if loc.source == "git-message":
         where = f"commit message of {loc.commit.sha[:12] if loc.commit else '?'}"
     elif loc.extra.get("file_name"):

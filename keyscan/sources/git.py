@@ -378,10 +378,9 @@ def scan_objects(
                 binary=is_binary(data),
             )  # fmt: skip
             found = scan_buffer(detector, data, template, content, errors=errors)
-            if hint:  # the path comes from provenance: keep only an archive member suffix
+            if hint:  # the path comes from provenance (an archive member stays in .member)
                 for h in found:
-                    if h.location.path.startswith(hint):
-                        h.location.path = h.location.path[len(hint) :]
+                    h.location.path = ""
             out.hits.extend(found)
         elif kind in ("commit", "tag"):
             if kind == "commit":
@@ -389,7 +388,7 @@ def scan_objects(
             else:
                 out.tags += 1
             out.bytes += len(data)
-            out.hits.extend(_scan_message(detector, oid, kind, data, content))
+            out.hits.extend(_scan_message(detector, oid, kind, data, content, errors))
         elif kind == "tree":
             out.hits.extend(_scan_tree(detector, oid, data, hints.get(oid, "")))
         elif kind == "error":
@@ -429,12 +428,20 @@ def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[H
 
 
 def _scan_message(
-    detector: Detector, oid: str, kind: str, data: bytes, content: ContentOptions
+    detector: Detector,
+    oid: str,
+    kind: str,
+    data: bytes,
+    content: ContentOptions,
+    errors: list[ScanError],
 ) -> list[Hit]:
     headers, start = split_commit(data)
     message = data[start:]
+    where = "(commit message)" if kind == "commit" else "(tag message)"
     template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
-    hits = scan_buffer(detector, message, template, content, errors=[])
+    found: list[ScanError] = []
+    hits = scan_buffer(detector, message, template, content, errors=found)
+    errors.extend(ScanError(f"{where[1:-1]} {oid}{e.where}", e.message) for e in found)
     if not hits:
         return hits
     person = headers.get(b"author") or headers.get(b"tagger") or b""
@@ -840,19 +847,18 @@ def attribute(
         items.sort(key=lambda i: (i.time, -i.order))
         unreachable = blob in objects.unreachable
         loc.extra["unreachable"] = unreachable
-        # Hits inside an archive blob carry their member path ("!pkg/config.py"): keep it.
-        member = loc.path if loc.path.startswith("!") else ""
+        # Hits inside an archive blob keep their member chain in loc.member.
         if items:
             first = items[0]
-            loc.path = first.path + member
+            loc.path = first.path
             loc.commit = infos.get(first.commit)
             if first.commit in unreachable_commit_set:
                 loc.extra["unreachable"] = True
             primary.add((first.commit, first.path, blob))
         elif unreachable:
-            loc.path = f"(unreachable blob {blob[:12]})" + member
+            loc.path = f"(unreachable blob {blob[:12]})"
         else:
-            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)" + member
+            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)"
         kept.append(h)
 
     findings = aggregate(kept)
@@ -1033,9 +1039,7 @@ def scan_staged(
         for path in paths.get(oid, []):
             for h in found:
                 loc = Location(**{**h.location.__dict__, "extra": dict(h.location.extra)})
-                # Keep an archive member's "!member" suffix.
-                member = loc.path[len(named) :] if loc.path.startswith(f"{named}!") else ""
-                loc.path = path + member
+                loc.path = path  # an archive member's chain stays in loc.member
                 hits.append(Hit(h.rule_id, h.description, h.family, h.confidence, h.secret, loc))
     result.files = len(entries)
     result.findings = aggregate(hits)
