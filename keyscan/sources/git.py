@@ -377,7 +377,11 @@ def scan_objects(
                 path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
                 binary=is_binary(data),
             )  # fmt: skip
-            found = scan_buffer(detector, data, template, content, errors=errors)
+            problems: list[ScanError] = []
+            found = scan_buffer(detector, data, template, content, errors=problems)
+            # Named by the blob (its path is known only after provenance), member kept.
+            errors.extend(ScanError(f"blob {oid}{e.where[len(hint):]}", e.message)
+                          for e in problems)  # fmt: skip
             if hint:  # the path comes from provenance (an archive member stays in .member)
                 for h in found:
                     h.location.path = ""
@@ -1033,9 +1037,13 @@ def scan_staged(
         result.bytes += len(data)
         # The content layer reads the name of notebooks (cells); other paths are set below.
         named = next((p for p in paths.get(oid, []) if p.lower().endswith(".ipynb")), "")
+        problems: list[ScanError] = []
         found = scan_buffer(detector, data, Location(
             path=named, line=0, column=0, offset=0, source="staged", blob=oid,
-            binary=is_binary(data)), options.content, errors=result.errors)  # fmt: skip
+            binary=is_binary(data)), options.content, errors=problems)  # fmt: skip
+        staged_as = paths.get(oid, [named])[0]
+        result.errors.extend(ScanError(f"{staged_as}{e.where[len(named):]}", e.message)
+                             for e in problems)  # fmt: skip
         for path in paths.get(oid, []):
             for h in found:
                 loc = Location(**{**h.location.__dict__, "extra": dict(h.location.extra)})
