@@ -138,7 +138,7 @@ class Entry:
         from keyscan.redaction import default_redactor
 
         # The path is metadata from the scanned tree: a key in it is redacted (one step).
-        first = min((loc.path for loc in f.locations), default="")
+        first = min((loc.display_path for loc in f.locations), default="")
         first = default_redactor().text(first) if first else first
         return cls(f.identity, f.rule_id, f.family, f.fingerprint, f.redacted, first)
 

@@ -163,7 +163,7 @@ class Config:
                 continue
             if entry.kind == "path":
                 assert entry.regex is not None
-                hit = {i for i, loc in enumerate(f.locations) if entry.regex.search(loc.path)}
+                hit = {i for i, loc in enumerate(f.locations) if entry.regex.search(loc.display_path)}
                 if not hit:
                     continue
                 if expired(entry.expires, today):

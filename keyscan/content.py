@@ -6,31 +6,44 @@ keys, notebooks, archives) is written once, here, and works for every source:
 
 * plain matches of the rules over the bytes;
 * when ``ContentOptions.decode``: keys that are base64/base64url, percent-encoded, behind
-  JSON/JS string escapes, or in UTF-16 text (see keyscan.decoders), located at the encoded
+  JSON/JS string escapes, or in UTF-16 text (see keyscan.formats.decoders), located at the encoded
   text, with ``Location.decoded`` naming the chain of decoders ("base64", "base64>percent");
   a key also found plainly at the same place is reported once, plainly;
-* Jupyter notebooks (keyscan.notebooks): the same key, located by cell and line in the cell;
-* archives (keyscan.sources.archives): members scanned to ``ContentOptions.archive_depth``.
+* Jupyter notebooks (keyscan.formats.notebooks): the same key, located by cell and line in the cell;
+* archives (keyscan.formats.archives): members scanned to ``ContentOptions.archive_depth``.
 
 Problems (an archive refused as a bomb, a member that cannot be read) are appended to the
-``errors`` list the caller passes: a source that can meet archives must pass one and report
-what it gets, since a partial scan never exits 0.
+``errors`` list the caller passes. It is a required argument of every entry point here and of
+every format: a partial scan never exits 0, so nothing may drop what could not be read.
+
+The formats (``keyscan.formats``) are a layer below this one: they never import it, and are
+handed a way to rescan the bytes they expand (``_rescan``, ``_cell_finder``).
+
+Streams (stdin, pipes, big files, big archive members) are read here too, in overlapping
+chunks (``scan_stream``), so that memory stays bounded and a key across a chunk boundary is
+still found exactly once.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from keyscan import decoders
-from keyscan.detector import Detector, resolve_overlaps
-from keyscan.findings import Hit, hits_from_matches
+from keyscan.detector import MAX_MATCH_SPAN, Detector, resolve_overlaps
+from keyscan.findings import Hit, HitSink, hits_from_matches, is_binary
+from keyscan.formats import archive_kind, decoders, is_notebook
 from keyscan.models import Location, Match, ScanError
+
+if TYPE_CHECKING:
+    from keyscan.formats.archives import Rescan
 
 # Notebooks bigger than this are scanned as plain text (in chunks), without cell locations.
 NOTEBOOK_MAX_BYTES = 256 * 1024 * 1024
+# Streams are read in chunks of CHUNK bytes that overlap by OVERLAP bytes.
+CHUNK = 8 * 1024 * 1024
+OVERLAP = 2 * MAX_MATCH_SPAN
 
 
 @dataclass(frozen=True)
@@ -50,23 +63,6 @@ class ContentOptions:
 DEFAULT_OPTIONS = ContentOptions()
 
 
-def archive_kind(head: bytes) -> str | None:
-    """The archive format from the first 512 bytes (magic numbers, not names): "zip",
-    "gzip", "bzip2", "xz" or "tar", else None. Cheap: the archive code is imported only
-    for a buffer that is one."""
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
-    if head[:3] == b"\x1f\x8b\x08":
-        return "gzip"
-    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
-        return "bzip2"
-    if head[:6] == b"\xfd7zXZ\x00":
-        return "xz"
-    if head[257:262] == b"ustar":
-        return "tar"
-    return None
-
-
 def scan_buffer(
     detector: Detector,
     data: bytes,
@@ -75,13 +71,14 @@ def scan_buffer(
     base_offset: int = 0,
     base_line: int = 1,
     limit: int | None = None,
-    errors: list[ScanError] | None = None,
+    *,
+    errors: list[ScanError],
 ) -> list[Hit]:
     """Hits in one buffer. ``limit``: ignore matches starting at or after this offset (the
     overlap that a chunked reader will see again in its next buffer).
 
     A buffer that is a whole file or blob (``base_offset`` 0, no limit inside it) may be an
-    archive or a notebook; pass ``errors`` to learn what could not be scanned inside it."""
+    archive or a notebook; what could not be scanned inside it is appended to ``errors``."""
     return _scan(
         detector,
         data,
@@ -90,7 +87,7 @@ def scan_buffer(
         base_offset,
         base_line,
         limit,
-        errors if errors is not None else [],
+        errors,
         utf16_ok=True,
     )
 
@@ -108,16 +105,17 @@ def _scan(
 ) -> list[Hit]:
     whole = base_offset == 0 and (limit is None or limit >= len(data))
     if whole and options.archive_depth > 0 and archive_kind(data[:512]):
-        from keyscan.sources import archives  # tarfile, zipfile, lzma...: only when needed
+        from keyscan.formats import archives  # tarfile, zipfile, lzma...: only when needed
 
-        return archives.scan_archive_bytes(detector, data, template, options, errors)
+        rescan = _rescan(detector, options)
+        return archives.scan_archive_bytes(data, template, options, rescan, errors)
     matches, keywords = detector.scan_keyed(data)
     plain = [m for m in matches if limit is None or m.start < limit]
     hits = hits_from_matches(data, plain, template, base_offset, base_line) if plain else []
-    if whole and _is_notebook(template.path):
-        from keyscan import notebooks
+    if whole and is_notebook(template.name):
+        from keyscan.formats import notebooks
 
-        cells = notebooks.scan_notebook(detector, data, template, options, base_line)
+        cells = notebooks.scan_notebook(data, template, _cell_finder(detector, options), base_line)
         if cells is not None:
             hits = _merge(cells, hits)
     if not options.decode:
@@ -130,7 +128,15 @@ def _scan(
         if encoding is not None:
             found.extend(
                 _utf16_hits(
-                    detector, data, encoding, template, options, base_offset, base_line, limit
+                    detector,
+                    data,
+                    encoding,
+                    template,
+                    options,
+                    base_offset,
+                    base_line,
+                    limit,
+                    errors,
                 )
             )
     if not found:
@@ -153,8 +159,41 @@ def _drop_encoded_forms(plain: list[Hit], decoded: list[Hit]) -> list[Hit]:
     return out
 
 
-def _is_notebook(path: str) -> bool:
-    return path.lower().endswith(".ipynb")
+def _rescan(detector: Detector, options: ContentOptions) -> Rescan:
+    """How archives scan their members: as content, without opening archives again (nested
+    archives are opened by the archive code itself, to ``archive_depth``)."""
+    from keyscan.formats.archives import Rescan
+
+    flat = replace(options, archive_depth=0)
+
+    def buffer(data: bytes, template: Location, errors: list[ScanError]) -> list[Hit]:
+        return scan_buffer(detector, data, template, flat, errors=errors)
+
+    def stream(
+        fh: BinaryIO, template: Location, errors: list[ScanError]
+    ) -> tuple[list[Hit], int]:
+        return scan_stream(detector, fh, template, flat, errors=errors)
+
+    return Rescan(buffer, stream)
+
+
+def _cell_finder(
+    detector: Detector, options: ContentOptions
+) -> Callable[[bytes], list[tuple[int, Match, str]]]:
+    """How notebooks scan one decoded string of a cell: plain matches, then (with
+    ``options.decode``) keys found by decoding, at another place or with another secret."""
+
+    def find(value: bytes) -> list[tuple[int, Match, str]]:
+        matches, keywords = detector.scan_keyed(value)
+        results = [(m.start, m, "") for m in matches]
+        if options.decode:
+            plain = {(m.start, m.secret) for _, m, _ in results}
+            for s, _e, m, how in decoded_matches(detector, value, keywords):
+                if (s, m.secret) not in plain:
+                    results.append((s, m, how))
+        return results
+
+    return find
 
 
 def _merge(first: list[Hit], then: list[Hit]) -> list[Hit]:
@@ -237,13 +276,16 @@ def _utf16_hits(
     base_offset: int,
     base_line: int,
     limit: int | None,
+    errors: list[ScanError],
 ) -> list[Hit]:
     """Keys in UTF-16 text: scanned as UTF-8, located by line and column in the text and by
     byte offset in the UTF-16 buffer."""
     decoded = decoders.decode_utf16(data, encoding)
     inner = replace(template, binary=False, extra=dict(template.extra))
     # Line numbers continue from the chunk's first line (the caller counted "\n" bytes).
-    hits = _scan(detector, decoded.data, inner, options, 0, base_line, None, [], utf16_ok=False)
+    hits = _scan(
+        detector, decoded.data, inner, options, 0, base_line, None, errors, utf16_ok=False
+    )
     out: list[Hit] = []
     for hit in hits:
         raw = decoded.to_parent(hit.location.offset)
@@ -271,10 +313,96 @@ def scan_special_file(
     head = fh.read(512)
     fh.seek(0)
     if options.archive_depth > 0 and archive_kind(head):
-        from keyscan.sources import archives
+        from keyscan.formats import archives
 
-        return archives.scan_archive_file(detector, fh, template, options, errors), size
-    if _is_notebook(template.path) and size <= NOTEBOOK_MAX_BYTES:
+        rescan = _rescan(detector, options)
+        return archives.scan_archive_file(fh, template, options, rescan, errors), size
+    if is_notebook(template.name) and size <= NOTEBOOK_MAX_BYTES:
         data = fh.read()
         return scan_buffer(detector, data, template, options, errors=errors), len(data)
     return None
+
+
+def scan_stream(
+    detector: Detector,
+    stream: BinaryIO,
+    template: Location,
+    options: ContentOptions | None = None,
+    chunk: int = CHUNK,
+    *,
+    errors: list[ScanError],
+    sink: HitSink | None = None,
+) -> tuple[list[Hit], int]:
+    """Scan a binary stream in overlapping chunks. Returns (hits, bytes read); with a
+    ``sink``, hits go there chunk by chunk (bounded per secret) and none are returned.
+    What could not be scanned is appended to ``errors``."""
+    hits: list[Hit] = []
+    buf = _read_chunk(stream, chunk)
+    template.binary = is_binary(buf)
+    if len(buf) >= chunk:
+        _archive_too_big_for_a_stream(buf, template, options, errors)
+    base = 0  # absolute offset of buf[0]
+    line = 1  # line number at buf[0]
+    column = 0  # characters of that line before buf[0] (a long line spans chunks)
+    total = len(buf)
+    while True:
+        more = _read_chunk(stream, chunk) if len(buf) >= chunk else b""
+        last = not more
+        # Matches that start in the overlap are left for the next buffer, which re-reads it.
+        limit = len(buf) if last else len(buf) - OVERLAP
+        if buf:
+            found = scan_buffer(
+                detector, buf, template, options, base, line, limit, errors=errors
+            )
+            if column:  # hits on the chunk's first line: count the line from its start
+                first_nl = buf.find(b"\n")
+                first_line_end = len(buf) if first_nl < 0 else first_nl
+                for h in found:
+                    if h.location.offset - base < first_line_end:
+                        h.location.column += column
+            if sink is not None:
+                sink.add(found)
+            else:
+                hits.extend(found)
+        if last:
+            return hits, total
+        line += buf.count(b"\n", 0, limit)
+        nl = buf.rfind(b"\n", 0, limit)
+        tail = buf[nl + 1 : limit].decode("utf-8", "replace")
+        column = len(tail) if nl >= 0 else column + len(tail)
+        base += limit
+        buf = buf[limit:] + more
+        total += len(more)
+
+
+def _read_chunk(stream: BinaryIO, chunk: int) -> bytes:
+    """Up to ``chunk`` bytes: short reads (a pipe, a terminal) are read on until the chunk is
+    full or the stream ends, so that chunking is the same as for a file."""
+    data = stream.read(chunk)
+    if not data or len(data) >= chunk:
+        return data
+    parts = [data]
+    size = len(data)
+    while size < chunk:
+        part = stream.read(chunk - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def _archive_too_big_for_a_stream(
+    head: bytes, template: Location, options: ContentOptions | None, errors: list[ScanError]
+) -> None:
+    """A stream (stdin, a pipe) is not seekable: an archive bigger than one chunk on it is
+    scanned as raw bytes only. Say so: its members were not opened."""
+    opts = options or ContentOptions()
+    if opts.archive_depth > 0 and archive_kind(head[:512]):
+        errors.append(
+            ScanError(
+                template.display_path,
+                f"archive larger than {CHUNK // (1024 * 1024)} MiB on a stream: scanned as raw "
+                "bytes, members not opened (save it to a file and scan the file)",
+            )
+        )

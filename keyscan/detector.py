@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from keyscan.decoders import GATE_NEEDLES
+from keyscan.formats.decoders import GATE_NEEDLES
 from keyscan.models import Match, Rule
 
 HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")

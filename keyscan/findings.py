@@ -111,6 +111,7 @@ def hits_from_matches(
             decoded=template.decoded,
             extra=dict(template.extra),
             inline_allowed=allowed,
+            member=template.member,
         )
         hits.append(Hit(m.rule.id, m.rule.description, m.family, m.rule.confidence, m.secret, loc))
     return hits

@@ -114,9 +114,25 @@ class Location:
     extra: dict[str, Any] = field(default_factory=dict)
     # Set when an inline allow comment sits on the same line.
     inline_allowed: bool = False
+    # Inside an archive: the chain of member names from the file at ``path`` inward
+    # (``("deps/lib.tgz", "pkg/config.py")``); empty for anything else.
+    member: tuple[str, ...] = ()
+
+    @property
+    def display_path(self) -> str:
+        """The path as reported: archive members follow the file, one ``!`` per level
+        (``dist/app.whl!pkg/config.py``)."""
+        if not self.member:
+            return self.path
+        return self.path + "".join(f"!{name}" for name in self.member)
+
+    @property
+    def name(self) -> str:
+        """The innermost name: the archive member's, else the path."""
+        return self.member[-1] if self.member else self.path
 
     def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.commit.sha if self.commit else "")
+        return (self.display_path, self.line, self.column, self.commit.sha if self.commit else "")
 
 
 class VerificationStatus(str, Enum):

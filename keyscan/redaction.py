@@ -101,6 +101,8 @@ class Redactor:
 
     def location(self, loc: Location) -> None:
         loc.path = self.text(loc.path)
+        if loc.member:
+            loc.member = tuple(self.text(name) for name in loc.member)
         loc.commit = self.commit(loc.commit)
         if loc.blob is not None:
             loc.blob = self.text(loc.blob)

@@ -20,10 +20,10 @@ import pytest
 
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
+from keyscan.formats import archives
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
-from keyscan.sources import archives
 
 DET = Detector(load_rules())
 
@@ -55,7 +55,7 @@ def scan(data: bytes, path: str, **opts: object) -> tuple[list[tuple[str, str]],
         ContentOptions(**opts),
         errors=errors,  # type: ignore[arg-type]
     )
-    return sorted((h.location.path, h.secret.decode()) for h in hits), errors
+    return sorted((h.location.display_path, h.secret.decode()) for h in hits), errors
 
 
 def keyscan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -75,7 +75,9 @@ def test_wheel_member_path_and_location() -> None:
     hits = scan_buffer(DET, whl, Location("dist/app.whl", 0, 0, 0), errors=errors)
     assert not errors
     (hit,) = hits
-    assert hit.location.path == "dist/app.whl!pkg/config.py"
+    assert hit.location.path == "dist/app.whl"
+    assert hit.location.member == ("pkg/config.py",)
+    assert hit.location.display_path == "dist/app.whl!pkg/config.py"
     assert (hit.location.line, hit.location.column, hit.location.offset) == (3, 8, 9)
 
 

@@ -12,14 +12,13 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from keyscan import decoders
-from keyscan.content import ContentOptions, scan_buffer
+from keyscan.content import OVERLAP, ContentOptions, scan_buffer, scan_stream
 from keyscan.detector import Detector
 from keyscan.findings import Hit
+from keyscan.formats import decoders
 from keyscan.keygen import EXPECTED_FAMILY, FAMILY_TEMPLATES, key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
-from keyscan.sources.files import OVERLAP, scan_stream
 
 DET = Detector(load_rules())
 FAMILIES = sorted(FAMILY_TEMPLATES)
@@ -205,7 +204,8 @@ def test_chunked_reading_finds_what_a_whole_scan_finds(seed: int, spots: list[in
     data = bytes(filler)
     whole, _ = scan(data)
     chunked, _ = scan_stream(
-        DET, io.BytesIO(data), Location("f.txt", 0, 0, 0), ContentOptions(), chunk=OVERLAP * 2
+        DET, io.BytesIO(data), Location("f.txt", 0, 0, 0), ContentOptions(), chunk=OVERLAP * 2,
+        errors=[],
     )
 
     def key_of(h: Hit) -> tuple[int, int, int, bytes, str | None]:

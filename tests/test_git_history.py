@@ -405,7 +405,7 @@ def test_key_inside_a_zip_blob(repo: Repo) -> None:
     f = finding_for(scan(repo.path), secret)
     loc = f.locations[0]
     assert loc.commit is not None and loc.commit.sha == sha
-    assert loc.path.startswith("dist/bundle.zip") and loc.path.endswith("pkg/settings.py")
+    assert loc.path == "dist/bundle.zip" and loc.member == ("pkg/settings.py",)
     assert loc.line == 2
     assert f.git.other_locations_count == 0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from keyscan.content import ContentOptions
+from keyscan.content import CHUNK, OVERLAP, ContentOptions
 from keyscan.detector import Detector
 from keyscan.keygen import MARKER, key
 from keyscan.models import Location, Match
@@ -241,7 +241,7 @@ def test_fifty_megabyte_single_line(tmp_path: Path) -> None:
     size = 50 * 1024 * 1024
     filler = b'{"a":1,"b":[true,false,null],"c":"xyz"},'
     body = bytearray(filler * (size // len(filler)))
-    spots = [10, files.CHUNK - files.OVERLAP - 50, len(body) - 400]
+    spots = [10, CHUNK - OVERLAP - 50, len(body) - 400]
     for k, at in zip(keys, spots, strict=True):
         body[at : at + len(k)] = k.encode()
     path = tmp_path / "bundle.min.js"
@@ -262,7 +262,7 @@ def test_megabytes_of_sk_repetitions_and_markers() -> None:
     assert det.scan(data) == []
     from keyscan.content import scan_buffer
 
-    assert scan_buffer(det, data, Location("x", 0, 0, 0), ContentOptions()) == []
+    assert scan_buffer(det, data, Location("x", 0, 0, 0), ContentOptions(), errors=[]) == []
 
 
 def test_binary_garbage_with_nuls_and_invalid_utf8() -> None:
@@ -270,7 +270,9 @@ def test_binary_garbage_with_nuls_and_invalid_utf8() -> None:
 
     k = key("legacy", seed=7)
     data = bytes(range(256)) * 1000 + b"\xff\xfe\x00" + k.encode() + b"\x00\xc3\x28" * 100
-    hits = scan_buffer(Detector(RULES), data, Location("b.bin", 0, 0, 0, binary=True))
+    hits = scan_buffer(
+        Detector(RULES), data, Location("b.bin", 0, 0, 0, binary=True), errors=[]
+    )
     assert [h.secret.decode() for h in hits] == [k]
     assert hits[0].location.offset == data.index(k.encode())
 

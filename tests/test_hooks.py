@@ -317,7 +317,7 @@ def test_hook_entry_imports_nothing_heavy(tmp_path: Path) -> None:
         "keyscan.verify",
         "tarfile",
         "zipfile",
-        "keyscan.sources.archives",
+        "keyscan.formats.archives",
         "hyperscan",
     }
     assert not heavy & modules, sorted(heavy & modules)

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from keyscan.cli import cli
+from keyscan.content import scan_stream
 from keyscan.detector import Detector
 from keyscan.keygen import key
 from keyscan.models import Location
@@ -106,7 +107,7 @@ def test_key_across_a_chunk_boundary_is_found_once_at_the_right_place() -> None:
     for where in range(chunk - len(k) - 2, chunk + 3):
         data = b"x\n" * (where // 2) + b"y" * (where % 2) + k + b"\n" + b"z" * 5000
         template = Location(path="f", line=0, column=0, offset=0)
-        hits, size = files.scan_stream(det, io.BytesIO(data), template, chunk=chunk)
+        hits, size = scan_stream(det, io.BytesIO(data), template, chunk=chunk, errors=[])
         assert size == len(data)
         assert [h.location.offset for h in hits] == [where], where
         assert hits[0].location.line == where // 2 + 1
@@ -355,7 +356,7 @@ def test_plain_scan_imports_nothing_heavy(tmp_path: Path) -> None:
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
         "heavy = [m for m in ('httpx', 'git', 'sqlite3', 'keyscan.verify', 'jsonschema',\n"
-        "                     'tarfile', 'zipfile', 'keyscan.sources.archives', 'hyperscan')\n"
+        "                     'tarfile', 'zipfile', 'keyscan.formats.archives', 'hyperscan')\n"
         "         if m in sys.modules]\n"
         "print(','.join(heavy) or 'none')\n"
     )

@@ -499,7 +499,7 @@ def _location_row(repo_id: int, fp: str, scan_id: int, loc: Location) -> tuple[A
         fp,
         scan_id,
         loc.source,
-        loc.path,
+        loc.display_path,
         loc.line,
         loc.column,
         loc.offset,

@@ -228,11 +228,14 @@ def scan_objects(
                 path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
                 binary=is_binary(data),
             )  # fmt: skip
-            found = scan_buffer(detector, data, template, content, errors=errors)
-            if hint:  # the path comes from provenance: keep only an archive member suffix
+            problems: list[ScanError] = []
+            found = scan_buffer(detector, data, template, content, errors=problems)
+            # Named by the blob (its path is known only after provenance), member kept.
+            errors.extend(ScanError(f"blob {oid}{e.where[len(hint):]}", e.message)
+                          for e in problems)  # fmt: skip
+            if hint:  # the path comes from provenance (an archive member stays in .member)
                 for h in found:
-                    if h.location.path.startswith(hint):
-                        h.location.path = h.location.path[len(hint) :]
+                    h.location.path = ""
             out.hits.extend(found)
         elif kind in ("commit", "tag"):
             if kind == "commit":
@@ -240,7 +243,7 @@ def scan_objects(
             else:
                 out.tags += 1
             out.bytes += len(data)
-            out.hits.extend(_scan_message(detector, oid, kind, data, content))
+            out.hits.extend(_scan_message(detector, oid, kind, data, content, errors))
         elif kind == "tree":
             out.hits.extend(_scan_tree(detector, oid, data, hints.get(oid, "")))
         elif kind == "error":
@@ -280,12 +283,20 @@ def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[H
 
 
 def _scan_message(
-    detector: Detector, oid: str, kind: str, data: bytes, content: ContentOptions
+    detector: Detector,
+    oid: str,
+    kind: str,
+    data: bytes,
+    content: ContentOptions,
+    errors: list[ScanError],
 ) -> list[Hit]:
     headers, start = split_commit(data)
     message = data[start:]
+    where = "(commit message)" if kind == "commit" else "(tag message)"
     template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
-    hits = scan_buffer(detector, message, template, content, errors=[])
+    found: list[ScanError] = []
+    hits = scan_buffer(detector, message, template, content, errors=found)
+    errors.extend(ScanError(f"{where[1:-1]} {oid}{e.where}", e.message) for e in found)
     if not hits:
         return hits
     person = headers.get(b"author") or headers.get(b"tagger") or b""

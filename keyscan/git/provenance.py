@@ -258,19 +258,18 @@ def attribute(
         items.sort(key=lambda i: (i.time, -i.order))
         unreachable = blob in objects.unreachable
         loc.extra["unreachable"] = unreachable
-        # Hits inside an archive blob carry their member path ("!pkg/config.py"): keep it.
-        member = loc.path if loc.path.startswith("!") else ""
+        # Hits inside an archive blob keep their member chain in loc.member.
         if items:
             first = items[0]
-            loc.path = first.path + member
+            loc.path = first.path
             loc.commit = infos.get(first.commit)
             if first.commit in unreachable_commit_set:
                 loc.extra["unreachable"] = True
             primary.add((first.commit, first.path, blob))
         elif unreachable:
-            loc.path = f"(unreachable blob {blob[:12]})" + member
+            loc.path = f"(unreachable blob {blob[:12]})"
         else:
-            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)" + member
+            loc.path = f"(blob {blob[:12]}, reachable from a tag or tree, no commit)"
         kept.append(h)
 
     findings = aggregate(kept)

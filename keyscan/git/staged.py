@@ -75,15 +75,17 @@ def scan_staged(
         result.bytes += len(data)
         # The content layer reads the name of notebooks (cells); other paths are set below.
         named = next((p for p in paths.get(oid, []) if p.lower().endswith(".ipynb")), "")
+        problems: list[ScanError] = []
         found = scan_buffer(detector, data, Location(
             path=named, line=0, column=0, offset=0, source="staged", blob=oid,
-            binary=is_binary(data)), options.content, errors=result.errors)  # fmt: skip
+            binary=is_binary(data)), options.content, errors=problems)  # fmt: skip
+        staged_as = paths.get(oid, [named])[0]
+        result.errors.extend(ScanError(f"{staged_as}{e.where[len(named):]}", e.message)
+                             for e in problems)  # fmt: skip
         for path in paths.get(oid, []):
             for h in found:
                 loc = Location(**{**h.location.__dict__, "extra": dict(h.location.extra)})
-                # Keep an archive member's "!member" suffix.
-                member = loc.path[len(named) :] if loc.path.startswith(f"{named}!") else ""
-                loc.path = path + member
+                loc.path = path  # an archive member's chain stays in loc.member
                 hits.append(Hit(h.rule_id, h.description, h.family, h.confidence, h.secret, loc))
     result.files = len(entries)
     result.findings = aggregate(hits)

@@ -36,7 +36,8 @@ def annotation(f: Finding, loc: Location, root: Path) -> str:
     props: dict[str, str | int] = {}
     if loc.source != "git-message":
         props["file"] = relative_path(loc, root) or loc.path
-        if not loc.binary and not loc.extra.get("file_name"):
+        # In an archive member the line is the member's: named in the message, not the file's.
+        if not loc.binary and not loc.extra.get("file_name") and not loc.member:
             props["line"] = max(1, loc.line)
             props["col"] = max(1, loc.column)
             if not loc.decoded:

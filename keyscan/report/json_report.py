@@ -26,13 +26,15 @@ def tool() -> dict[str, Any]:
 
 def location_to_json(loc: Location) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "path": loc.path,
+        "path": loc.display_path,  # with an archive member: "a.zip!b.txt", as ever
         "line": loc.line,
         "column": loc.column,
         "offset": loc.offset,
         "binary": loc.binary,
         "source": loc.source,
     }
+    if loc.member:  # inside an archive: the member names, from the file at "path" inward
+        out["member"] = list(loc.member)
     if loc.commit is not None:
         out["commit"] = {
             "sha": loc.commit.sha,
@@ -186,8 +188,15 @@ def location_from_json(data: Any) -> Location | None:
             date=str(c.get("date", "")),
             subject=str(c.get("subject", "")),
         )
+    # ``path`` is the displayed path (``a.zip!inner/b.txt``); ``member`` the chain inside it.
+    path = data["path"]
+    member = data.get("member")
+    if isinstance(member, list) and member and all(isinstance(m, str) for m in member):
+        suffix = "".join(f"!{m}" for m in member)
+        member = tuple(member) if path.endswith(suffix) else None
+        path = path[: -len(suffix)] if member else path
     return Location(
-        path=data["path"],
+        path=path,
         line=int(data.get("line") or 0),
         column=int(data.get("column") or 0),
         offset=int(data.get("offset") or 0),
@@ -196,6 +205,7 @@ def location_from_json(data: Any) -> Location | None:
         commit=commit,
         blob=_str_or_none(data.get("blob")),
         decoded=_str_or_none(data.get("decoded")),
+        member=member or (),
     )
 
 

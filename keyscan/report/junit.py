@@ -21,7 +21,7 @@ from keyscan.terminal import safe
 def _where(loc: Location, root: Path) -> str:
     if loc.source == "git-message":
         return f"commit message of {loc.commit.sha[:12] if loc.commit else '?'}"
-    path = relative_path(loc, root) or loc.path
+    path = (relative_path(loc, root) or loc.path) + "".join(f"!{m}" for m in loc.member)
     if loc.extra.get("file_name"):
         return f"{safe(path)} (file name)"
     return safe(path) if loc.binary else f"{safe(path)}:{loc.line}:{loc.column}"
@@ -39,7 +39,7 @@ def _testcase(suite: ET.Element, f: Finding, loc: Location, root: Path) -> None:
     )
     if loc.source != "git-message":
         case.set("file", safe(relative_path(loc, root) or loc.path))
-        if not loc.binary and not loc.extra.get("file_name"):
+        if not loc.binary and not loc.extra.get("file_name") and not loc.member:
             case.set("line", str(loc.line))
     failure = ET.SubElement(case, "failure", {"type": f.rule_id, "message": safe(message(f, loc))})
     details = [

@@ -127,6 +127,9 @@ def region(loc: Location, f: Finding) -> dict[str, Any]:
 
 def message(f: Finding, loc: Location) -> str:
     text = f"{title(f)} {f.redacted} (sha256:{f.fingerprint[:12]})"
+    if loc.member:  # the artifact is the archive: name the member and the place in it
+        text += f" in archive member {'!'.join(loc.member)}, "
+        text += f"byte offset {loc.offset}" if loc.binary else f"line {loc.line}:{loc.column}"
     if loc.decoded:
         text += f", {loc.decoded}-encoded"
     if loc.extra.get("file_name"):
@@ -169,7 +172,8 @@ def rule_descriptor(rule_id: str, findings: list[Finding]) -> dict[str, Any]:
 
 def partial_fingerprint(f: Finding, loc: Location, rel: str, occurrence: int) -> str:
     commit = loc.commit.sha if loc.commit else ""
-    data = f"{f.identity}\0{loc.source}\0{rel}\0{commit}\0{occurrence}".encode()
+    member = "".join(f"\0{name}" for name in loc.member)  # nothing outside archives
+    data = f"{f.identity}\0{loc.source}\0{rel}{member}\0{commit}\0{occurrence}".encode()
     return hashlib.sha256(data).hexdigest()
 
 
@@ -194,7 +198,8 @@ def result_for(
         out["locations"] = [
             {"logicalLocations": [{"name": loc.commit.sha, "kind": "commit message"}]}
         ]
-    elif loc.extra.get("file_name"):  # the key is in the file's name: no region
+    elif loc.extra.get("file_name") or loc.member:  # in the name, or in an archive member:
+        # no region of the artifact (the member and its line are named in the message)
         out["locations"] = [{"physicalLocation": {"artifactLocation": artifact}}]
     else:
         out["locations"] = [
@@ -204,6 +209,8 @@ def result_for(
         properties["commit"] = loc.commit.sha
         properties["commitDate"] = loc.commit.date
         properties["author"] = loc.commit.author_name
+    if loc.member:
+        properties["member"] = list(loc.member)
     if loc.blob:
         properties["blob"] = loc.blob
     if loc.decoded:
@@ -230,7 +237,7 @@ def document(result: ScanResult, root: Path | None = None) -> dict[str, Any]:
     for f in result.findings:
         seen: dict[tuple[str, str], int] = {}
         for loc in f.locations:
-            key = (loc.path, loc.commit.sha if loc.commit else "")
+            key = (loc.display_path, loc.commit.sha if loc.commit else "")
             occurrence = seen.get(key, 0)
             seen[key] = occurrence + 1
             results.append(result_for(f, loc, index[f.rule_id], root, occurrence))

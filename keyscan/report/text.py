@@ -43,7 +43,7 @@ def human_bytes(n: int) -> str:
 
 
 def format_location(loc: Location) -> str:
-    where = safe(loc.path)
+    where = safe(loc.display_path)  # an archive member follows its file: a.zip!b.txt
     if loc.source == "git-message":
         where = f"commit message of {loc.commit.sha[:12] if loc.commit else '?'}"
     elif loc.extra.get("file_name"):
@@ -54,7 +54,7 @@ def format_location(loc: Location) -> str:
         where += f":{loc.line}:{loc.column}"
     if loc.decoded:
         where += f" [decoded: {safe(loc.decoded)}]"
-    cell = loc.extra.get("cell")  # Jupyter notebooks (keyscan.notebooks)
+    cell = loc.extra.get("cell")  # Jupyter notebooks (keyscan.formats.notebooks)
     if isinstance(cell, int):
         if "cell_line" in loc.extra:
             where += f" (cell {cell}, line {loc.extra['cell_line']})"

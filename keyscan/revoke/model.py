@@ -101,7 +101,7 @@ def leaked_from_finding(f: Finding) -> LeakedKey:
     where = ""
     if f.locations:
         loc = f.locations[0]
-        where = f"{loc.path}:{loc.line}"
+        where = f"{loc.display_path}:{loc.line}"
     if f.secret:
         return leaked_from_secret(f.secret, f.family, f.verification, where)
     shape = parse_redacted(f.redacted, f.length or None)

@@ -7,7 +7,8 @@
   as a stream, in chunks like a file (a FIFO waits for its writer, as ``cat`` would); a
   character device that never ends (``/dev/zero``) is an error, never silently skipped.
 * Every file is read in chunks of ``CHUNK`` bytes that overlap by ``OVERLAP`` bytes, so memory
-  stays bounded and a key across a chunk boundary is still found exactly once.
+  stays bounded and a key across a chunk boundary is still found exactly once (the chunked
+  reader, ``scan_stream``, is in keyscan.content: archives use it for big members too).
 * Large trees are split across worker processes; small scans stay in one process so that a
   pre-commit run on a few files starts instantly.
 """
@@ -23,13 +24,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, cast
 
-from keyscan.content import ContentOptions, scan_buffer, scan_special_file
-from keyscan.detector import MAX_MATCH_SPAN, Detector
+from keyscan.content import CHUNK, ContentOptions, scan_buffer, scan_special_file, scan_stream
+from keyscan.detector import Detector
 from keyscan.findings import Hit, HitSink, is_binary
 from keyscan.models import Location, Rule, ScanError
 
-CHUNK = 8 * 1024 * 1024
-OVERLAP = 2 * MAX_MATCH_SPAN
 # A scan goes to worker processes once its first files add up to this many bytes, or once
 # the walk has found PARALLEL_MIN_FILES * 16 files; otherwise it stays in one process.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
@@ -207,89 +206,6 @@ def name_hits(detector: Detector, name: str, template: Location) -> list[Hit]:
         )  # fmt: skip
         hits.append(Hit(m.rule.id, m.rule.description, m.family, m.rule.confidence, m.secret, loc))
     return hits
-
-
-def scan_stream(
-    detector: Detector,
-    stream: BinaryIO,
-    template: Location,
-    options: ContentOptions | None = None,
-    chunk: int = CHUNK,
-    errors: list[ScanError] | None = None,
-    sink: HitSink | None = None,
-) -> tuple[list[Hit], int]:
-    """Scan a binary stream in overlapping chunks. Returns (hits, bytes read); with a
-    ``sink``, hits go there chunk by chunk (bounded per secret) and none are returned."""
-    hits: list[Hit] = []
-    buf = _read_chunk(stream, chunk)
-    template.binary = is_binary(buf)
-    if len(buf) >= chunk and errors is not None:
-        _archive_too_big_for_a_stream(buf, template, options, errors)
-    base = 0  # absolute offset of buf[0]
-    line = 1  # line number at buf[0]
-    column = 0  # characters of that line before buf[0] (a long line spans chunks)
-    total = len(buf)
-    while True:
-        more = _read_chunk(stream, chunk) if len(buf) >= chunk else b""
-        last = not more
-        # Matches that start in the overlap are left for the next buffer, which re-reads it.
-        limit = len(buf) if last else len(buf) - OVERLAP
-        if buf:
-            found = scan_buffer(detector, buf, template, options, base, line, limit, errors)
-            if column:  # hits on the chunk's first line: count the line from its start
-                first_nl = buf.find(b"\n")
-                first_line_end = len(buf) if first_nl < 0 else first_nl
-                for h in found:
-                    if h.location.offset - base < first_line_end:
-                        h.location.column += column
-            if sink is not None:
-                sink.add(found)
-            else:
-                hits.extend(found)
-        if last:
-            return hits, total
-        line += buf.count(b"\n", 0, limit)
-        nl = buf.rfind(b"\n", 0, limit)
-        tail = buf[nl + 1 : limit].decode("utf-8", "replace")
-        column = len(tail) if nl >= 0 else column + len(tail)
-        base += limit
-        buf = buf[limit:] + more
-        total += len(more)
-
-
-def _read_chunk(stream: BinaryIO, chunk: int) -> bytes:
-    """Up to ``chunk`` bytes: short reads (a pipe, a terminal) are read on until the chunk is
-    full or the stream ends, so that chunking is the same as for a file."""
-    data = stream.read(chunk)
-    if not data or len(data) >= chunk:
-        return data
-    parts = [data]
-    size = len(data)
-    while size < chunk:
-        part = stream.read(chunk - size)
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    return b"".join(parts)
-
-
-def _archive_too_big_for_a_stream(
-    head: bytes, template: Location, options: ContentOptions | None, errors: list[ScanError]
-) -> None:
-    """A stream (stdin, a pipe) is not seekable: an archive bigger than one chunk on it is
-    scanned as raw bytes only. Say so: its members were not opened."""
-    from keyscan.content import archive_kind
-
-    opts = options or ContentOptions()
-    if opts.archive_depth > 0 and archive_kind(head[:512]):
-        errors.append(
-            ScanError(
-                template.path,
-                f"archive larger than {CHUNK // (1024 * 1024)} MiB on a stream: scanned as raw "
-                "bytes, members not opened (save it to a file and scan the file)",
-            )
-        )
 
 
 def _read_small(fd: int, size: int) -> bytes | None:

@@ -22,10 +22,11 @@ from click.testing import CliRunner
 from keyscan.cli import cli
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
+from keyscan.formats import archives
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
-from keyscan.sources import archives, files
+from keyscan.sources import files
 
 K = key("project", seed=201)
 TEXT = (f"k={K}\n" + "filler line of text\n" * 2000).encode()

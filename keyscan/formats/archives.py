@@ -2,7 +2,11 @@
 
 Archives are recognised by their magic bytes, whatever their name, and scanned member by
 member, nested to ``ContentOptions.archive_depth`` levels (default 2: an archive in an
-archive). A member is reported as ``outer/path.whl!pkg/config.py`` (``!`` once per level).
+archive). A member is located by ``Location.member``, the chain of member names inside the
+file at ``Location.path`` (reported as ``outer/path.whl!pkg/config.py``, ``!`` once per level).
+
+This module never imports the scanner: the content layer passes a ``Rescan`` (how to scan the
+bytes of a member, whole or as a stream) and the list that collects errors.
 
 Nothing is ever written to disk: members are read from the archive stream into memory (up
 to ``IN_MEMORY`` bytes; larger members are scanned as a stream, in chunks), so hostile member
@@ -30,14 +34,13 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, Protocol, cast
 
-from keyscan.content import ContentOptions, archive_kind, scan_buffer
-from keyscan.detector import Detector
 from keyscan.errors import KeyscanError
 from keyscan.findings import Hit, is_binary
+from keyscan.formats import archive_kind
 from keyscan.models import Location, ScanError
 
 # Members up to this size are read whole (nested archives and notebooks need that).
@@ -66,6 +69,30 @@ _READ_ERRORS = (
 )
 
 
+class ArchiveOptions(Protocol):
+    """The limits archives obey (``keyscan.content.ContentOptions`` has them)."""
+
+    @property
+    def archive_depth(self) -> int: ...
+    @property
+    def archive_max_bytes(self) -> int: ...
+    @property
+    def archive_max_ratio(self) -> int: ...
+    @property
+    def archive_ratio_floor(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Rescan:
+    """How the content layer scans what an archive expands, without opening archives again
+    (nested archives are opened here, to ``archive_depth``). Both append to ``errors``."""
+
+    # A member held in memory: hits located in it.
+    buffer: Callable[[bytes, Location, list[ScanError]], list[Hit]]
+    # A member too big for memory, read in chunks: (hits, bytes read).
+    stream: Callable[[BinaryIO, Location, list[ScanError]], tuple[list[Hit], int]]
+
+
 class Refused(KeyscanError):
     """An archive or member refused as a likely bomb."""
 
@@ -79,35 +106,40 @@ class _Budget:
 
 @dataclass
 class _Ctx:
-    detector: Detector
-    options: ContentOptions
+    rescan: Rescan
+    options: ArchiveOptions
     errors: list[ScanError]
     budget: _Budget
 
 
 def scan_archive_file(
-    detector: Detector,
     fh: BinaryIO,
     template: Location,
-    options: ContentOptions,
+    options: ArchiveOptions,
+    rescan: Rescan,
     errors: list[ScanError],
 ) -> list[Hit]:
     """Hits in the members of an archive open as a seekable binary file."""
     size = os.fstat(fh.fileno()).st_size if hasattr(fh, "fileno") else _size(fh)
-    ctx = _Ctx(detector, options, errors, _Budget(options.archive_max_bytes))
+    ctx = _Ctx(rescan, options, errors, _Budget(options.archive_max_bytes))
     return _scan_archive(ctx, fh, size, template, depth=1)
 
 
 def scan_archive_bytes(
-    detector: Detector,
     data: bytes,
     template: Location,
-    options: ContentOptions,
+    options: ArchiveOptions,
+    rescan: Rescan,
     errors: list[ScanError],
 ) -> list[Hit]:
     """Hits in the members of an archive held in memory (a git blob, stdin)."""
-    ctx = _Ctx(detector, options, errors, _Budget(options.archive_max_bytes))
+    ctx = _Ctx(rescan, options, errors, _Budget(options.archive_max_bytes))
     return _scan_archive(ctx, io.BytesIO(data), len(data), template, depth=1)
+
+
+def _in(template: Location, name: str) -> Location:
+    """The location of member ``name`` of the archive at ``template``."""
+    return replace(template, member=(*template.member, name), extra=dict(template.extra))
 
 
 def _size(fh: BinaryIO) -> int:
@@ -121,13 +153,12 @@ def _plain(ctx: _Ctx, fh: BinaryIO, template: Location, why: BaseException) -> l
     """Looks like an archive but none can be read (a broken download, a truncated zip):
     scan the bytes as they are, and say that members may have been missed."""
     ctx.errors.append(
-        ScanError(template.path, f"unreadable archive, scanned as raw bytes: {_why(why)}")
+        ScanError(template.display_path, f"unreadable archive, scanned as raw bytes: {_why(why)}")
     )
     fh.seek(0)
     data = fh.read(ctx.options.archive_max_bytes)
     tmpl = replace(template, binary=is_binary(data[:8192]))
-    opts = replace(ctx.options, archive_depth=0)
-    return scan_buffer(ctx.detector, data, tmpl, opts, errors=ctx.errors)
+    return ctx.rescan.buffer(data, tmpl, ctx.errors)
 
 
 def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth: int) -> list[Hit]:
@@ -140,7 +171,7 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
         if kind == "zip":
             members = _zip_members(ctx, zipfile.ZipFile(fh), template)
         elif kind in ("gzip", "bzip2", "xz", "tar"):
-            members = _tar_or_stream(fh, kind, template.path)
+            members = _tar_or_stream(fh, kind, template.name)
         else:  # pragma: no cover - callers check archive_kind first
             raise zipfile.BadZipFile("unknown archive format")
     except _READ_ERRORS as exc:
@@ -155,14 +186,15 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 raise Refused(f"more than {MAX_MEMBERS} members")
             # Streams of a tar.gz share one compressed size: the archive's.
             ratio_base = compressed if compressed is not None else size
-            member_path = f"{template.path}!{name}"
+            member = _in(template, name)
+            member_path = member.display_path
             try:
                 inflated += _scan_member(
                     ctx,
                     stream,
                     ratio_base,
                     inflated if compressed is None else 0,
-                    replace(template, path=member_path, extra=dict(template.extra)),
+                    member,
                     depth,
                     hits,
                 )
@@ -177,12 +209,14 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                     return _plain(ctx, fh, template, exc)  # nothing inflates at all
                 ctx.errors.append(ScanError(member_path, f"cannot read member: {_why(exc)}"))
     except Refused as exc:
-        ctx.errors.append(ScanError(template.path, f"archive refused: {exc}"))
+        ctx.errors.append(ScanError(template.display_path, f"archive refused: {exc}"))
     except _READ_ERRORS as exc:
         if depth == 1 and not hits and ctx.budget.left == ctx.options.archive_max_bytes:
             return _plain(ctx, fh, template, exc)
         ctx.errors.append(
-            ScanError(template.path, f"archive damaged after member {name!r}: {_why(exc)}")
+            ScanError(
+                template.display_path, f"archive damaged after member {name!r}: {_why(exc)}"
+            )
         )
     return hits
 
@@ -200,7 +234,7 @@ def _zip_members(
                 continue
             if info.flag_bits & 0x1:
                 ctx.errors.append(
-                    ScanError(f"{template.path}!{info.filename}", "not scanned: encrypted")
+                    ScanError(_in(template, info.filename).display_path, "not scanned: encrypted")
                 )
                 continue
             with zf.open(info) as stream:
@@ -244,7 +278,9 @@ def _tar_members(
 def _single_stream(
     fh: BinaryIO, kind: str, path: str
 ) -> Iterator[tuple[str, IO[bytes], int | None]]:
-    base = path.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    """The one file a compressed stream holds, named after ``path`` (the stream's own name,
+    or its member name inside an archive) without its suffix."""
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
     name = base
     for suffix in _COMPRESSED_SUFFIXES:
         if base.lower().endswith(suffix):
@@ -336,10 +372,7 @@ def _scan_member(
     hits: list[Hit],
 ) -> int:
     """Scan one member; returns the bytes it inflated to."""
-    from keyscan.sources.files import scan_stream
-
     data = _read_full(ctx, stream, IN_MEMORY, ratio_base, already, 0)
-    flat = replace(ctx.options, archive_depth=0)
     nested = archive_kind(data[:512]) is not None
     if nested and (len(data) >= IN_MEMORY or depth >= ctx.options.archive_depth):
         why = (
@@ -348,16 +381,16 @@ def _scan_member(
             else f"nested deeper than --archive-depth {ctx.options.archive_depth}"
         )
         ctx.errors.append(
-            ScanError(template.path, f"archive {why}: not opened, scanned as raw bytes")
+            ScanError(template.display_path, f"archive {why}: not opened, scanned as raw bytes")
         )
     if len(data) >= IN_MEMORY:
         big = _MemberStream(ctx, data, stream, ratio_base, already)
-        found, size = scan_stream(ctx.detector, cast(BinaryIO, big), template, flat)
+        found, size = ctx.rescan.stream(cast(BinaryIO, big), template, ctx.errors)
         hits.extend(found)
         return size
     if nested and depth < ctx.options.archive_depth:
         hits.extend(_scan_archive(ctx, io.BytesIO(data), len(data), template, depth + 1))
         return len(data)
     tmpl = replace(template, binary=is_binary(data[:8192]))
-    hits.extend(scan_buffer(ctx.detector, data, tmpl, flat, errors=ctx.errors))
+    hits.extend(ctx.rescan.buffer(data, tmpl, ctx.errors))
     return len(data)

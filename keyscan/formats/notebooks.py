@@ -12,24 +12,27 @@ and by cell in ``Location.extra``:
 * ``{"cell": 3, "output": 1, "output_line": 4}``: in the first output of that cell;
 * ``{"cell": 3, "field": "metadata"}``: elsewhere in the cell (metadata, attachments).
 
-A file that is not valid JSON returns None: the caller's plain scan stands alone.
+A file that is not valid JSON returns None: the caller's plain scan stands alone (nothing is
+lost: every byte of it was scanned as text).
+
+This module never imports the scanner: the content layer passes ``find``, which returns the
+keys in one decoded string value.
 """
 
 from __future__ import annotations
 
 import json.decoder
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from keyscan.decoders import decode_escapes
 from keyscan.findings import ALLOW_COMMENT, Hit, LineCounter
-from keyscan.models import Location
+from keyscan.formats.decoders import decode_escapes
+from keyscan.models import Location, Match
 
-if TYPE_CHECKING:
-    from keyscan.content import ContentOptions
-    from keyscan.detector import Detector
+# Keys in one string value: (start in the value, match, how it was decoded: "" when plain).
+Find = Callable[[bytes], list[tuple[int, Match, str]]]
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -189,15 +192,12 @@ def _cell_strings(doc: dict[str, Any]) -> Iterator[tuple[Str, dict[str, Any], in
 
 
 def scan_notebook(
-    detector: Detector,
     data: bytes,
     template: Location,
-    options: ContentOptions,
+    find: Find,
     base_line: int = 1,
 ) -> list[Hit] | None:
     """Hits in the cells of a notebook, or None if data is not a notebook."""
-    from keyscan.content import decoded_matches
-
     parsed = parse(data)
     if parsed is None:
         return None
@@ -211,14 +211,7 @@ def scan_notebook(
         value = escaped.data if escaped is not None else data[raw_start:raw_end]
         if not value:
             continue
-        matches, keywords = detector.scan_keyed(value)
-        results = [(m.start, m, "") for m in matches]
-        if options.decode:
-            plain = {(m.start, m.secret) for _, m, _ in results}
-            for s, _e, m, how in decoded_matches(detector, value, keywords):
-                if (s, m.secret) not in plain:
-                    results.append((s, m, how))
-        for start, m, how in results:
+        for start, m, how in find(value):
             offset = escaped.to_parent(start) if escaped is not None else raw_start + start
             if not how and data[offset : offset + len(m.secret)] != m.secret:
                 how = "escape"  # the key itself holds escapes (\u002d, ...)
@@ -241,6 +234,7 @@ def scan_notebook(
                 decoded=how or template.decoded,
                 extra={**template.extra, **cell_extra},
                 inline_allowed=bool(ALLOW_COMMENT.search(line_text)),
+                member=template.member,
             )
             found.append(
                 (
