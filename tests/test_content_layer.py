@@ -322,7 +322,8 @@ def test_staged_archive_member_keeps_its_member(tmp_path: Path) -> None:
 
 
 def test_verify_reads_the_member_back_from_a_json_report() -> None:
-    from keyscan.commands.verify import _location
+    # keyscan verify and keyscan revoke read reports through the one JSON report module.
+    from keyscan.report.json_report import location_from_json as _location
 
     loc = _location(
         {"path": "a.zip!b.tgz!c.txt", "member": ["b.tgz", "c.txt"], "line": 2, "column": 3}
