@@ -28,16 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyscan.config import (
-    BASELINE_MAX_BYTES,
-    ConfigError,
-    PolicyFileError,
-    expired,
-    parse_expiry,
-    read_regular,
-)
+from keyscan.config import ConfigError, expired, parse_expiry
 from keyscan.errors import KeyscanError
 from keyscan.models import Finding
+from keyscan.regularfile import BASELINE_MAX_BYTES, PolicyFileError, read_regular
 
 DEFAULT_FILE = ".keyscan-baseline.json"
 FORMAT_VERSION = 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keyscan import __version__
+from keyscan.version import __version__
 
 # name -> "module:attribute" of a click command. Add a line to add a command.
 COMMANDS: dict[str, str] = {

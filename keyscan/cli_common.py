@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
 from keyscan.content import ContentOptions
-from keyscan.exitcodes import EXIT_ERROR
-from keyscan.models import Confidence, Finding, Rule
+from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, for_result
+from keyscan.models import Confidence, Finding, Rule, ScanResult
 from keyscan.pipeline import RunOptions
 from keyscan.report.options import OutputOptions
 
@@ -392,4 +393,48 @@ def build_context(
             decode=not params.get("no_decode"),
             archive_depth=2 if params.get("archive_depth") is None else params["archive_depth"],
         ),
+    )
+
+
+def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -> int:
+    """Filter, suppress, verify (``keyscan.pipeline.triage``), revoke, redact, report; return
+    the exit code. The one place a command turns a scan into output."""
+    from keyscan.pipeline import redact_result, triage
+
+    triage(result, opts)
+    visible = result.findings
+    revoke_failed = False
+    if opts.revoke is not None and visible:
+        revoke_failed = opts.revoke(visible) != EXIT_CLEAN
+    from keyscan.report import write_report
+
+    redact_result(result, opts)
+    try:
+        write_report(result, opts.output, stream)
+    except OSError as exc:  # a full disk, /dev/full, a closed pipe: one line, exit 2
+        _report_not_written(result, opts.output, exc)
+        return EXIT_ERROR
+    return for_result(result, opts.fail_on, revoke_failed)
+
+
+def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
+    """Say that the report could not be written (after the scan's own errors), and make sure
+    the interpreter does not fail again, with a traceback, flushing stdout at exit."""
+    from keyscan.terminal import safe
+
+    to_stdout = not output.output or output.output == "-"
+    if to_stdout:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # not a real file (a test runner's capture)
+            pass
+    where = "standard output" if to_stdout else safe(output.output or "")
+    from keyscan.report import print_errors
+
+    print_errors(result)
+    print(
+        f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
+        file=sys.stderr,
     )

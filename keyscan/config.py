@@ -32,13 +32,20 @@ import datetime as dt
 import os
 import posixpath
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keyscan.errors import KeyscanError
 from keyscan.models import Finding
+from keyscan.regularfile import (
+    BASELINE_MAX_BYTES,
+    CONFIG_MAX_BYTES,
+    RULES_MAX_BYTES,
+    PolicyFileError,
+    read_regular,
+    size_text,
+)
 
 if TYPE_CHECKING:
     from keyscan.git.plumbing import GitRepo
@@ -48,50 +55,7 @@ TOP_KEYS = {"version", "exclude", "disable_rules", "rules", "allow", "baseline"}
 ALLOW_KINDS = ("secret", "path", "fingerprint")
 ALLOW_KEYS = {*ALLOW_KINDS, "rule", "reason", "expires"}
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
-MIB = 1024 * 1024
-CONFIG_MAX_BYTES = 1 * MIB
-BASELINE_MAX_BYTES = 64 * MIB
-RULES_MAX_BYTES = 1 * MIB  # per rule file
 _REGULAR_MODES = {"100644", "100755"}  # a git tree's regular files (not links, not submodules)
-
-
-class PolicyFileError(KeyscanError, ValueError):
-    """A config, baseline or rule file that is not a regular file of bounded size."""
-
-
-def read_regular(path: Path, limit: int, what: str) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
-
-    Opened with O_NONBLOCK, so a FIFO cannot block the open, then checked with fstat on the
-    open descriptor: a FIFO, device (/dev/zero) or folder is refused, and so is a file larger
-    than ``limit`` (a file growing while read is cut at ``limit + 1`` and refused). OSError
-    (FileNotFoundError, permissions) propagates for the caller's message."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PolicyFileError(f"{path}: {what} is not a regular file: refusing to read it")
-        too_big = f"{path}: {what} is larger than {_size(limit)}: refusing to read it"
-        if info.st_size > limit:
-            raise PolicyFileError(too_big)
-        chunks: list[bytes] = []
-        got = 0
-        while got <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        if got > limit:
-            raise PolicyFileError(too_big)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _size(limit: int) -> str:
-    return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
 
 
 class ConfigError(KeyscanError, ValueError):
@@ -368,10 +332,10 @@ def _copy_blob(
     if kind != "blob" or mode not in _REGULAR_MODES:
         raise ConfigError(f"{where}: {what} is not a regular file: refusing to read it")
     if size > limit:
-        raise ConfigError(f"{where}: {what} is larger than {_size(limit)}: refusing to read it")
+        raise ConfigError(f"{where}: {what} is larger than {size_text(limit)}: refusing to read it")
     data = repo.run("cat-file", "blob", oid).stdout  # no --textconv/--filters: no program runs
     if len(data) > limit:
-        raise ConfigError(f"{where}: {what} is larger than {_size(limit)}: refusing to read it")
+        raise ConfigError(f"{where}: {what} is larger than {size_text(limit)}: refusing to read it")
     target = folder / name
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     target.write_bytes(data)

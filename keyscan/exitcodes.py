@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from keyscan.models import ScanResult
-    from keyscan.revoke.model import Outcome, PlanItem
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -42,37 +41,6 @@ def for_result(result: ScanResult, fail_on: str = "any", extra_error: bool = Fal
     if fail_on == "live":
         failing = [f for f in failing if f.verification is None or not f.verification.is_dead]
     return decide(bool(result.errors) or extra_error, bool(failing))
-
-
-def for_revocation(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
-    """``keyscan revoke``: 0 nothing left to do, 1 keys left (a dry run, not found,
-    ambiguous, unconfirmed...), 2 an error (a deletion failed or did not run).
-    ``outcomes`` is None for a dry run."""
-    from keyscan.revoke.model import (
-        ALREADY_REVOKED,
-        DEAD,
-        FAILED,
-        NO_ACTION,
-        NOT_RUN,
-        PREVIOUSLY,
-        REVOKED,
-    )
-
-    if outcomes is None:
-        done = all(
-            item.action == NO_ACTION and item.reason in (DEAD, PREVIOUSLY) for item in plan
-        )
-        return EXIT_CLEAN if done else EXIT_FINDINGS
-    if any(o.status in (FAILED, NOT_RUN) for o in outcomes):
-        return EXIT_ERROR
-    # Only what the leaked key itself confirmed: unconfirmed outcomes are work left.
-    finished = (REVOKED, ALREADY_REVOKED)
-    left = [
-        o
-        for o in outcomes
-        if o.status not in finished and not (o.item.reason == DEAD and o.item.action == NO_ACTION)
-    ]
-    return EXIT_FINDINGS if left else EXIT_CLEAN
 
 
 def for_revocation_after_scan(code: int) -> int:

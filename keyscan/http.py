@@ -68,9 +68,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from keyscan import __version__
 from keyscan.errors import KeyscanError
 from keyscan.models import redact
+from keyscan.version import __version__
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUSES = frozenset({408, 409, 429})

@@ -1,19 +1,17 @@
-"""What happens to findings after detection, the same for every source.
+"""What happens to findings after detection, the same for every source, as data.
 
 confidence filter → suppressions (inline allow comments, baseline, config) → optional
-verification → drop what is suppressed (unless verified live) → optional revocation →
-report → exit code (0 clean, 1 findings, 2 error: a partial scan never exits 0).
+verification → drop what is suppressed (unless verified live) → metadata redaction. Nothing
+here prints or exits: the command line (``keyscan.cli_common.finish``) revokes, reports and
+turns the result into an exit code; the Python API (``keyscan.api.triage``) returns it.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, for_result
 from keyscan.models import Confidence, Finding, Rule, ScanResult
 from keyscan.report.options import OutputOptions
 
@@ -83,47 +81,6 @@ def triage(result: ScanResult, opts: RunOptions) -> None:
     if opts.only_live:
         visible = [f for f in visible if f.verification is not None and f.verification.is_live]
     result.findings = visible
-
-
-def finish(result: ScanResult, opts: RunOptions, stream: TextIO | None = None) -> int:
-    """Filter, suppress, verify, revoke, report; return the exit code."""
-    triage(result, opts)
-    visible = result.findings
-    revoke_failed = False
-    if opts.revoke is not None and visible:
-        revoke_failed = opts.revoke(visible) != EXIT_CLEAN
-    from keyscan.report import write_report
-
-    redact_result(result, opts)
-    try:
-        write_report(result, opts.output, stream)
-    except OSError as exc:  # a full disk, /dev/full, a closed pipe: one line, exit 2
-        _report_not_written(result, opts.output, exc)
-        return EXIT_ERROR
-    return for_result(result, opts.fail_on, revoke_failed)
-
-
-def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError) -> None:
-    """Say that the report could not be written (after the scan's own errors), and make sure
-    the interpreter does not fail again, with a traceback, flushing stdout at exit."""
-    from keyscan.terminal import safe
-
-    to_stdout = not output.output or output.output == "-"
-    if to_stdout:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):  # not a real file (a test runner's capture)
-            pass
-    where = "standard output" if to_stdout else safe(output.output or "")
-    from keyscan.report import print_errors
-
-    print_errors(result)
-    print(
-        f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
-        file=sys.stderr,
-    )
 
 
 # Formats that may carry raw keys with --show-secrets; the others are always redacted.

@@ -192,7 +192,7 @@ def parse_rule(
 def load_file(path: Path) -> list[Rule]:
     import yaml  # keyscan imports PyYAML only here and in keyscan.config
 
-    from keyscan.config import RULES_MAX_BYTES, PolicyFileError, read_regular
+    from keyscan.regularfile import RULES_MAX_BYTES, PolicyFileError, read_regular
 
     source = str(path)
     try:

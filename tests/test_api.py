@@ -71,7 +71,7 @@ def test_import_keyscan_stays_light_and_the_engine_never_imports_click() -> None
         "print(light, 'click' in sys.modules, 'httpx' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['keyscan'] False False"
+    assert out.stdout.strip() == "['keyscan', 'keyscan.version'] False False"
 
 
 def test_scan_text_finds_keys_with_line_and_column_redacted_by_default(

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from keyscan.cli import cli
+from keyscan.cli_common import finish
 from keyscan.config import ConfigError, find_config, load_config
 from keyscan.keygen import key
 from keyscan.models import (
@@ -22,7 +23,7 @@ from keyscan.models import (
     fingerprint_of,
     redact,
 )
-from keyscan.pipeline import RunOptions, finish
+from keyscan.pipeline import RunOptions
 
 
 def run(args: list[str]) -> tuple[int, str, str]:

@@ -110,7 +110,7 @@ def options_hash(plan: AuditPlan, today: dt.date | None = None) -> str:
     options (excludes, all objects, decoding, archive depth), minimum confidence, the
     suppressions in effect today (allow entries and baseline entries not expired), and
     keyscan's version. Commits scanned under another hash are scanned again."""
-    from keyscan import __version__
+    from keyscan.version import __version__
 
     day = today or dt.date.today()
     git = dict(plan.git_options)

@@ -238,7 +238,7 @@ class AuditStore:
     def start_audit(
         self, targets: int, jobs: int | None, scheduler: str | None, verify: bool
     ) -> int:
-        from keyscan import __version__
+        from keyscan.version import __version__
 
         with self.db:
             cur = self.db.execute(

@@ -252,13 +252,8 @@ def _new_config_path(name: str) -> Path:
 def _add_line(config_path: Path, line: str, baseline: Path) -> str | None:
     """Append ``line`` to the config (created if absent), check that the config loads and
     names ``baseline``; on any problem, put the file back as it was and say what it was."""
-    from keyscan.config import (
-        CONFIG_MAX_BYTES,
-        ConfigError,
-        PolicyFileError,
-        load_config,
-        read_regular,
-    )
+    from keyscan.config import ConfigError, load_config
+    from keyscan.regularfile import CONFIG_MAX_BYTES, PolicyFileError, read_regular
 
     existed = config_path.exists()
     try:

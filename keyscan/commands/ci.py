@@ -132,8 +132,8 @@ def ci_policy(
 def _scan(
     repo: str, plan: Plan, ctx: RunContext, params: dict[str, Any], policy: str
 ) -> NoReturn:
+    from keyscan.cli_common import finish
     from keyscan.git.history import scan_repository
-    from keyscan.pipeline import finish
 
     ctx.run.warnings.extend(plan.warnings)
     if plan.nothing:

@@ -51,9 +51,9 @@ def git(
     REPO is a local repository (default: the one containing .; bare ones too) or a URL
     (https://, ssh://, file://), cloned bare into a temporary directory removed afterwards.
     """
+    from keyscan.cli_common import finish
     from keyscan.git.history import scan_repository
     from keyscan.git.options import GitScanOptions
-    from keyscan.pipeline import finish
 
     if staged and (all_objects or since or rev_range or branch):
         raise click.UsageError("--staged cannot be combined with history options")

@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
 
 def _run(repo: str, ctx: RunContext, advice: str, **kwargs: Any) -> NoReturn:
+    from keyscan.cli_common import finish
     from keyscan.commands.ci import git_options
     from keyscan.git.history import scan_repository
-    from keyscan.pipeline import finish
 
     ctx.run.output.advice = advice
     result = scan_repository(repo, git_options(ctx, **kwargs), ctx.rules)
@@ -88,9 +88,9 @@ NOTHING_STAGED = "nothing to scan: nothing is staged and no file was given"
 
 def _run_staged(repo: str, ctx: RunContext) -> NoReturn:
     """The whole index (a plain git hook, or pre-commit with pass_filenames: false)."""
+    from keyscan.cli_common import finish
     from keyscan.commands.ci import git_options
     from keyscan.git.history import scan_repository
-    from keyscan.pipeline import finish
 
     ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_repository(repo, git_options(ctx, staged=True), ctx.rules)
@@ -113,11 +113,11 @@ def _run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
     what is not staged during a commit), plus the staged content of those whose index entry
     differs from the file (a partly staged file when nothing was stashed): what would be
     committed is scanned either way."""
+    from keyscan.cli_common import finish
     from keyscan.commands.ci import git_options
     from keyscan.commands.scan import scan_targets
     from keyscan.git.history import scan_repository
     from keyscan.git.plumbing import GitError, discover
-    from keyscan.pipeline import finish
 
     ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_targets(files, ctx)

@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from keyscan.cli_common import RunContext, build_context, scan_options
+from keyscan.cli_common import RunContext, build_context, finish, scan_options
 from keyscan.models import ScanError, ScanResult
-from keyscan.pipeline import finish
 
 
 @click.command()

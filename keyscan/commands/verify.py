@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from keyscan.cli_common import build_context, fail, output_options, verify_options
+from keyscan.cli_common import build_context, fail, finish, output_options, verify_options
 from keyscan.models import (
     Confidence,
     Finding,
@@ -20,7 +20,6 @@ from keyscan.models import (
     fingerprint_of,
     redact,
 )
-from keyscan.pipeline import finish
 
 REDACTED_REPORT = (
     "{path}: this report is redacted (no `secret` fields), so it holds no key to check: "

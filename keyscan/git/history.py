@@ -58,7 +58,7 @@ from keyscan.git.plumbing import (
 )
 from keyscan.git.provenance import attribute, head_tree
 from keyscan.git.remote import clone, is_url, public_url
-from keyscan.git.scope import Scope, resolve_scope, revs_input
+from keyscan.git.scope import Objects, Scope, resolve_scope, revs_input
 from keyscan.git.staged import scan_staged
 from keyscan.models import CommitInfo, Location, Rule, ScanError, ScanResult
 from keyscan.sources.files import name_hits
@@ -109,15 +109,6 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
 
 # --------------------------------------------------------------------------------------------
 # Enumeration
-
-
-@dataclass
-class Objects:
-    scan: list[ObjectRef]  # blobs, commits, tags to read, in a read-friendly order
-    reachable: set[str]  # reachable blobs, commits and tags (only kept for all_objects)
-    unreachable: set[str]  # scanned although unreachable (all_objects)
-    unreachable_commits: list[str]
-    errors: list[ScanError] = field(default_factory=list)
 
 
 def enumerate_objects(

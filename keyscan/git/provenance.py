@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 from keyscan.findings import Hit, aggregate
 from keyscan.git.options import excluded
 from keyscan.git.plumbing import PIPE, GitError, GitRepo, last_line, lines_of, object_in, split_z
-from keyscan.git.scope import Scope, revs_input
+from keyscan.git.scope import Objects, Scope, revs_input
 from keyscan.models import BranchTip, CommitInfo, Finding, GitIntroduction, GitProvenance
 
 if TYPE_CHECKING:
-    from keyscan.git.history import Objects
     from keyscan.git.options import GitScanOptions
 
 # Up to this many blobs with hits, provenance asks git to filter (--find-object).

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keyscan.errors import KeyscanError
-from keyscan.git.plumbing import GitError, GitRepo, lines_of
+from keyscan.git.plumbing import GitError, GitRepo, ObjectRef, lines_of
+from keyscan.models import ScanError
 
 if TYPE_CHECKING:
     from keyscan.git.options import GitScanOptions
@@ -428,3 +429,14 @@ def range_base(repo: GitRepo, env: Mapping[str, str]) -> str | None:
     if is_zero(from_ref) or not has_commit(repo, from_ref):
         base = range_parent(repo, to_ref, remote_tips(repo))
     return base
+
+
+@dataclass
+class Objects:
+    """What a history walk found to scan (``keyscan.git.history.enumerate_objects``)."""
+
+    scan: list[ObjectRef]  # blobs, commits, tags to read, in a read-friendly order
+    reachable: set[str]  # reachable blobs, commits and tags (only kept for all_objects)
+    unreachable: set[str]  # scanned although unreachable (all_objects)
+    unreachable_commits: list[str]
+    errors: list[ScanError] = field(default_factory=list)

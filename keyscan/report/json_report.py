@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from keyscan import __version__
 from keyscan.errors import KeyscanError
 from keyscan.models import STATUS_VALUES, CommitInfo, Finding, Location, ScanResult, Verification
 from keyscan.report.options import OutputOptions
+from keyscan.version import __version__
 
 SCHEMA_VERSION = 1
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from keyscan import __version__
 from keyscan.models import Confidence, Finding, Location, ScanResult
 from keyscan.report.options import OutputOptions
+from keyscan.version import __version__
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscan/keyscan"

@@ -37,7 +37,7 @@ from keyscan.errors import KeyscanError
 from keyscan.exitcodes import (
     EXIT_CLEAN,
     EXIT_ERROR,
-    for_revocation,
+    decide,
     for_revocation_after_scan,
 )
 from keyscan.models import Finding, RevocationOutcome, Verification
@@ -46,18 +46,42 @@ from keyscan.revoke.audit import AuditError, AuditLog, default_audit_path, read_
 from keyscan.revoke.errors import AdminApiError, explain, scrub
 from keyscan.revoke.model import (
     ALREADY_REVOKED,
+    DEAD,
     FAILED,
+    NO_ACTION,
     NOT_RUN,
+    PREVIOUSLY,
     REVOKED,
     REVOKED_UNCONFIRMED,
     InputError,
     LeakedKey,
     Outcome,
+    PlanItem,
     dedupe,
     leaked_from_finding,
     leaked_from_report,
     leaked_from_secret,
 )
+
+
+def for_revocation(plan: list[PlanItem], outcomes: list[Outcome] | None) -> int:
+    """``keyscan revoke``'s exit code (decided by ``keyscan.exitcodes.decide``): 0 nothing
+    left to do, 1 keys left (a dry run, not found, ambiguous, unconfirmed...), 2 an error (a
+    deletion failed or did not run). ``outcomes`` is None for a dry run."""
+    if outcomes is None:
+        done = all(
+            item.action == NO_ACTION and item.reason in (DEAD, PREVIOUSLY) for item in plan
+        )
+        return decide(error=False, findings=not done)
+    # Only what the leaked key itself confirmed: unconfirmed outcomes are work left.
+    finished = (REVOKED, ALREADY_REVOKED)
+    left = [
+        o
+        for o in outcomes
+        if o.status not in finished and not (o.item.reason == DEAD and o.item.action == NO_ACTION)
+    ]
+    return decide(error=any(o.status in (FAILED, NOT_RUN) for o in outcomes), findings=bool(left))
+
 
 __all__ = [
     "AdminApiError",

@@ -204,7 +204,7 @@ def verify_key(
 def verify_findings(
     findings: list[Finding], options: VerifyOptions | None, result: ScanResult
 ) -> None:
-    """Set ``finding.verification`` on every finding (called by keyscan.pipeline.finish)."""
+    """Set ``finding.verification`` on every finding (called by keyscan.pipeline.triage)."""
     if not findings:
         return
     opts = options or VerifyOptions()
