@@ -200,3 +200,21 @@ def test_exit_code_fail_on_live(scanner: Scanner) -> None:
     result.findings[0].verification = Verification(status="invalid")
     assert exit_code(result) == 1
     assert exit_code(result, fail_on="live") == 0
+
+
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("\n## Python API\n") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    repo = Repo(tmp_path / "r")
+    k = key("project")
+    repo.commit("init", ("src/app.py", f"KEY = '{k}'\n"), ("config/c.yaml", "a: 1\n"))
+    monkeypatch.chdir(repo.path)
+    out: list[str] = []
+    monkeypatch.setattr("builtins.print", lambda *a, **_: out.append(" ".join(map(str, a))))
+    exec(compile(code.group(1), "README.md", "exec"), {})
+    assert out[-1] == "1"  # exit_code(files): the key in src/app.py
+    assert not any(k in line for line in out)
