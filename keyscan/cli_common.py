@@ -19,6 +19,7 @@ from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:
     from keyscan.config import Config
+    from keyscan.revoke import RevocationRun, RevokeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -278,7 +279,10 @@ def apply_revoke_params(run: RunOptions, params: dict[str, Any]) -> None:
 
         options = RevokeOptions(admin_key=admin_key, base_url=api_base or default_base_url(),
                                 yes=yes)
-        return revoke_findings(findings, options, sys.stderr)
+        # The scan's report keeps stdout: the plan and the results go to stderr.
+        done = revoke_findings(findings, options, show_revocation_plan(options, sys.stderr))
+        show_revocation_end(done, options, sys.stderr)
+        return done.code
 
     run.revoke = revoke
 
@@ -438,3 +442,28 @@ def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError)
         f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
         file=sys.stderr,
     )
+
+
+def show_revocation_plan(options: RevokeOptions, out: TextIO) -> Callable[[RevocationRun], None]:
+    """The ``on_plan`` callback of a revocation: warnings, then the plan, before any DELETE."""
+    from keyscan.revoke.render import plan_text
+    from keyscan.terminal import safe
+
+    def show(run: RevocationRun) -> None:
+        for note in run.warnings:
+            click.echo(f"keyscan: warning: {safe(note)}", err=True)
+        out.write(plan_text(run, options.fmt, options.delete_service_account))
+        out.flush()
+
+    return show
+
+
+def show_revocation_end(run: RevocationRun, options: RevokeOptions, out: TextIO) -> None:
+    """The results (or the JSON document) on ``out``, then one line per error on stderr."""
+    from keyscan.revoke.render import run_text
+    from keyscan.terminal import safe
+
+    out.write(run_text(run, options.fmt, str(options.audit_path)))
+    out.flush()
+    for line in run.errors:
+        click.echo(f"keyscan: error: {safe(line)}", err=True)

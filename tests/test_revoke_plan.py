@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from keyscan.keygen import generate, key
 from keyscan.models import Verification
-from keyscan.revoke import RevokeOptions, leaked_from_secret, revoke_keys
+from keyscan.revoke import RevokeOptions, leaked_from_secret, run_revocation
 from keyscan.revoke.audit import AuditLog, read_records
 from keyscan.revoke.client import AdminClient
 from keyscan.revoke.errors import AdminApiError
@@ -27,7 +26,7 @@ from keyscan.revoke.model import (
     LeakedKey,
 )
 from keyscan.revoke.plan import Planner, PlanOptions
-from keyscan.revoke.render import render_plan
+from keyscan.revoke.render import plan_text, render_plan, run_text
 from tests.fakeopenai import FakeState, FakeTransport
 from tests.fakeopenai.app import json_response, register
 
@@ -166,17 +165,24 @@ def test_revoke_keys_api_with_transports(fake_state: FakeState, admin: str,
     p = fake_state.add_project("P")
     a = key("project")
     fake_state.add_project_key(a, p.id)
-    out, err = io.StringIO(), io.StringIO()
     options = RevokeOptions(
         admin_key=admin, base_url=BASE, yes=True, audit_path=tmp_path / "audit.jsonl",
         transport=FakeTransport(fake_state), verify_transport=AsyncFakeTransport(fake_state),
         recheck_delay=0, backoff_initial=0,
     )
-    code = revoke_keys([leaked_from_secret(a, "project")], options, out, err)
-    assert code == 0, err.getvalue()
-    assert "revoked:" in out.getvalue()
+    shown: list[str] = []
+    run = run_revocation(
+        [leaked_from_secret(a, "project")], options,
+        on_plan=lambda r: shown.append(plan_text(r, "text", False)),
+    )  # fmt: skip
+    assert run.code == 0, run.errors
     assert fake_state.key(a).state == "deleted"  # type: ignore[union-attr]
-    for text in (out.getvalue(), err.getvalue(), (tmp_path / "audit.jsonl").read_text()):
+    # The engine prints nothing: the plan reached the caller before the DELETE, the results
+    # are data that the command line renders.
+    assert len(shown) == 1 and "Revocation plan" in shown[0]
+    end = run_text(run, "text", str(tmp_path / "audit.jsonl"))
+    assert "revoked:" in end
+    for text in (*shown, end, *run.errors, (tmp_path / "audit.jsonl").read_text()):
         assert a not in text and admin not in text
 
 

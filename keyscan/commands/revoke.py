@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from keyscan.cli_common import fail
+from keyscan.cli_common import fail, show_revocation_end, show_revocation_plan
 
 if TYPE_CHECKING:
     from keyscan.revoke import LeakedKey
@@ -104,7 +104,7 @@ def revoke(
         RevokeOptions,
         admin_key_from,
         leaked_from_report,
-        revoke_keys,
+        run_revocation,
     )
     from keyscan.revoke.audit import default_audit_path
 
@@ -141,7 +141,9 @@ def revoke(
         retries=retries,
         backoff_initial=backoff,
     )
-    sys.exit(revoke_keys(leaked, options))
+    done = run_revocation(leaked, options, show_revocation_plan(options, sys.stdout))
+    show_revocation_end(done, options, sys.stdout)
+    sys.exit(done.code)
 
 
 def _keys_from_stdin() -> list[LeakedKey]:

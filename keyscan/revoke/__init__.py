@@ -11,27 +11,26 @@
    checked now, ties itself to it (its answer names that key's project; a leaked admin key
    can itself see the candidate), or the user picked one with ``--key-id``
    (keyscan.revoke.plan);
-3. a dry run prints the plan; ``--yes`` carries it out: every DELETE goes to the audit log
+3. a dry run makes the plan; ``--yes`` carries it out: every DELETE goes to the audit log
    (keyscan.revoke.audit) and the leaked key is checked again until it answers invalid; if
    it does not (after a DELETE or a 404), the outcome is ``failed``.
 
-API::
+API (prints nothing; ``keyscan.revoke.render.run_text`` renders a run)::
 
     options = RevokeOptions(admin_key=..., base_url=..., yes=False, audit_path=...)
-    code = revoke_keys(leaked_keys, options, stream)        # 0 done, 1 keys left, 2 error
-                                                            # (or a key still live after it)
-    code = revoke_findings(findings, options, stream)       # the RunOptions.revoke callback
+    run = run_revocation(leaked_keys, options, on_plan=show)  # run.code: 0 done, 1 keys left,
+                                                              # 2 error (or a key still live)
+    run = revoke_findings(findings, options, on_plan=show)    # the RunOptions.revoke callback
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from keyscan.errors import KeyscanError
 from keyscan.exitcodes import (
@@ -87,13 +86,14 @@ __all__ = [
     "AdminApiError",
     "InputError",
     "LeakedKey",
+    "RevocationRun",
     "RevokeOptions",
     "admin_key_from",
     "leaked_from_finding",
     "leaked_from_report",
     "leaked_from_secret",
     "revoke_findings",
-    "revoke_keys",
+    "run_revocation",
 ]
 
 class AdminKeyError(KeyscanError):
@@ -199,44 +199,47 @@ def _verifier(options: RevokeOptions) -> Callable[[LeakedKey], Verification]:
     return check
 
 
-def _say_error(stream: TextIO, message: str) -> None:
-    from keyscan.terminal import safe
+@dataclass
+class RevocationRun:
+    """What a revocation did, as data; ``keyscan.revoke.render.run_text`` shows it.
 
-    print(f"keyscan: error: {safe(scrub(message))}", file=stream)
+    ``code``: 0 nothing left to do, 1 keys left (a dry run, not found, ambiguous,
+    unconfirmed...), 2 an error. ``outcomes`` is None when nothing was carried out (a dry run,
+    or an error before or during the deletions). ``errors`` and ``warnings`` are one line each,
+    scrubbed of keys."""
 
+    code: int = EXIT_CLEAN
+    dry_run: bool = True
+    no_keys: bool = False
+    plan: list[PlanItem] = field(default_factory=list)
+    outcomes: list[Outcome] | None = None
+    error_line: str | None = None  # the summary of a run that stopped or failed (also in errors)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
-def revoke_keys(
-    keys: list[LeakedKey],
-    options: RevokeOptions,
-    stream: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """Plan (and with ``options.yes`` carry out) the revocation of ``keys``; exit code:
-    0 nothing left to do, 1 keys left (dry run, not found, ambiguous...), 2 error."""
-    return run_revocation(keys, options, stream, err)[0]
+    def fail(self, message: str) -> RevocationRun:
+        self.errors.append(scrub(message))
+        self.code = EXIT_ERROR
+        return self
 
 
 def run_revocation(
     keys: list[LeakedKey],
     options: RevokeOptions,
-    stream: TextIO | None = None,
-    err: TextIO | None = None,
-) -> tuple[int, list[Outcome]]:
-    """``revoke_keys``, also returning the outcomes (empty for a dry run or an early error)."""
-    from keyscan.revoke import render
+    on_plan: Callable[[RevocationRun], None] | None = None,
+) -> RevocationRun:
+    """Plan (and with ``options.yes`` carry out) the revocation of ``keys``. Prints nothing:
+    ``on_plan`` is called with the run once the plan is made and before any DELETE, so that a
+    caller can show the plan first."""
     from keyscan.revoke.client import AdminClient
     from keyscan.revoke.execute import ExecOptions, Executor
     from keyscan.revoke.plan import Planner, PlanOptions
 
-    out = stream or sys.stdout
-    errs = err or sys.stderr
+    run = RevocationRun(dry_run=not options.yes)
     keys = dedupe(keys)
     if not keys:
-        if options.fmt == "json":
-            out.write(render.to_json([], None, not options.yes, None))
-        else:
-            print("keyscan revoke: no keys to revoke", file=out)
-        return EXIT_CLEAN, []
+        run.no_keys = True
+        return run
     audit = AuditLog(
         options.audit_path,
         forbidden=[options.admin_key, *[k.secret for k in keys if k.secret]],
@@ -246,15 +249,13 @@ def run_revocation(
         if options.yes:
             audit.check_writable()
     except AuditError as exc:
-        _say_error(errs, f"{exc}: nothing was deleted")
-        return EXIT_ERROR, []
+        return run.fail(f"{exc}: nothing was deleted")
 
     if options.check_first:
         try:
             _check_keys(keys, options)
         except ValueError as exc:  # UnsafeBaseUrl
-            _say_error(errs, f"--api-base: {exc}")
-            return EXIT_ERROR, []
+            return run.fail(f"--api-base: {exc}")
 
     try:
         client = AdminClient.connect(
@@ -262,8 +263,7 @@ def run_revocation(
             options.timeout, options.backoff_initial,
         )
     except AdminApiError as exc:
-        _say_error(errs, f"--api-base: {exc.message}")
-        return EXIT_ERROR, []
+        return run.fail(f"--api-base: {exc.message}")
     with client:
         planner = Planner(
             client,
@@ -274,33 +274,27 @@ def run_revocation(
         try:
             plan = planner.plan(keys)
         except AdminApiError as exc:
-            _say_error(
-                errs,
+            return run.fail(
                 f"cannot plan the revocation: {explain(exc.kind, exc.status or 0, exc.describe())}"
-                "; nothing was deleted",
+                "; nothing was deleted"
             )
-            return EXIT_ERROR, []
         unused = planner.unused_key_ids()
         if unused and options.yes:
             # The user meant a key this run would not delete: stop rather than guess.
-            _say_error(
-                errs,
+            return run.fail(
                 f"--key-id {', '.join(unused)}: not among the candidates of any leaked key "
-                "(see the plan without --yes); nothing was deleted",
+                "(see the plan without --yes); nothing was deleted"
             )
-            return EXIT_ERROR, []
-        for key_id in unused:
-            print(
-                f"keyscan: warning: --key-id {key_id} is not among the candidates of any "
-                "leaked key",
-                file=errs,
-            )
-        if options.fmt != "json":
-            out.write(render.render_plan(plan, not options.yes, options.delete_service_account))
+        run.warnings.extend(
+            f"--key-id {key_id} is not among the candidates of any leaked key"
+            for key_id in unused
+        )
+        run.plan = plan
+        if on_plan is not None:
+            on_plan(run)
         if not options.yes:
-            if options.fmt == "json":
-                out.write(render.to_json(plan, None, True, None))
-            return for_revocation(plan, None), []
+            run.code = for_revocation(plan, None)
+            return run
         executor = Executor(
             client,
             audit,
@@ -315,49 +309,45 @@ def run_revocation(
         try:
             outcomes = executor.run(plan)
         except AuditError as exc:
-            _say_error(errs, f"{exc}: stopped; see the output above for what was done")
-            return EXIT_ERROR, []
-    error_line: str | None = None
+            return run.fail(f"{exc}: stopped; see the output above for what was done")
+    run.outcomes = outcomes
     if executor.aborted is not None:
         stop = executor.aborted
         done = sum(1 for o in outcomes if o.status in (REVOKED, REVOKED_UNCONFIRMED))
         not_run = sum(1 for o in outcomes if o.status in (NOT_RUN, FAILED))
-        error_line = (
+        run.error_line = (
             f"revocation stopped: {explain(stop.kind, stop.status or 0, stop.describe())}; "
             f"{done} key(s) revoked before it, {not_run} not revoked"
         )
     else:
         failed = sum(1 for o in outcomes if o.status == FAILED)
         if failed:
-            error_line = (
+            run.error_line = (
                 f"{failed} deletion(s) did not revoke the leaked key (it still answers, or "
                 "could not be checked): see the results and the audit log"
             )
-    if options.fmt == "json":
-        out.write(render.to_json(plan, outcomes, False, error_line))
-    else:
-        out.write(render.render_outcomes(outcomes))
-        print(f"Audit log: {options.audit_path}", file=out)
-    if error_line:
-        _say_error(errs, error_line)
-    return for_revocation(plan, outcomes), outcomes
+    if run.error_line:
+        run.errors.append(scrub(run.error_line))
+    run.code = for_revocation(plan, outcomes)
+    return run
 
 
 def revoke_findings(
-    findings: list[Finding], options: RevokeOptions, stream: TextIO | None = None
-) -> int:
-    """The ``RunOptions.revoke`` callback: revoke what a scan found (keys verified live, or
-    not verified; a dead key has nothing to revoke). Plan and results go to ``stream``
-    (stderr: the scan report keeps stdout). Each finding gets ``revocation``.
-    Returns 2 on an error, else 0 (keys left unrevoked are the scan's findings: exit 1)."""
+    findings: list[Finding],
+    options: RevokeOptions,
+    on_plan: Callable[[RevocationRun], None] | None = None,
+) -> RevocationRun:
+    """Revoke what a scan found (keys verified live, or not verified; a dead key has nothing
+    to revoke); each finding gets ``revocation``. The run's ``code`` is 2 on an error, else 0
+    (keys left unrevoked are the scan's findings: exit 1)."""
     keys: list[LeakedKey] = []
     for f in findings:
         v = f.verification
         if v is not None and v.is_dead:
             continue  # a dead key has nothing to revoke
         keys.append(leaked_from_finding(f))
-    code, outcomes = run_revocation(keys, options, stream or sys.stderr, stream or sys.stderr)
-    by_fp = {o.item.leaked.fingerprint: o for o in outcomes}
+    run = run_revocation(keys, options, on_plan)
+    by_fp = {o.item.leaked.fingerprint: o for o in run.outcomes or []}
     for f in findings:
         o = by_fp.get(f.fingerprint)
         if o is None:
@@ -371,4 +361,5 @@ def revoke_findings(
         )
         if o.status in (REVOKED, REVOKED_UNCONFIRMED, ALREADY_REVOKED):
             f.notes.append(o.status)
-    return for_revocation_after_scan(code)
+    run.code = for_revocation_after_scan(run.code)
+    return run

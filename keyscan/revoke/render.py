@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscan.revoke.model import (
     DELETE_ADMIN_KEY,
@@ -17,6 +17,9 @@ from keyscan.revoke.model import (
     PlanItem,
 )
 from keyscan.terminal import safe
+
+if TYPE_CHECKING:
+    from keyscan.revoke import RevocationRun
 
 FAMILY_NAMES = {
     "project": "project key",
@@ -141,3 +144,26 @@ def to_json(
         "error": error,
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def plan_text(run: RevocationRun, fmt: str, delete_service_account: bool) -> str:
+    """What to show once the plan is made, before any DELETE (text format only: JSON shows
+    the plan with the results, in one document)."""
+    if fmt == "json":
+        return ""
+    return render_plan(run.plan, run.dry_run, delete_service_account)
+
+
+def run_text(run: RevocationRun, fmt: str, audit_path: str) -> str:
+    """What to show when the run is over (stdout); errors and warnings are the caller's to
+    print on stderr (``run.errors``, ``run.warnings``)."""
+    if run.no_keys:
+        return to_json([], None, run.dry_run, None) if fmt == "json" else (
+            "keyscan revoke: no keys to revoke\n"
+        )
+    if run.outcomes is None:
+        planned_dry_run = run.dry_run and not run.errors
+        return to_json(run.plan, None, True, None) if fmt == "json" and planned_dry_run else ""
+    if fmt == "json":
+        return to_json(run.plan, run.outcomes, False, run.error_line)
+    return render_outcomes(run.outcomes) + f"Audit log: {audit_path}\n"
