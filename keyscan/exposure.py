@@ -670,3 +670,70 @@ def _check(keys: list[LeakedKey], options: ExposureOptions, run: ExposureRun) ->
         return
     for k in todo:
         k.verification = verdicts.get(k.fingerprint)
+
+
+# -- rendering (strings; the command line prints them) ------------------------------------------
+
+def _day(ts: int | None) -> str:
+    text = iso(ts)
+    return text.replace("T", " ").replace("Z", " UTC") if text else "?"
+
+
+def render_text(run: ExposureRun) -> str:
+    from keyscan.terminal import safe
+
+    lines = ["Exposure (needs an admin key with scopes " + ", ".join(SCOPES_NEEDED) + ")"]
+    for n, r in enumerate(run.reports, 1):
+        lines.append("")
+        where = f", found at {r.where}" if r.where else ""
+        lines.append(safe(f"{n}. {r.redacted}  {r.family}{where}"))
+        if r.key_id:
+            lines.append(safe(f"   key:      {r.key_id} in project {r.project_id}"))
+        lines.append(safe(f"   exposure: {r.summary()}"))
+        if r.status == MEASURED:
+            lines.append(f"   since:    {_day(r.exposed_at)} ({r.exposed_source}); "
+                         f"figures per {r.precision or '?'} bucket")
+            lines.append(f"   tokens:   {r.input_tokens} in, {r.output_tokens} out")
+            for model, u in sorted(r.by_model.items()):
+                lines.append(safe(f"     {model}: {u.requests} requests, {u.input_tokens} in, "
+                                  f"{u.output_tokens} out"))
+        for e in r.timeline:
+            mark = "!! " if e.alert else ""
+            lines.append(safe(f"   {mark}{_day(e.at) if e.at else '(time unknown)':>20}  "
+                              f"{e.kind}: {e.detail}"))
+    if run.alert:
+        lines += ["", "ALERT: a key was used after keyscan revoked it: the revocation did not "
+                  "stop it (a different key was deleted, or the key lives on elsewhere)"]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(run: ExposureRun) -> str:
+    """A block per key, ready to paste into an incident ticket."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    out: list[str] = []
+    for r in run.reports:
+        out.append(f"### Leaked key `{r.redacted}`")
+        out.append("")
+        if r.used_after_revocation:
+            out.append(f"> **ALERT: used {r.requests_after_revocation} times after its "
+                       "revocation.**")
+            out.append("")
+        out.append(f"- Key id: {r.key_id or 'not mapped'}"
+                   + (f" (project {r.project_id})" if r.project_id else ""))
+        out.append(f"- Exposure: {cell(r.summary())}")
+        if r.status == MEASURED:
+            out.append(f"- Exposed since: {_day(r.exposed_at)} ({r.exposed_source})")
+            out.append(f"- Requests: {r.requests}; tokens: {r.input_tokens} in, "
+                       f"{r.output_tokens} out")
+        out.append("")
+        out.append("| when | event | detail |")
+        out.append("| --- | --- | --- |")
+        for e in r.timeline:
+            detail = ("**" + cell(e.detail) + "**") if e.alert else cell(e.detail)
+            out.append(f"| {_day(e.at) if e.at else '?'} | {e.kind} | {detail} |")
+        out.append("")
+    if run.scope_line:
+        out.append(f"Note: {cell(run.scope_line)}")
+    return "\n".join(out) + "\n"

@@ -158,3 +158,38 @@ def test_cache_by_fingerprint_skips_the_queries(org: dict[str, Any], fake_server
     cache_text = (tmp_path / "exposure.json").read_text()
     assert org["keys"]["after"] not in cache_text and leaked[0].fingerprint in cache_text
     assert (tmp_path / "exposure.json").stat().st_mode & 0o077 == 0
+
+
+def run_cli(args: list[str], env: dict[str, str], stdin: str) -> Any:
+    from click.testing import CliRunner
+
+    from keyscan.cli import cli
+
+    return CliRunner().invoke(cli, args, input=stdin, env=env)
+
+
+def cli_env(org: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    return {"OPENAI_ADMIN_KEY": org["admin"], "XDG_DATA_HOME": str(tmp_path / "data"),
+            "KEYSCAN_CACHE_DIR": str(tmp_path / "cache"), "OPENAI_BASE_URL": ""}
+
+
+def test_exposure_command_text_json_md(org: dict[str, Any], fake_server: Any,
+                                       tmp_path: Path) -> None:
+    secret = org["keys"]["after"]
+    env = cli_env(org, tmp_path)
+    base = ["exposure", "-", "--api-base", fake_server.base_url, "--no-cache"]
+    text = run_cli(base, env, secret + "\n")
+    assert text.exit_code == 1, text.output
+    assert "used 12 times after it leaked" in text.output  # stdin: since its creation
+    assert "api.usage.read" in text.output
+    doc = run_cli([*base, "--format", "json"], env, secret + "\n")
+    data = json.loads(doc.output)
+    (k,) = data["keys"]
+    assert k["key_id"] == org["recs"]["after"].id and k["requests"] == 12
+    assert k["exposed_source"] == "key-created"
+    md = run_cli([*base, "--format", "md"], env, secret + "\n")
+    assert md.output.startswith("### Leaked key `") and "| when | event | detail |" in md.output
+    for out in (text.output, doc.output, md.output):
+        assert secret not in out and org["admin"] not in out
+    never = run_cli(base, env, org["keys"]["never"] + "\n")
+    assert never.exit_code == 0 and "not used since it leaked" in never.output
