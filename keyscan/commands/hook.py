@@ -313,3 +313,33 @@ def pre_receive(
     for line in refusal(outcome, options):
         click.echo(line, err=True)
     sys.exit(outcome.code)
+
+
+@hook.command("agent")
+@click.option(
+    "--output",
+    "output",
+    type=click.Choice(["exit-code", "json"]),
+    default="exit-code",
+    show_default=True,
+    help="exit-code: block with exit 2 and the reason on stderr; json: exit 0 with the "
+    "documented JSON decision on stdout.",
+)
+def agent(output: str) -> None:
+    """Coding-agent hook (Claude Code, Codex CLI): reads the hook's JSON on stdin and blocks
+    a tool call, prompt or tool output that holds an OpenAI key, with a redacted reason."""
+    from keyscan.agent import PayloadError, decide, parse_payload, respond
+    from keyscan.api import Scanner
+
+    try:
+        payload = parse_payload(sys.stdin.buffer.read())
+    except PayloadError as exc:
+        # Exit 1: the agent shows the error and goes on (a broken hook never blocks all work).
+        click.echo(f"keyscan: {exc}", err=True)
+        sys.exit(1)
+    code, out, err = respond(decide(payload, Scanner()), output)
+    if out:
+        sys.stdout.write(out)
+    if err:
+        sys.stderr.write(err)
+    sys.exit(code)
