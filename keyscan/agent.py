@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyscan.api import Scanner
+from keyscan.errors import KeyscanError
+from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from keyscan.models import Finding
+
+# The hooks protocol's exit codes: 0 lets the call through, 2 blocks it (reason on stderr),
+# any other code is a non-blocking error the agent shows and goes past.
+ALLOW = EXIT_CLEAN
+BLOCK = EXIT_ERROR
+BAD_INPUT = EXIT_FINDINGS
 
 ADVICE = (
     "Never put an API key in a file, a command or a prompt: read it from the environment "
@@ -167,7 +175,7 @@ def respond(decision: AgentDecision, output: str = "exit-code") -> tuple[int, st
     PreToolUse and UserPromptSubmit; for PostToolUse, the reason goes to the model).
     ``json``: exit 0 with the documented JSON decision on stdout."""
     if not decision.block:
-        return 0, "", ""
+        return ALLOW, "", ""
     if output == "json":
         doc: dict[str, Any]
         if decision.event == "PreToolUse":
@@ -178,11 +186,11 @@ def respond(decision: AgentDecision, output: str = "exit-code") -> tuple[int, st
             }}  # fmt: skip
         else:
             doc = {"decision": "block", "reason": decision.reason}
-        return 0, json.dumps(doc) + "\n", ""
-    return 2, "", decision.reason + "\n"
+        return ALLOW, json.dumps(doc) + "\n", ""
+    return BLOCK, "", decision.reason + "\n"
 
 
-class PayloadError(ValueError):
+class PayloadError(KeyscanError, ValueError):
     """The hook's stdin is not one JSON object."""
 
 

@@ -328,7 +328,7 @@ def pre_receive(
 def agent(output: str) -> None:
     """Coding-agent hook (Claude Code, Codex CLI): reads the hook's JSON on stdin and blocks
     a tool call, prompt or tool output that holds an OpenAI key, with a redacted reason."""
-    from keyscan.agent import PayloadError, decide, parse_payload, respond
+    from keyscan.agent import BAD_INPUT, PayloadError, decide, parse_payload, respond
     from keyscan.api import Scanner
 
     try:
@@ -336,7 +336,7 @@ def agent(output: str) -> None:
     except PayloadError as exc:
         # Exit 1: the agent shows the error and goes on (a broken hook never blocks all work).
         click.echo(f"keyscan: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(BAD_INPUT)
     code, out, err = respond(decide(payload, Scanner()), output)
     if out:
         sys.stdout.write(out)
