@@ -152,6 +152,21 @@ def own_index(index: str, git_dir: str, cwd: str) -> bool:
     return not other_repo
 
 
+# git's quarantine during a pre-receive hook: the pushed objects live in a temporary object
+# directory that git names only through these variables. Kept for ``keyscan hook
+# pre-receive`` alone (``keep_quarantine``); every other command drops them.
+QUARANTINE_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+_quarantine: dict[str, str] = {}
+
+
+def keep_quarantine(env: dict[str, str]) -> dict[str, str]:
+    """Keep git's quarantine variables of ``env`` (the pre-receive hook's own environment)
+    on every later git command of this process (and of its forked workers). Returns them."""
+    _quarantine.clear()
+    _quarantine.update({k: env[k] for k in QUARANTINE_ENV if env.get(k)})
+    return dict(_quarantine)
+
+
 def git_env(
     keep_index: bool = False, git_dir: str | None = None, cwd: str | None = None
 ) -> dict[str, str]:
@@ -168,6 +183,7 @@ def git_env(
     }
     if index is not None:
         env["GIT_INDEX_FILE"] = index
+    env.update(_quarantine)
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_TERMINAL_PROMPT="0",
