@@ -238,11 +238,10 @@ class Detector:
         if start < 0:
             return None
         if rule.equal_halves and m.start("right") >= 0:
-            # Key halves have equal length: drop what spilled past the right one
-            # (a key followed by '-' or '_', both legal in base64url, swallows them).
-            left = m.end("left") - m.start("left")
-            if m.end("right") - m.start("right") > left:
-                end = min(end, m.start("right") + left)
+            span = _equal_halves_span(rule, data, m, start, end)
+            if span is None:
+                return None
+            start, end = span
         return self._check(rule, data, start, end)
 
     def _check(self, rule: Rule, data: bytes, start: int, end: int) -> Match | None:
@@ -268,6 +267,47 @@ class Detector:
                     family = fam
                     break
         return Match(rule=rule, start=start, end=end, secret=secret, family=family)
+
+
+_SEPARATORS = frozenset(b"-_")
+
+
+def _equal_halves_span(
+    rule: Rule, data: bytes, m: re.Match[bytes], start: int, end: int
+) -> tuple[int, int] | None:
+    """Where a key with equal halves starts and ends, or None when the text is no such key.
+
+    Never a value that is not in the input: a right half longer than the left one is cut
+    only where a separator follows the cut (a key followed by ``-suffix`` or ``_v2``, both
+    legal in base64url). Before that, a rule with name segments (``family_by_prefix``) may
+    have taken a dash of the left half for a segment's end: when the text the right half's
+    length back from the marker starts after a dash (or right after ``sk-``), that is the
+    left half and the match is whole. Anything else is malformed (truncated, spliced, a
+    fragment of a split literal): this rule does not report it (``openai-key-malformed``
+    reports its exact text at low confidence)."""
+    left_start, marker = m.span("left")
+    right_start, right_end = m.span("right")
+    left, right = marker - left_start, right_end - right_start
+    if left == right:
+        return start, end
+    wider = marker - right
+    if right > left:
+        if (
+            rule.family_by_prefix
+            and wider >= start + 3
+            and (wider == start + 3 or data[wider - 1] == 0x2D)
+        ):
+            return start, end
+        cut = right_start + left
+        if data[cut] in _SEPARATORS:
+            return start, cut
+    elif rule.family_by_prefix and data[wider - 1] == 0x2D:
+        # The left half took text before the key (``sk-sk-team-<half>...``): the key is the
+        # last ``sk-`` whose name segments end where a left half of the right length begins.
+        at = data.rfind(b"sk-", start, wider)
+        if at >= 0:
+            return at, end
+    return None
 
 
 # Bytes added past a window's end, so that a lookahead after a match sees the real next byte.
