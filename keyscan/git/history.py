@@ -26,10 +26,7 @@ the staged scan ``keyscan.git.staged``.
 from __future__ import annotations
 
 import os
-import queue
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,6 +79,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
         if is_url(target):
             if options.staged:
                 raise GitError(target, "--staged needs a local repository")
+            import tempfile  # lazy: shutil and tempfile import bz2, lzma, random
+
             tmp = tempfile.mkdtemp(prefix="keyscan-clone-")
             path = os.path.join(tmp, "repo.git")
             clone(target, path)
@@ -101,6 +100,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
         result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
     finally:
         if tmp is not None:
+            import shutil
+
             shutil.rmtree(tmp, ignore_errors=True)
     result.duration = time.perf_counter() - started
     return result
@@ -405,6 +406,8 @@ def enumerate_and_scan(
         oids = [o.oid for o in objects.scan]
         scanned = scan_objects(repo, Detector(rules), oids, options.content, known)
         return objects, scanned, 1
+
+    import queue
 
     found: queue.Queue[list[ObjectRef] | None] = queue.Queue()
     batch: list[ObjectRef] = []
