@@ -170,7 +170,7 @@ def main() -> None:
     args = ap.parse_args()
     bins = ensure_peers(args.venv)
     keyscan = shutil.which("keyscan", path=str(Path(sys.executable).parent)) or "keyscan"
-    histories = args.history
+    histories = [p.resolve() for p in args.history] if args.history is not None else None
     if histories is None:
         synth = HERE / "data" / "synth"
         histories = [synth] if synth.exists() else []
