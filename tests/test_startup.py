@@ -223,3 +223,26 @@ def test_hook_import_set(tmp_path: Path) -> None:
     modules = set(json.loads(out.read_text()))
     assert "keyscan.git.staged" in modules and "keyscan.detector" in modules
     assert not HOOK_NEVER & modules, sorted(HOOK_NEVER & modules)
+
+
+def test_hook_with_a_corrupt_cache_still_finds_the_key(tmp_path: Path) -> None:
+    """The command line over a corrupt cache: the rules come from the YAML, the key is found
+    (exit 1, redacted) and the cache is rebuilt."""
+    repo = Repo(tmp_path / "repo")
+    secret = key("svcacct")
+    repo.write("cfg.env", f"OPENAI_API_KEY={secret}\n")
+    repo.git("add", "cfg.env")
+    cache = tmp_path / "cache" / CACHE_NAME
+    cache.parent.mkdir()
+    cache.write_bytes(b'{"format": 1, "keyscan": "' + __version__.encode() + b'", "entries": {')
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(cache.parent)}
+    env.pop("KEYSCAN_RULE_CACHE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "keyscan", "hook", "pre-commit"],
+        cwd=repo.path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert redact(secret) in out and secret not in out
+    assert json.loads(cache.read_text())["keyscan"] == __version__
+    assert secret not in cache.read_text()
