@@ -246,3 +246,24 @@ def test_hook_with_a_corrupt_cache_still_finds_the_key(tmp_path: Path) -> None:
     assert redact(secret) in out and secret not in out
     assert json.loads(cache.read_text())["keyscan"] == __version__
     assert secret not in cache.read_text()
+
+
+def test_scan_without_findings_lists_submodules_as_head_tree_does(tmp_path: Path) -> None:
+    """A history or range scan with no finding reads only the submodules of HEAD (no map of
+    every blob): the same list, in the same order, as the full parse."""
+    from keyscan.git.history import _submodules_at
+    from keyscan.git.plumbing import discover
+    from keyscan.git.provenance import head_tree
+
+    sub = Repo(tmp_path / "sub")
+    sub.commit("sub", ("inner.txt", "hello\n"))
+    repo = Repo(tmp_path / "repo")
+    repo.commit("base", ("a.txt", "x\n"), ("dir/160000 commit b.txt", "y\n"))
+    for name in ("vendor/one", "z z/two\tthree"):
+        repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub.path), name)
+    repo.git("commit", "-q", "-m", "subs")
+    git = discover(str(repo.path))
+    head = repo.git("rev-parse", "HEAD").strip()
+    expected = head_tree(git, head)[1]
+    assert len(expected) == 2 and _submodules_at(git, head) == expected
+    assert _submodules_at(git, None) == []
