@@ -324,3 +324,17 @@ def test_git_history_honours_no_decode(tmp_path: Path) -> None:
     assert (loc["path"], loc["line"], loc["decoded"]) == ("secret.yaml", 2, "base64")
     proc = subprocess.run([*base, "--no-decode"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("after", [b"\na+", b"\r\na+", b"\nab\n", b"\nQQ==\n"])
+def test_base64_key_followed_by_a_short_token_on_the_next_line(after: bytes) -> None:
+    """Found by the property test: a base64 run that goes on over a line break glued ``a+``
+    onto the key's encoding, its decoding ended in a junk letter that the key's right half
+    swallowed, and the key was reported as a malformed value that is not in the input."""
+    import base64
+
+    from keyscan.api import Scanner
+
+    k = key("legacy", seed=0)
+    found = Scanner().scan_text(b" " + base64.b64encode(k.encode()) + after).findings
+    assert [(f.secret, f.rule_id) for f in found] == [(k, "openai-legacy-key")]

@@ -429,6 +429,21 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
             if not allowed(d):
                 return
             yield d
+        # A run that goes on over a line break may have glued a short token of the next line
+        # (``...=\na+``) onto the key's encoding: its decoding then ends in a junk byte that
+        # the key's half swallows. The text up to the last line break, when it is whole groups
+        # of four, is decoded on its own too (the same key found twice is reported once).
+        stop = aligned + len(data[aligned:end].rstrip(b"\r\n"))
+        last = max(data.rfind(b"\n", aligned, stop), data.rfind(b"\r", aligned, stop))
+        if last > aligned:
+            head = data[aligned:last].rstrip(b"\r\n")
+            whole = head.replace(b"\n", b"").replace(b"\r", b"")
+            if len(whole) >= MIN_BASE64_RUN and len(whole.rstrip(b"=")) % 4 in (0, 2, 3):
+                d = decode_base64_region(data, aligned, aligned + len(head))
+                if d is not None:
+                    if not allowed(d):
+                        return
+                    yield d
     signs: list[tuple[int, int]] | None = None
     for mark, trigger, full, full_trigger, window, decode in (
         (b"%", _PERCENT_TRIGGER, (_FULL_PERCENT,), _FULL_PERCENT_TRIGGER, PERCENT_WINDOW,
