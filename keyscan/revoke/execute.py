@@ -280,18 +280,25 @@ class Executor:
                 f"({last.reason or 'invalid_api_key'})",
                 answer.status, answer.request_id,
             )
-        still = "still-live" if last is not None and last.is_live else "unconfirmed"
-        self._record(
-            "recheck", still, item, target, last.http_status if last else None,
-            last.request_id if last else None,
-            f"the leaked key still answers {status} after {attempts} checks", attempts=attempts,
-        )
+        self._record_not_dead(item, target, last, status, attempts)
         return Outcome(
             item, FAILED,
             f"{done}, but the leaked key still answers {status} after {attempts} checks: "
             f"{target.id} may not have been the leaked key (or the delete has not propagated "
             "yet); check the key again, and the audit log",
             answer.status, answer.request_id,
+        )
+
+    def _record_not_dead(
+        self, item: PlanItem, target: Candidate, last: Verification | None, status: str,
+        attempts: int,
+    ) -> None:
+        """The audit record of a leaked key that does not answer dead after its re-checks."""
+        still = "still-live" if last is not None and last.is_live else "unconfirmed"
+        self._record(
+            "recheck", still, item, target, last.http_status if last else None,
+            last.request_id if last else None,
+            f"the leaked key still answers {status} after {attempts} checks", attempts=attempts,
         )
 
     def gone(
@@ -323,12 +330,7 @@ class Executor:
                 "already deleted",
                 exc.status, exc.request_id,
             )
-        still = "still-live" if last is not None and last.is_live else "unconfirmed"
-        self._record(
-            "recheck", still, item, target, last.http_status if last else None,
-            last.request_id if last else None,
-            f"the leaked key still answers {status} after {attempts} checks", attempts=attempts,
-        )
+        self._record_not_dead(item, target, last, status, attempts)
         return Outcome(
             item, FAILED,
             f"{what} no longer exists (404), yet the leaked key still answers {status} after "
