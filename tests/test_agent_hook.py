@@ -1,5 +1,6 @@
 """``keyscan hook agent``: replays hook payloads shaped as the Claude Code hooks reference
-documents them (and the Codex CLI's PreToolUse input, codex-rs/hooks), through the real
+documents them (and the Codex CLI's PreToolUse, UserPromptSubmit and PostToolUse input and
+output, codex-rs/hooks in openai/codex), through the real
 command line."""
 
 from __future__ import annotations
@@ -170,6 +171,54 @@ def test_codex_pre_tool_use_input(tmp_path: Path) -> None:
                    "permission_mode": "default", "tool_name": tool,
                    "tool_input": {"command": command}, "tool_use_id": "call_1"}  # fmt: skip
         assert_blocked(run(payload), secret)
+
+
+def codex(event: str, cwd: Path, **fields: Any) -> dict[str, Any]:
+    """A Codex CLI hook input with every field its generated input schema requires
+    (codex-rs/hooks/schema/generated/*.command.input.schema.json)."""
+    return {"session_id": "s", "turn_id": "t", "transcript_path": None, "cwd": str(cwd),
+            "hook_event_name": event, "model": "gpt-5", "permission_mode": "default",
+            **fields}  # fmt: skip
+
+
+# The top-level fields of Codex's UserPromptSubmit and PostToolUse command output schemas
+# (additionalProperties: false); a "block" decision needs a non-empty reason.
+CODEX_OUTPUT_FIELDS = {"continue", "decision", "hookSpecificOutput", "reason", "stopReason",
+                       "suppressOutput", "systemMessage"}  # fmt: skip
+
+
+def assert_codex_block_json(proc: subprocess.CompletedProcess[str], secret: str) -> None:
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert set(doc) <= CODEX_OUTPUT_FIELDS
+    assert doc["decision"] == "block" and doc["reason"].strip()
+    assert redact(secret) in doc["reason"] and secret not in proc.stdout + proc.stderr
+
+
+def test_codex_user_prompt_submit(tmp_path: Path) -> None:
+    """Codex blocks the prompt (it is not recorded for the model) on exit 2 with a reason on
+    stderr, or on {"decision": "block", "reason": ...} (codex-rs/hooks user_prompt_submit.rs)."""
+    secret = key("svcacct")
+    payload = codex("UserPromptSubmit", tmp_path, prompt=f"use this key {secret} please")
+    assert_blocked(run(payload), secret)
+    assert_codex_block_json(run(payload, "--output", "json"), secret)
+    assert run(codex("UserPromptSubmit", tmp_path, prompt="hello")).returncode == 0
+
+
+def test_codex_post_tool_use(tmp_path: Path) -> None:
+    """Codex's PostToolUse (codex-rs/hooks post_tool_use.rs): exit 2 with stderr, or
+    decision "block" with a reason, sends the reason to the model as feedback; the output
+    itself already ran. tool_response is any JSON value: a string and an object here."""
+    secret = key("project")
+    for response in (f"K={secret}\n", {"output": f"K={secret}\n", "exit_code": 0}):
+        payload = codex("PostToolUse", tmp_path, tool_name="Bash",
+                        tool_input={"command": "cat .env"}, tool_response=response,
+                        tool_use_id="call_1")  # fmt: skip
+        assert_blocked(run(payload), secret)
+        assert_codex_block_json(run(payload, "--output", "json"), secret)
+    clean = codex("PostToolUse", tmp_path, tool_name="Bash", tool_input={"command": "ls"},
+                  tool_response="a.py\n", tool_use_id="call_2")  # fmt: skip
+    assert run(clean).returncode == 0
 
 
 def test_other_events_and_bad_input(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -297,3 +298,48 @@ def test_push_of_1000_commits(server: Server) -> None:
     assert refused(proc) and redact(secret) in proc.stderr
     assert "f17.txt:1" in proc.stderr
     assert took < 60
+
+
+def test_bypass_is_refused_for_a_key_verified_live(
+    tmp_path: Path, fake_state: Any, fake_server: Any
+) -> None:
+    """With --verify, a push option cannot let a live key through; a dead one it can."""
+    log = tmp_path / "bypass.log"
+    args = (
+        f"--allow-bypass {shlex.quote(str(log))} --verify "
+        f"--api-base {shlex.quote(fake_server.base_url)}"
+    )
+    server = Server(tmp_path, args=args)
+    live, dead = key("project"), key("project")
+    project = fake_state.add_project("web")
+    fake_state.add_key(live, "live", project_id=project.id)
+    fake_state.add_key(dead, "deleted", project_id=project.id)
+    server.commit("keys", **{"a.env": f"A={live}\n", "b.env": f"B={dead}\n"})
+    reason = "keyscan.reason=a test key"
+    proc = server.push("main", options=(f"keyscan.allow={fingerprint_of(live)}", reason))
+    assert refused(proc), proc.stderr
+    assert f"{redact(live)}: bypass refused: the key is live" in proc.stderr
+    assert live not in proc.stderr and dead not in proc.stderr
+    # The check really went to the (fake) API, and nothing was recorded as bypassed.
+    assert fake_state.requests("/models")
+    assert not log.exists() or fingerprint_of(live) not in log.read_text()
+    # Both allowed: the dead key is bypassed (audited), the live one still refuses the push.
+    both = (f"keyscan.allow={fingerprint_of(live)}", f"keyscan.allow={fingerprint_of(dead)}")
+    proc = server.push("main", options=(*both, reason))
+    assert refused(proc) and "the key is live" in proc.stderr
+    # Only the dead key left in the pushed commits: its bypass goes through.
+    server.git("rm", "-q", "a.env")
+    server.git("commit", "-q", "--amend", "-m", "dead key only")
+    proc = server.push("main", options=(f"keyscan.allow={fingerprint_of(dead)}", reason))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record["fingerprint"] == fingerprint_of(dead)
+    assert live not in log.read_text() and dead not in log.read_text()
+
+
+def test_verify_refuses_an_unsafe_api_base(tmp_path: Path) -> None:
+    server = Server(tmp_path, args="--verify --api-base http://example.com/v1")
+    secret = key("project")
+    server.commit("k", **{"k.env": f"K={secret}\n"})
+    proc = server.push("main")
+    assert refused(proc) and "push refused: --api-base:" in proc.stderr

@@ -281,6 +281,12 @@ def _run_revs(
     "for a key verified live), each bypass recorded in LOG. Off by default.",
 )
 @click.option("--verify", is_flag=True, help="Check each key against the OpenAI API.")
+@click.option(
+    "--api-base",
+    metavar="URL",
+    help="OpenAI API base URL for --verify (default: $OPENAI_BASE_URL or "
+    "https://api.openai.com/v1). https only; plain http only to loopback.",
+)
 @click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Add rule files.")
 def pre_receive(
     config: str | None,
@@ -288,6 +294,7 @@ def pre_receive(
     on_timeout: str,
     bypass_log: str | None,
     verify: bool,
+    api_base: str | None,
     rule_dirs: tuple[str, ...],
 ) -> None:
     """Server side: refuse a push that introduces an OpenAI key. Reads git's
@@ -296,12 +303,25 @@ def pre_receive(
     from keyscan.exitcodes import EXIT_ERROR
     from keyscan.receive import ReceiveOptions, check_push, refusal
 
+    verify_options = None
+    if verify:
+        from keyscan.verify import UnsafeBaseUrl, options_from_params
+
+        try:
+            verify_options = options_from_params({"api_base": api_base})
+        except UnsafeBaseUrl as exc:
+            click.echo(f"keyscan: push refused: --api-base: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+    elif api_base:
+        click.echo("keyscan: push refused: --api-base needs --verify", err=True)
+        sys.exit(EXIT_ERROR)
     options = ReceiveOptions(
         config=config,
         timeout=timeout,
         on_timeout="accept" if on_timeout == "accept" else "reject",
         bypass_log=bypass_log,
         verify=verify,
+        verify_options=verify_options,
         rule_dirs=rule_dirs,
     )
     lines = sys.stdin.read().splitlines()
