@@ -112,7 +112,17 @@ def check_push(
                 box["result"] = ScanResult(kind="git", targets=[git_dir])
                 return
             scope = GitScope(revisions=tuple(plan.tips), exclude_commits=tuple(plan.exclude))
-            box["result"] = scanner.scan_repo(repo.git_dir, scope)
+            found = scanner.scan_repo(repo.git_dir, scope)
+            # The pusher's inline allow comments are theirs, not the server's: ignored here.
+            for f in found.findings:
+                for loc in f.locations:
+                    loc.inline_allowed = False
+                f.more_allowed = 0
+            # Verification is part of the check: it runs inside the time budget too.
+            triage(found, TriageOptions(
+                config=config, verify=options.verify, verify_options=options.verify_options
+            ))  # fmt: skip
+            box["result"] = found
         except GitError as exc:
             box["result"] = ScanResult(
                 kind="git", targets=[git_dir], errors=[ScanError(exc.where, exc.message)]
@@ -134,15 +144,6 @@ def check_push(
     plan = box.get("plan")
     outcome.new_commits = plan.new_commits if plan is not None else 0
     outcome.result = result
-    # The pusher's inline allow comments are theirs, not the server's: ignored here.
-    for f in result.findings:
-        for loc in f.locations:
-            loc.inline_allowed = False
-        f.more_allowed = 0
-    triage(
-        result,
-        TriageOptions(config=config, verify=options.verify, verify_options=options.verify_options),
-    )
     _apply_bypass(result, env, options, outcome)
     outcome.code = exit_code(result)
     return outcome

@@ -343,3 +343,39 @@ def test_verify_refuses_an_unsafe_api_base(tmp_path: Path) -> None:
     server.commit("k", **{"k.env": f"K={secret}\n"})
     proc = server.push("main")
     assert refused(proc) and "push refused: --api-base:" in proc.stderr
+
+
+def test_verification_counts_inside_the_time_budget(tmp_path: Path) -> None:
+    """--verify against an API that never answers: the key checks are part of the check, so
+    the hook stops at its --timeout (fail closed) instead of waiting on the network."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_stall() -> None:  # accepts, reads nothing, answers nothing
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept_and_stall, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        server = Server(tmp_path, args=f"--verify --api-base {base} --timeout 3")
+        server.commit("key", **{"app.env": f"OPENAI_API_KEY={key('project')}\n"})
+        proc = server.push("main")
+        # Outside the budget, the scan would finish in time and the push would then wait on
+        # the network and be refused for the key itself ("push refused"), not the budget.
+        assert refused(proc) and "fail closed" in proc.stderr, proc.stderr
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        listener.close()
