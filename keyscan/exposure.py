@@ -595,13 +595,46 @@ def measure_exposure(
             else:
                 run.errors.append(line)
             return run
-        reports = [_report_for(item, evidence.get(item.leaked.fingerprint, Evidence()), history)
-                   for item in plan]
-        _measure_all(client, reports, options, run)
+        run.reports = measure_plan(client, plan, evidence, history, options, run)
+    return run
+
+
+def measure_plan(
+    client: Any,
+    plan: list[PlanItem],
+    evidence: Mapping[str, Evidence],
+    history: list[dict[str, Any]],
+    options: ExposureOptions,
+    run: ExposureRun,
+) -> list[ExposureReport]:
+    """Exposure figures and timelines for the items of a revocation plan already made (the
+    same safe matching), through an open Admin API client (only GETs)."""
+    reports = [_report_for(item, evidence.get(item.leaked.fingerprint, Evidence()), history)
+               for item in plan]
+    _measure_all(client, reports, options, run)
     for r in reports:
         r.timeline = build_timeline(r, evidence.get(r.fingerprint, Evidence()))
-    run.reports = reports
-    return run
+    return reports
+
+
+def plan_hook(
+    evidence: Mapping[str, Evidence], options: ExposureOptions
+) -> Callable[[Any, list[PlanItem], list[dict[str, Any]]], dict[str, str]]:
+    """The ``RevokeOptions.exposure`` hook: one line per leaked key ("used 3 times after it
+    leaked, last 2026-11-20, cost $0.42", or why there are no figures), by fingerprint. Never
+    raises: a failure is the line of every key it concerns."""
+
+    def hook(client: Any, plan: list[PlanItem], history: list[dict[str, Any]]
+             ) -> dict[str, str]:
+        run = ExposureRun()
+        try:
+            reports = measure_plan(client, plan, evidence, history, options, run)
+        except AdminApiError as exc:
+            line = "no exposure figures: " + _failure_line(exc, "usage and costs")
+            return {item.leaked.fingerprint: line for item in plan}
+        return {r.fingerprint: scrub(r.summary()) for r in reports}
+
+    return hook
 
 
 def _failure_line(exc: AdminApiError, what: str) -> str:
