@@ -305,6 +305,37 @@ def evidence_from_report(path: Path) -> dict[str, Evidence]:
     return out
 
 
+def evidence_from_store(store: Any) -> dict[str, Evidence]:
+    """Evidence by fingerprint from an audit store (``keyscan.audit.store.AuditStore``): the
+    earliest introducing commit of each key, the refs it is reachable from, when keyscan first
+    saw it (the start of the audit that first found it) and its latest live verification."""
+    from keyscan.audit.view import load
+
+    out: dict[str, Evidence] = {}
+    first_seen = {
+        str(r["fingerprint"]): parse_time(r["started_at"])
+        for r in store.rows("SELECT k.fingerprint, a.started_at FROM keys k "
+                            "LEFT JOIN audits a ON a.id = k.first_audit_id")
+    }
+    for k in load(store).keys:
+        ev = Evidence(detected_at=first_seen.get(k.fingerprint))
+        first = k.first
+        if first is not None:
+            ev.introduced_at = parse_time(first.introduced_date)
+            ev.commit = first.introduced_commit
+            who = f"{first.introduced_author or ''} <{first.introduced_email or ''}>"
+            ev.author = who.strip()
+        refs = sorted({ref for r in k.repos for ref in r.refs})
+        if refs:
+            ev.pushed_refs = [r for r in refs if r.startswith("refs/remotes/")]
+            ev.pushed = bool(ev.pushed_refs)
+        v = k.verification
+        if v is not None and v.is_live:
+            ev.verified_live_at = parse_time(v.checked_at)
+        out[k.fingerprint] = ev
+    return out
+
+
 # -- the cache ----------------------------------------------------------------------------------
 
 def default_cache_path() -> Path:
