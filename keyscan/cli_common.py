@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
@@ -19,7 +19,7 @@ from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:
     from keyscan.config import Config
-    from keyscan.revoke import RevocationRun, RevokeOptions
+    from keyscan.revoke import ExposureHook, RevocationRun, RevokeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -279,6 +279,7 @@ def apply_revoke_params(run: RunOptions, params: dict[str, Any]) -> None:
 
         options = RevokeOptions(admin_key=admin_key, base_url=api_base or default_base_url(),
                                 yes=yes)
+        options.exposure = exposure_hook(options, findings=findings)
         # The scan's report keeps stdout: the plan and the results go to stderr.
         done = revoke_findings(findings, options, show_revocation_plan(options, sys.stderr))
         show_revocation_end(done, options, sys.stderr)
@@ -442,6 +443,41 @@ def _report_not_written(result: ScanResult, output: OutputOptions, exc: OSError)
         f"keyscan: error: cannot write the report to {where}: {exc.strerror or exc}",
         file=sys.stderr,
     )
+
+
+def exposure_hook(
+    options: RevokeOptions, report: Path | None = None, findings: list[Finding] | None = None
+) -> ExposureHook:
+    """The revocation plan's exposure line ("used 3 times after it leaked, last ..., cost
+    $X"): keyscan.exposure over the planner's client, with the evidence of the report (or of
+    the findings of this scan): when each key was introduced, first seen, verified."""
+
+    def hook(client: Any, plan: list[Any], history: list[dict[str, Any]]) -> Mapping[str, str]:
+        from keyscan.exposure import (
+            Evidence,
+            ExposureOptions,
+            evidence_from_entry,
+            evidence_from_report,
+            plan_hook,
+        )
+
+        evidence: dict[str, Evidence] = {}
+        if report is not None:
+            evidence = evidence_from_report(report)
+        elif findings:
+            import time
+
+            from keyscan.report.json_report import finding_to_json
+
+            now = int(time.time())
+            evidence = {f.fingerprint: evidence_from_entry(finding_to_json(f), now)
+                        for f in findings}
+        eopts = ExposureOptions(admin_key=options.admin_key, base_url=options.base_url,
+                                key_ids=options.key_ids, retries=options.retries,
+                                backoff_initial=options.backoff_initial)
+        return plan_hook(evidence, eopts)(client, plan, history)
+
+    return hook
 
 
 def show_revocation_plan(options: RevokeOptions, out: TextIO) -> Callable[[RevocationRun], None]:

@@ -305,6 +305,37 @@ def evidence_from_report(path: Path) -> dict[str, Evidence]:
     return out
 
 
+def evidence_from_store(store: Any) -> dict[str, Evidence]:
+    """Evidence by fingerprint from an audit store (``keyscan.audit.store.AuditStore``): the
+    earliest introducing commit of each key, the refs it is reachable from, when keyscan first
+    saw it (the start of the audit that first found it) and its latest live verification."""
+    from keyscan.audit.view import load
+
+    out: dict[str, Evidence] = {}
+    first_seen = {
+        str(r["fingerprint"]): parse_time(r["started_at"])
+        for r in store.rows("SELECT k.fingerprint, a.started_at FROM keys k "
+                            "LEFT JOIN audits a ON a.id = k.first_audit_id")
+    }
+    for k in load(store).keys:
+        ev = Evidence(detected_at=first_seen.get(k.fingerprint))
+        first = k.first
+        if first is not None:
+            ev.introduced_at = parse_time(first.introduced_date)
+            ev.commit = first.introduced_commit
+            who = f"{first.introduced_author or ''} <{first.introduced_email or ''}>"
+            ev.author = who.strip()
+        refs = sorted({ref for r in k.repos for ref in r.refs})
+        if refs:
+            ev.pushed_refs = [r for r in refs if r.startswith("refs/remotes/")]
+            ev.pushed = bool(ev.pushed_refs)
+        v = k.verification
+        if v is not None and v.is_live:
+            ev.verified_live_at = parse_time(v.checked_at)
+        out[k.fingerprint] = ev
+    return out
+
+
 # -- the cache ----------------------------------------------------------------------------------
 
 def default_cache_path() -> Path:
@@ -595,13 +626,46 @@ def measure_exposure(
             else:
                 run.errors.append(line)
             return run
-        reports = [_report_for(item, evidence.get(item.leaked.fingerprint, Evidence()), history)
-                   for item in plan]
-        _measure_all(client, reports, options, run)
+        run.reports = measure_plan(client, plan, evidence, history, options, run)
+    return run
+
+
+def measure_plan(
+    client: Any,
+    plan: list[PlanItem],
+    evidence: Mapping[str, Evidence],
+    history: list[dict[str, Any]],
+    options: ExposureOptions,
+    run: ExposureRun,
+) -> list[ExposureReport]:
+    """Exposure figures and timelines for the items of a revocation plan already made (the
+    same safe matching), through an open Admin API client (only GETs)."""
+    reports = [_report_for(item, evidence.get(item.leaked.fingerprint, Evidence()), history)
+               for item in plan]
+    _measure_all(client, reports, options, run)
     for r in reports:
         r.timeline = build_timeline(r, evidence.get(r.fingerprint, Evidence()))
-    run.reports = reports
-    return run
+    return reports
+
+
+def plan_hook(
+    evidence: Mapping[str, Evidence], options: ExposureOptions
+) -> Callable[[Any, list[PlanItem], list[dict[str, Any]]], dict[str, str]]:
+    """The ``RevokeOptions.exposure`` hook: one line per leaked key ("used 3 times after it
+    leaked, last 2026-11-20, cost $0.42", or why there are no figures), by fingerprint. Never
+    raises: a failure is the line of every key it concerns."""
+
+    def hook(client: Any, plan: list[PlanItem], history: list[dict[str, Any]]
+             ) -> dict[str, str]:
+        run = ExposureRun()
+        try:
+            reports = measure_plan(client, plan, evidence, history, options, run)
+        except AdminApiError as exc:
+            line = "no exposure figures: " + _failure_line(exc, "usage and costs")
+            return {item.leaked.fingerprint: line for item in plan}
+        return {r.fingerprint: scrub(r.summary()) for r in reports}
+
+    return hook
 
 
 def _failure_line(exc: AdminApiError, what: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from keyscan.audit.view import AuditView, KeyView, RepoKey, next_steps, where_now
@@ -172,9 +173,60 @@ def _key_section(key: KeyView, db: str) -> str:
 <tr><th>Where it is now</th><td>{_where_now(key)}</td></tr>
 <tr><th>Seen in</th><td>{len(key.repos)} repositor{"y" if len(key.repos) == 1 else "ies"} \
 ({repos}), {locations} location{"" if locations == 1 else "s"}{refs_html}</td></tr>
-<tr><th>What to do next</th><td><ol>{steps}</ol></td></tr>
+{_exposure_row(key)}<tr><th>What to do next</th><td><ol>{steps}</ol></td></tr>
 </table>
 </section>"""
+
+
+def _exposure_row(key: KeyView) -> str:
+    """Was it used? (keyscan exposure --db): the summary and the incident timeline."""
+    e = key.exposure
+    if not e:
+        return ""
+    alert = ""
+    if key.used_after_revocation:
+        alert = (f'<p class="alert"><strong>Used {esc(e.get("requests_after_revocation"))} '
+                 "times after its revocation: the revocation did not stop it.</strong></p>")
+    events = "".join(
+        f'<li{" class=alert" if ev.get("alert") else ""}>{esc(_day(ev.get("at")))}: '
+        f'{esc(ev.get("kind"))}: {esc(ev.get("detail") or "")}</li>'
+        for ev in key.exposure_events
+    )
+    key_id = f' <span class="meta">({esc(e.get("key_id"))})</span>' if e.get("key_id") else ""
+    return (f'<tr><th>Was it used?</th><td>{alert}{esc(e.get("summary") or "")}{key_id}'
+            f'<ol class="incident">{events}</ol></td></tr>\n')
+
+
+# Marks of the exposure timeline on the SVG bars: (shape, colour, label).
+EXPOSURE_MARKS = {
+    "first-use": ("diamond", "#d97706", "first use after the leak"),
+    "last-use": ("diamond", "#92400e", "last use"),
+    "revoked": ("bar", "#1d2430", "revoked"),
+    "used-after-revocation": ("alert", "#c62828", "USED AFTER ITS REVOCATION"),
+}
+
+
+def _exposure_marks(key: KeyView, cy: float, x: Callable[[datetime], float], lo: float,
+                    hi: float) -> list[str]:
+    out: list[str] = []
+    for ev in key.exposure_events:
+        mark = EXPOSURE_MARKS.get(str(ev.get("kind")))
+        when = _parse(ev.get("at") if isinstance(ev.get("at"), str) else None)
+        if mark is None or when is None:
+            continue
+        shape, color, label = mark
+        mx = min(max(x(when), lo), hi)
+        tip = f'<title>{esc(label)} {esc(_day(ev.get("at")))}</title>'
+        if shape == "diamond":
+            out.append(f'<path class="exposure-{esc(ev.get("kind"))}" d="M{mx:.1f},'
+                       f'{cy - 6:.1f} l5,6 l-5,6 l-5,-6 z" fill="{color}">{tip}</path>')
+        elif shape == "bar":
+            out.append(f'<rect class="exposure-revoked" x="{mx - 1.5:.1f}" y="{cy - 7:.1f}" '
+                       f'width="3" height="14" fill="{color}">{tip}</rect>')
+        else:
+            out.append(f'<path class="exposure-alert" d="M{mx:.1f},{cy - 8:.1f} l7,13 '
+                       f'l-14,0 z" fill="{color}" stroke="#fff">{tip}</path>')
+    return out
 
 
 def _color(key: KeyView) -> str:
@@ -265,6 +317,7 @@ def timeline_svg(view: AuditView) -> str:
                 f'fill="{color}" fill-opacity="0.75"/>'
                 f'<circle cx="{x0:.1f}" cy="{cy:.1f}" r="4.5" fill="{color}"/>'
             )
+            parts.extend(_exposure_marks(k, cy, x, label_w, label_w + plot_w))
             if r.present_at_head:
                 parts.append(
                     f'<path d="M{x1:.1f},{cy - 5:.1f} l6,5 l-6,5 z" fill="{color}"/>'
@@ -279,7 +332,8 @@ def timeline_svg(view: AuditView) -> str:
         y += pad
     parts.append("</svg>")
     legend = (
-        '<p class="meta">● introduced · ✕ removed · ▶ still at HEAD. Colour: '
+        '<p class="meta">● introduced · ✕ removed · ▶ still at HEAD · ◆ first and last use '
+        'after the leak · ▮ revoked · ▲ used after its revocation. Colour: '
         '<span style="color:#c62828">live</span>, <span style="color:#d97706">unknown</span>, '
         '<span style="color:#2563eb">not checked</span>, '
         '<span style="color:#6b7280">dead</span>.</p>'

@@ -74,6 +74,7 @@ def render(view: AuditView, store: AuditStore, db_name: str) -> str:
                     "where_now": where_now(k),
                     "revoke_command": revoke_command(k, db_name),
                     "repositories": [asdict(r) for r in k.repos],
+                    "exposure": k.exposure,
                 }
             },
         )

@@ -39,6 +39,36 @@ def _day(date: str | None) -> str:
     return (date or "unknown")[:10]
 
 
+def _incident(key: KeyView) -> list[str]:
+    """The exposure figures and incident timeline (keyscan exposure --db), a block ready to
+    paste into an incident ticket."""
+    e = key.exposure
+    if not e:
+        return []
+    lines = ["**Incident: was it used?**", ""]
+    if key.used_after_revocation:
+        lines += [f"> **ALERT: used {md(e.get('requests_after_revocation'))} times after its "
+                  "revocation: the revocation did not stop it.**", ""]
+    project = f" (project {md(e.get('project_id'))})" if e.get("project_id") else ""
+    key_id = code(e["key_id"]) if e.get("key_id") else "not mapped"
+    lines.append(f"- Key id: {key_id}{project}")
+    lines.append(f"- Exposure: {md(e.get('summary') or '')}")
+    if e.get("status") == "measured":
+        lines.append(f"- Exposed since: {md(e.get('exposed_at') or '?')} "
+                     f"({md(e.get('exposed_source') or '?')})")
+        lines.append(f"- Requests: {md(e.get('requests'))}; tokens: "
+                     f"{md(e.get('input_tokens'))} in, {md(e.get('output_tokens'))} out")
+    lines.append(f"- Measured: {md(e.get('measured_at') or '?')}")
+    lines += ["", "| when | event | detail |", "|---|---|---|"]
+    for ev in key.exposure_events:
+        detail = md(ev.get("detail") or "")
+        if ev.get("alert"):
+            detail = f"**{detail}**"
+        lines.append(f"| {md(ev.get('at') or '?')} | {md(ev.get('kind'))} | {detail} |")
+    lines.append("")
+    return lines
+
+
 def _key(key: KeyView, db: str) -> list[str]:
     first = key.first
     lines = [f"### {code(key.redacted)}: {md(key.status)}", ""]
@@ -71,6 +101,7 @@ def _key(key: KeyView, db: str) -> list[str]:
         f"({_plural(sum(r.locations for r in key.repos), 'location')}) |"
     )
     lines.append("")
+    lines += _incident(key)
     lines.append("**What to do next**")
     lines.append("")
     for i, (text, cmd) in enumerate(next_steps(key, db), 1):

@@ -6,7 +6,9 @@ tips already scanned, each with a hash of the options it was scanned under: the 
 with the same options skips everything reachable from them), ``keys`` (one row
 per unique key: fingerprint and redacted value, never the key), ``locations`` (every place a
 key was seen, with commit provenance), ``repository_keys`` (per repository: first
-introduction, still at HEAD?, removed by which commit) and ``verifications``.
+introduction, still at HEAD?, removed by which commit), ``verifications`` and ``exposures``
+(``keyscan exposure --db``: usage and cost since the leak, and the incident timeline, as the
+JSON of ``keyscan.exposure.ExposureReport``).
 
 The file is created with mode 0600: although it holds no key, it maps where keys leaked.
 """
@@ -136,6 +138,14 @@ CREATE TABLE IF NOT EXISTS verifications (
     request_id TEXT,
     checked_at TEXT,
     cached INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS exposures (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL REFERENCES keys(fingerprint),
+    measured_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    key_id TEXT,
+    doc TEXT NOT NULL
 );
 """
 
@@ -485,6 +495,45 @@ class AuditStore:
             checked_at=row["checked_at"],
             cached=bool(row["cached"]),
         )
+
+    # -- exposure evidence (keyscan exposure --db) -------------------------------------------
+
+    def record_exposures(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Keep each key's exposure figures and timeline (``ExposureReport.to_json()``: never a
+        raw key); keys this store does not know are left out. Returns how many were kept."""
+        known = {str(r[0]) for r in self.db.execute("SELECT fingerprint FROM keys")}
+        rows = [
+            (d["fingerprint"], _now(), str(d.get("status") or ""), d.get("key_id"),
+             json.dumps(d, sort_keys=True))
+            for d in docs
+            if isinstance(d.get("fingerprint"), str) and d["fingerprint"] in known
+        ]
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO exposures (fingerprint, measured_at, status, key_id, doc) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def latest_exposure(self, fingerprint: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT measured_at, doc FROM exposures WHERE fingerprint = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (fingerprint,),
+        ).fetchone()
+        if row is None:
+            return None
+        from keyscan.safejson import loads as safe_loads
+
+        try:
+            doc = safe_loads(row["doc"])
+        except ValueError:
+            return None
+        if not isinstance(doc, dict):
+            return None
+        doc["measured_at"] = row["measured_at"]
+        return doc
 
     # -- reading, for reports ----------------------------------------------------------------
 

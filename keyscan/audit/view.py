@@ -52,6 +52,17 @@ class KeyView:
     description: str
     verification: Verification | None
     repos: list[RepoKey] = field(default_factory=list)
+    # The latest ``keyscan exposure --db`` figures and incident timeline (ExposureReport JSON).
+    exposure: dict[str, Any] | None = None
+
+    @property
+    def exposure_events(self) -> list[dict[str, Any]]:
+        events = (self.exposure or {}).get("timeline")
+        return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+    @property
+    def used_after_revocation(self) -> bool:
+        return bool((self.exposure or {}).get("used_after_revocation"))
 
     @property
     def status(self) -> str:
@@ -191,6 +202,7 @@ def load(store: AuditStore, key_prefix: str | None = None) -> AuditView:
             length=k["length"],
             description=k["description"],
             verification=_verification(store.latest_verification(k["fingerprint"])),
+            exposure=clean(store.latest_exposure(k["fingerprint"])),
         )
     for rk in store.rows(
         "SELECT k.*, r.target, "

@@ -25,12 +25,15 @@ from keyscan.cli_common import fail
               help="keyscan's revocation audit log (default: $XDG_DATA_HOME/keyscan/...).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "md"]),
               default="text", show_default=True, help="Output format.")
+@click.option("--db", "db", default=None, metavar="FILE",
+              help="Keep the figures and the incident timeline in this audit store (keyscan "
+              "audit --db): keyscan report shows them.")
 @click.option("--no-cache", is_flag=True, help="Ask the Admin API even if cached.")
 @click.option("--retries", type=click.IntRange(min=0), default=3, hidden=True)
 @click.option("--backoff", type=click.FloatRange(min=0), default=0.5, hidden=True)
 def exposure(keys: str | None, report: Path | None, admin_key_file: Path | None,
              api_base: str | None, key_ids: tuple[str, ...], audit_log: Path | None,
-             fmt: str, no_cache: bool, retries: int, backoff: float) -> None:
+             fmt: str, db: str | None, no_cache: bool, retries: int, backoff: float) -> None:
     """Show whether leaked keys were used after they leaked, and what it cost.
 
     Reads a keyscan JSON report (--report FILE) or keys on stdin (-), maps each key to one
@@ -44,6 +47,7 @@ def exposure(keys: str | None, report: Path | None, admin_key_file: Path | None,
     from keyscan.exposure import (
         ExposureOptions,
         evidence_from_report,
+        evidence_from_store,
         measure_exposure,
         render_markdown,
         render_text,
@@ -77,7 +81,24 @@ def exposure(keys: str | None, report: Path | None, admin_key_file: Path | None,
         key_ids=frozenset(key_ids), audit_path=audit_log or default_audit_path(),
         use_cache=not no_cache, retries=retries, backoff_initial=backoff,
     )
+    from keyscan.audit.store import AuditStore, StoreError
+
+    if db is not None:  # what the store knows fills what the report does not say
+        try:
+            with AuditStore(db, create=False) as store:
+                evidence = {**evidence_from_store(store), **evidence}
+        except (StoreError, ValueError) as exc:
+            fail(str(exc))
     run = measure_exposure(leaked, evidence, options)
+    if db is not None:
+        try:
+            with AuditStore(db, create=False) as store:
+                kept = store.record_exposures(r.to_json() for r in run.reports)
+        except StoreError as exc:
+            fail(str(exc))
+        if kept < len(run.reports):
+            click.echo(f"keyscan: warning: {len(run.reports) - kept} key(s) not in {db}: "
+                       "their figures are not kept there", err=True)
     if fmt == "json":
         click.echo(json.dumps(run.to_json(), indent=2))
     elif fmt == "md":

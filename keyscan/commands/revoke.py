@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from keyscan.cli_common import fail, show_revocation_end, show_revocation_plan
+from keyscan.cli_common import (
+    exposure_hook,
+    fail,
+    show_revocation_end,
+    show_revocation_plan,
+)
 
 if TYPE_CHECKING:
     from keyscan.revoke import LeakedKey
@@ -141,6 +146,7 @@ def revoke(
         retries=retries,
         backoff_initial=backoff,
     )
+    options.exposure = exposure_hook(options, report)
     done = run_revocation(leaked, options, show_revocation_plan(options, sys.stdout))
     show_revocation_end(done, options, sys.stdout)
     sys.exit(done.code)

@@ -139,6 +139,9 @@ def admin_key_from(
     return key, warnings
 
 
+ExposureHook = Callable[[Any, list[PlanItem], list[dict[str, Any]]], Mapping[str, str]]
+
+
 @dataclass
 class RevokeOptions:
     admin_key: str = field(repr=False)
@@ -160,6 +163,11 @@ class RevokeOptions:
     transport: Any = None
     verify_transport: Any = None
     sleep: Callable[[float], None] | None = field(default=None, repr=False)
+    # Exposure evidence for the plan (filled by the command layer, so that this package never
+    # imports keyscan.exposure): called with the Admin API client, the plan and the audit
+    # history once the plan is made, before it is shown; answers one line per leaked key
+    # ("used 3 times after it leaked, last 2026-11-20, cost $0.42") by fingerprint.
+    exposure: ExposureHook | None = field(default=None, repr=False)
 
 
 def _verify_options(options: RevokeOptions) -> Any:
@@ -216,6 +224,7 @@ class RevocationRun:
     error_line: str | None = None  # the summary of a run that stopped or failed (also in errors)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    exposure: dict[str, str] = field(default_factory=dict)  # fingerprint -> one line
 
     def fail(self, message: str) -> RevocationRun:
         self.errors.append(scrub(message))
@@ -290,6 +299,12 @@ def run_revocation(
             for key_id in unused
         )
         run.plan = plan
+        if options.exposure is not None:
+            try:
+                run.exposure = {fp: scrub(line) for fp, line in
+                                options.exposure(client, plan, history).items()}
+            except (AdminApiError, OSError, ValueError) as exc:
+                run.warnings.append(scrub(f"no exposure figures: {exc}"))
         if on_plan is not None:
             on_plan(run)
         if not options.yes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +94,8 @@ def action_text(item: PlanItem, delete_service_account: bool) -> str:
     return text
 
 
-def render_plan(plan: list[PlanItem], dry_run: bool, delete_service_account: bool) -> str:
+def render_plan(plan: list[PlanItem], dry_run: bool, delete_service_account: bool,
+                exposure: Mapping[str, str] | None = None) -> str:
     lines: list[str] = []
     head = "Revocation plan" + (" (dry run: nothing is deleted; add --yes to carry it out)"
                                if dry_run else "")
@@ -115,6 +117,9 @@ def render_plan(plan: list[PlanItem], dry_run: bool, delete_service_account: boo
                 lines.append("")
             if lines[-1] == "":
                 lines.pop()
+        seen = (exposure or {}).get(k.fingerprint)
+        if seen:
+            lines.append(safe(f"   exposure: {seen}"))
         lines.append(safe(f"   action:   {action_text(item, delete_service_account)}"))
     return "\n".join(lines) + "\n"
 
@@ -134,15 +139,16 @@ def render_outcomes(outcomes: list[Outcome]) -> str:
 
 
 def to_json(
-    plan: list[PlanItem], outcomes: list[Outcome] | None, dry_run: bool, error: str | None
+    plan: list[PlanItem], outcomes: list[Outcome] | None, dry_run: bool, error: str | None,
+    exposure: Mapping[str, str] | None = None,
 ) -> str:
-    doc: dict[str, Any] = {
-        "dry_run": dry_run,
-        "keys": [o.to_json() for o in outcomes] if outcomes is not None else [
-            p.to_json() for p in plan
-        ],
-        "error": error,
-    }
+    keys = [o.to_json() for o in outcomes] if outcomes is not None else [
+        p.to_json() for p in plan
+    ]
+    if exposure:
+        for k in keys:
+            k["exposure"] = exposure.get(str(k.get("fingerprint")))
+    doc: dict[str, Any] = {"dry_run": dry_run, "keys": keys, "error": error}
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -151,7 +157,7 @@ def plan_text(run: RevocationRun, fmt: str, delete_service_account: bool) -> str
     the plan with the results, in one document)."""
     if fmt == "json":
         return ""
-    return render_plan(run.plan, run.dry_run, delete_service_account)
+    return render_plan(run.plan, run.dry_run, delete_service_account, run.exposure)
 
 
 def run_text(run: RevocationRun, fmt: str, audit_path: str) -> str:
@@ -163,7 +169,8 @@ def run_text(run: RevocationRun, fmt: str, audit_path: str) -> str:
         )
     if run.outcomes is None:
         planned_dry_run = run.dry_run and not run.errors
-        return to_json(run.plan, None, True, None) if fmt == "json" and planned_dry_run else ""
+        return to_json(run.plan, None, True, None, run.exposure) if (
+            fmt == "json" and planned_dry_run) else ""
     if fmt == "json":
-        return to_json(run.plan, run.outcomes, False, run.error_line)
+        return to_json(run.plan, run.outcomes, False, run.error_line, run.exposure)
     return render_outcomes(run.outcomes) + f"Audit log: {audit_path}\n"
