@@ -8,14 +8,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from keyscan.agent import decide
-from keyscan.api import Scanner
 from keyscan.keygen import key
 from keyscan.models import redact
 
@@ -225,20 +222,3 @@ def test_other_events_and_bad_input(tmp_path: Path) -> None:
     assert run({**base("Stop", tmp_path), "stop_hook_active": False}).returncode == 0
     proc = run("not json")
     assert proc.returncode == 1 and "not JSON" in proc.stderr
-
-
-def test_per_call_time() -> None:
-    """The agent waits on every call: a decision takes milliseconds once the rules are
-    loaded, and a whole process (start-up included) well under a second here."""
-    scanner = Scanner()
-    text = "x = 1\n" * 2000
-    payload = {"hook_event_name": "PreToolUse", "tool_name": "Write",
-               "tool_input": {"file_path": "/nonexistent/a.py", "content": text}, "cwd": "/"}  # fmt: skip
-    started = time.perf_counter()
-    for _ in range(20):
-        assert not decide(payload, scanner).block
-    per_call = (time.perf_counter() - started) / 20
-    assert per_call < 0.05, per_call
-    started = time.perf_counter()
-    assert run(payload).returncode == 0
-    assert time.perf_counter() - started < 3.0
