@@ -328,8 +328,10 @@ def _scan_message(
     content: ContentOptions,
     errors: list[ScanError],
 ) -> list[Hit]:
-    headers, start = split_commit(data)
-    message = data[start:]
+    # The message starts after the first blank line (split_commit's offset); the headers
+    # are parsed only for a message with a finding (most have none).
+    end = data.find(b"\n\n")
+    message = data[end + 2 :] if end >= 0 else b""
     where = "(commit message)" if kind == "commit" else "(tag message)"
     template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
     found: list[ScanError] = []
@@ -337,6 +339,7 @@ def _scan_message(
     errors.extend(ScanError(f"{where[1:-1]} {oid}{e.where}", e.message) for e in found)
     if not hits:
         return hits
+    headers = split_commit(data)[0]
     person = headers.get(b"author") or headers.get(b"tagger") or b""
     name, email, date = parse_person(person)
     subject = message.split(b"\n", 1)[0].decode("utf-8", "replace")
