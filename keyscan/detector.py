@@ -221,6 +221,8 @@ class Detector:
     def prefilter(self, data: bytes) -> list[Rule]:
         """The rules whose keywords occur in data."""
         hits = self._plan_for(data).find(data)
+        if not hits:  # most buffers (every tree object of a history walk): no rule to test
+            return []
         return [
             r for r in self.rules if any((k, r.keywords_ignore_case) in hits for k in r.keywords)
         ]

@@ -36,7 +36,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, BinaryIO, Protocol, cast
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from keyscan.errors import KeyscanError
 from keyscan.findings import Hit, is_binary
@@ -137,9 +137,19 @@ def scan_archive_bytes(
     return _scan_archive(ctx, io.BytesIO(data), len(data), template, depth=1)
 
 
+def _derive(template: Location, **changes: Any) -> Location:
+    """``dataclasses.replace(template, **changes)`` for the per-member hot path: a copy of
+    the fields without going through ``__init__`` (Location has no ``__post_init__``),
+    about ten times cheaper; archives of thousands of members pay it twice per member."""
+    new = object.__new__(type(template))
+    new.__dict__.update(template.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def _in(template: Location, name: str) -> Location:
     """The location of member ``name`` of the archive at ``template``."""
-    return replace(template, member=(*template.member, name), extra=dict(template.extra))
+    return _derive(template, member=(*template.member, name), extra=dict(template.extra))
 
 
 def _size(fh: BinaryIO) -> int:
@@ -391,6 +401,6 @@ def _scan_member(
     if nested and depth < ctx.options.archive_depth:
         hits.extend(_scan_archive(ctx, io.BytesIO(data), len(data), template, depth + 1))
         return len(data)
-    tmpl = replace(template, binary=is_binary(data[:8192]))
+    tmpl = _derive(template, binary=is_binary(data[:8192]))
     hits.extend(ctx.rescan.buffer(data, tmpl, ctx.errors))
     return len(data)

@@ -25,6 +25,7 @@ the staged scan ``keyscan.git.staged``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -279,17 +280,44 @@ def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[H
 _GITLINK = re.compile(rb"(?:^|\0)160000 commit ([0-9a-f]+)\t([^\0]*)")
 
 
-def _submodules_at(repo: GitRepo, head: str | None) -> list[tuple[str, str]]:
+def _submodules_at(
+    repo: GitRepo, head: str | None, listing: bytes | None = None
+) -> list[tuple[str, str]]:
     """``head_tree(repo, head)[1]`` (path, commit of each submodule HEAD records) without
     building the map of every blob at HEAD: a scan without findings needs only these, and a
     10,000-file tree costs several milliseconds to parse in Python."""
     if head is None:
         return []
-    out = repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout
+    out = repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout if listing is None else listing
     return [
         (path.decode("utf-8", "surrogateescape"), sha.decode())
         for sha, path in _GITLINK.findall(out)
     ]
+
+
+class _HeadListing:
+    """``git ls-tree -r -z --full-tree HEAD`` in a thread of its own. ``result()``: its
+    output, or None when it failed (the caller then runs it again and reports the error
+    as before)."""
+
+    def __init__(self, repo: GitRepo, head: str | None) -> None:
+        self._out: list[bytes] = []
+        self._thread: threading.Thread | None = None
+        if head is not None:
+            self._thread = threading.Thread(
+                target=self._run, args=(repo, head), name="keyscan-head-tree", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self, repo: GitRepo, head: str) -> None:
+        with contextlib.suppress(Exception):  # asked again in the caller's thread
+            self._out.append(repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout)
+
+    def result(self) -> bytes | None:
+        if self._thread is None:
+            return None
+        self._thread.join()
+        return self._out[0] if self._out else None
 
 
 def _scan_message(
@@ -300,8 +328,10 @@ def _scan_message(
     content: ContentOptions,
     errors: list[ScanError],
 ) -> list[Hit]:
-    headers, start = split_commit(data)
-    message = data[start:]
+    # The message starts after the first blank line (split_commit's offset); the headers
+    # are parsed only for a message with a finding (most have none).
+    end = data.find(b"\n\n")
+    message = data[end + 2 :] if end >= 0 else b""
     where = "(commit message)" if kind == "commit" else "(tag message)"
     template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
     found: list[ScanError] = []
@@ -309,6 +339,7 @@ def _scan_message(
     errors.extend(ScanError(f"{where[1:-1]} {oid}{e.where}", e.message) for e in found)
     if not hits:
         return hits
+    headers = split_commit(data)[0]
     person = headers.get(b"author") or headers.get(b"tagger") or b""
     name, email, date = parse_person(person)
     subject = message.split(b"\n", 1)[0].decode("utf-8", "replace")
@@ -496,7 +527,13 @@ def scan_history(
     if not scope.include and not options.all_objects:
         stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
         return
-    objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
+    # HEAD's tree is listed (submodules, and where findings still are) while the history is
+    # read: its git process overlaps the scan instead of following it.
+    listing = _HeadListing(repo, scope.head)
+    try:
+        objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
+    finally:
+        head_listing = listing.result()
     result.errors.extend(objects.errors)
     t2 = time.perf_counter()
     result.errors.extend(scanned.errors)
@@ -504,10 +541,10 @@ def scan_history(
     result.bytes = scanned.bytes
     hits = scanned.hits
     if hits:
-        head_blobs, submodules = head_tree(repo, scope.head)
+        head_blobs, submodules = head_tree(repo, scope.head, head_listing)
         result.findings = attribute(repo, hits, scope, objects, options, head_blobs)
     else:  # nothing to attribute: only the submodules HEAD records (the warnings below)
-        submodules = _submodules_at(repo, scope.head)
+        submodules = _submodules_at(repo, scope.head, head_listing)
         result.findings = []
     for path, sha in submodules:
         result.warnings.append(

@@ -515,6 +515,10 @@ class GitRepo:
     git_dir: str
     work_tree: str | None
     shallow: bool = False
+    # HEAD's commit as ``discover`` saw it (its rev-parse answers this too: one git process
+    # fewer on every run); ``head_known`` False: not asked (a bare repository), ask git.
+    head: str | None = None
+    head_known: bool = False
 
     @property
     def bare(self) -> bool:
@@ -642,6 +646,11 @@ def discover(target: str) -> GitRepo:
             "--is-bare-repository",
             "--is-shallow-repository",
             "--show-toplevel",
+            # Printed last (after every other answer), nothing when HEAD is unborn (exit 1);
+            # a bare repository stops at --show-toplevel (exit 128) and never gets here.
+            "--verify",
+            "-q",
+            "HEAD^{commit}",
         ],
         "rev-parse",
         target,
@@ -658,9 +667,21 @@ def discover(target: str) -> GitRepo:
             why = "owned by another user: git refuses it (see git config safe.directory)"
         raise GitError(target, why or "not a git repository")
     git_dir, bare, shallow = out[0], out[1] == "true", out[2] == "true"
-    work_tree = None if bare or len(out) < 4 or not out[3] else out[3]
+    rest = [line for line in out[3:] if line]
+    head = rest.pop() if rest and _OBJECT_ID.fullmatch(rest[-1]) else None
+    work_tree = None if bare or not rest else rest[0]
+    # Exit 0: HEAD's commit printed; exit 1 with nothing said: HEAD is unborn. Anything else
+    # (a bare repository, an older git): unknown, asked separately when needed.
+    head_known = (head is not None and proc.returncode == 0) or (
+        proc.returncode == 1 and not proc.stderr.strip() and len(out) >= 4
+    )
     check_git_files(git_dir, target)
-    return GitRepo(git_dir=git_dir, work_tree=work_tree, shallow=shallow)
+    return GitRepo(
+        git_dir=git_dir, work_tree=work_tree, shallow=shallow, head=head, head_known=head_known
+    )
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
 class ObjectRef(NamedTuple):

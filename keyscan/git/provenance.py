@@ -98,15 +98,17 @@ def introductions(
 
 
 def head_tree(
-    repo: GitRepo, head: str | None
+    repo: GitRepo, head: str | None, listing: bytes | None = None
 ) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
-    """Blob id -> paths at HEAD, and the submodules (path, commit) HEAD records."""
+    """Blob id -> paths at HEAD, and the submodules (path, commit) HEAD records.
+    ``listing``: the output of ``ls-tree -r -z --full-tree HEAD`` when already read."""
     blobs: dict[str, list[str]] = {}
     submodules: list[tuple[str, str]] = []
     if head is None:
         return blobs, submodules
-    proc = repo.run("ls-tree", "-r", "-z", "--full-tree", head)
-    for entry in proc.stdout.split(b"\0"):
+    if listing is None:
+        listing = repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout
+    for entry in listing.split(b"\0"):
         meta, _, path = entry.partition(b"\t")
         parts = meta.split(b" ")
         if len(parts) != 3:

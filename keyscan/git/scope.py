@@ -41,12 +41,34 @@ def _check_rev(rev: str) -> str:
     return rev
 
 
+# A revision whose object rev-parse had to read to answer: a walk or a peel at its end.
+_NAVIGATED = re.compile(r"(?:~[0-9]*|\^[0-9]*|\^\{[a-z]*\})\Z")
+
+
+def _read_by_git(repo: GitRepo, rev: str) -> bool:
+    """Whether every side of ``rev`` (``A``, ``A..B``, ``A...B``) names an object git has
+    read: HEAD (discover verified ``HEAD^{commit}``) or a walk from a revision
+    (``HEAD~20``, ``v1^``, ``x^{commit}``). A full-length id or a plain ref name is passed
+    through by rev-parse without reading it, so those are still checked."""
+    head_ok = repo.head_known and repo.head is not None
+    for side in re.split(r"\.{2,3}", rev.lstrip("^")):
+        if side in ("", "HEAD", "@"):
+            if not head_ok:
+                return False
+        elif not _NAVIGATED.search(side) or re.search(r"[0-9a-fA-F]{40}", side):
+            return False
+    return True
+
+
 def _resolve(repo: GitRepo, rev: str) -> list[str]:
     """``git rev-parse`` of a revision or range: ids, excluded ones prefixed with ^."""
     proc = repo.run("rev-parse", "--revs-only", "--end-of-options", _check_rev(rev), check=False)
     out = lines_of(proc.stdout)
+    if proc.returncode == 0 and out and _read_by_git(repo, rev):
+        return out  # every id was read by git already: no second process to ask
     if proc.returncode == 0 and out:
-        # rev-parse passes any full-length hex through: check that the objects exist.
+        # rev-parse passes any full-length hex through, and a ref's id unread: check that
+        # the objects exist.
         check = repo.run("cat-file", "--batch-check", input="".join(
             f"{o.lstrip('^')}\n" for o in out).encode(), check=False)  # fmt: skip
         if check.returncode == 0 and b" missing" not in check.stdout:
@@ -64,6 +86,8 @@ def list_refs(repo: GitRepo) -> dict[str, str]:
 
 
 def head_commit(repo: GitRepo) -> str | None:
+    if repo.head_known:  # discover's rev-parse answered it
+        return repo.head
     proc = repo.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
     out = lines_of(proc.stdout)
     return out[0] if proc.returncode == 0 and out else None

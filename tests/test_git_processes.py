@@ -1,0 +1,140 @@
+"""How many git processes the small jobs start (issue 16: every process is a fork, an exec
+and a wait on the hook's path).
+
+* ``discover``'s one ``rev-parse`` also answers HEAD's commit: the pre-commit hook starts 3
+  git processes (rev-parse, diff-index, cat-file), a 20-commit range ``HEAD~20..HEAD`` 7.
+* What that answer says is what a separate ``rev-parse --verify HEAD^{commit}`` says, in a
+  work tree, a subfolder, an unborn branch and a bare repository.
+* A range whose ids git has read (HEAD, a walk from it) is not checked a second time; a
+  full-length id or a ref to a missing object still is ("unknown revision").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keyscan.git.plumbing import discover
+from keyscan.git.scope import _read_by_git, _resolve, head_commit
+from keyscan.keygen import key
+from keyscan.redaction import redact
+from tests.git_helpers import ENV_TEMPLATE, Repo
+
+
+def _counting_git(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An environment whose ``git`` on PATH logs its sub-command, then runs the real git."""
+    real = shutil.which("git")
+    assert real is not None
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "git.log"
+    wrapper = folder / "git"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{log}"\n'
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    env = dict(os.environ, **ENV_TEMPLATE)
+    env["PATH"] = f"{folder}{os.pathsep}{env.get('PATH', '')}"
+    return env, log
+
+
+def _subcommands(log: Path) -> list[str]:
+    found = []
+    for line in log.read_text().splitlines():
+        words = [w for w in line.split() if not w.startswith("-") and "=" not in w]
+        # "--git-dir DIR" and "-c name=value" come before the sub-command
+        words = [w for w in words if not os.path.isabs(w)]
+        found.append(words[0] if words else line)
+    return found
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keyscan", *args], cwd=cwd, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+
+
+def test_hook_starts_three_git_processes(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    env, log = _counting_git(tmp_path)
+    proc = _run(["hook", "pre-commit"], repo.path, env)
+    assert proc.returncode == 1, proc.stderr
+    assert redact(secret) in proc.stdout + proc.stderr
+    assert _subcommands(log) == ["rev-parse", "diff-index", "cat-file"]
+
+
+def test_range_starts_seven_git_processes(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    for i in range(22):
+        repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
+    env, log = _counting_git(tmp_path)
+    proc = _run(["git", "--range", "HEAD~20..HEAD", "."], repo.path, env)
+    assert proc.returncode == 0, proc.stderr
+    # discover (with HEAD), refs, the range, the walk and its types, the reads, submodules
+    assert sorted(_subcommands(log)) == sorted(
+        ["rev-parse", "for-each-ref", "rev-parse", "rev-list", "cat-file", "cat-file", "ls-tree"]
+    ), _subcommands(log)
+
+
+def _separate_head(path: Path) -> str | None:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD^{commit}"], cwd=path, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    return proc.stdout.strip() or None
+
+
+@pytest.mark.parametrize("where", ["work tree", "subfolder", "unborn", "bare", "bare unborn"])
+def test_discover_answers_head_as_rev_parse_does(tmp_path: Path, where: str) -> None:
+    source = Repo(tmp_path / "source")
+    source.commit("first", ("pkg/a.py", "x = 1\n"))
+    if where == "work tree":
+        path = source.path
+    elif where == "subfolder":
+        path = source.path / "pkg"
+    elif where == "unborn":
+        path = Repo(tmp_path / "unborn").path
+    elif where == "bare":
+        subprocess.run(["git", "clone", "-q", "--bare", str(source.path), str(tmp_path / "b")],
+                       check=True)  # fmt: skip
+        path = tmp_path / "b"
+    else:
+        path = Repo(tmp_path / "bu", bare=True).path
+    repo = discover(str(path))
+    assert head_commit(repo) == _separate_head(path)
+    if where in ("work tree", "subfolder"):
+        assert repo.head_known and repo.head == _separate_head(path)
+        assert repo.work_tree == str(source.path.resolve())
+    if where == "unborn":
+        assert repo.head_known and repo.head is None and repo.work_tree is not None
+    if where.startswith("bare"):
+        assert repo.work_tree is None
+
+
+def test_range_check_still_runs_where_rev_parse_reads_nothing(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    first = repo.commit("first", ("a.py", "x = 1\n"))
+    repo.commit("second", ("b.py", "x = 2\n"))
+    found = discover(str(repo.path))
+    assert _read_by_git(found, "HEAD~1..HEAD") and _read_by_git(found, "HEAD^")
+    assert not _read_by_git(found, f"{first}..HEAD") and not _read_by_git(found, "main")
+    assert _resolve(found, "HEAD~1..HEAD") == [repo.git("rev-parse", "HEAD"), f"^{first}"]
+    # A ref to an object that is not here: rev-parse passes its id through unread.
+    missing = "1" * 40
+    (repo.path / ".git" / "refs" / "heads" / "gone").write_text(missing + "\n")
+    for rev in ("gone", "HEAD~1..gone", f"{missing}..HEAD"):
+        with pytest.raises(Exception, match="unknown revision"):
+            _resolve(found, rev)
