@@ -171,7 +171,12 @@ def test_high_entropy_value_of_openai_name_found_at_low(
     for _ in range(20):
         text = generate(template, rng=rng)
         (m,) = detector.scan(text.encode())
-        assert m.rule.confidence == Confidence.LOW
+        if m.rule.id == "azure-openai-key-by-endpoint":
+            # issue 15: an 84-character alphanumeric value near an Azure endpoint is the
+            # Azure key form, found at medium by context
+            assert m.rule.confidence == Confidence.MEDIUM
+        else:
+            assert m.rule.confidence == Confidence.LOW
         assert m.family == family, text
         assert m.secret.decode() in text
 
