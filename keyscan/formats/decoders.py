@@ -16,6 +16,8 @@ bounded region around it:
   whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
 * string escapes: likewise, around ``\\u00``, ``\\x`` (JS) and ``\\/``; or a key escaped
   whole (``\\u0073\\u006b``).
+* quoted-printable: only in buffers holding a rule keyword and a soft line break (``=`` at
+  a line's end), over several lines around the keyword: soft breaks removed, ``=XX`` decoded.
 * UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
 
 Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
@@ -354,6 +356,59 @@ def decode_utf16(data: bytes, encoding: str) -> Decoded:
 # --- all together -------------------------------------------------------------------------
 
 
+# --- quoted-printable ------------------------------------------------------------------
+
+_QP_SOFT_BREAKS = (b"=\n", b"=\r\n")
+QP_WINDOW = (512, 1536)
+
+
+def decode_quoted_printable(data: bytes, start: int, end: int) -> Decoded | None:
+    """Quoted-printable (RFC 2045): soft line breaks (``=`` at a line's end) removed, ``=XX``
+    decoded; every other byte as is. None when nothing was decoded."""
+    out = bytearray()
+    origin: list[int] = []
+    i = start
+    changed = False
+    while i < end:
+        c = data[i]
+        if c == 0x3D:
+            if data.startswith(b"\n", i + 1):
+                i += 2
+                changed = True
+                continue
+            if data.startswith(b"\r\n", i + 1):
+                i += 3
+                changed = True
+                continue
+            if i + 3 <= end and _is_hex(data[i + 1 : i + 3]):
+                out.append(int(data[i + 1 : i + 3], 16))
+                origin.append(i)
+                i += 3
+                changed = True
+                continue
+        out.append(c)
+        origin.append(i)
+        i += 1
+    if not changed:
+        return None
+    return _mapped("quoted-printable", start, end, bytes(out), origin)
+
+
+def _qp_spans(data: bytes, anchors: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Windows (over several lines) around signs of a key that hold a soft line break."""
+    spans: list[tuple[int, int]] = []
+    before, after = QP_WINDOW
+    for a_start, a_end in anchors:
+        lo, hi = max(0, a_start - before), min(len(data), a_end + after)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return [
+        (lo, hi) for lo, hi in spans if any(data.find(b, lo, hi) >= 0 for b in _QP_SOFT_BREAKS)
+    ]
+
+
 def _sign_anchors(data: bytes) -> list[tuple[int, int]]:
     """Where a partly encoded key or an encoded assignment may be: the marker, "sk" before an
     escape or a "%", and "openai" in any case."""
@@ -430,6 +485,19 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
                 return
             yield d
     signs: list[tuple[int, int]] | None = None
+    if keywords and any(b in data for b in _QP_SOFT_BREAKS):
+        # Quoted-printable wraps lines with a soft break that may fall inside a key.
+        signs = (
+            _sign_anchors(data)
+            if isinstance(keywords, bool)
+            else [(at, at + 1) for at in keywords[:MAX_REGIONS]]
+        )
+        for start, end in _qp_spans(data, signs):
+            d = decode_quoted_printable(data, start, end)
+            if d is not None:
+                if not allowed(d):
+                    return
+                yield d
     for mark, trigger, full, full_trigger, window, decode in (
         (b"%", _PERCENT_TRIGGER, (_FULL_PERCENT,), _FULL_PERCENT_TRIGGER, PERCENT_WINDOW,
          decode_percent),
