@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "revoke": "keyscan.commands.revoke:revoke",
     "audit": "keyscan.commands.audit:audit",
     "report": "keyscan.commands.report:report",
+    "exposure": "keyscan.commands.exposure:exposure",
 }
 
 

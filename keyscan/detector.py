@@ -25,12 +25,26 @@ CONTEXT_WINDOW = 400
 MAX_MATCH_SPAN = 2048
 
 
+# c * log2(c) for the counts of a key-sized span (built at import: about 30 us): entropy
+# without a log2 per symbol.
+_CLOG2C = [0.0] + [c * math.log2(c) for c in range(1, 512)]
+
+
+def _clog2c(c: int) -> float:
+    return _CLOG2C[c] if c < len(_CLOG2C) else c * math.log2(c)
+
+
 def shannon_entropy(data: bytes) -> float:
-    """Shannon entropy in bits per symbol."""
+    """Shannon entropy in bits per symbol: log2(n) - sum(c * log2(c)) / n over the counts c,
+    the same value as -sum(c/n * log2(c/n)) (up to float rounding), with the c * log2(c)
+    terms read from a table."""
     if not data:
         return 0.0
     n = len(data)
-    return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
+    counts = Counter(data).values()
+    table = _CLOG2C.__getitem__ if n < len(_CLOG2C) else _clog2c
+    total = sum(map(table, counts))
+    return max(0.0, math.log2(n) - total / n)
 
 
 def _all(data: bytes, needle: bytes, at: int) -> Iterator[int]:
@@ -193,6 +207,8 @@ class Detector:
             else _KeywordPlan(self._keywords)
         )
         self._seen = 0
+        self._filters = _filter_segments(self.rules)
+        self._reach = {id(r): _reach(r) for r in self.rules}
 
     def _plan_for(self, data: bytes) -> _KeywordPlan | _HyperscanPlan:
         if self._accelerate is None and isinstance(self._plan, _KeywordPlan):
@@ -221,19 +237,29 @@ class Detector:
         if not hits:
             return [], []
         candidates: list[Match] = []
+        # Rules often match the same span (a project key is also a key, an assignment...):
+        # its entropy, and the deny/allow verdict of rules with equal lists, are computed
+        # once per span.
+        memo: dict[tuple[int, int, int], float | bool] = {}
         for rule in self.rules:
             offsets: list[int] = []
             for k in rule.keywords:
                 offsets.extend(hits.get((k, rule.keywords_ignore_case), ()))
             if offsets:
-                for m in _regex_matches(rule, data, offsets):
-                    match = self._check_match(rule, data, m)
+                for m in _regex_matches(rule, data, offsets, self._reach.get(id(rule))):
+                    match = self._check_match(rule, data, m, memo)
                     if match is not None:
                         candidates.append(match)
         keyword_offsets = sorted({at for offsets in hits.values() for at in offsets})
         return resolve_overlaps(candidates, self.rules), keyword_offsets
 
-    def _check_match(self, rule: Rule, data: bytes, m: re.Match[bytes]) -> Match | None:
+    def _check_match(
+        self,
+        rule: Rule,
+        data: bytes,
+        m: re.Match[bytes],
+        memo: dict[tuple[int, int, int], float | bool] | None = None,
+    ) -> Match | None:
         start, end = m.span("secret")
         if start < 0:
             return None
@@ -242,19 +268,41 @@ class Detector:
             if span is None:
                 return None
             start, end = span
-        return self._check(rule, data, start, end)
+        return self._check(rule, data, start, end, memo)
 
-    def _check(self, rule: Rule, data: bytes, start: int, end: int) -> Match | None:
+    def _check(
+        self,
+        rule: Rule,
+        data: bytes,
+        start: int,
+        end: int,
+        memo: dict[tuple[int, int, int], float | bool] | None = None,
+    ) -> Match | None:
         secret = data[start:end]
-        if any(p.search(secret) for p in rule.deny_secret):
-            return None
-        if any(p.search(secret) for p in rule.allow):
-            return None
+        if memo is None:
+            memo = {}
+        segments = self._filters.get(id(rule))
+        if segments is None:  # not one of this detector's rules: nothing shared
+            if any(p.search(secret) for p in (*rule.deny_secret, *rule.allow)):
+                return None
+        else:
+            for segment, patterns in segments:
+                key = (segment, start, end)
+                refused = memo.get(key)
+                if refused is None:
+                    refused = memo[key] = any(p.search(secret) for p in patterns)
+                if refused:
+                    return None
         threshold = rule.min_entropy
         if rule.min_entropy_hex is not None and all(b in HEX_DIGITS for b in secret):
             threshold = rule.min_entropy_hex
-        if threshold is not None and shannon_entropy(secret) < threshold:
-            return None
+        if threshold is not None:
+            key = (-1, start, end)  # segments count from 0: the entropy of the span
+            entropy = memo.get(key)
+            if entropy is None:
+                entropy = memo[key] = shannon_entropy(secret)
+            if entropy < threshold:
+                return None
         family = rule.family
         for prefix, fam in rule.family_by_prefix:
             if secret.startswith(prefix):
@@ -310,6 +358,35 @@ def _equal_halves_span(
     return None
 
 
+def _filter_segments(
+    rules: Sequence[Rule],
+) -> dict[int, list[tuple[int, tuple[re.Pattern[bytes], ...]]]]:
+    """Each rule's deny and allow patterns cut into segments that rules share: the deny list,
+    the allow patterns its file's rules have in common (the file-wide list they inherit), its
+    own allow patterns. Equal segments get one number, so that a span several rules match is
+    searched once per segment. Only the verdict (does any pattern match) is shared, so any
+    cut gives the same answers as searching every pattern of every rule."""
+    common: dict[str, tuple[re.Pattern[bytes], ...]] = {}
+    for rule in rules:
+        have = common.get(rule.source)
+        if have is None:
+            common[rule.source] = rule.allow
+        else:
+            n = 0
+            while n < min(len(have), len(rule.allow)) and have[n] == rule.allow[n]:
+                n += 1
+            common[rule.source] = have[:n]
+    numbers: dict[tuple[re.Pattern[bytes], ...], int] = {}
+    out: dict[int, list[tuple[int, tuple[re.Pattern[bytes], ...]]]] = {}
+    for rule in rules:
+        k = len(common[rule.source])
+        parts = [rule.deny_secret, rule.allow[:k], rule.allow[k:]]
+        out[id(rule)] = [
+            (numbers.setdefault(part, len(numbers)), part) for part in parts if part
+        ]
+    return out
+
+
 # Bytes added past a window's end, so that a lookahead after a match sees the real next byte.
 WINDOW_MARGIN = 8
 
@@ -319,15 +396,25 @@ WINDOW_MARGIN = 8
 ANCHORED_BEFORE = 32
 
 
-def _regex_matches(rule: Rule, data: bytes, offsets: list[int]) -> Iterator[re.Match[bytes]]:
-    """Regex matches of a rule, looked for only where a keyword hit makes one possible."""
+def _reach(rule: Rule) -> tuple[int, int] | None:
+    """How far before and after a keyword hit the rule's regex runs (None: everywhere)."""
+    if rule.window is None:
+        return None
+    before, after = rule.window
+    return before, after + max(len(k) for k in rule.keywords) + WINDOW_MARGIN
+
+
+def _regex_matches(
+    rule: Rule, data: bytes, offsets: list[int], reach: tuple[int, int] | None = None
+) -> Iterator[re.Match[bytes]]:
+    """Regex matches of a rule, looked for only where a keyword hit makes one possible.
+    ``reach``: ``_reach(rule)``, computed once by the Detector."""
     size = len(data)
     if rule.window is None:
         yield from rule.regex.finditer(data)
         return
-    before, after = rule.window
-    after += max(len(k) for k in rule.keywords) + WINDOW_MARGIN
-    offsets = sorted(set(offsets))
+    before, after = reach if reach is not None else _reach(rule) or rule.window
+    offsets = sorted(set(offsets)) if len(offsets) > 1 else offsets
     if before <= ANCHORED_BEFORE:
         tried = -1
         for at in offsets:

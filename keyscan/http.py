@@ -72,6 +72,9 @@ from keyscan.errors import KeyscanError
 from keyscan.models import redact
 from keyscan.version import __version__
 
+# Query parameters; a list is sent as the name repeated (``api_key_ids=a&api_key_ids=b``).
+Params = Mapping[str, "str | int | list[str]"]
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUSES = frozenset({408, 409, 429})
 # 429 codes that mean "out of credit": final answers, never retried.
@@ -399,7 +402,7 @@ class AsyncApiClient:
         path: str,
         *,
         bearer: str | None,
-        params: Mapping[str, str | int] | None = None,
+        params: Params | None = None,
         json_body: Any = None,
     ) -> ApiResponse:
         url = _url(self.base_url, path)
@@ -443,7 +446,7 @@ class AsyncApiClient:
         self,
         method: str,
         url: str,
-        params: Mapping[str, str | int] | None,
+        params: Params | None,
         json_body: Any,
         headers: dict[str, str],
     ) -> _Raw:
@@ -495,7 +498,7 @@ class ApiClient:
         path: str,
         *,
         bearer: str | None,
-        params: Mapping[str, str | int] | None = None,
+        params: Params | None = None,
         json_body: Any = None,
     ) -> ApiResponse:
         url = _url(self.base_url, path)
@@ -538,7 +541,7 @@ class ApiClient:
         self,
         method: str,
         url: str,
-        params: Mapping[str, str | int] | None,
+        params: Params | None,
         json_body: Any,
         headers: dict[str, str],
         limit_seconds: float,

@@ -189,28 +189,164 @@ def parse_rule(
     )
 
 
-def load_file(path: Path) -> list[Rule]:
+# Bumped when the cache's layout changes; the cache also records keyscan's version.
+CACHE_FORMAT = 1
+CACHE_NAME = "rules-cache.json"
+
+
+def default_rule_cache_path() -> Path | None:
+    """Where the parsed rule files are cached: ``$KEYSCAN_CACHE_DIR/rules-cache.json``, else
+    ``$XDG_CACHE_HOME/keyscan/``, else ``~/.cache/keyscan/``. None (no cache) when
+    ``KEYSCAN_RULE_CACHE=0``."""
+    import os
+
+    if os.environ.get("KEYSCAN_RULE_CACHE", "1") in ("0", "off", "no", "false"):
+        return None
+    explicit = os.environ.get("KEYSCAN_CACHE_DIR")
+    if explicit:
+        return Path(explicit) / CACHE_NAME
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    try:
+        base = Path(xdg) if xdg else Path.home() / ".cache"
+    except RuntimeError:  # no home folder
+        return None
+    return base / "keyscan" / CACHE_NAME
+
+
+class RuleCache:
+    """The rule files' parsed documents, so that a run whose rule files did not change never
+    imports PyYAML (about 10-15 ms of every hook run) nor parses YAML.
+
+    One JSON file (never pickle: reading the cache runs no code), an entry per rule file
+    content keyed by the SHA-256 of the file's bytes, stamped with keyscan's version and a
+    checksum of the entries. A cache that cannot be read, does not parse, fails its checksum
+    or comes from another keyscan version is ignored and rebuilt, never trusted; every
+    document read from it still goes through the full validation of ``parse_rule``. Written
+    0600 through keyscan.privatefile (atomic replace); a cache that cannot be written is
+    skipped silently: the rules load all the same. It holds only rule files' text (no key)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, Any] = {}
+        self.used: set[str] = set()
+        self.dirty = False
+        if path is not None:
+            self.entries = self._read(path)
+
+    @staticmethod
+    def _checksum(version: str, entries: Any) -> str:
+        import hashlib
+        import json
+
+        # Never sort_keys: the order of a mapping is meaningful (family_by_prefix).
+        blob = json.dumps([CACHE_FORMAT, version, entries], separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        import json
+
+        from keyscan.version import __version__
+
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read(RULES_CACHE_MAX_BYTES + 1))
+        except (OSError, ValueError):
+            self.dirty = True  # missing or corrupt: rebuilt
+            return {}
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != CACHE_FORMAT
+            or data.get("keyscan") != __version__
+            or not isinstance(data.get("entries"), dict)
+            or data.get("checksum") != self._checksum(__version__, data["entries"])
+        ):
+            self.dirty = True  # stale or tampered with: rebuilt
+            return {}
+        entries: dict[str, Any] = data["entries"]
+        return entries
+
+    def get(self, digest: str) -> tuple[bool, Any]:
+        if digest in self.entries:
+            self.used.add(digest)
+            return True, self.entries[digest]
+        return False, None
+
+    def put(self, digest: str, doc: Any) -> None:
+        import json
+
+        try:
+            same = json.loads(json.dumps(doc)) == doc
+        except (TypeError, ValueError):
+            same = False
+        if not same:  # a document JSON cannot hold exactly (dates, non-string keys): not cached
+            return
+        self.entries[digest] = doc
+        self.used.add(digest)
+        self.dirty = True
+
+    def save(self) -> None:
+        """Write the entries this load used (so the cache never grows), if anything changed."""
+        if self.path is None or not (self.dirty or set(self.entries) != self.used):
+            return
+        import json
+
+        from keyscan.privatefile import private_dir, write_private
+        from keyscan.version import __version__
+
+        entries = {d: self.entries[d] for d in sorted(self.used)}
+        data = {
+            "format": CACHE_FORMAT,
+            "keyscan": __version__,
+            "entries": entries,
+            "checksum": self._checksum(__version__, entries),
+        }
+        try:
+            private_dir(self.path.parent)
+            write_private(self.path, json.dumps(data))
+        except OSError:
+            pass  # a read-only home or a full disk costs the cache, never the run
+
+
+# A rule cache larger than this is ignored (and rebuilt).
+RULES_CACHE_MAX_BYTES = 16 * 1024 * 1024
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     import yaml  # keyscan imports PyYAML only here and in keyscan.config
 
+    try:
+        # libyaml's loader when PyYAML has it: 7x faster than the pure-Python one.
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RuleError(f"{source}: invalid YAML{at}: {problem}") from None
+
+
+def load_file(path: Path, cache: RuleCache | None = None) -> list[Rule]:
     from keyscan.regularfile import RULES_MAX_BYTES, PolicyFileError, read_regular
 
     source = str(path)
     try:
-        text = read_regular(path, RULES_MAX_BYTES, "rule file").decode("utf-8")
+        raw = read_regular(path, RULES_MAX_BYTES, "rule file")
+        text = raw.decode("utf-8")
     except PolicyFileError as exc:
         raise RuleError(str(exc)) from None
     except OSError as exc:
         raise RuleError(f"{source}: cannot read rule file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise RuleError(f"{source}: rule file is not UTF-8") from None
-    try:
-        # libyaml's loader when PyYAML has it: 7x faster, and every hook run parses the rules.
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RuleError(f"{source}: invalid YAML{at}: {problem}") from None
+    if cache is None:
+        doc = _parse_yaml(text, source)
+    else:
+        import hashlib
+
+        digest = hashlib.sha256(raw).hexdigest()
+        hit, doc = cache.get(digest)
+        if not hit:
+            doc = _parse_yaml(text, source)
+            cache.put(digest, doc)
     if doc is None:
         return []
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
@@ -253,20 +389,26 @@ def load_rules(
     extra_dirs: Iterable[Path] = (),
     include_builtin: bool = True,
     disabled: Iterable[str] = (),
+    cache_path: Path | bool | None = True,
 ) -> list[Rule]:
     """Built-in rules plus user rule folders. Duplicate ids are an error; disabled ids are dropped.
 
     A user rule whose regex (or allow, deny, family_by_context pattern) backtracks
     catastrophically is refused (keyscan.regexlint). The shipped rules are trusted here (the
-    test suite holds them to the same check), so that loading them costs nothing more."""
+    test suite holds them to the same check), so that loading them costs nothing more.
+
+    ``cache_path``: True, the default cache (``default_rule_cache_path``); a path; or
+    False/None, no cache (see ``RuleCache``)."""
     builtin = [builtin_rules_dir()] if include_builtin else []
     dirs = [(d, True) for d in builtin] + [(Path(d), False) for d in extra_dirs]
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     verdicts: dict[tuple[bytes, int], str | None] = {}
+    where = default_rule_cache_path() if cache_path is True else cache_path or None
+    cache = RuleCache(where) if where is not None else None
     for directory, trusted in dirs:
         for path in rule_files(directory):
-            for rule in load_file(path):
+            for rule in load_file(path, cache):
                 if not trusted:
                     _check_linear(rule, path, verdicts)
                 if rule.id in seen:
@@ -275,6 +417,8 @@ def load_rules(
                     )
                 seen[rule.id] = str(path)
                 rules.append(rule)
+    if cache is not None:
+        cache.save()
     off = set(disabled)
     unknown = off - set(seen)
     if unknown:

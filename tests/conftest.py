@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """keyscan's caches (compiled rules, verification) go to a folder of this test run, never
+    to the real ~/.cache: the suite must not depend on, nor leave, state in the user's home.
+    Subprocesses inherit it; tests that check the cache locations set their own."""
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="keyscan-test-cache-")
 
 
 @pytest.fixture

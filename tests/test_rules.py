@@ -155,7 +155,7 @@ def test_wheel_ships_the_rules(tmp_path: Path) -> None:
          "-w", str(tmp_path), str(REPO)],
         check=True,
     )  # fmt: skip
-    (wheel,) = tmp_path.glob("keyscan-*.whl")
+    (wheel,) = tmp_path.glob("keyscan_openai-*.whl")  # the distribution name
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         shipped = {n for n in names if n.startswith("keyscan/_rules/")}

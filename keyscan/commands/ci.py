@@ -60,6 +60,11 @@ def scan_git_history(repo: str, ctx: RunContext) -> ScanResult:
 @click.argument("repo", default=".", metavar="[REPO]")
 @click.option("--since", metavar="REF", help="Only what is not reachable from REF.")
 @click.option("--full", is_flag=True, help="Scan the whole history, whatever the CI says.")
+@click.option(
+    "--sarif-file",
+    metavar="FILE",
+    help="Also write the same scan's findings as SARIF to FILE (one scan, two reports).",
+)
 @scan_options
 def ci(repo: str, since: str | None, full: bool, **params: Any) -> None:
     """Scan what this CI run is about: a pull/merge request's commits, a push's new commits,
@@ -139,7 +144,11 @@ def _scan(
     if plan.nothing:
         from keyscan.models import ScanResult
 
-        sys.exit(finish(ScanResult(kind="git", targets=[repo]), ctx.run))
+        empty = ScanResult(kind="git", targets=[repo])
+        code = finish(empty, ctx.run)
+        if params.get("sarif_file"):
+            code = _write_sarif(empty, params["sarif_file"], code)
+        sys.exit(code)
     options = git_options(
         ctx,
         scope=plan.scope,
@@ -149,4 +158,26 @@ def _scan(
     )
     result = scan_repository(repo, options, ctx.rules)
     result.stats["ci"] = {"provider": plan.provider, "scope": plan.what, "policy": policy}
-    sys.exit(finish(result, ctx.run))
+    code = finish(result, ctx.run)
+    sarif_file = params.get("sarif_file")
+    if sarif_file:
+        code = _write_sarif(result, sarif_file, code)
+    sys.exit(code)
+
+
+def _write_sarif(result: ScanResult, path: str, code: int) -> int:
+    """The SARIF report of the result already reported (triaged and redacted once)."""
+    from keyscan.exitcodes import EXIT_ERROR
+    from keyscan.privatefile import PrivateFileError, write_private
+    from keyscan.report import render
+    from keyscan.report.options import OutputOptions
+    from keyscan.report.sarif import root_for
+
+    if result.root is None:
+        result.root = str(root_for(result))
+    try:
+        write_private(path, render(result, OutputOptions(format="sarif", output=path)))
+    except (PrivateFileError, OSError) as exc:
+        click.echo(f"keyscan: error: SARIF report not written to {path}: {exc}", err=True)
+        return EXIT_ERROR
+    return code

@@ -248,3 +248,98 @@ def _run_revs(
     except GitError as exc:
         fail(f"{exc.where}: {exc.message}")
     _run(repo, ctx, advice, scope=checked, exclude_commits=exclude)
+
+
+@hook.command("pre-receive")
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    help="The server's policy file (suppressions). Default: $KEYSCAN_SERVER_CONFIG. Never "
+    "a .keyscan.yaml or allow comment inside the pushed commits.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time budget for the whole check (hosting platforms kill slow hooks).",
+)
+@click.option(
+    "--on-timeout",
+    type=click.Choice(["reject", "accept"]),
+    default="reject",
+    show_default=True,
+    help="reject: fail closed; accept: fail open (the push goes through unscanned).",
+)
+@click.option(
+    "--allow-bypass",
+    "bypass_log",
+    metavar="LOG",
+    help="Honour `git push -o keyscan.allow=<fingerprint> -o keyscan.reason=...` (never "
+    "for a key verified live), each bypass recorded in LOG. Off by default.",
+)
+@click.option("--verify", is_flag=True, help="Check each key against the OpenAI API.")
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR", help="Add rule files.")
+def pre_receive(
+    config: str | None,
+    timeout: float,
+    on_timeout: str,
+    bypass_log: str | None,
+    verify: bool,
+    rule_dirs: tuple[str, ...],
+) -> None:
+    """Server side: refuse a push that introduces an OpenAI key. Reads git's
+    `<old> <new> <ref>` lines on stdin; run in the bare repository (as git runs hooks)."""
+    from keyscan.errors import KeyscanError
+    from keyscan.exitcodes import EXIT_ERROR
+    from keyscan.receive import ReceiveOptions, check_push, refusal
+
+    options = ReceiveOptions(
+        config=config,
+        timeout=timeout,
+        on_timeout="accept" if on_timeout == "accept" else "reject",
+        bypass_log=bypass_log,
+        verify=verify,
+        rule_dirs=rule_dirs,
+    )
+    lines = sys.stdin.read().splitlines()
+    try:
+        outcome = check_push(".", lines, dict(os.environ), options)
+    except (KeyscanError, ValueError) as exc:
+        click.echo(f"keyscan: push refused: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    for line in refusal(outcome, options):
+        click.echo(line, err=True)
+    sys.exit(outcome.code)
+
+
+@hook.command("agent")
+@click.option(
+    "--output",
+    "output",
+    type=click.Choice(["exit-code", "json"]),
+    default="exit-code",
+    show_default=True,
+    help="exit-code: block with exit 2 and the reason on stderr; json: exit 0 with the "
+    "documented JSON decision on stdout.",
+)
+def agent(output: str) -> None:
+    """Coding-agent hook (Claude Code, Codex CLI): reads the hook's JSON on stdin and blocks
+    a tool call, prompt or tool output that holds an OpenAI key, with a redacted reason."""
+    from keyscan.agent import BAD_INPUT, PayloadError, decide, parse_payload, respond
+    from keyscan.api import Scanner
+
+    try:
+        payload = parse_payload(sys.stdin.buffer.read())
+    except PayloadError as exc:
+        # Exit 1: the agent shows the error and goes on (a broken hook never blocks all work).
+        click.echo(f"keyscan: {exc}", err=True)
+        sys.exit(BAD_INPUT)
+    code, out, err = respond(decide(payload, Scanner()), output)
+    if out:
+        sys.stdout.write(out)
+    if err:
+        sys.stderr.write(err)
+    sys.exit(code)

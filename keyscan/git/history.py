@@ -26,10 +26,8 @@ the staged scan ``keyscan.git.staged``.
 from __future__ import annotations
 
 import os
-import queue
-import shutil
+import re
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,6 +80,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
         if is_url(target):
             if options.staged:
                 raise GitError(target, "--staged needs a local repository")
+            import tempfile  # lazy: shutil and tempfile import bz2, lzma, random
+
             tmp = tempfile.mkdtemp(prefix="keyscan-clone-")
             path = os.path.join(tmp, "repo.git")
             clone(target, path)
@@ -101,6 +101,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
         result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
     finally:
         if tmp is not None:
+            import shutil
+
             shutil.rmtree(tmp, ignore_errors=True)
     result.duration = time.perf_counter() - started
     return result
@@ -273,6 +275,23 @@ def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[H
     return hits
 
 
+# A gitlink entry of ``ls-tree -r -z``: "160000 commit <id>\t<path>".
+_GITLINK = re.compile(rb"(?:^|\0)160000 commit ([0-9a-f]+)\t([^\0]*)")
+
+
+def _submodules_at(repo: GitRepo, head: str | None) -> list[tuple[str, str]]:
+    """``head_tree(repo, head)[1]`` (path, commit of each submodule HEAD records) without
+    building the map of every blob at HEAD: a scan without findings needs only these, and a
+    10,000-file tree costs several milliseconds to parse in Python."""
+    if head is None:
+        return []
+    out = repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout
+    return [
+        (path.decode("utf-8", "surrogateescape"), sha.decode())
+        for sha, path in _GITLINK.findall(out)
+    ]
+
+
 def _scan_message(
     detector: Detector,
     oid: str,
@@ -406,6 +425,8 @@ def enumerate_and_scan(
         scanned = scan_objects(repo, Detector(rules), oids, options.content, known)
         return objects, scanned, 1
 
+    import queue
+
     found: queue.Queue[list[ObjectRef] | None] = queue.Queue()
     batch: list[ObjectRef] = []
 
@@ -481,9 +502,13 @@ def scan_history(
     result.errors.extend(scanned.errors)
     result.files = scanned.blobs
     result.bytes = scanned.bytes
-    head_blobs, submodules = head_tree(repo, scope.head)
     hits = scanned.hits
-    result.findings = attribute(repo, hits, scope, objects, options, head_blobs) if hits else []
+    if hits:
+        head_blobs, submodules = head_tree(repo, scope.head)
+        result.findings = attribute(repo, hits, scope, objects, options, head_blobs)
+    else:  # nothing to attribute: only the submodules HEAD records (the warnings below)
+        submodules = _submodules_at(repo, scope.head)
+        result.findings = []
     for path, sha in submodules:
         result.warnings.append(
             f"submodule {path} (commit {sha[:12]}) not entered: scan its repository separately"

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -152,6 +151,21 @@ def own_index(index: str, git_dir: str, cwd: str) -> bool:
     return not other_repo
 
 
+# git's quarantine during a pre-receive hook: the pushed objects live in a temporary object
+# directory that git names only through these variables. Kept for ``keyscan hook
+# pre-receive`` alone (``keep_quarantine``); every other command drops them.
+QUARANTINE_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
+_quarantine: dict[str, str] = {}
+
+
+def keep_quarantine(env: dict[str, str]) -> dict[str, str]:
+    """Keep git's quarantine variables of ``env`` (the pre-receive hook's own environment)
+    on every later git command of this process (and of its forked workers). Returns them."""
+    _quarantine.clear()
+    _quarantine.update({k: env[k] for k in QUARANTINE_ENV if env.get(k)})
+    return dict(_quarantine)
+
+
 def git_env(
     keep_index: bool = False, git_dir: str | None = None, cwd: str | None = None
 ) -> dict[str, str]:
@@ -168,6 +182,7 @@ def git_env(
     }
     if index is not None:
         env["GIT_INDEX_FILE"] = index
+    env.update(_quarantine)
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
         GIT_TERMINAL_PROMPT="0",
@@ -426,9 +441,7 @@ def run_git(
     this process is interrupted, the whole group (git, its transport helpers, index-pack) is
     killed and reaped before the exception goes on, so nothing writes into the folder while
     the caller removes it."""
-    import tempfile
-
-    with tempfile.TemporaryFile() as errlog:
+    with _scratch_file() as errlog:
         err_fd = errlog.fileno()
         proc = _start(
             argv, what, where, cwd=cwd, env=env,
@@ -460,6 +473,29 @@ def run_git(
     if check and code != 0:
         raise GitError(what, last_line(err) or f"git {what} failed")
     return subprocess.CompletedProcess(argv, code, out, err)
+
+
+def _scratch_file() -> IO[bytes]:
+    """An anonymous read-write file (git's stderr): a memfd on Linux, which spares the hook
+    path the import of tempfile (and with it shutil, bz2, lzma and random)."""
+    memfd = getattr(os, "memfd_create", None)
+    if memfd is not None:
+        try:
+            return os.fdopen(memfd("keyscan-git-stderr", os.MFD_CLOEXEC), "w+b")
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
+def _git_on_path() -> bool:
+    """``shutil.which("git") is not None``, without importing shutil (bz2, lzma...)."""
+    for folder in (os.environ.get("PATH") or os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", "git")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return True
+    return False
 
 
 def _feed(stdin: IO[bytes] | None, data: bytes) -> None:
@@ -582,7 +618,7 @@ def discover(target: str) -> GitRepo:
         raise GitError(target, "no such file or directory")
     start = target if os.path.isdir(target) else os.path.dirname(target) or "."
     env = git_env()
-    if shutil.which("git") is None:
+    if not _git_on_path():
         raise GitError("git", "not found: install git to scan repositories")
     early = _candidate_git_dir(start)
     if early is not None:
@@ -689,10 +725,8 @@ class ObjectReader:
 
     def _one_process(self, feed: _Feed) -> Generator[tuple[str, str, bytes], None, str]:
         """Read answers until EOF; returns why git stopped (when it died)."""
-        import tempfile
-
         # stderr to a file, never a pipe: git's complaints can never block it.
-        with tempfile.TemporaryFile() as errlog:
+        with _scratch_file() as errlog:
             # --buffer: stdio buffering, not a flush per object (we never wait for one).
             proc = self.repo.popen(
                 "cat-file", "--batch", "--buffer", stdin=subprocess.PIPE, stderr=errlog

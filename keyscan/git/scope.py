@@ -440,3 +440,65 @@ class Objects:
     unreachable: set[str]  # scanned although unreachable (all_objects)
     unreachable_commits: list[str]
     errors: list[ScanError] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Server-side plan (keyscan hook pre-receive)
+
+
+@dataclass
+class ReceivePlan:
+    """What a push introduces: walk ``tips`` minus everything reachable from ``exclude``
+    (commits the repository already had). ``updates`` are the (old, new, ref) lines kept."""
+
+    tips: list[str]
+    exclude: list[str]
+    updates: list[tuple[str, str, str]]
+    new_commits: int = 0
+
+
+def parse_receive_lines(stdin_lines: Sequence[str]) -> list[tuple[str, str, str]]:
+    """git's pre-receive input, ``<old> <new> <ref>`` per line; ValueError on anything else."""
+    updates: list[tuple[str, str, str]] = []
+    for number, line in enumerate(stdin_lines, 1):
+        parts = line.split(" ", 2)
+        if len(parts) != 3 or not all(_OID.fullmatch(sha) for sha in parts[:2]) or not parts[2]:
+            raise ValueError(
+                f"pre-receive input line {number} is not '<old sha> <new sha> <ref>' "
+                "(git passes these on stdin): nothing was scanned"
+            )
+        updates.append((parts[0], parts[1], parts[2]))
+    return updates
+
+
+def receive_plan(repo: GitRepo, updates: Sequence[tuple[str, str, str]]) -> ReceivePlan:
+    """The objects a push introduces: the new commits (reachable from a pushed tip and from
+    no ref the repository has: inside pre-receive the refs are still the old ones), their
+    trees and blobs, and new annotated tag objects. Deletions push nothing."""
+    tips = list(dict.fromkeys(new for _, new, _ in updates if not is_zero(new)))
+    plan = ReceivePlan(tips=tips, exclude=[], updates=list(updates))
+    if not tips:
+        return plan
+    # One walk: new commits, and the boundary (existing commits they grow from).
+    proc = repo.run("rev-list", "--boundary", *tips, "--not", "--all")
+    boundary: list[str] = []
+    new: set[str] = set()
+    for line in lines_of(proc.stdout):
+        if line.startswith("-"):
+            boundary.append(line[1:])
+        else:
+            new.add(line)
+    plan.new_commits = len(new)
+    # A pushed tip that is no new commit (a branch or tag created at an existing commit, an
+    # annotated tag of one): leave out what its commit reaches, so only a new tag object is
+    # read.
+    peeled = repo.run(
+        "cat-file", "--batch-check=%(objectname)",
+        input="".join(f"{t}^{{commit}}\n" for t in tips).encode(), check=False,
+    ).stdout.decode("ascii", "replace").split("\n")  # fmt: skip
+    for commit in peeled:
+        commit = commit.strip()
+        if _OID.fullmatch(commit) and commit not in new:
+            boundary.append(commit)
+    plan.exclude = list(dict.fromkeys(boundary))
+    return plan

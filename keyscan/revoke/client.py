@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscan.revoke.errors import AdminApiError, classify
+
+if TYPE_CHECKING:
+    from keyscan.http import Params
 from keyscan.revoke.execute import Answer
 
 PAGE_LIMIT = 100
@@ -67,7 +70,7 @@ class AdminClient:
 
     # -- plumbing -------------------------------------------------------------------------------
     def call(
-        self, method: str, path: str, params: Mapping[str, str | int] | None = None
+        self, method: str, path: str, params: Params | None = None
     ) -> Answer:
         """One request; a non-2xx answer raises AdminApiError (kind from the status)."""
         from keyscan.http import RequestFailed

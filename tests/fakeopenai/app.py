@@ -40,7 +40,7 @@ from tests.fakeopenai import spec
 from tests.fakeopenai.state import FakeState, KeyRecord, request_id
 
 # Optional modules that register more routes when imported (see tests/fakeopenai/__init__.py).
-EXTENSIONS = ("tests.fakeopenai.org",)
+EXTENSIONS = ("tests.fakeopenai.org", "tests.fakeopenai.usage")
 
 API_PREFIX = "/v1"
 

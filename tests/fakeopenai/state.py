@@ -118,6 +118,8 @@ class KeyRecord:
     quota_code: str = "insufficient_quota"
     # The scopes named in a "restricted" answer.
     missing_scopes: str = "api.model.read"
+    # Admin keys: scopes this key lacks (usage.py answers 401 "Missing scopes" for them).
+    lacks_scopes: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -126,6 +128,20 @@ class KeyRecord:
     @property
     def redacted_value(self) -> str:
         return redacted_value(self.secret)
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """Planted use of a key (usage.py aggregates these into usage and costs buckets)."""
+
+    key_id: str
+    project_id: str | None
+    at: int  # Unix seconds
+    model: str = "gpt-4o-mini"
+    requests: int = 1
+    input_tokens: int = 100
+    output_tokens: int = 50
+    cost: float = 0.01  # USD
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,8 @@ class FakeState:
         # violation is recorded here (and raised by the transports). Fixtures assert it empty.
         self.validate_responses = True
         self.spec_violations: list[str] = []
+        # Planted usage (usage.py): what the usage and costs endpoints aggregate.
+        self.usage: list[UsageEvent] = []
 
     # -- keys -------------------------------------------------------------------------------
     def add_key(self, secret: str, state: str = "live", **fields: Any) -> KeyRecord:
@@ -282,6 +300,15 @@ class FakeState:
         else:
             fields.update(owner_type="user", user_id=owner.id)
         return self.add_key(secret, state, project_id=project_id, **fields)
+
+    def plant_usage(self, rec: KeyRecord, at: int, **fields: Any) -> UsageEvent:
+        """A use of ``rec`` at ``at`` (Unix seconds); any UsageEvent field may be given."""
+        with self.lock:
+            event = UsageEvent(key_id=rec.id, project_id=rec.project_id, at=at, **fields)
+            self.usage.append(event)
+            if rec.last_used_at is None or at > rec.last_used_at:
+                rec.last_used_at = at
+            return event
 
     # -- request log and concurrency ----------------------------------------------------------
     def record(

@@ -1,0 +1,269 @@
+"""Start-up of the hook path: the compiled rule cache and the set of modules a run imports.
+
+* The rule cache (keyscan.rules.RuleCache) spares a run PyYAML when the rule files did not
+  change; a stale (other keyscan version, changed rule file), corrupt or tampered cache is
+  rebuilt, never trusted; an unwritable one costs the cache, never the run.
+* ``keyscan hook pre-commit`` imports neither PyYAML (warm cache) nor the modules that only
+  clones and archives need (tempfile, shutil and with them bz2, lzma, random).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keyscan.keygen import key
+from keyscan.redaction import redact
+from keyscan.rules import CACHE_FORMAT, CACHE_NAME, RuleCache, load_rules
+from keyscan.version import __version__
+from tests.git_helpers import Repo
+
+USER_RULE = """rules:
+  - id: {rid}
+    family: unknown
+    confidence: low
+    regex: 'zz(?P<secret>[0-9]{{8}})'
+    keywords: [zz]
+"""
+
+
+def _ids(cache: Path | bool, *extra: Path) -> list[str]:
+    return [r.id for r in load_rules(extra_dirs=extra, cache_path=cache)]
+
+
+def _cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / CACHE_NAME
+
+
+def test_cache_is_built_private_and_gives_the_same_rules(tmp_path: Path) -> None:
+    path = _cache(tmp_path)
+    fresh = load_rules(cache_path=False)
+    first = load_rules(cache_path=path)
+    assert path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    data = json.loads(path.read_text())
+    assert data["keyscan"] == __version__ and data["format"] == CACHE_FORMAT
+    second = load_rules(cache_path=path)
+    for a, b, c in zip(fresh, first, second, strict=True):
+        assert a == b == c
+
+
+def _run_load(tmp_path: Path, extra: str = "") -> dict[str, object]:
+    """Load the rules in a fresh interpreter with the cache in tmp_path; what it imported."""
+    code = (
+        "import json, sys\n"
+        "from keyscan.rules import load_rules\n"
+        f"rules = load_rules({extra})\n"
+        "print(json.dumps({'yaml': 'yaml' in sys.modules, 'n': len(rules)}))\n"
+    )
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("KEYSCAN_RULE_CACHE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def test_warm_cache_never_imports_yaml(tmp_path: Path) -> None:
+    cold = _run_load(tmp_path)
+    assert cold["yaml"] is True  # built from the YAML files
+    assert (tmp_path / "cache" / CACHE_NAME).is_file()
+    warm = _run_load(tmp_path)
+    assert warm == {"yaml": False, "n": cold["n"]}
+
+
+def test_cache_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYSCAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KEYSCAN_RULE_CACHE", "0")
+    load_rules()
+    assert not (tmp_path / "cache").exists()
+
+
+def test_changed_rule_file_is_read_again(tmp_path: Path) -> None:
+    path = _cache(tmp_path)
+    mine = tmp_path / "rules"
+    mine.mkdir()
+    (mine / "a.yaml").write_text(USER_RULE.format(rid="mine.one"))
+    assert "mine.one" in _ids(path, mine)
+    (mine / "a.yaml").write_text(USER_RULE.format(rid="mine.two"))
+    ids = _ids(path, mine)
+    assert "mine.two" in ids and "mine.one" not in ids
+    # The cache keeps only what the last load used: it never grows without bound.
+    assert len(json.loads(path.read_text())["entries"]) == 2  # the built-in file and a.yaml
+
+
+def _poisoned(path: Path, version: str, valid_checksum: bool) -> None:
+    """A cache whose every entry says 'no rules', for any digest it is asked about."""
+    real = json.loads(path.read_text())
+    entries = {digest: {"rules": []} for digest in real["entries"]}
+    checksum = RuleCache._checksum(version, entries) if valid_checksum else "0" * 64
+    data = {"format": CACHE_FORMAT, "keyscan": version, "entries": entries, "checksum": checksum}
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "version, valid_checksum",
+    [("0.0.0-other", True), (__version__, False)],
+    ids=["other-keyscan-version", "tampered-entries"],
+)
+def test_stale_or_tampered_cache_is_rebuilt(
+    tmp_path: Path, version: str, valid_checksum: bool
+) -> None:
+    path = _cache(tmp_path)
+    expected = _ids(path)
+    assert expected
+    _poisoned(path, version, valid_checksum)
+    assert _ids(path) == expected  # not trusted
+    data = json.loads(path.read_text())
+    assert data["keyscan"] == __version__  # rebuilt
+    assert all(doc["rules"] for doc in data["entries"].values())
+    assert _ids(path) == expected
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{not json", b"\x00\xff\xfe", b"[]", b'{"format": 1}', b"null"],
+    ids=["empty", "truncated", "binary", "list", "partial", "null"],
+)
+def test_corrupt_cache_is_rebuilt(tmp_path: Path, content: bytes) -> None:
+    path = _cache(tmp_path)
+    expected = _ids(False)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    assert _ids(path) == expected
+    assert json.loads(path.read_text())["keyscan"] == __version__
+
+
+def test_unwritable_cache_costs_nothing_but_the_cache(tmp_path: Path) -> None:
+    expected = _ids(False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    assert _ids(blocker / "sub" / CACHE_NAME) == expected  # cannot create the folder
+    folder = tmp_path / "folder-named-like-the-cache"
+    (folder / CACHE_NAME).mkdir(parents=True)  # the cache path is a folder
+    assert _ids(folder / CACHE_NAME) == expected
+
+
+def test_cache_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    path = _cache(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(victim)
+    expected = _ids(False)
+    assert _ids(path) == expected
+    assert victim.read_text() == "keep me\n"
+    assert not path.is_symlink() and json.loads(path.read_text())["keyscan"] == __version__
+
+
+@pytest.mark.parametrize(
+    "extra", ["    description: 2024-01-01\n", "    family_by_prefix: {1: admin}\n"]
+)
+def test_yaml_that_json_cannot_hold_is_not_cached(tmp_path: Path, extra: str) -> None:
+    """A document JSON would change (a date, an integer mapping key) is parsed from YAML every
+    time, so the cache can never make a rule file mean something else."""
+    path = _cache(tmp_path)
+    mine = tmp_path / "rules"
+    mine.mkdir()
+    (mine / "a.yaml").write_text(USER_RULE.format(rid="mine.one") + extra)
+    fresh = load_rules(extra_dirs=[mine], cache_path=False)
+    for _ in range(2):
+        assert load_rules(extra_dirs=[mine], cache_path=path) == fresh
+    assert len(json.loads(path.read_text())["entries"]) == 1  # the built-in file only
+
+
+# The pre-commit hook path: what it imports
+
+
+HOOK_NEVER = {
+    "yaml",  # the rule cache is warm
+    "tempfile",
+    "shutil",
+    "bz2",
+    "lzma",
+    "random",
+    "queue",
+    "httpx",
+    "sqlite3",
+    "hyperscan",
+    "multiprocessing",
+    "keyscan.verify",
+    "keyscan.formats.archives",
+    "keyscan.regexlint",
+}
+
+
+def test_hook_import_set(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    out = tmp_path / "modules.json"
+    code = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+        "from keyscan.cli import main\n"
+        "main(['hook', 'pre-commit'])\n"
+    )
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("KEYSCAN_RULE_CACHE", None)
+    load_rules(cache_path=tmp_path / "cache" / CACHE_NAME)  # warm
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo.path, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stderr  # it ran, and found the key
+    assert redact(secret) in proc.stdout + proc.stderr and secret not in proc.stdout + proc.stderr
+    modules = set(json.loads(out.read_text()))
+    assert "keyscan.git.staged" in modules and "keyscan.detector" in modules
+    assert not HOOK_NEVER & modules, sorted(HOOK_NEVER & modules)
+
+
+def test_hook_with_a_corrupt_cache_still_finds_the_key(tmp_path: Path) -> None:
+    """The command line over a corrupt cache: the rules come from the YAML, the key is found
+    (exit 1, redacted) and the cache is rebuilt."""
+    repo = Repo(tmp_path / "repo")
+    secret = key("svcacct")
+    repo.write("cfg.env", f"OPENAI_API_KEY={secret}\n")
+    repo.git("add", "cfg.env")
+    cache = tmp_path / "cache" / CACHE_NAME
+    cache.parent.mkdir()
+    cache.write_bytes(b'{"format": 1, "keyscan": "' + __version__.encode() + b'", "entries": {')
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(cache.parent)}
+    env.pop("KEYSCAN_RULE_CACHE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "keyscan", "hook", "pre-commit"],
+        cwd=repo.path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert redact(secret) in out and secret not in out
+    assert json.loads(cache.read_text())["keyscan"] == __version__
+    assert secret not in cache.read_text()
+
+
+def test_scan_without_findings_lists_submodules_as_head_tree_does(tmp_path: Path) -> None:
+    """A history or range scan with no finding reads only the submodules of HEAD (no map of
+    every blob): the same list, in the same order, as the full parse."""
+    from keyscan.git.history import _submodules_at
+    from keyscan.git.plumbing import discover
+    from keyscan.git.provenance import head_tree
+
+    sub = Repo(tmp_path / "sub")
+    sub.commit("sub", ("inner.txt", "hello\n"))
+    repo = Repo(tmp_path / "repo")
+    repo.commit("base", ("a.txt", "x\n"), ("dir/160000 commit b.txt", "y\n"))
+    for name in ("vendor/one", "z z/two\tthree"):
+        repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub.path), name)
+    repo.git("commit", "-q", "-m", "subs")
+    git = discover(str(repo.path))
+    head = repo.git("rev-parse", "HEAD").strip()
+    expected = head_tree(git, head)[1]
+    assert len(expected) == 2 and _submodules_at(git, head) == expected
+    assert _submodules_at(git, None) == []
