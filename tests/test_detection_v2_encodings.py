@@ -40,3 +40,50 @@ def test_no_soft_break_no_quoted_printable_pass(scanner: Scanner) -> None:
     k = key("project", seed=5)
     found = scanner.scan_text(f"a=3Db\nkey = {k}\n").findings
     assert [(f.secret, f.locations[0].decoded) for f in found] == [(k, None)]
+
+
+@pytest.mark.parametrize("family", ["project", "svcacct", "legacy", "admin"])
+def test_quopri_mails_with_a_key_anywhere_yield_the_whole_key(
+    scanner: Scanner, family: str
+) -> None:
+    """Wherever the 76-column wrapping falls in the key, the soft breaks are near a keyword
+    (the gate looks only there) and the whole key is reported. A legacy key has no keyword
+    but its marker, which the wrap may split: it is named here (a known miss otherwise, as
+    the README says)."""
+    import random
+
+    rng = random.Random(family)
+    words = ["deploy", "the", "service", "key", "rotate", "x=1", "a+b", "naïve", "résumé"]
+    for seed in range(12):
+        k = key(family, seed=seed)
+        before = " ".join(rng.choice(words) for _ in range(rng.randint(0, 60)))
+        after = " ".join(rng.choice(words) for _ in range(rng.randint(0, 60)))
+        name = "OPENAI_API_KEY: " if family == "legacy" else ""
+        body = f"Hello,\n\n{before} {name}{k} {after}\n".encode()
+        text = quopri.encodestring(body).decode()
+        found = scanner.scan_text(text).findings
+        assert [f.secret for f in found] == [k], seed
+
+
+def test_quoted_printable_pass_only_near_a_keyword(
+    scanner: Scanner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A soft line break far from every keyword costs no quoted-printable pass (the gate
+    searches only around keywords, not the whole buffer)."""
+    from keyscan.formats import decoders
+
+    calls: list[int] = []
+    real = decoders._qp_spans
+
+    def counting(data: bytes, anchors: object) -> list[tuple[int, int]]:
+        calls.append(len(data))
+        return real(data, anchors)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decoders, "_qp_spans", counting)
+    filler = "# nothing to see here, just some text\n" * 300
+    far = f"import openai\n{filler}total =\n  a + b\n"
+    assert scanner.scan_text(far).findings == []
+    assert calls == []
+    near = f"import openai\ntotal =\n  a + b\n{filler}"
+    assert scanner.scan_text(near).findings == []
+    assert calls
