@@ -87,3 +87,33 @@ def test_quoted_printable_pass_only_near_a_keyword(
     near = f"import openai\ntotal =\n  a + b\n{filler}"
     assert scanner.scan_text(near).findings == []
     assert calls
+
+
+ESCAPES = {
+    "x2d": lambda k: k.replace("-", "\\x2d"),
+    "x2D": lambda k: k.replace("-", "\\x2D"),
+    "u002d": lambda k: k.replace("-", "\\u002d"),
+    "u002D": lambda k: k.replace("-", "\\u002D"),
+    "u{2d}": lambda k: k.replace("-", "\\u{2d}"),
+    "u{2D}": lambda k: k.replace("-", "\\u{002D}"),
+    "all-x": lambda k: "".join(f"\\x{ord(c):02x}" for c in k),
+    "all-X": lambda k: "".join(f"\\x{ord(c):02X}" for c in k),
+    "all-u": lambda k: "".join(f"\\u{ord(c):04x}" for c in k),
+}
+
+
+@pytest.mark.parametrize("family", ["project", "legacy", "admin", "named-2024"])
+@pytest.mark.parametrize("how", sorted(ESCAPES))
+def test_js_and_json_escapes_of_a_key(scanner: Scanner, family: str, how: str) -> None:
+    """Every escape form JavaScript and JSON allow for the dashes, or for the whole key:
+    the decoded key is reported whole, nothing of the escape glued to it."""
+    for seed in range(3):
+        k = key(family, seed=seed)
+        text = f'const cfg = {{ token: "{ESCAPES[how](k)}" }};\n'
+        found = scanner.scan_text(text).findings
+        assert [(f.secret, f.locations[0].decoded) for f in found] == [(k, "escape")], seed
+
+
+def test_escapes_that_are_no_key_stay_quiet(scanner: Scanner) -> None:
+    text = 'const a = "\\u{1F600} \\x41\\x42 \\u{zz} \\u{110000} \\x73\\x6b\\x2d\\x31";\n'
+    assert scanner.scan_text(text).findings == []

@@ -14,8 +14,8 @@ bounded region around it:
 * percent-encoding: only in buffers holding ``%`` and a rule keyword (the marker, "openai"),
   around ``sk%2D`` or an encoded assignment (``key%3D``, ``key%22%3A``); or a key encoded
   whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
-* string escapes: likewise, around ``\\u00``, ``\\x`` (JS) and ``\\/``; or a key escaped
-  whole (``\\u0073\\u006b``).
+* string escapes: likewise, around ``\\u00``, ``\\u{`` and ``\\x`` (JS) and ``\\/``; or a key
+  escaped whole (``\\u0073\\u006b``, ``\\x73\\x6b``).
 * quoted-printable: only where a soft line break (``=`` at a line's end) is near a rule
   keyword (``QP_GATE``: the only way quoted-printable hides a key is a soft break inside it,
   since it leaves letters, digits, ``-`` and ``_`` as they are), over several lines around
@@ -54,7 +54,7 @@ BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
 _SIGNS = (MARKER_BYTES, b"sk\\", b"sk%")
 _SIGNS_FOLDED = (b"openai", b"open_ai", b"open-ai")
 _FULL_PERCENT = b"%73%6"
-_FULL_ESCAPES = (b"\\u0073\\u006",)
+_FULL_ESCAPES = (b"\\u0073\\u006", b"\\x73\\x6")
 # The shortest run that can hold a whole key: 51 characters (legacy) -> 68 in base64.
 MIN_BASE64_RUN = 64
 # Runs of the base64 and base64url alphabets, line breaks included (wrapped output).
@@ -68,8 +68,8 @@ _PERCENT_TRIGGER = re.compile(
     rb"sk%2[dD]|%73%6[bB]%2[dD]|(?:key|KEY|Key|token|TOKEN|secret|SECRET)(?:%2[27])?%3[aAdD]"
 )
 _FULL_PERCENT_TRIGGER = re.compile(rb"%73%6[bB]%2[dD]")
-_ESCAPE_TRIGGER = re.compile(rb"\\u00|\\x[0-9A-Fa-f]{2}|\\/")
-_FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]")
+_ESCAPE_TRIGGER = re.compile(rb"\\u00|\\u\{|\\x[0-9A-Fa-f]{2}|\\/")
+_FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]|\\x73\\x6[bB]")
 _SIMPLE_ESCAPES = {
     ord("/"): b"/",
     ord("\\"): b"\\",
@@ -280,6 +280,19 @@ def decode_escapes(data: bytes, start: int, end: int) -> Decoded | None:
             origin.extend([i] * len(encoded))
             i += width
             changed = True
+        elif (
+            nxt == ord("u")
+            and data.startswith(b"{", i + 2)
+            and (close := data.find(b"}", i + 3, min(end, i + 10))) > i + 3
+            and _is_hex(data[i + 3 : close])
+            and int(data[i + 3 : close], 16) < 0x110000
+        ):
+            # ES2015 code point escape: \u{2d}, \u{1F600}
+            encoded = chr(int(data[i + 3 : close], 16)).encode("utf-8", "surrogatepass")
+            out += encoded
+            origin.extend([i] * len(encoded))
+            i = close + 1
+            changed = True
         elif nxt == ord("x") and i + 4 <= end and _is_hex(data[i + 2 : i + 4]):
             encoded = chr(int(data[i + 2 : i + 4], 16)).encode("utf-8")
             out += encoded
@@ -481,7 +494,7 @@ def worth_decoding(
         or b"QzQmxia0ZK" in data
         or b"UM0JsYmtGS" in data
         or (b"%" in data and _FULL_PERCENT in data)
-        or (b"\\" in data and _FULL_ESCAPES[0] in data)
+        or (b"\\" in data and any(f in data for f in _FULL_ESCAPES))
     )
 
 
@@ -551,7 +564,11 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
             for start, end in _windows(data, signs, *SIGN_WINDOW):
                 if trigger.search(data, start, end):
                     spans.append((start, end))
-        if any(f in data for f in full):
+        if (
+            any(data.startswith(f, at) for at in keywords for f in full)
+            if not isinstance(keywords, bool)  # the gate needles' offsets are among them
+            else any(f in data for f in full)
+        ):
             # A key encoded whole shows no sign: around its encoded "sk-".
             spans.extend(_windows(data, _trigger_anchors(data, full_trigger), *window))
         spans.sort()
