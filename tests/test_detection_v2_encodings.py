@@ -117,3 +117,42 @@ def test_js_and_json_escapes_of_a_key(scanner: Scanner, family: str, how: str) -
 def test_escapes_that_are_no_key_stay_quiet(scanner: Scanner) -> None:
     text = 'const a = "\\u{1F600} \\x41\\x42 \\u{zz} \\u{110000} \\x73\\x6b\\x2d\\x31";\n'
     assert scanner.scan_text(text).findings == []
+
+
+CHAR_REFS = {
+    "dash-hex": lambda k: k.replace("-", "&#x2d;"),
+    "dash-HEX": lambda k: k.replace("-", "&#X2D;"),
+    "dash-dec": lambda k: k.replace("-", "&#45;"),
+    "all-dec": lambda k: "".join(f"&#{ord(c)};" for c in k),
+    "all-hex": lambda k: "".join(f"&#x{ord(c):x};" for c in k),
+    "underscore": lambda k: k.replace("_", "&lowbar;").replace("-", "&#45;"),
+}
+
+
+@pytest.mark.parametrize("family", ["project", "legacy", "svcacct", "named-2024"])
+@pytest.mark.parametrize("how", sorted(CHAR_REFS))
+def test_html_and_xml_character_references(scanner: Scanner, family: str, how: str) -> None:
+    for seed in range(3):
+        k = key(family, seed=seed)
+        for text in (
+            f'<input type="hidden" name="token" value="{CHAR_REFS[how](k)}">\n',
+            f"<config><key>{CHAR_REFS[how](k)}</key></config>\n",
+        ):
+            found = scanner.scan_text(text).findings
+            got = [(f.secret, f.locations[0].decoded) for f in found]
+            assert got == [(k, "char-ref")], (how, seed)
+            assert found[0].locations[0].line == 1
+
+
+def test_named_slash_reference_in_an_openai_url(scanner: Scanner) -> None:
+    k = key("project", seed=11)
+    text = f"<a href=\"https:&sol;&sol;api.openai.com&sol;v1?key={k.replace('-', '&#45;')}\">\n"
+    assert [f.secret for f in scanner.scan_text(text).findings] == [k]
+
+
+def test_character_references_that_are_no_key_stay_quiet(scanner: Scanner) -> None:
+    text = (
+        "<p>OpenAI &amp; friends &#169; &#x1F600; &#0; &#99999999; &hyphen; &unknown;"
+        " &#115;&#107;&#45;&#49;</p>\n"
+    )
+    assert scanner.scan_text(text).findings == []
