@@ -429,8 +429,8 @@ _QP_SOFT_BREAKS = (b"=\n", b"=\r\n")
 _QP_SOFT_BREAK = re.compile(rb"=\r?\n")
 QP_WINDOW = (512, 1536)
 # Where a soft break inside a key can be, around a keyword (bytes before, after): the marker
-# sits mid-key (a half is at most ~100 characters, over 2 wrapped lines), the sk-proj- prefix starts
-# it, a variable name or an Azure endpoint comes before the value.
+# sits mid-key (a half is at most ~100 characters, over 2 wrapped lines), the sk-proj-
+# prefix starts it, a variable name or an Azure endpoint comes before the value.
 QP_GATE = (256, 512)
 
 
