@@ -109,7 +109,9 @@ def test_js_and_json_escapes_of_a_key(scanner: Scanner, family: str, how: str) -
     the decoded key is reported whole, nothing of the escape glued to it."""
     for seed in range(3):
         k = key(family, seed=seed)
-        text = f'const cfg = {{ token: "{ESCAPES[how](k)}" }};\n'
+        # A key in \\xNN whole has no keyword of its own: found near an OpenAI name.
+        name = "openaiToken" if how in ("all-x", "all-X") else "token"
+        text = f'const cfg = {{ {name}: "{ESCAPES[how](k)}" }};\n'
         found = scanner.scan_text(text).findings
         assert [(f.secret, f.locations[0].decoded) for f in found] == [(k, "escape")], seed
 
@@ -134,9 +136,11 @@ CHAR_REFS = {
 def test_html_and_xml_character_references(scanner: Scanner, family: str, how: str) -> None:
     for seed in range(3):
         k = key(family, seed=seed)
+        # A key referenced whole has no keyword of its own: found near an OpenAI name.
+        name = "openai_token" if how.startswith("all") else "token"
         for text in (
-            f'<input type="hidden" name="token" value="{CHAR_REFS[how](k)}">\n',
-            f"<config><key>{CHAR_REFS[how](k)}</key></config>\n",
+            f'<input type="hidden" name="{name}" value="{CHAR_REFS[how](k)}">\n',
+            f"<config><{name}>{CHAR_REFS[how](k)}</{name}></config>\n",
         ):
             found = scanner.scan_text(text).findings
             got = [(f.secret, f.locations[0].decoded) for f in found]

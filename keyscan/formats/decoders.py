@@ -14,15 +14,17 @@ bounded region around it:
 * percent-encoding: only in buffers holding ``%`` and a rule keyword (the marker, "openai"),
   around ``sk%2D`` or an encoded assignment (``key%3D``, ``key%22%3A``); or a key encoded
   whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
-* string escapes: likewise, around ``\\u00``, ``\\u{`` and ``\\x`` (JS) and ``\\/``; or a key
-  escaped whole (``\\u0073\\u006b``, ``\\x73\\x6b``).
+* string escapes: likewise, around ``\\u00``, ``\\u{`` and ``\\x`` (JS) and ``\\/`` (so also a
+  key escaped whole in ``\\xNN`` near a keyword); or a key escaped whole in ``\\u00NN``
+  anywhere (``\\u0073\\u006b``).
 * quoted-printable: only where a soft line break (``=`` at a line's end) is near a rule
   keyword (``QP_GATE``: the only way quoted-printable hides a key is a soft break inside it,
   since it leaves letters, digits, ``-`` and ``_`` as they are), over several lines around
   the keyword: soft breaks removed, ``=XX`` decoded. The gate searches only those bytes
   (a search of the whole buffer made decoding ~1.8x slower on plain trees).
-* HTML/XML character references: likewise, around ``&#...;`` or ``&sol;``-like names; or a
-  key referenced whole (``&#115;&#107;&#45;``, ``&#x73;&#x6b;&#x2d;``).
+* HTML/XML character references: likewise, around ``&#...;`` or ``&sol;``-like names (so
+  also a key referenced whole, near a keyword). No needle of their own: each would cost the
+  pure-Python keyword plan a pass over every buffer (~8% each on plain trees).
 * UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
 
 Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
@@ -56,8 +58,7 @@ BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
 _SIGNS = (MARKER_BYTES, b"sk\\", b"sk%")
 _SIGNS_FOLDED = (b"openai", b"open_ai", b"open-ai")
 _FULL_PERCENT = b"%73%6"
-_FULL_ESCAPES = (b"\\u0073\\u006", b"\\x73\\x6")
-_FULL_REFS = (b"&#115;&#107;", b"&#x73;&#x6")
+_FULL_ESCAPES = (b"\\u0073\\u006",)
 # The shortest run that can hold a whole key: 51 characters (legacy) -> 68 in base64.
 MIN_BASE64_RUN = 64
 # Runs of the base64 and base64url alphabets, line breaks included (wrapped output).
@@ -72,11 +73,10 @@ _PERCENT_TRIGGER = re.compile(
 )
 _FULL_PERCENT_TRIGGER = re.compile(rb"%73%6[bB]%2[dD]")
 _ESCAPE_TRIGGER = re.compile(rb"\\u00|\\u\{|\\x[0-9A-Fa-f]{2}|\\/")
-_FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]|\\x73\\x6[bB]")
+_FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]")
 # HTML/XML character references: numeric ones, and the named ones of ASCII characters a key
 # or its assignment may hold (not &hyphen;/&dash;: those are U+2010, no ASCII "-").
 _REF_TRIGGER = re.compile(rb"&#[xX]?[0-9a-fA-F]{1,7};|&(?:sol|lowbar|equals|colon|quot|apos);")
-_FULL_REF_TRIGGER = re.compile(rb"&#115;&#107;&#45;|&#[xX]73;&#[xX]6[bB];&#[xX]2[dD];")
 _REF = re.compile(rb"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));")
 _NAMED_REFS = {
     b"sol": b"/",
@@ -527,7 +527,6 @@ GATE_NEEDLES: tuple[bytes, ...] = (
     *(needle for needle, _ in BASE64_NEEDLES),
     _FULL_PERCENT,
     *_FULL_ESCAPES,
-    *_FULL_REFS,
 )
 
 
@@ -546,8 +545,7 @@ def worth_decoding(
         or b"QzQmxia0ZK" in data
         or b"UM0JsYmtGS" in data
         or (b"%" in data and _FULL_PERCENT in data)
-        or (b"\\" in data and any(f in data for f in _FULL_ESCAPES))
-        or (b"&#" in data and any(f in data for f in _FULL_REFS))
+        or (b"\\" in data and _FULL_ESCAPES[0] in data)
     )
 
 
@@ -602,7 +600,7 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
          decode_percent),
         (b"\\", _ESCAPE_TRIGGER, _FULL_ESCAPES, _FULL_ESCAPE_TRIGGER, ESCAPE_WINDOW,
          decode_escapes),
-        (b"&", _REF_TRIGGER, _FULL_REFS, _FULL_REF_TRIGGER, ESCAPE_WINDOW, decode_char_refs),
+        (b"&", _REF_TRIGGER, (), None, ESCAPE_WINDOW, decode_char_refs),
     ):  # fmt: skip
         if mark not in data:
             continue
@@ -618,7 +616,7 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
             for start, end in _windows(data, signs, *SIGN_WINDOW):
                 if trigger.search(data, start, end):
                     spans.append((start, end))
-        if (
+        if full_trigger is not None and (
             any(data.startswith(f, at) for at in keywords for f in full)
             if not isinstance(keywords, bool)  # the gate needles' offsets are among them
             else any(f in data for f in full)
