@@ -69,14 +69,23 @@ class _KeywordPlan:
     * a case-sensitive keyword whose lower-case form is also searched case-insensitively is
       picked out of those hits (``OpenAI`` from ``openai``) at no extra pass;
     * keywords that share a prefix of 3+ bytes are found with one pass for the prefix and a
-      ``startswith`` check per hit (``sk-proj-``, ``sk-admin-``, ...: one ``sk-`` pass).
+      ``startswith`` check per hit (``sk-proj-``, ``sk-admin-``, ...: one ``sk-`` pass);
+    * a case-insensitive keyword that holds another one is picked out of its hits.
     """
 
     def __init__(self, keywords: Sequence[tuple[bytes, bool]]) -> None:
         folded = sorted({k for k, ic in keywords if ic})
         sensitive = sorted({k for k, ic in keywords if not ic})
         self.derived = {k: k.lower() for k in sensitive if k.lower() in folded}
-        self.folded = self._group(folded)
+        # A case-insensitive keyword holding another one (".openai.azure." holds "openai") is
+        # picked out of that one's hits, at no extra pass.
+        roots = [k for k in folded if not any(o != k and o in k for o in folded)]
+        self.inside: dict[bytes, tuple[bytes, int]] = {}
+        for k in folded:
+            for other in roots:
+                if other != k and other in k and k not in self.inside:
+                    self.inside[k] = (other, k.index(other))
+        self.folded = self._group([k for k in folded if k not in self.inside])
         self.sensitive = self._group([k for k in sensitive if k not in self.derived])
 
     @staticmethod
@@ -121,7 +130,16 @@ class _KeywordPlan:
         hits: dict[tuple[bytes, bool], list[int]] = {}
         self._find(data, self.sensitive, False, hits)
         if self.folded:
-            self._find(data.lower(), self.folded, True, hits)
+            lowered = data.lower()
+            self._find(lowered, self.folded, True, hits)
+            for k, (other, shift) in self.inside.items():
+                found = [
+                    at - shift
+                    for at in hits.get((other, True), ())
+                    if at >= shift and lowered.startswith(k, at - shift)
+                ]
+                if found:
+                    hits[(k, True)] = found
         for k, source in self.derived.items():
             found = [at for at in hits.get((source, True), ()) if data.startswith(k, at)]
             if found:

@@ -26,7 +26,9 @@ def _alnum(n: int, rng: random.Random) -> str:
 
 
 def _findings(scanner: Scanner, text: str) -> list[tuple[str, str, str]]:
-    return [(f.rule_id, f.confidence.name.lower(), f.secret) for f in scanner.scan_text(text).findings]
+    return [
+        (f.rule_id, f.confidence.name.lower(), f.secret) for f in scanner.scan_text(text).findings
+    ]
 
 
 @pytest.mark.parametrize("left,right", [(74, 80), (80, 74), (58, 74), (20, 21), (21, 20)])

@@ -171,7 +171,12 @@ def test_high_entropy_value_of_openai_name_found_at_low(
     for _ in range(20):
         text = generate(template, rng=rng)
         (m,) = detector.scan(text.encode())
-        assert m.rule.confidence == Confidence.LOW
+        if m.rule.id == "azure-openai-key-by-endpoint":
+            # issue 15: an 84-character alphanumeric value near an Azure endpoint is the
+            # Azure key form, found at medium by context
+            assert m.rule.confidence == Confidence.MEDIUM
+        else:
+            assert m.rule.confidence == Confidence.LOW
         assert m.family == family, text
         assert m.secret.decode() in text
 
@@ -245,7 +250,9 @@ def test_hyperscan_and_pure_python_plans_find_the_same_keywords() -> None:
     fast, pure = _HyperscanPlan(hs, keywords), _KeywordPlan(keywords)
     rng = random.Random(31)
     pieces = [b"sk-proj-", b"sk-admin-", b"sk-", b"task-", b"OpenAI", b"OPENAI", b"open_ai",
-              b"Open-AI", b"openai", b"sess-", b"T3BlbkFJ", b"T3Blbk", b"\x00", b"\n", b"x" * 7]  # fmt: skip
+              b"Open-AI", b"openai", b"sess-", b"T3BlbkFJ", b"T3Blbk", b"\x00", b"\n", b"x" * 7,
+              b".openai.azure.", b".OpenAI.Azure.", b".openai.", b"azure.",
+              b".CognitiveServices.azure.", b".cognitiveservices."]  # fmt: skip
     for _ in range(300):
         data = b"".join(rng.choice(pieces) + rng.randbytes(rng.randint(0, 5)) for _ in range(60))
         got, want = fast.find(data), pure.find(data)

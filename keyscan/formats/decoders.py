@@ -14,8 +14,17 @@ bounded region around it:
 * percent-encoding: only in buffers holding ``%`` and a rule keyword (the marker, "openai"),
   around ``sk%2D`` or an encoded assignment (``key%3D``, ``key%22%3A``); or a key encoded
   whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
-* string escapes: likewise, around ``\\u00``, ``\\x`` (JS) and ``\\/``; or a key escaped
-  whole (``\\u0073\\u006b``).
+* string escapes: likewise, around ``\\u00``, ``\\u{`` and ``\\x`` (JS) and ``\\/`` (so also a
+  key escaped whole in ``\\xNN`` near a keyword); or a key escaped whole in ``\\u00NN``
+  anywhere (``\\u0073\\u006b``).
+* quoted-printable: only where a soft line break (``=`` at a line's end) is near a rule
+  keyword (``QP_GATE``: the only way quoted-printable hides a key is a soft break inside it,
+  since it leaves letters, digits, ``-`` and ``_`` as they are), over several lines around
+  the keyword: soft breaks removed, ``=XX`` decoded. The gate searches only those bytes
+  (a search of the whole buffer made decoding ~1.8x slower on plain trees).
+* HTML/XML character references: likewise, around ``&#...;`` or ``&sol;``-like names (so
+  also a key referenced whole, near a keyword). No needle of their own: each would cost the
+  pure-Python keyword plan a pass over every buffer (~8% each on plain trees).
 * UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
 
 Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
@@ -63,8 +72,26 @@ _PERCENT_TRIGGER = re.compile(
     rb"sk%2[dD]|%73%6[bB]%2[dD]|(?:key|KEY|Key|token|TOKEN|secret|SECRET)(?:%2[27])?%3[aAdD]"
 )
 _FULL_PERCENT_TRIGGER = re.compile(rb"%73%6[bB]%2[dD]")
-_ESCAPE_TRIGGER = re.compile(rb"\\u00|\\x[0-9A-Fa-f]{2}|\\/")
+_ESCAPE_TRIGGER = re.compile(rb"\\u00|\\u\{|\\x[0-9A-Fa-f]{2}|\\/")
 _FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]")
+# HTML/XML character references: numeric ones, and the named ones of ASCII characters a key
+# or its assignment may hold (not &hyphen;/&dash;: those are U+2010, no ASCII "-").
+_REF_TRIGGER = re.compile(rb"&#[xX]?[0-9a-fA-F]{1,7};|&(?:sol|lowbar|equals|colon|quot|apos);")
+_REF = re.compile(rb"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));")
+_NAMED_REFS = {
+    b"sol": b"/",
+    b"lowbar": b"_",
+    b"equals": b"=",
+    b"colon": b":",
+    b"quot": b'"',
+    b"apos": b"'",
+    b"amp": b"&",
+    b"lt": b"<",
+    b"gt": b">",
+    b"period": b".",
+    b"plus": b"+",
+    b"num": b"#",
+}
 _SIMPLE_ESCAPES = {
     ord("/"): b"/",
     ord("\\"): b"\\",
@@ -275,6 +302,19 @@ def decode_escapes(data: bytes, start: int, end: int) -> Decoded | None:
             origin.extend([i] * len(encoded))
             i += width
             changed = True
+        elif (
+            nxt == ord("u")
+            and data.startswith(b"{", i + 2)
+            and (close := data.find(b"}", i + 3, min(end, i + 10))) > i + 3
+            and _is_hex(data[i + 3 : close])
+            and int(data[i + 3 : close], 16) < 0x110000
+        ):
+            # ES2015 code point escape: \u{2d}, \u{1F600}
+            encoded = chr(int(data[i + 3 : close], 16)).encode("utf-8", "surrogatepass")
+            out += encoded
+            origin.extend([i] * len(encoded))
+            i = close + 1
+            changed = True
         elif nxt == ord("x") and i + 4 <= end and _is_hex(data[i + 2 : i + 4]):
             encoded = chr(int(data[i + 2 : i + 4], 16)).encode("utf-8")
             out += encoded
@@ -293,6 +333,35 @@ def decode_escapes(data: bytes, start: int, end: int) -> Decoded | None:
     if not changed:
         return None
     return _mapped("escape", start, end, bytes(out), origin)
+
+
+def decode_char_refs(data: bytes, start: int, end: int) -> Decoded | None:
+    """HTML/XML character references (``&#115;``, ``&#x2d;``, ``&sol;``) decoded; every
+    other byte (and an unknown or invalid reference) as is. None when nothing was decoded."""
+    out = bytearray()
+    origin: list[int] = []
+    at = start
+    for m in _REF.finditer(data, start, end):
+        dec, hexa, name = m.groups()
+        if name is not None:
+            encoded = _NAMED_REFS.get(name)
+            if encoded is None:
+                continue
+        else:
+            code = int(dec, 10) if dec is not None else int(hexa, 16)
+            if code >= 0x110000 or code == 0:
+                continue
+            encoded = chr(code).encode("utf-8", "surrogatepass")
+        out += data[at : m.start()]
+        origin.extend(range(at, m.start()))
+        out += encoded
+        origin.extend([m.start()] * len(encoded))
+        at = m.end()
+    if at == start:
+        return None
+    out += data[at:end]
+    origin.extend(range(at, end))
+    return _mapped("char-ref", start, end, bytes(out), origin)
 
 
 def _is_hex(text: bytes) -> bool:
@@ -352,6 +421,80 @@ def decode_utf16(data: bytes, encoding: str) -> Decoded:
 
 
 # --- all together -------------------------------------------------------------------------
+
+
+# --- quoted-printable ------------------------------------------------------------------
+
+_QP_SOFT_BREAKS = (b"=\n", b"=\r\n")
+_QP_SOFT_BREAK = re.compile(rb"=\r?\n")
+QP_WINDOW = (512, 1536)
+# Where a soft break inside a key can be, around a keyword (bytes before, after): the marker
+# sits mid-key (a half is at most ~100 characters, over 2 wrapped lines), the sk-proj-
+# prefix starts it, a variable name or an Azure endpoint comes before the value.
+QP_GATE = (256, 512)
+
+
+def soft_break_near(data: bytes, keywords: Sequence[int]) -> bool:
+    """Whether a quoted-printable soft line break is within ``QP_GATE`` of a keyword offset
+    (sorted): one search per run of keywords whose windows touch, each byte searched once."""
+    if not keywords:
+        return False
+    before, after = QP_GATE
+    first = last = keywords[0]
+    for at in keywords[1:]:
+        if at - last > before + after:
+            if _QP_SOFT_BREAK.search(data, max(0, first - before), last + after):
+                return True
+            first = at
+        last = at
+    return _QP_SOFT_BREAK.search(data, max(0, first - before), last + after) is not None
+
+
+def decode_quoted_printable(data: bytes, start: int, end: int) -> Decoded | None:
+    """Quoted-printable (RFC 2045): soft line breaks (``=`` at a line's end) removed, ``=XX``
+    decoded; every other byte as is. None when nothing was decoded."""
+    out = bytearray()
+    origin: list[int] = []
+    i = start
+    changed = False
+    while i < end:
+        c = data[i]
+        if c == 0x3D:
+            if data.startswith(b"\n", i + 1):
+                i += 2
+                changed = True
+                continue
+            if data.startswith(b"\r\n", i + 1):
+                i += 3
+                changed = True
+                continue
+            if i + 3 <= end and _is_hex(data[i + 1 : i + 3]):
+                out.append(int(data[i + 1 : i + 3], 16))
+                origin.append(i)
+                i += 3
+                changed = True
+                continue
+        out.append(c)
+        origin.append(i)
+        i += 1
+    if not changed:
+        return None
+    return _mapped("quoted-printable", start, end, bytes(out), origin)
+
+
+def _qp_spans(data: bytes, anchors: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Windows (over several lines) around signs of a key that hold a soft line break."""
+    spans: list[tuple[int, int]] = []
+    before, after = QP_WINDOW
+    for a_start, a_end in anchors:
+        lo, hi = max(0, a_start - before), min(len(data), a_end + after)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return [
+        (lo, hi) for lo, hi in spans if any(data.find(b, lo, hi) >= 0 for b in _QP_SOFT_BREAKS)
+    ]
 
 
 def _sign_anchors(data: bytes) -> list[tuple[int, int]]:
@@ -445,11 +588,34 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
                         return
                     yield d
     signs: list[tuple[int, int]] | None = None
+    if keywords and (
+        soft_break_near(data, keywords)
+        if not isinstance(keywords, bool)
+        else any(b in data for b in _QP_SOFT_BREAKS)
+    ):
+        # Quoted-printable wraps lines with a soft break that may fall inside a key.
+        signs = (
+            _sign_anchors(data)
+            if isinstance(keywords, bool)
+            else [(at, at + 1) for at in keywords[:MAX_REGIONS]]
+        )
+        qp_spans = (
+            _qp_spans(data, signs)
+            if not isinstance(keywords, bool) or soft_break_near(data, [a for a, _ in signs])
+            else []
+        )
+        for start, end in qp_spans:
+            d = decode_quoted_printable(data, start, end)
+            if d is not None:
+                if not allowed(d):
+                    return
+                yield d
     for mark, trigger, full, full_trigger, window, decode in (
         (b"%", _PERCENT_TRIGGER, (_FULL_PERCENT,), _FULL_PERCENT_TRIGGER, PERCENT_WINDOW,
          decode_percent),
         (b"\\", _ESCAPE_TRIGGER, _FULL_ESCAPES, _FULL_ESCAPE_TRIGGER, ESCAPE_WINDOW,
          decode_escapes),
+        (b"&", _REF_TRIGGER, (), None, ESCAPE_WINDOW, decode_char_refs),
     ):  # fmt: skip
         if mark not in data:
             continue
@@ -465,7 +631,11 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
             for start, end in _windows(data, signs, *SIGN_WINDOW):
                 if trigger.search(data, start, end):
                     spans.append((start, end))
-        if any(f in data for f in full):
+        if full_trigger is not None and (
+            any(data.startswith(f, at) for at in keywords for f in full)
+            if not isinstance(keywords, bool)  # the gate needles' offsets are among them
+            else any(f in data for f in full)
+        ):
             # A key encoded whole shows no sign: around its encoded "sk-".
             spans.extend(_windows(data, _trigger_anchors(data, full_trigger), *window))
         spans.sort()

@@ -64,7 +64,8 @@ def test_one_input(data: bytes) -> None:
 
 
 def write_seeds(folder: str) -> None:
-    """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16."""
+    """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16,
+    quoted-printable, an Azure key by its endpoint, character references, \\x escapes."""
     import gzip
     import io
     import json
@@ -92,6 +93,12 @@ def write_seeds(folder: str) -> None:
     seeds["pct"] = bytes([1]) + "".join(f"%{b:02X}" for b in k.encode()).encode()
     seeds["esc"] = bytes([1]) + k.replace("-", "\\u002d").encode()
     seeds["u16"] = bytes([1]) + f"k = {k}\n".encode("utf-16")
+    seeds["ref"] = bytes([1]) + "".join(f"&#{ord(c)};" for c in k).encode()
+    seeds["ux"] = bytes([1]) + "".join(f"\\x{ord(c):02x}" for c in k).encode()
+    seeds["qp"] = bytes([1]) + f"OPENAI_API_KEY=3D{k[:40]}=\n{k[40:]}\n".encode()
+    seeds["azure"] = bytes([1]) + b"base: https://x.openai.azure.com/\nsecret: " + os.urandom(
+        16
+    ).hex().encode()
     os.makedirs(folder, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:
