@@ -276,3 +276,19 @@ def test_sibling_endpoints_are_paged(fake_state: Any, fake_server: Any, tmp_path
     assert r.precision == "1d" and r.requests == 1 and r.by_endpoint["images"].units == 1
     pages = st.requests("/organization/usage/images")
     assert len(pages) == 2 and pages[1].query.get("page")
+
+
+def test_cache_from_before_the_siblings_is_asked_again(org: dict[str, Any], fake_server: Any,
+                                                       tmp_path: Path) -> None:
+    leaked = [leaked_from_secret(org["keys"]["after"])]
+    ev = {leaked[0].fingerprint: Evidence(introduced_at=org["leak"])}
+    o = opts(fake_server, org["admin"], tmp_path)
+    measure_exposure(leaked, ev, o)
+    path = tmp_path / "exposure.json"
+    data = json.loads(path.read_text())
+    for hit in data.values():
+        del hit["figures"]["by_endpoint"]  # as the completions-only version wrote it
+    path.write_text(json.dumps(data))
+    again = measure_exposure([leaked_from_secret(org["keys"]["after"])], ev, o)
+    assert not again.reports[0].cached and again.reports[0].requests == 3
+    assert len(org["state"].requests("/organization/usage/completions")) == 2
