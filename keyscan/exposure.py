@@ -6,17 +6,22 @@ planner's safe matching, ``keyscan.revoke.plan``: same first 8, last 4, length a
 earlier deletion of that very key), the Admin API tells:
 
 - the key object's ``created_at`` and ``last_used_at``;
-- usage since the key was first exposed (``/organization/usage/completions``, grouped by
-  ``api_key_id`` and ``model``): requests, input and output tokens, by model, with the first
-  and last bucket that saw use; and cost (``/organization/costs``, grouped by ``api_key_id``).
+- usage since the key was first exposed, from every usage endpoint that filters and groups by
+  API key (``USAGE_ENDPOINTS``: completions, embeddings, moderations, images, audio speeches
+  and transcriptions, file and web search calls; grouped by ``api_key_id``, and ``model``
+  where the endpoint has it): requests (model requests summed across endpoints; tool calls
+  kept apart, ``by_endpoint`` says what each endpoint counts), input and output tokens, by
+  model and by endpoint, with the first and last bucket that saw use; and cost
+  (``/organization/costs``, grouped by ``api_key_id``). ``vector_stores`` and
+  ``code_interpreter_sessions`` take no key filter: never asked, said in the JSON.
 
 "First exposed" is the author date of the commit that introduced the key (history scans),
 else the time keyscan first saw it (``Evidence.detected_at``), else (keys on stdin) the key's
 creation. Usage is asked in 1-hour buckets for windows up to 31 days, else 1-day buckets;
 costs come in days: figures are exact to the bucket (``ExposureReport.precision``).
 
-Bounded: one usage query and one costs query per project and window for all keys of that
-project (``api_key_ids`` and ``project_ids`` filters), following ``next_page``; retries and
+Bounded: one query per usage endpoint and one costs query per project and window for all
+keys of that project (``api_key_ids`` and ``project_ids`` filters), following ``next_page``; retries and
 backoff from ``keyscan.http``. Read only: needs an admin key with ``api.management.read``
 (projects and keys) and ``api.usage.read`` (usage and costs). A key without one gets one line
 (``ExposureRun.scope_line``) and no figures, not a failed command. Results are cached by
@@ -52,6 +57,50 @@ SCOPE_LINE = (
 HOUR, DAY = 3600, 86400
 FINE_WINDOW = 31 * DAY  # up to this, usage is asked per hour
 USAGE_PATH = "/organization/usage/completions"
+USAGE_PREFIX = "/organization/usage/"
+
+
+@dataclass(frozen=True)
+class UsageEndpoint:
+    """One ``/organization/usage/{name}`` endpoint that filters and groups by API key."""
+
+    name: str
+    requests_field: str  # the result field counted as this endpoint's "requests"
+    requests_are: str  # what those requests are (said per endpoint in the JSON)
+    in_total: bool  # added to the key's requests (tool calls happen inside model requests)
+    group_by: tuple[str, ...]
+    unit: str | None = None  # a further count of the result (images, characters, seconds...)
+
+    @property
+    def path(self) -> str:
+        return USAGE_PREFIX + self.name
+
+
+_MODEL_REQUESTS = "model requests"
+USAGE_ENDPOINTS: tuple[UsageEndpoint, ...] = (
+    UsageEndpoint("completions", "num_model_requests",
+                  _MODEL_REQUESTS + " (chat, responses, completions, batch)", True,
+                  ("api_key_id", "model")),
+    UsageEndpoint("embeddings", "num_model_requests", _MODEL_REQUESTS, True,
+                  ("api_key_id", "model")),
+    UsageEndpoint("moderations", "num_model_requests", _MODEL_REQUESTS, True,
+                  ("api_key_id", "model")),
+    UsageEndpoint("images", "num_model_requests", _MODEL_REQUESTS, True,
+                  ("api_key_id", "model"), "images"),
+    UsageEndpoint("audio_speeches", "num_model_requests", _MODEL_REQUESTS, True,
+                  ("api_key_id", "model"), "characters"),
+    UsageEndpoint("audio_transcriptions", "num_model_requests", _MODEL_REQUESTS, True,
+                  ("api_key_id", "model"), "seconds"),
+    UsageEndpoint("file_search_calls", "num_requests",
+                  "file search tool calls (made inside model requests; not added to requests)",
+                  False, ("api_key_id",)),
+    UsageEndpoint("web_search_calls", "num_requests",
+                  "web search tool calls (made inside model requests; not added to requests)",
+                  False, ("api_key_id", "model"), "num_model_requests"),
+)
+# The spec gives these no ``api_key_ids`` filter and no ``group_by=api_key_id``: their usage
+# belongs to a project, never to one key, so exposure does not ask them.
+UNATTRIBUTABLE_ENDPOINTS = ("vector_stores", "code_interpreter_sessions")
 COSTS_PATH = "/organization/costs"
 MAX_PAGES = 200
 CACHE_TTL = 3600.0
@@ -121,6 +170,31 @@ class ModelUsage:
 
 
 @dataclass
+class EndpointUsage:
+    """Use of one key through one usage endpoint, since it was exposed."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    units: int = 0  # UsageEndpoint.unit (images, characters, seconds, model requests)
+
+    def to_json(self, endpoint: UsageEndpoint | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "requests": self.requests,
+            "requests_are": endpoint.requests_are if endpoint else "",
+            "in_total": endpoint.in_total if endpoint else True,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+        if endpoint is not None and endpoint.unit:
+            out[endpoint.unit] = self.units
+        return out
+
+
+_ENDPOINTS_BY_NAME = {e.name: e for e in USAGE_ENDPOINTS}
+
+
+@dataclass
 class TimelineEvent:
     kind: str  # introduced | pushed | detected | verified-live | revoked | last-use | ...
     at: int | None
@@ -151,6 +225,7 @@ class ExposureReport:
     input_tokens: int = 0
     output_tokens: int = 0
     by_model: dict[str, ModelUsage] = field(default_factory=dict)
+    by_endpoint: dict[str, EndpointUsage] = field(default_factory=dict)
     cost: float | None = None
     currency: str = "usd"
     first_use: int | None = None  # after exposure
@@ -168,8 +243,14 @@ class ExposureReport:
         """One line: "used 3 times after it leaked, last 2026-11-20, cost $0.42"."""
         if self.status != MEASURED:
             return f"no exposure figures: {self.reason}" if self.reason else "no figures"
-        if self.requests == 0:
+        tool_calls = sum(u.requests for name, u in self.by_endpoint.items()
+                         if not getattr(_ENDPOINTS_BY_NAME.get(name), "in_total", True))
+        if self.requests == 0 and tool_calls == 0:
             text = "not used since it leaked"
+        elif self.requests == 0:
+            last = iso(self.last_use)
+            text = (f"used after it leaked ({tool_calls} tool calls), "
+                    f"last {last[:10] if last else '?'}")
         else:
             times = "once" if self.requests == 1 else f"{self.requests} times"
             last = iso(self.last_use)
@@ -202,6 +283,10 @@ class ExposureReport:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "by_model": {m: u.to_json() for m, u in sorted(self.by_model.items())},
+            "by_endpoint": {
+                name: u.to_json(_ENDPOINTS_BY_NAME.get(name))
+                for name, u in sorted(self.by_endpoint.items())
+            },
             "cost": None if self.cost is None else {"value": self.cost,
                                                     "currency": self.currency},
             "first_use": iso(self.first_use),
@@ -247,6 +332,8 @@ class ExposureRun:
         return {
             "scopes_needed": list(SCOPES_NEEDED),
             "scope_problem": self.scope_line,
+            "usage_endpoints": [e.name for e in USAGE_ENDPOINTS],
+            "not_attributable_to_a_key": list(UNATTRIBUTABLE_ENDPOINTS),
             "errors": list(self.errors),
             "used_after_revocation": self.alert,
             "keys": [r.to_json() for r in self.reports],
@@ -370,7 +457,9 @@ class ExposureCache:
         if not isinstance(hit, dict) or self.now() - float(hit.get("at", 0)) > self.ttl:
             return None
         figures = hit.get("figures")
-        return figures if isinstance(figures, dict) else None
+        if not isinstance(figures, dict) or "by_endpoint" not in figures:
+            return None  # written before the sibling endpoints were asked: ask again
+        return figures
 
     def put(self, key: str, figures: dict[str, Any]) -> None:
         self.data[key] = {"at": self.now(), "figures": figures}
@@ -389,6 +478,11 @@ def _figures(r: ExposureReport) -> dict[str, Any]:
         "requests": r.requests, "input_tokens": r.input_tokens,
         "output_tokens": r.output_tokens,
         "by_model": {m: u.to_json() for m, u in r.by_model.items()},
+        "by_endpoint": {
+            n: {"requests": u.requests, "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens, "units": u.units}
+            for n, u in r.by_endpoint.items()
+        },
         "cost": r.cost, "currency": r.currency, "first_use": r.first_use,
         "last_use": r.last_use, "requests_after_revocation": r.requests_after_revocation,
         "precision": r.precision,
@@ -403,6 +497,11 @@ def _apply_figures(r: ExposureReport, f: Mapping[str, Any]) -> None:
         str(m): ModelUsage(int(u.get("requests", 0)), int(u.get("input_tokens", 0)),
                            int(u.get("output_tokens", 0)))
         for m, u in (f.get("by_model") or {}).items() if isinstance(u, dict)
+    }
+    r.by_endpoint = {
+        str(n): EndpointUsage(int(u.get("requests", 0)), int(u.get("input_tokens", 0)),
+                              int(u.get("output_tokens", 0)), int(u.get("units", 0)))
+        for n, u in (f.get("by_endpoint") or {}).items() if isinstance(u, dict)
     }
     cost = f.get("cost")
     r.cost = float(cost) if isinstance(cost, (int, float)) else None
@@ -442,19 +541,57 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _add_bucket(endpoint: UsageEndpoint, bucket: Mapping[str, Any],
+                by_id: Mapping[str | None, ExposureReport], start: int) -> None:
+    """Add one usage bucket of one endpoint to the keys it names (use after exposure only)."""
+    lo, hi = _int(bucket.get("start_time")), _int(bucket.get("end_time"))
+    for res in bucket.get("results") or []:
+        if not isinstance(res, dict):
+            continue
+        r = by_id.get(res.get("api_key_id"))
+        n = _int(res.get(endpoint.requests_field))
+        units = _int(res.get(endpoint.unit)) if endpoint.unit else 0
+        if r is None or (n == 0 and units == 0):
+            continue
+        exposed = r.exposed_at or r.created_at or start
+        if hi <= exposed:
+            continue  # used only before it leaked
+        tokens_in, tokens_out = _int(res.get("input_tokens")), _int(res.get("output_tokens"))
+        e = r.by_endpoint.setdefault(endpoint.name, EndpointUsage())
+        e.requests += n
+        e.input_tokens += tokens_in
+        e.output_tokens += tokens_out
+        e.units += units
+        if endpoint.in_total:
+            u = ModelUsage(n, tokens_in, tokens_out)
+            r.requests += u.requests
+            r.input_tokens += u.input_tokens
+            r.output_tokens += u.output_tokens
+            r.by_model.setdefault(str(res.get("model") or "unknown"), ModelUsage()).add(u)
+            if r.revoked_at is not None and lo >= r.revoked_at:
+                r.requests_after_revocation += n
+        first = max(lo, exposed)
+        r.first_use = first if r.first_use is None else min(r.first_use, first)
+        r.last_use = hi if r.last_use is None else max(r.last_use, hi)
+
+
 def _measure_project(
     client: Any, project_id: str, reports: list[ExposureReport], now: int
 ) -> None:
-    """One usage and one costs query for every mapped key of one project."""
+    """One query per usage endpoint (``USAGE_ENDPOINTS``) and one costs query for every
+    mapped key of one project."""
     start = min(r.exposed_at or r.created_at or now for r in reports)
     width = "1h" if now - start <= FINE_WINDOW else "1d"
     ids = sorted({r.key_id for r in reports if r.key_id})
     base = {"start_time": start, "end_time": now + 1, "project_ids": [project_id],
             "api_key_ids": ids}
-    usage = _pages(client, USAGE_PATH, {
-        **base, "bucket_width": width, "group_by": ["api_key_id", "model"],
-        "limit": 168 if width == "1h" else 31,
-    })
+    usage = {
+        endpoint.name: _pages(client, endpoint.path, {
+            **base, "bucket_width": width, "group_by": list(endpoint.group_by),
+            "limit": 168 if width == "1h" else 31,
+        })
+        for endpoint in USAGE_ENDPOINTS
+    }
     costs = _pages(client, COSTS_PATH, {
         **base, "bucket_width": "1d", "group_by": ["api_key_id"], "limit": 180,
     })
@@ -462,29 +599,9 @@ def _measure_project(
     for r in reports:
         r.precision = width
         r.cost = 0.0
-    for bucket in usage:
-        lo, hi = _int(bucket.get("start_time")), _int(bucket.get("end_time"))
-        for res in bucket.get("results") or []:
-            if not isinstance(res, dict):
-                continue
-            hit = by_id.get(res.get("api_key_id"))
-            n = _int(res.get("num_model_requests"))
-            if hit is None or n == 0:
-                continue
-            r = hit
-            exposed = r.exposed_at or r.created_at or start
-            if hi <= exposed:
-                continue  # used only before it leaked
-            u = ModelUsage(n, _int(res.get("input_tokens")), _int(res.get("output_tokens")))
-            r.requests += u.requests
-            r.input_tokens += u.input_tokens
-            r.output_tokens += u.output_tokens
-            r.by_model.setdefault(str(res.get("model") or "unknown"), ModelUsage()).add(u)
-            first = max(lo, exposed)
-            r.first_use = first if r.first_use is None else min(r.first_use, first)
-            r.last_use = hi if r.last_use is None else max(r.last_use, hi)
-            if r.revoked_at is not None and lo >= r.revoked_at:
-                r.requests_after_revocation += n
+    for endpoint in USAGE_ENDPOINTS:
+        for bucket in usage[endpoint.name]:
+            _add_bucket(endpoint, bucket, by_id, start)
     for bucket in costs:
         hi = _int(bucket.get("end_time"))
         for res in bucket.get("results") or []:
@@ -761,6 +878,11 @@ def render_text(run: ExposureRun) -> str:
             for model, u in sorted(r.by_model.items()):
                 lines.append(safe(f"     {model}: {u.requests} requests, {u.input_tokens} in, "
                                   f"{u.output_tokens} out"))
+            for name, eu in sorted(r.by_endpoint.items()):
+                ep = _ENDPOINTS_BY_NAME.get(name)
+                what = "tool calls" if ep is not None and not ep.in_total else "requests"
+                extra = f", {eu.units} {ep.unit}" if ep is not None and ep.unit else ""
+                lines.append(safe(f"   via {name}: {eu.requests} {what}{extra}"))
         for e in r.timeline:
             mark = "!! " if e.alert else ""
             lines.append(safe(f"   {mark}{_day(e.at) if e.at else '(time unknown)':>20}  "
@@ -791,6 +913,9 @@ def render_markdown(run: ExposureRun) -> str:
             out.append(f"- Exposed since: {_day(r.exposed_at)} ({r.exposed_source})")
             out.append(f"- Requests: {r.requests}; tokens: {r.input_tokens} in, "
                        f"{r.output_tokens} out")
+            if r.by_endpoint:
+                out.append("- By endpoint: " + ", ".join(
+                    f"{name} {eu.requests}" for name, eu in sorted(r.by_endpoint.items())))
         out.append("")
         out.append("| when | event | detail |")
         out.append("| --- | --- | --- |")

@@ -193,3 +193,102 @@ def test_exposure_command_text_json_md(org: dict[str, Any], fake_server: Any,
         assert secret not in out and org["admin"] not in out
     never = run_cli(base, env, org["keys"]["never"] + "\n")
     assert never.exit_code == 0 and "not used since it leaked" in never.output
+
+
+def test_key_used_through_embeddings_and_images_only(fake_state: Any, fake_server: Any,
+                                                    tmp_path: Path) -> None:
+    st = fake_state
+    admin = key("admin")
+    st.add_admin_key(admin)
+    p = st.add_project("Prod")
+    now = int(time.time())
+    leak = now - 5 * DAY
+    secret, other = key("project"), key("project")
+    rec = st.add_project_key(secret, p.id, created_at=now - 20 * DAY)
+    rec2 = st.add_project_key(other, p.id, created_at=now - 20 * DAY)
+    st.plant_usage(rec, leak - DAY, endpoint="embeddings", requests=50, cost=1.0)  # before
+    st.plant_usage(rec, leak + DAY, endpoint="embeddings", model="text-embedding-3-small",
+                   requests=4, input_tokens=800, output_tokens=0, cost=0.01)
+    st.plant_usage(rec, leak + 2 * DAY, endpoint="images", model="gpt-image-1", requests=2,
+                   units=3, input_tokens=0, output_tokens=0, cost=0.12)
+    st.plant_usage(rec, leak + 2 * DAY + 60, endpoint="file_search_calls", requests=5,
+                   cost=0.0)
+    st.plant_usage(rec, leak + 3 * DAY, endpoint="vector_stores", units=10**6, cost=0.0)
+    st.plant_usage(rec2, leak + DAY, endpoint="moderations", requests=6, cost=0.0)
+    leaked = [leaked_from_secret(secret), leaked_from_secret(other)]
+    ev = {k.fingerprint: Evidence(introduced_at=leak) for k in leaked}
+    run = measure_exposure(leaked, ev, opts(fake_server, admin, tmp_path))
+    by = {r.key_id: r for r in run.reports}
+    r = by[rec.id]
+    assert r.status == MEASURED, r.reason
+    # Model requests summed across endpoints; the tool calls are kept apart.
+    assert r.requests == 6 and r.input_tokens == 800 and r.output_tokens == 0
+    assert set(r.by_model) == {"text-embedding-3-small", "gpt-image-1"}
+    assert r.summary().startswith("used 6 times after it leaked, last ")
+    assert r.cost == pytest.approx(0.13)
+    assert r.first_use is not None and leak <= r.first_use <= leak + DAY
+    assert r.last_use is not None and r.last_use >= leak + 2 * DAY
+    assert "first-use" in [e.kind for e in r.timeline]
+    data = run.to_json()
+    k = next(x for x in data["keys"] if x["key_id"] == rec.id)
+    assert k["by_endpoint"]["embeddings"] == {
+        "requests": 4, "requests_are": "model requests", "in_total": True,
+        "input_tokens": 800, "output_tokens": 0}
+    assert k["by_endpoint"]["images"]["requests"] == 2
+    assert k["by_endpoint"]["images"]["images"] == 3
+    fsc = k["by_endpoint"]["file_search_calls"]
+    assert fsc["requests"] == 5 and fsc["in_total"] is False
+    assert "tool calls" in fsc["requests_are"]
+    assert "completions" not in k["by_endpoint"]
+    assert set(data["not_attributable_to_a_key"]) == {"vector_stores",
+                                                      "code_interpreter_sessions"}
+    assert by[rec2.id].requests == 6 and set(by[rec2.id].by_endpoint) == {"moderations"}
+    # Bounded: one query per attributable endpoint for both keys of the project, each
+    # filtered and grouped by key; the endpoints without a key filter are never asked.
+    for name in ("completions", "embeddings", "moderations", "images", "audio_speeches",
+                 "audio_transcriptions", "file_search_calls", "web_search_calls"):
+        (q,) = st.requests(f"/organization/usage/{name}")
+        assert sorted(q.query["api_key_ids"]) == sorted([rec.id, rec2.id])
+        assert "api_key_id" in q.query["group_by"]
+    assert not st.requests("/organization/usage/vector_stores")
+    assert not st.requests("/organization/usage/code_interpreter_sessions")
+    assert len(st.requests("/organization/costs")) == 1
+    text = json.dumps(data)
+    for s in (secret, other, admin):
+        assert s not in text
+
+
+def test_sibling_endpoints_are_paged(fake_state: Any, fake_server: Any, tmp_path: Path) -> None:
+    st = fake_state
+    admin = key("admin")
+    st.add_admin_key(admin)
+    p = st.add_project("Prod")
+    now = int(time.time())
+    secret = key("project")
+    rec = st.add_project_key(secret, p.id, created_at=now - 60 * DAY)
+    leak = now - 50 * DAY  # 1-day buckets, 31 a page: two pages per endpoint
+    st.plant_usage(rec, now - DAY, endpoint="images", model="gpt-image-1", requests=1,
+                   units=1, cost=0.04)
+    leaked = leaked_from_secret(secret)
+    run = measure_exposure([leaked], {leaked.fingerprint: Evidence(introduced_at=leak)},
+                           opts(fake_server, admin, tmp_path))
+    (r,) = run.reports
+    assert r.precision == "1d" and r.requests == 1 and r.by_endpoint["images"].units == 1
+    pages = st.requests("/organization/usage/images")
+    assert len(pages) == 2 and pages[1].query.get("page")
+
+
+def test_cache_from_before_the_siblings_is_asked_again(org: dict[str, Any], fake_server: Any,
+                                                       tmp_path: Path) -> None:
+    leaked = [leaked_from_secret(org["keys"]["after"])]
+    ev = {leaked[0].fingerprint: Evidence(introduced_at=org["leak"])}
+    o = opts(fake_server, org["admin"], tmp_path)
+    measure_exposure(leaked, ev, o)
+    path = tmp_path / "exposure.json"
+    data = json.loads(path.read_text())
+    for hit in data.values():
+        del hit["figures"]["by_endpoint"]  # as the completions-only version wrote it
+    path.write_text(json.dumps(data))
+    again = measure_exposure([leaked_from_secret(org["keys"]["after"])], ev, o)
+    assert not again.reports[0].cached and again.reports[0].requests == 3
+    assert len(org["state"].requests("/organization/usage/completions")) == 2

@@ -142,6 +142,8 @@ class UsageEvent:
     input_tokens: int = 100
     output_tokens: int = 50
     cost: float = 0.01  # USD
+    endpoint: str = "completions"  # the /organization/usage/{endpoint} that counts it
+    units: int = 0  # images, characters, seconds, sessions, bytes, web search calls
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ key never used, a key used only before, usage after revocation...). As the spec 
   parameters are read as repeated names, with or without ``[]``.
 - Buckets start at ``start_time`` and step by the width (the real API's alignment is not
   documented); every bucket of the window is listed, empty ones with ``results: []``.
+- Each endpoint answers its own result object (``Usage*Result`` in the spec) from the events
+  planted for it (``UsageEvent.endpoint``; ``units`` is its extra count: images, characters,
+  seconds, web search calls, sessions, bytes) and accepts only its own ``group_by`` fields;
+  ``vector_stores`` and ``code_interpreter_sessions`` refuse key, user and model filters.
 - Needs a live admin key with scope ``api.usage.read``: a key planted with
   ``lacks_scopes=("api.usage.read",)`` gets the 401 "Missing scopes" answer.
 """
@@ -39,6 +43,26 @@ WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 LIMITS = {"1m": (60, 1440), "1h": (24, 168), "1d": (7, 31)}
 COST_LIMITS = (7, 180)
 USAGE_GROUPS = ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier")
+_BY_KEY = ("project_id", "user_id", "api_key_id", "model")
+# Per endpoint, as the spec says: the group_by fields it accepts, its result object, and
+# whether it takes the api_key_ids / user_ids / models filters.
+KIND_GROUPS: dict[str, tuple[str, ...]] = {
+    "completions": USAGE_GROUPS,
+    "embeddings": _BY_KEY,
+    "moderations": _BY_KEY,
+    "images": (*_BY_KEY, "size", "source"),
+    "audio_speeches": _BY_KEY,
+    "audio_transcriptions": _BY_KEY,
+    "file_search_calls": ("project_id", "user_id", "api_key_id", "vector_store_id"),
+    "web_search_calls": (*_BY_KEY, "context_level"),
+    "vector_stores": ("project_id",),
+    "code_interpreter_sessions": ("project_id",),
+}
+RESULT_OBJECTS = {
+    "file_search_calls": "organization.usage.file_searches.result",
+    "web_search_calls": "organization.usage.web_searches.result",
+}
+NO_KEY_FILTER = ("vector_stores", "code_interpreter_sessions")
 COST_GROUPS = ("project_id", "line_item", "api_key_id")
 USAGE_KINDS = (
     "completions", "embeddings", "images", "audio_speeches", "audio_transcriptions",
@@ -141,6 +165,54 @@ def _page(state: FakeState, auth: KeyRecord, data: list[dict[str, Any]], nxt: in
     return json_response(body, "UsageResponse", headers=success_headers(state, auth))
 
 
+def _result(kind: str, group: dict[str, Any]) -> dict[str, Any]:
+    """An empty result object of ``kind`` (the spec's Usage*Result), grouped as ``group``."""
+    obj = RESULT_OBJECTS.get(kind, f"organization.usage.{kind}.result")
+    r: dict[str, Any] = {"object": obj, "project_id": group.get("project_id")}
+    if kind in NO_KEY_FILTER:
+        r["usage_bytes" if kind == "vector_stores" else "num_sessions"] = 0
+        return r
+    r.update({"user_id": None, "api_key_id": group.get("api_key_id")})
+    if kind == "file_search_calls":
+        r.update({"num_requests": 0, "vector_store_id": None})
+        return r
+    r.update({"model": group.get("model"), "num_model_requests": 0})
+    if kind == "completions":
+        r.update({"input_tokens": 0, "output_tokens": 0, "input_cached_tokens": 0,
+                  "batch": None})
+    elif kind in ("embeddings", "moderations"):
+        r["input_tokens"] = 0
+    elif kind == "images":
+        r.update({"images": 0, "source": None, "size": None})
+    elif kind == "audio_speeches":
+        r["characters"] = 0
+    elif kind == "audio_transcriptions":
+        r["seconds"] = 0
+    elif kind == "web_search_calls":
+        r.update({"num_requests": 0, "context_level": None})
+    return r
+
+
+def _add(kind: str, r: dict[str, Any], e: UsageEvent) -> None:
+    if kind == "vector_stores":
+        r["usage_bytes"] += e.units
+    elif kind == "code_interpreter_sessions":
+        r["num_sessions"] += e.units
+    elif kind == "file_search_calls":
+        r["num_requests"] += e.requests
+    else:
+        r["num_model_requests"] += e.requests
+        if "input_tokens" in r:
+            r["input_tokens"] += e.input_tokens
+        if "output_tokens" in r:
+            r["output_tokens"] += e.output_tokens
+        for unit in ("images", "characters", "seconds"):
+            if unit in r:
+                r[unit] += e.units
+        if kind == "web_search_calls":
+            r["num_requests"] += e.units
+
+
 def usage(state: FakeState, req: Request, m: re.Match[str]) -> Response:
     kind = m.group("kind")
     if kind not in USAGE_KINDS:
@@ -151,35 +223,32 @@ def usage(state: FakeState, req: Request, m: re.Match[str]) -> Response:
     window = _window(req, tuple(WIDTHS), None)
     if isinstance(window, Response):
         return window
-    groups = _groups(req, USAGE_GROUPS)
+    groups = _groups(req, KIND_GROUPS[kind])
     if isinstance(groups, Response):
         return groups
+    if kind in NO_KEY_FILTER:
+        for name in ("api_key_ids", "user_ids", "models"):
+            if _array(req, name):
+                return _bad(f"{kind} usage takes no {name} filter", name)
     data: list[dict[str, Any]] = []
     with state.lock:
         buckets, nxt = window.buckets()
         for lo, hi in buckets:
-            results: list[dict[str, Any]] = []
-            if kind == "completions":
-                sums: dict[tuple[Any, ...], dict[str, Any]] = {}
-                for e in _events(state, req, lo, hi, models=True):
-                    group = (
-                        e.project_id if "project_id" in groups else None,
-                        e.key_id if "api_key_id" in groups else None,
-                        e.model if "model" in groups else None,
-                    )
-                    r = sums.setdefault(group, {
-                        "object": "organization.usage.completions.result",
-                        "input_tokens": 0, "output_tokens": 0, "input_cached_tokens": 0,
-                        "num_model_requests": 0, "project_id": group[0],
-                        "user_id": None, "api_key_id": group[1], "model": group[2],
-                        "batch": None,
-                    })
-                    r["input_tokens"] += e.input_tokens
-                    r["output_tokens"] += e.output_tokens
-                    r["num_model_requests"] += e.requests
-                results = list(sums.values())
+            sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for e in _events(state, req, lo, hi, models=kind != "file_search_calls"):
+                if e.endpoint != kind:
+                    continue
+                group = {
+                    "project_id": e.project_id if "project_id" in groups else None,
+                    "api_key_id": e.key_id if "api_key_id" in groups else None,
+                    "model": e.model if "model" in groups else None,
+                }
+                r = sums.get(tuple(group.values()))
+                if r is None:
+                    r = sums[tuple(group.values())] = _result(kind, group)
+                _add(kind, r, e)
             data.append({"object": "bucket", "start_time": lo, "end_time": hi,
-                         "results": results})
+                         "results": list(sums.values())})
     return _page(state, auth, data, nxt)
 
 
