@@ -17,12 +17,30 @@ from typing import Any
 
 from keyscan.formats.decoders import GATE_NEEDLES
 from keyscan.models import Match, Rule
+from keyscan.openai_facts import codex_jwt_family, is_codex_auth_json
 
 HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 # Bytes of context searched around a match for family_by_context patterns.
 CONTEXT_WINDOW = 400
 # Upper bound on the length of any match; chunked readers overlap by at least this much.
 MAX_MATCH_SPAN = 2048
+
+
+def _validate_codex_jwt(rule: Rule, data: bytes, start: int, end: int) -> str | None:
+    return codex_jwt_family(data[start:end], data[max(0, start - 40) : start])
+
+
+def _validate_codex_auth_json(rule: Rule, data: bytes, start: int, end: int) -> str | None:
+    return rule.family if is_codex_auth_json(data) else None
+
+
+# Checks a regex cannot make (``validate:`` in a rule): the family of the match, or None
+# when the match is no secret of the rule.
+VALIDATORS = {
+    "codex_jwt": _validate_codex_jwt,
+    "codex_auth_json": _validate_codex_auth_json,
+}
+VALIDATOR_NAMES = tuple(VALIDATORS)
 
 
 # c * log2(c) for the counts of a key-sized span (built at import: about 30 us): entropy
@@ -324,6 +342,11 @@ class Detector:
             if entropy < threshold:
                 return None
         family = rule.family
+        if rule.validate is not None:
+            validated = VALIDATORS[rule.validate](rule, data, start, end)
+            if validated is None:
+                return None
+            family = validated
         for prefix, fam in rule.family_by_prefix:
             if secret.startswith(prefix):
                 family = fam

@@ -8,7 +8,10 @@ Rule examples, the test suite and the benchmarks describe keys by template, e.g.
   ``{b64:N}``: N random characters of that alphabet;
 * ``{x:N}`` (or any single character ``{c:N}`` with c one of ``xX0*.-``): that character N times;
 * ``{lit:TEXT}``: TEXT as is (for braces and the like);
-* ``{key:FAMILY}``: a whole key of a family named in FAMILY_TEMPLATES.
+* ``{key:FAMILY}``: a whole key of a family named in FAMILY_TEMPLATES;
+* ``{jwt:KIND}``: a JWT (random RS256-sized signature, never valid) of a Codex CLI ChatGPT
+  login: ``access`` or ``id`` (issued by ``https://auth.openai.com``), ``other`` (the same
+  claims from another issuer).
 
 Generated keys are random but well-formed: base64url halves never start or end with ``-``/``_``
 unless asked (``{b64url_edge:N}``), so a test can decide about edges explicitly.
@@ -91,6 +94,8 @@ def generate(template: str, rng: random.Random | None = None, seed: int | None =
             return arg or ""
         if name == "key":
             return generate(FAMILY_TEMPLATES[arg or "project"], rng=rng)
+        if name == "jwt":
+            return jwt(arg or "access", rng=rng)
         if name in ALPHABETS:
             if arg is None or not arg.isdigit():
                 raise ValueError(
@@ -102,6 +107,45 @@ def generate(template: str, rng: random.Random | None = None, seed: int | None =
         raise ValueError(f"template {template!r}: unknown placeholder {{{name}}}")
 
     return _TOKEN.sub(expand, template)
+
+
+def jwt(
+    kind: str = "access",
+    rng: random.Random | None = None,
+    issuer: str | None = None,
+    seed: int | None = None,
+) -> str:
+    """A JWT shaped like a Codex CLI ChatGPT login token (kind ``access``, ``id``, or
+    ``other``: another issuer). The signature is random: it checks against nothing."""
+    import base64
+    import json
+
+    if rng is None:
+        rng = random.Random(seed)
+    if kind not in ("access", "id", "other"):
+        raise ValueError(f"unknown JWT kind {kind!r}")
+
+    def b64(obj: object) -> str:
+        raw = json.dumps(obj, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    iss = issuer or ("https://login.example.org" if kind == "other" else "https://auth.openai.com")
+    uid = _chars(ALPHABETS["alnum"], 24, rng, edge=False)
+    header = {"alg": "RS256", "kid": _chars(ALPHABETS["hex"], 32, rng, False), "typ": "JWT"}
+    claims: dict[str, object] = {
+        "https://api.openai.com/auth": {"chatgpt_account_id": _chars(ALPHABETS["hex"], 32, rng, False)},
+        "iat": 1_750_000_000 + rng.randrange(10**7),
+        "iss": iss,
+        "sub": f"auth0|{uid}",
+    }
+    if kind == "id":
+        claims["aud"] = ["app_" + _chars(ALPHABETS["alnum"], 24, rng, False)]
+        claims["email"] = f"user{rng.randrange(10**6)}@example.com"
+    else:
+        claims["aud"] = ["https://api.openai.com/v1"]
+        claims["scp"] = ["openid", "profile", "email", "offline_access"]
+    signature = _chars(ALPHABETS["b64url"], 342, rng, edge=False)
+    return f"{b64(header)}.{b64(claims)}.{signature}"
 
 
 def key(family: str = "project", seed: int | None = None, rng: random.Random | None = None) -> str:

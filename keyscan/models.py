@@ -50,6 +50,10 @@ class Rule:
     # (before, after): how far a match can reach around a keyword hit. When set, the regex runs
     # only in windows around keyword hits instead of over the whole buffer.
     window: tuple[int, int] | None = None
+    # A check of the matched text that a regex cannot make (see keyscan.detector.VALIDATORS):
+    # ``codex_jwt`` (a JWT issued by auth.openai.com, family from its claims),
+    # ``codex_auth_json`` (the buffer is a Codex CLI auth.json).
+    validate: str | None = None
     source: str = ""
     examples_positive: tuple[str, ...] = ()
     examples_negative: tuple[str, ...] = ()

@@ -13,7 +13,38 @@ MARKER = "T3BlbkFJ"
 MARKER_BYTES = MARKER.encode()
 
 # Every family a finding can carry.
-FAMILIES = ("project", "service_account", "admin", "user", "legacy", "azure", "unknown")
+FAMILIES = (
+    "project",
+    "service_account",
+    "admin",
+    "user",
+    "legacy",
+    "azure",
+    "unknown",
+    "codex_access_token",
+    "codex_id_token",
+    "codex_refresh_token",
+)
+
+# The ChatGPT login tokens of the Codex CLI (``$CODEX_HOME/auth.json``, ``tokens.*``): not API
+# keys. The Admin API knows nothing of them (never sent there for revocation) and no
+# documented read-only check tells whether one is live (verify answers ``unknown``).
+# Sources: openai/codex, docs/authentication.md (schema of auth.json) and
+# codex-rs/core/src/auth.rs, token_data.rs (AuthDotJson, TokenData; issuer
+# https://auth.openai.com). See rules/openai.yaml.
+CODEX_FAMILIES = ("codex_access_token", "codex_id_token", "codex_refresh_token")
+CODEX_ISSUER = "https://auth.openai.com"
+CODEX_VERIFY_REASON = (
+    "Codex CLI ChatGPT login token: OpenAI documents no read-only check of it "
+    "(it is not an API key; not sent to the OpenAI API)"
+)
+CODEX_REVOKE_HELP = (
+    "Codex CLI ChatGPT login token: not an API key, the Admin API cannot revoke it; "
+    "sign out of every session (codex logout, then ChatGPT settings: log out of all devices) "
+    "and delete the leaked auth.json"
+)
+# The keys of a Codex auth.json that, together, make a file recognisably one.
+CODEX_AUTH_JSON_KEYS = (b'"auth_mode"', b'"tokens"', b'"last_refresh"')
 
 ADMIN_PREFIX = "sk-admin-"
 
@@ -63,3 +94,50 @@ def owner_type_for_prefix(head: str, family: str | None = None) -> str | None:
     if "user" in owners:
         return "user"
     return None
+
+
+def jwt_payload(token: bytes) -> dict[str, object] | None:
+    """The decoded payload (claims) of a JWT, or None when it is none: base64url JSON
+    between the first two dots. No signature check and no network: only a reading."""
+    import base64
+    import binascii
+    import json
+
+    parts = token.split(b".")
+    if len(parts) != 3:
+        return None
+    body = parts[1]
+    try:
+        raw = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+        claims = json.loads(raw)
+    except (binascii.Error, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def codex_jwt_family(token: bytes, before: bytes = b"") -> str | None:
+    """``codex_access_token`` or ``codex_id_token`` for a JWT issued by auth.openai.com
+    (its ``iss`` claim), else None. ``before``: the text just before the token (the JSON key
+    ``access_token``/``id_token`` names it); else its claims do (an access token carries
+    scopes and the OpenAI API audience, an ID token the user's e-mail)."""
+    claims = jwt_payload(token)
+    if claims is None:
+        return None
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or iss.rstrip("/") != CODEX_ISSUER:
+        return None
+    name = before[-40:].lower()
+    access, ident = name.rfind(b"access_token"), name.rfind(b"id_token")
+    if access >= 0 or ident >= 0:
+        return "codex_access_token" if access > ident else "codex_id_token"
+    aud = claims.get("aud")
+    auds = aud if isinstance(aud, list) else [aud]
+    if "scp" in claims or any(isinstance(a, str) and "api.openai.com" in a for a in auds):
+        return "codex_access_token"
+    return "codex_id_token"
+
+
+def is_codex_auth_json(data: bytes) -> bool:
+    """Whether data is recognisably a Codex CLI auth.json: its keys ``auth_mode``,
+    ``tokens`` and ``last_refresh`` together."""
+    return all(k in data for k in CODEX_AUTH_JSON_KEYS)

@@ -11,13 +11,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from keyscan.detector import MAX_MATCH_SPAN
+from keyscan.detector import MAX_MATCH_SPAN, VALIDATOR_NAMES
 from keyscan.errors import KeyscanError
 from keyscan.models import Confidence, Rule
 from keyscan.openai_facts import FAMILIES
 
 RULE_KEYS = {
     "id",
+    "validate",
     "description",
     "family",
     "confidence",
@@ -164,6 +165,11 @@ def parse_rule(
                 f"{where}: window must be {{before: N, after: N}} with 0 <= N <= {MAX_MATCH_SPAN}"
             )
         window = (window_raw["before"], window_raw["after"])
+    validate = raw.get("validate")
+    if validate is not None and validate not in VALIDATOR_NAMES:
+        raise RuleError(
+            f"{where}: validate {validate!r} is not one of {', '.join(VALIDATOR_NAMES)}"
+        )
     examples = raw.get("examples") or {}
     if not isinstance(examples, dict) or set(examples) - {"positive", "negative"}:
         raise RuleError(f"{where}: examples must be a mapping with positive and negative lists")
@@ -183,6 +189,7 @@ def parse_rule(
         family_by_context=tuple(by_context),
         equal_halves=halves,
         window=window,
+        validate=validate,
         source=source,
         examples_positive=tuple(_str_list(examples.get("positive"), where, "examples.positive")),
         examples_negative=tuple(_str_list(examples.get("negative"), where, "examples.negative")),

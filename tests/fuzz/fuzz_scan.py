@@ -25,7 +25,7 @@ with atheris.instrument_imports():
     from keyscan.content import ContentOptions, scan_buffer
     from keyscan.detector import Detector
     from keyscan.formats import archive_kind
-    from keyscan.keygen import key
+    from keyscan.keygen import jwt, key
     from keyscan.models import Location, ScanError
     from keyscan.rules import load_rules
 
@@ -65,7 +65,8 @@ def test_one_input(data: bytes) -> None:
 
 def write_seeds(folder: str) -> None:
     """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16,
-    quoted-printable, an Azure key by its endpoint, character references, \\x escapes."""
+    quoted-printable, an Azure key by its endpoint, character references, \\x escapes, a Codex
+    CLI auth.json (ChatGPT login JWTs and refresh token)."""
     import gzip
     import io
     import json
@@ -99,6 +100,14 @@ def write_seeds(folder: str) -> None:
     seeds["azure"] = bytes([1]) + b"base: https://x.openai.azure.com/\nsecret: " + os.urandom(
         16
     ).hex().encode()
+    auth = {
+        "auth_mode": "chatgpt",
+        "OPENAI_API_KEY": None,
+        "tokens": {"id_token": jwt("id", seed=3), "access_token": jwt("access", seed=4),
+                   "refresh_token": os.urandom(30).hex()},
+        "last_refresh": "2025-09-01T10:00:00Z",
+    }
+    seeds["codex"] = bytes([1]) + json.dumps(auth).encode()
     os.makedirs(folder, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:
