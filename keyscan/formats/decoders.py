@@ -255,25 +255,43 @@ def _mapped(how: str, start: int, end: int, out: bytes, origin: list[int]) -> De
     return Decoded(how, start, end, out, to_parent)
 
 
-def decode_percent(data: bytes, start: int, end: int) -> Decoded | None:
+def _decode_marked_hex(
+    data: bytes, start: int, end: int, mark: int, how: str, soft_breaks: bool = False
+) -> Decoded | None:
+    """``<mark>XX`` decoded (``%2D`` for percent-encoding, ``=2D`` for quoted-printable); with
+    ``soft_breaks``, ``<mark>`` at a line's end (a soft line break) removed. Every other byte
+    as is. None when nothing was decoded."""
     out = bytearray()
     origin: list[int] = []
     i = start
     changed = False
     while i < end:
         c = data[i]
-        if c == 0x25 and i + 3 <= end and _is_hex(data[i + 1 : i + 3]):
-            out.append(int(data[i + 1 : i + 3], 16))
-            origin.append(i)
-            i += 3
-            changed = True
-            continue
+        if c == mark:
+            if soft_breaks and data.startswith(b"\n", i + 1):
+                i += 2
+                changed = True
+                continue
+            if soft_breaks and data.startswith(b"\r\n", i + 1):
+                i += 3
+                changed = True
+                continue
+            if i + 3 <= end and _is_hex(data[i + 1 : i + 3]):
+                out.append(int(data[i + 1 : i + 3], 16))
+                origin.append(i)
+                i += 3
+                changed = True
+                continue
         out.append(c)
         origin.append(i)
         i += 1
     if not changed:
         return None
-    return _mapped("percent", start, end, bytes(out), origin)
+    return _mapped(how, start, end, bytes(out), origin)
+
+
+def decode_percent(data: bytes, start: int, end: int) -> Decoded | None:
+    return _decode_marked_hex(data, start, end, 0x25, "percent")
 
 
 def decode_escapes(data: bytes, start: int, end: int) -> Decoded | None:
@@ -453,33 +471,7 @@ def soft_break_near(data: bytes, keywords: Sequence[int]) -> bool:
 def decode_quoted_printable(data: bytes, start: int, end: int) -> Decoded | None:
     """Quoted-printable (RFC 2045): soft line breaks (``=`` at a line's end) removed, ``=XX``
     decoded; every other byte as is. None when nothing was decoded."""
-    out = bytearray()
-    origin: list[int] = []
-    i = start
-    changed = False
-    while i < end:
-        c = data[i]
-        if c == 0x3D:
-            if data.startswith(b"\n", i + 1):
-                i += 2
-                changed = True
-                continue
-            if data.startswith(b"\r\n", i + 1):
-                i += 3
-                changed = True
-                continue
-            if i + 3 <= end and _is_hex(data[i + 1 : i + 3]):
-                out.append(int(data[i + 1 : i + 3], 16))
-                origin.append(i)
-                i += 3
-                changed = True
-                continue
-        out.append(c)
-        origin.append(i)
-        i += 1
-    if not changed:
-        return None
-    return _mapped("quoted-printable", start, end, bytes(out), origin)
+    return _decode_marked_hex(data, start, end, 0x3D, "quoted-printable", soft_breaks=True)
 
 
 def _qp_spans(data: bytes, anchors: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
