@@ -17,6 +17,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
+def isolated_home(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A HOME of the test's own (no user git config, no ~/.cache), git's system config off,
+    keyscan's git deadline at its default. Modules use it with
+    ``pytestmark = pytest.mark.usefixtures("isolated_home")``."""
+    from pathlib import Path
+
+    home = Path(str(tmp_path)) / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("KEYSCAN_GIT_TIMEOUT", raising=False)
+
+
+@pytest.fixture
 def fake_state() -> Iterator[object]:
     """A fresh fake OpenAI world (tests.fakeopenai.FakeState); teardown asserts that every
     body the fake sent validated against the OpenAI spec."""

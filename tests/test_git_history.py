@@ -9,13 +9,8 @@ import pytest
 
 from tests.git_helpers import Repo, finding_for, new_key, scan
 
-
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+# A home of its own for every test (no user git config, caches or state).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 @pytest.fixture

@@ -31,13 +31,8 @@ from tests.git_helpers import ENV_TEMPLATE, Repo
 _FOREIGN = ("GITHUB_", "GITLAB", "CI_", "RUNNER_", "PRE_COMMIT", "GIT_")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("KEYSCAN_GIT_TIMEOUT", raising=False)
+# A home of its own for every test (no user git config, caches or state).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def run(

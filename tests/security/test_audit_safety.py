@@ -18,12 +18,8 @@ from keyscan.keygen import generate, key
 from keyscan.models import fingerprint_of
 from tests.audit_fixtures import Repo, db_findings, keyscan
 
-
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
+# A home of its own for every test (no user git config, caches or state).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def audit(tmp_path: Path, repo: Repo, db: Path, *args: str) -> tuple[int, dict[str, Any], str]:

@@ -25,13 +25,8 @@ from tests.git_helpers import ENV_TEMPLATE, Repo
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("KEYSCAN_GIT_TIMEOUT", raising=False)
+# A home of its own for every test (no user git config, caches or state).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def run(

@@ -21,13 +21,8 @@ from tests.git_helpers import ENV_TEMPLATE, Repo, cli
 FORMATS = ["text", "json", "jsonl", "sarif", "github", "junit"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+# A home of its own for every test (no user git config, caches or state).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def leaked(text: str | bytes, keys: dict[str, str]) -> list[str]:

@@ -31,13 +31,8 @@ SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "sarif" / "sari
 UNSAFE = ["\x1b", "\x9b", "\x7f", "\x00", "\u202e", "\u202a", "\u2066", "\u2069", "\x08"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+# A home of its own for every test (no user git config, caches or state).
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 @pytest.fixture(scope="module")
