@@ -24,6 +24,7 @@ FAMILIES = (
     "codex_access_token",
     "codex_id_token",
     "codex_refresh_token",
+    "codex_personal_access_token",
 )
 
 # The ChatGPT login tokens of the Codex CLI (``$CODEX_HOME/auth.json``, ``tokens.*``): not API
@@ -43,6 +44,31 @@ CODEX_REVOKE_HELP = (
     "sign out of every session (codex logout, then ChatGPT settings: log out of all devices) "
     "and delete the leaked auth.json"
 )
+# Codex personal access tokens (ChatGPT Business/Enterprise "Codex access tokens"), as
+# confirmed in openai/codex: the prefix ``at-`` (codex-rs/login/src/auth/personal_access_token.rs,
+# PERSONAL_ACCESS_TOKEN_PREFIX, commit 1e253161298656cd877257c342c66aede39a5f35), the
+# auth.json field ``personal_access_token`` (codex-rs/login/src/auth/storage.rs, AuthDotJson,
+# commit 06566159f5193a7d99e751296bd1540c2b845443) and the variable ``CODEX_ACCESS_TOKEN``
+# (developers.openai.com/codex/auth). Length and alphabet are not published: the rule is
+# keyed on that context (rules/openai.yaml). The CLI checks one with
+# ``GET https://auth.openai.com/api/accounts/v1/user-auth-credential/whoami``, an internal
+# endpoint OpenAI does not document: keyscan never sends the token anywhere.
+CODEX_PAT_FAMILY = "codex_personal_access_token"
+CODEX_PAT_PREFIX = "at-"
+CODEX_PAT_VERIFY_REASON = (
+    "Codex personal access token: OpenAI documents no read-only check of it (not an API key; "
+    "not sent anywhere)"
+)
+CODEX_PAT_REVOKE_HELP = (
+    "Codex personal access token: not an API key, the Admin API cannot revoke it; revoke it "
+    "in the ChatGPT admin console (Access tokens, https://chatgpt.com/admin/access-tokens), "
+    "create a new one and update the automation that used it"
+)
+# Families the OpenAI Admin API knows nothing of, and why (revocation's answer).
+NOT_ADMIN_API: dict[str, str] = {
+    **{family: CODEX_REVOKE_HELP for family in CODEX_FAMILIES},
+    CODEX_PAT_FAMILY: CODEX_PAT_REVOKE_HELP,
+}
 # The keys of a Codex auth.json that, together, make a file recognisably one.
 CODEX_AUTH_JSON_KEYS = (b'"auth_mode"', b'"tokens"', b'"last_refresh"')
 

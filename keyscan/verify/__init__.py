@@ -36,7 +36,13 @@ from keyscan.http import (
 )
 from keyscan.models import Finding, ScanError, ScanResult, Verification, fingerprint_of
 from keyscan.models import VerificationStatus as Status
-from keyscan.openai_facts import CODEX_FAMILIES, CODEX_VERIFY_REASON, family_of_key
+from keyscan.openai_facts import (
+    CODEX_FAMILIES,
+    CODEX_PAT_FAMILY,
+    CODEX_PAT_VERIFY_REASON,
+    CODEX_VERIFY_REASON,
+    family_of_key,
+)
 from keyscan.verify.classify import STATUSES, classify, now_iso
 
 __all__ = [
@@ -107,6 +113,10 @@ async def _check(api: AsyncApiClient, secret: str, family: str) -> Verification:
     if family in CODEX_FAMILIES:
         return Verification(
             status=Status.UNKNOWN, reason=CODEX_VERIFY_REASON, checked_at=now_iso()
+        )
+    if family == CODEX_PAT_FAMILY:
+        return Verification(
+            status=Status.UNKNOWN, reason=CODEX_PAT_VERIFY_REASON, checked_at=now_iso()
         )
     if family == "azure":
         return Verification(
