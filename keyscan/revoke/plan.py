@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from keyscan.models import fingerprint_of
-from keyscan.openai_facts import NOT_ADMIN_API, owner_type_for_prefix
+from keyscan.openai_facts import AZURE_REVOKE_HELP, NOT_ADMIN_API, owner_type_for_prefix
 from keyscan.revoke.matching import KeyShape, compare
 from keyscan.revoke.model import (
     AMBIGUOUS,
@@ -47,10 +47,7 @@ from keyscan.revoke.model import (
 PROJECT_FAMILIES = ("project", "service_account", "user")
 # Families that may have no Admin API object at all: without a match, the dashboard.
 DASHBOARD_FAMILIES = ("legacy", "unknown", "user")
-AZURE_HELP = (
-    "an Azure OpenAI key is not managed by the OpenAI Admin API: regenerate it in the Azure "
-    "portal (the resource's Keys and Endpoint page)"
-)
+AZURE_HELP = AZURE_REVOKE_HELP
 
 
 class AdminReader(Protocol):
