@@ -177,6 +177,20 @@ def verify_options(f: F) -> F:
             help="Check whether each key is live (one read-only request per unique key).",
         ),
         click.option(
+            "--verify-azure",
+            is_flag=True,
+            help="Also check Azure OpenAI keys, each only against the Azure OpenAI endpoint "
+            "found next to it (https://<resource>.openai.azure.com or "
+            ".cognitiveservices.azure.com; .us, .cn). Implies --verify.",
+        ),
+        click.option(
+            "--azure-connect-to",
+            metavar="HOST:PORT",
+            hidden=True,
+            help="Tests: carry the Azure checks over plain http to this loopback address "
+            "(Host header and host checks unchanged).",
+        ),
+        click.option(
             "--only-live",
             is_flag=True,
             help="Show only keys verified live (any live-* status). Implies --verify.",
@@ -293,14 +307,16 @@ def apply_verify_params(run: RunOptions, params: dict[str, Any]) -> None:
     when a check is asked for. Exit 2 on an unsafe --api-base."""
     run.only_live = bool(params.get("only_live"))
     run.fail_on = params.get("fail_on") or "any"
-    if not (params.get("verify") or run.only_live or run.fail_on == "live"):
+    if not (
+        params.get("verify") or params.get("verify_azure") or run.only_live or run.fail_on == "live"
+    ):
         return
     from keyscan.verify import UnsafeBaseUrl, options_from_params
 
     try:
         run.verify_options = options_from_params(params)
     except UnsafeBaseUrl as exc:
-        fail(f"--api-base: {exc}")
+        fail(str(exc) if str(exc).startswith("--") else f"--api-base: {exc}")
     run.verify = True
 
 

@@ -252,7 +252,7 @@ def _decoded_hits(
         k = (start, m.secret)
         if k in best and best[k][1].count(">") <= how.count(">"):
             continue
-        best[k] = (Match(m.rule, start, end, m.secret, m.family), how)
+        best[k] = (Match(m.rule, start, end, m.secret, m.family, m.endpoint), how)
     if not best:
         return []
     # Windows that cut a key short can yield a truncated match where another window has the

@@ -17,7 +17,7 @@ from typing import Any
 
 from keyscan.formats.decoders import GATE_NEEDLES
 from keyscan.models import Match, Rule
-from keyscan.openai_facts import codex_jwt_family, is_codex_auth_json
+from keyscan.openai_facts import azure_endpoint_near, codex_jwt_family, is_codex_auth_json
 
 HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 # Bytes of context searched around a match for family_by_context patterns.
@@ -357,7 +357,10 @@ class Detector:
                 if pattern.search(window):
                     family = fam
                     break
-        return Match(rule=rule, start=start, end=end, secret=secret, family=family)
+        endpoint = azure_endpoint_near(data, start, end) if family == "azure" else None
+        return Match(
+            rule=rule, start=start, end=end, secret=secret, family=family, endpoint=endpoint
+        )
 
 
 _SEPARATORS = frozenset(b"-_")

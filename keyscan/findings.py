@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from keyscan.models import Confidence, Finding, Location, Match, fingerprint_of, redact
 
@@ -109,12 +110,23 @@ def hits_from_matches(
             commit=template.commit,
             blob=template.blob,
             decoded=template.decoded,
-            extra=dict(template.extra),
+            extra=_extra(template.extra, m),
             inline_allowed=allowed,
             member=template.member,
         )
         hits.append(Hit(m.rule.id, m.rule.description, m.family, m.rule.confidence, m.secret, loc))
     return hits
+
+
+# Location.extra key: the host of the Azure endpoint next to an Azure OpenAI key.
+AZURE_ENDPOINT_KEY = "azure_endpoint"
+
+
+def _extra(template: dict[str, Any], m: Match) -> dict[str, Any]:
+    extra = dict(template)
+    if m.endpoint is not None:
+        extra[AZURE_ENDPOINT_KEY] = m.endpoint
+    return extra
 
 
 @dataclass

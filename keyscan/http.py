@@ -325,10 +325,14 @@ def _url(base_url: str, path: str) -> str:
     return base_url + path
 
 
-def _headers(settings: ClientSettings, bearer: str | None) -> dict[str, str]:
+def _headers(
+    settings: ClientSettings, bearer: str | None, api_key: str | None = None
+) -> dict[str, str]:
     headers = {"accept": "application/json", "user-agent": settings.user_agent}
     if bearer is not None:
         headers["authorization"] = f"Bearer {bearer}"
+    if api_key is not None:  # Azure OpenAI's data plane: ``api-key: <key>``
+        headers["api-key"] = api_key
     return headers
 
 
@@ -404,8 +408,12 @@ class AsyncApiClient:
         bearer: str | None,
         params: Params | None = None,
         json_body: Any = None,
+        api_key: str | None = None,
     ) -> ApiResponse:
+        """``bearer``: sent as ``authorization: Bearer``; ``api_key``: as ``api-key`` (Azure).
+        Either is scrubbed from every error message."""
         url = _url(self.base_url, path)
+        secret = bearer if bearer is not None else api_key
         s = self.settings
         attempt = 0
         deadline: float | None = None
@@ -419,14 +427,14 @@ class AsyncApiClient:
                 if remaining <= 0:
                     raise AttemptTimeout(f"the {s.deadline:g} s deadline passed")
                 raw = await asyncio.wait_for(
-                    self._attempt(method, url, params, json_body, _headers(s, bearer)),
+                    self._attempt(method, url, params, json_body, _headers(s, bearer, api_key)),
                     timeout=min(s.timeout, remaining),
                 )
             except ResponseTooLarge:
                 raise _too_large(s.max_body, attempt) from None
             except RETRY_EXCEPTIONS as exc:
                 if attempt > s.retries:
-                    raise _failure(exc, bearer, attempt) from None
+                    raise _failure(exc, secret, attempt) from None
                 delay = retry_delay(attempt, None, s)
                 if time.monotonic() + delay >= deadline:
                     raise _past_deadline(s.deadline, attempt) from None
@@ -500,8 +508,12 @@ class ApiClient:
         bearer: str | None,
         params: Params | None = None,
         json_body: Any = None,
+        api_key: str | None = None,
     ) -> ApiResponse:
+        """``bearer``: sent as ``authorization: Bearer``; ``api_key``: as ``api-key`` (Azure).
+        Either is scrubbed from every error message."""
         url = _url(self.base_url, path)
+        secret = bearer if bearer is not None else api_key
         s = self.settings
         attempt = 0
         deadline: float | None = None
@@ -515,13 +527,13 @@ class ApiClient:
                 if remaining <= 0:
                     raise AttemptTimeout(f"the {s.deadline:g} s deadline passed")
                 raw = self._attempt(
-                    method, url, params, json_body, _headers(s, bearer), min(s.timeout, remaining)
+                    method, url, params, json_body, _headers(s, bearer, api_key), min(s.timeout, remaining)
                 )
             except ResponseTooLarge:
                 raise _too_large(s.max_body, attempt) from None
             except RETRY_EXCEPTIONS as exc:
                 if attempt > s.retries:
-                    raise _failure(exc, bearer, attempt) from None
+                    raise _failure(exc, secret, attempt) from None
                 delay = retry_delay(attempt, None, s)
                 if time.monotonic() + delay >= deadline:
                     raise _past_deadline(s.deadline, attempt) from None
@@ -584,3 +596,33 @@ class ApiClient:
             raise box["error"]
         raw: _Raw = box["raw"]
         return raw
+
+
+def parse_loopback_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a loopback address (127.0.0.0/8, ::1 as ``[::1]:PORT``, localhost),
+    or ``UnsafeBaseUrl``."""
+    host, sep, port = address.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not _is_loopback(host):
+        raise UnsafeBaseUrl(
+            f"invalid address {address!r}: expected a loopback HOST:PORT (127.0.0.1:8080)"
+        )
+    return host, int(port)
+
+
+class ConnectTo(httpx.AsyncBaseTransport):
+    """Every request goes over plain http to one loopback address, its ``Host`` header (and
+    so the host keyscan checked) unchanged: curl's ``--connect-to``, for testing a check
+    against a local fake (the hidden ``--azure-connect-to`` option; never read from the
+    environment or from scanned content)."""
+
+    def __init__(self, address: str) -> None:
+        self.host, self.port = parse_loopback_address(address)
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host=self.host, port=self.port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

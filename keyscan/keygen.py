@@ -8,7 +8,7 @@ Rule examples, the test suite and the benchmarks describe keys by template, e.g.
   ``{b64:N}``: N random characters of that alphabet;
 * ``{x:N}`` (or any single character ``{c:N}`` with c one of ``xX0*.-``): that character N times;
 * ``{lit:TEXT}``: TEXT as is (for braces and the like);
-* ``{key:FAMILY}``: a whole key of a family named in FAMILY_TEMPLATES;
+* ``{key:FAMILY}``: a whole key of a family named in FAMILY_TEMPLATES or CONTEXT_TEMPLATES;
 * ``{jwt:KIND}``: a JWT (random RS256-sized signature, never valid) of a Codex CLI ChatGPT
   login: ``access`` or ``id`` (issued by ``https://auth.openai.com``), ``other`` (the same
   claims from another issuer).
@@ -53,6 +53,14 @@ FAMILY_TEMPLATES: dict[str, str] = {
     "future-project-20": "sk-proj-{b64url:20}{marker}{b64url:20}",
 }
 
+# Credentials found only in their context (a variable or field name), not on their own:
+# ``key()`` and ``{key:NAME}`` know them, the "every template alone" tests do not.
+# ``codex-pat``: a Codex personal access token. Only its ``at-`` prefix is confirmed (see
+# rules/openai.yaml); the rest is an assumed opaque base64url run.
+CONTEXT_TEMPLATES: dict[str, str] = {
+    "codex-pat": "at-{b64url:43}",
+}
+
 # The family keyscan reports for each template above.
 EXPECTED_FAMILY: dict[str, str] = {
     "legacy": "legacy",
@@ -93,7 +101,8 @@ def generate(template: str, rng: random.Random | None = None, seed: int | None =
         if name == "lit":
             return arg or ""
         if name == "key":
-            return generate(FAMILY_TEMPLATES[arg or "project"], rng=rng)
+            name = arg or "project"
+            return generate(FAMILY_TEMPLATES.get(name) or CONTEXT_TEMPLATES[name], rng=rng)
         if name == "jwt":
             return jwt(arg or "access", rng=rng)
         if name in ALPHABETS:
@@ -149,9 +158,9 @@ def jwt(
 
 
 def key(family: str = "project", seed: int | None = None, rng: random.Random | None = None) -> str:
-    """A random, well-formed key of the named family (see FAMILY_TEMPLATES)."""
+    """A random, well-formed key of the named family (FAMILY_TEMPLATES, CONTEXT_TEMPLATES)."""
     try:
-        template = FAMILY_TEMPLATES[family]
+        template = FAMILY_TEMPLATES.get(family) or CONTEXT_TEMPLATES[family]
     except KeyError:
         raise ValueError(f"unknown key family {family!r}") from None
     return generate(template, rng=rng, seed=seed)

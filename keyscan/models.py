@@ -68,6 +68,9 @@ class Match:
     end: int
     secret: bytes
     family: str
+    # An Azure OpenAI key: the host of the Azure endpoint found next to it (checked by
+    # keyscan.openai_facts.azure_endpoints_in), the only place --verify-azure may send it.
+    endpoint: str | None = None
 
     @property
     def confidence(self) -> Confidence:

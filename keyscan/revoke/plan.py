@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from keyscan.models import fingerprint_of
-from keyscan.openai_facts import CODEX_FAMILIES, CODEX_REVOKE_HELP, owner_type_for_prefix
+from keyscan.openai_facts import AZURE_REVOKE_HELP, NOT_ADMIN_API, owner_type_for_prefix
 from keyscan.revoke.matching import KeyShape, compare
 from keyscan.revoke.model import (
     AMBIGUOUS,
@@ -47,10 +47,7 @@ from keyscan.revoke.model import (
 PROJECT_FAMILIES = ("project", "service_account", "user")
 # Families that may have no Admin API object at all: without a match, the dashboard.
 DASHBOARD_FAMILIES = ("legacy", "unknown", "user")
-AZURE_HELP = (
-    "an Azure OpenAI key is not managed by the OpenAI Admin API: regenerate it in the Azure "
-    "portal (the resource's Keys and Endpoint page)"
-)
+AZURE_HELP = AZURE_REVOKE_HELP
 
 
 class AdminReader(Protocol):
@@ -240,8 +237,8 @@ class Planner:
             )
         if leaked.family == "azure":
             return PlanItem(leaked, NO_ACTION, DASHBOARD, AZURE_HELP)
-        if leaked.family in CODEX_FAMILIES:
-            return PlanItem(leaked, NO_ACTION, DASHBOARD, CODEX_REVOKE_HELP)
+        if leaked.family in NOT_ADMIN_API:
+            return PlanItem(leaked, NO_ACTION, DASHBOARD, NOT_ADMIN_API[leaked.family])
         if leaked.family == "admin":
             return self.plan_admin(leaked)
         return self.plan_project(leaked)

@@ -2,7 +2,8 @@
 
 One read-only request per unique key (by fingerprint): ``GET {base}/models`` for user, project,
 service-account, legacy and unknown-family keys, ``GET {base}/organization/admin_api_keys?limit=1``
-for admin keys. Azure OpenAI keys are never sent (they belong to an Azure resource). Requests
+for admin keys. Azure OpenAI keys are sent only with ``VerifyOptions.azure`` (``--verify-azure``),
+and only to the Azure endpoint found next to them (keyscan.verify.azure). Requests
 run concurrently (asyncio + httpx via keyscan.http, bounded by ``concurrency`` and the
 ``rps`` budget), results are cached by fingerprint (keyscan.verify.cache).
 
@@ -29,6 +30,7 @@ from typing import Any
 from keyscan.http import (
     AsyncApiClient,
     ClientSettings,
+    ConnectTo,
     RequestFailed,
     UnsafeBaseUrl,
     check_base_url,
@@ -36,7 +38,14 @@ from keyscan.http import (
 )
 from keyscan.models import Finding, ScanError, ScanResult, Verification, fingerprint_of
 from keyscan.models import VerificationStatus as Status
-from keyscan.openai_facts import CODEX_FAMILIES, CODEX_VERIFY_REASON, family_of_key
+from keyscan.openai_facts import (
+    AZURE_API_VERSION,
+    CODEX_FAMILIES,
+    CODEX_PAT_FAMILY,
+    CODEX_PAT_VERIFY_REASON,
+    CODEX_VERIFY_REASON,
+    family_of_key,
+)
 from keyscan.verify.classify import STATUSES, classify, now_iso
 
 __all__ = [
@@ -69,6 +78,12 @@ class VerifyOptions:
     refresh: bool = False
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
+    # Azure OpenAI keys: checked (against the endpoint next to them only) when True.
+    azure: bool = False
+    azure_api_version: str = AZURE_API_VERSION
+    # An httpx.AsyncBaseTransport for the Azure checks (tests; the CLI's hidden
+    # --azure-connect-to): the host checks still apply, the transport only carries the bytes.
+    azure_transport: Any = None
 
 
 def options_from_params(params: dict[str, Any]) -> VerifyOptions:
@@ -87,6 +102,12 @@ def options_from_params(params: dict[str, Any]) -> VerifyOptions:
     if params.get("verify_ttl") is not None:
         opts.ttl_seconds = float(params["verify_ttl"])
     opts.use_cache = not params.get("no_cache") and opts.ttl_seconds > 0
+    opts.azure = bool(params.get("verify_azure"))
+    if params.get("azure_connect_to"):
+        try:
+            opts.azure_transport = ConnectTo(params["azure_connect_to"])
+        except UnsafeBaseUrl as exc:
+            raise UnsafeBaseUrl(f"--azure-connect-to: {exc}") from None
     return opts
 
 
@@ -108,12 +129,14 @@ async def _check(api: AsyncApiClient, secret: str, family: str) -> Verification:
         return Verification(
             status=Status.UNKNOWN, reason=CODEX_VERIFY_REASON, checked_at=now_iso()
         )
-    if family == "azure":
+    if family == CODEX_PAT_FAMILY:
         return Verification(
-            status=Status.UNKNOWN,
-            reason="Azure OpenAI key: checked against its Azure resource, not sent to the OpenAI API",
-            checked_at=now_iso(),
+            status=Status.UNKNOWN, reason=CODEX_PAT_VERIFY_REASON, checked_at=now_iso()
         )
+    if family == "azure":
+        from keyscan.verify.azure import NOT_ASKED
+
+        return Verification(status=Status.UNKNOWN, reason=NOT_ASKED, checked_at=now_iso())
     path, params = _request_for(family)
     try:
         resp = await api.request("GET", path, bearer=secret, params=params)
@@ -212,8 +235,10 @@ def verify_findings(
     if not findings:
         return
     opts = options or VerifyOptions()
+    azure = [f for f in findings if f.family == "azure"] if opts.azure else []
+    others = [f for f in findings if f.family != "azure"] if opts.azure else findings
     try:
-        verdicts = verify_keys([(f.secret, f.family) for f in findings], opts, result.warnings)
+        verdicts = verify_keys([(f.secret, f.family) for f in others], opts, result.warnings)
     except UnsafeBaseUrl as exc:
         result.errors.append(ScanError("--api-base", str(exc)))
         for f in findings:
@@ -221,8 +246,14 @@ def verify_findings(
                 status=Status.UNKNOWN, reason="not checked: unsafe API base URL"
             )
         return
-    for f in findings:
+    for f in others:
         f.verification = verdicts.get(f.fingerprint) or verdicts[fingerprint_of(f.secret)]
+    if azure:
+        from keyscan.verify.azure import verify_azure_findings
+
+        by_fingerprint = verify_azure_findings(azure, opts, result.warnings)
+        for f in azure:
+            f.verification = by_fingerprint[f.fingerprint]
     unknown = {
         f.fingerprint for f in findings if f.verification and f.verification.status is Status.UNKNOWN
     }
@@ -231,7 +262,9 @@ def verify_findings(
             f"{len(unknown)} key{'s' if len(unknown) != 1 else ''} could not be verified "
             "(status unknown): treat as live until checked"
         )
-    cached = sum(1 for v in verdicts.values() if v.cached)
+    checked = {fp: v for fp, v in verdicts.items()}
+    checked.update({f.fingerprint: f.verification for f in azure if f.verification is not None})
+    cached = sum(1 for v in checked.values() if v.cached)
     result.stats.setdefault("verify", {}).update(
-        {"keys": len(verdicts), "cached": cached, "checked": len(verdicts) - cached}
+        {"keys": len(checked), "cached": cached, "checked": len(checked) - cached}
     )

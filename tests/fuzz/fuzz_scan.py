@@ -108,6 +108,12 @@ def write_seeds(folder: str) -> None:
         "last_refresh": "2025-09-01T10:00:00Z",
     }
     seeds["codex"] = bytes([1]) + json.dumps(auth).encode()
+    pat = {"auth_mode": "personalAccessToken", "personal_access_token": key("codex-pat", seed=5)}
+    seeds["codex-pat"] = bytes([1]) + json.dumps(pat).encode()
+    seeds["azure-host"] = bytes([1]) + (
+        b"base: https://xx.openai.azure.com.evil.io@yy.openai.azure.com:8443/\nsecret: "
+        + os.urandom(16).hex().encode()
+    )
     os.makedirs(folder, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:
