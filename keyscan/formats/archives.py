@@ -1,8 +1,8 @@
 """Archives: zip (wheels, jars), tar, tar.gz/.bz2/.xz, and single .gz/.bz2/.xz files.
 
 Archives are recognised by their magic bytes, whatever their name, and scanned member by
-member, nested to ``ContentOptions.archive_depth`` levels (default 2: an archive in an
-archive). A member is located by ``Location.member``, the chain of member names inside the
+member, nested to ``ContentOptions.archive_depth`` levels (default 3: an archive in an
+archive in an archive). A member is located by ``Location.member``, the chain of member names inside the
 file at ``Location.path`` (reported as ``outer/path.whl!pkg/config.py``, ``!`` once per level).
 
 This module never imports the scanner: the content layer passes a ``Rescan`` (how to scan the
