@@ -39,8 +39,8 @@ from dataclasses import dataclass, replace
 from typing import IO, Any, BinaryIO, Protocol, cast
 
 from keyscan.errors import KeyscanError
-from keyscan.findings import Hit, is_binary
-from keyscan.formats import archive_kind
+from keyscan.findings import Hit, LineCounter, is_binary
+from keyscan.formats import archive_kind, office
 from keyscan.models import Location, ScanError
 
 # Members up to this size are read whole (nested archives and notebooks need that).
@@ -228,7 +228,88 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 template.display_path, f"archive damaged after member {name!r}: {_why(exc)}"
             )
         )
-    return hits
+    return _office_text(ctx, fh, template, hits) if kind == "zip" else hits
+
+
+def _office_text(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -> list[Hit]:
+    """A zip that is an Office document (keyscan.formats.office): also scan the text a person
+    sees, located by part and paragraph, cell or slide. Its members were scanned raw already;
+    a key the text scan finds in a part is reported there, not again at the raw XML."""
+    try:
+        fh.seek(0)
+        zf = zipfile.ZipFile(fh)
+    except _READ_ERRORS:
+        return hits
+    parts: dict[str, bytes] = {}
+    with zf:
+        infos = {i.filename: i for i in zf.infolist() if not i.flag_bits & 0x1}
+
+        def head(name: str) -> bytes:
+            with zf.open(infos[name]) as stream:
+                return stream.read(256)
+
+        try:
+            kind = office.office_kind(infos, head)
+        except _READ_ERRORS:
+            return hits
+        if kind is None:
+            return hits
+        for name in office.parts_needed(kind, infos):
+            info = infos[name]
+            try:
+                with zf.open(info) as stream:
+                    data = _read_full(ctx, stream, IN_MEMORY, info.compress_size, 0, 0)
+            except Refused as exc:
+                ctx.errors.append(
+                    ScanError(_in(template, name).display_path, f"text not extracted: {exc}")
+                )
+                continue
+            except _READ_ERRORS:
+                continue  # the member scan said so already
+            if len(data) >= IN_MEMORY:
+                ctx.errors.append(
+                    ScanError(
+                        _in(template, name).display_path,
+                        f"text not extracted: larger than {IN_MEMORY} bytes (raw XML scanned)",
+                    )
+                )
+                continue
+            parts[name] = data
+    texts, problems = office.extract(kind, parts)
+    for part, why in problems:
+        ctx.errors.append(
+            ScanError(
+                _in(template, part).display_path,
+                f"{kind} part not parsed, its text not joined (raw XML scanned): {why}",
+            )
+        )
+    found: list[Hit] = []
+    for text in texts:
+        if not text.text:
+            continue
+        part_loc = _in(template, text.part)
+        located = ctx.rescan.buffer(text.text, _derive(part_loc, binary=False), ctx.errors)
+        for hit in located:
+            loc = hit.location
+            loc.extra = {**part_loc.extra, **text.unit_at(loc.offset)}
+            loc.offset = text.xml_offset(loc.offset)
+        located.sort(key=lambda h: h.location.offset)
+        counter = LineCounter(parts[text.part])
+        for hit in located:
+            hit.location.line, hit.location.column, _ = counter.locate(hit.location.offset)
+        found.extend(located)
+    if not found:
+        return hits
+    # In a part whose text was scanned, a raw hit that is (a piece of) a key found in the
+    # text is that key as the XML spells it, run by run: report the key, once, by its unit.
+    secrets = {h.secret for h in found}
+    text_parts = {(*template.member, part) for part in parts}
+    kept = [
+        h
+        for h in hits
+        if h.location.member not in text_parts or not any(h.secret in s for s in secrets)
+    ]
+    return kept + found
 
 
 def _why(exc: BaseException) -> str:
