@@ -32,7 +32,11 @@ def make_zip(members: dict[str, bytes | str], method: int = zipfile.ZIP_DEFLATED
 def scan(data: bytes, path: str, **opts: object) -> tuple[list[tuple[str, str]], list[ScanError]]:
     errors: list[ScanError] = []
     hits = scan_buffer(
-        DET, data, Location(path, 0, 0, 0), ContentOptions(**opts), errors=errors  # type: ignore[arg-type]
+        DET,
+        data,
+        Location(path, 0, 0, 0),
+        ContentOptions(**opts),
+        errors=errors,  # type: ignore[arg-type]
     )
     return sorted((h.location.display_path, h.secret.decode()) for h in hits), errors
 
@@ -118,7 +122,9 @@ def split(k: str, n: int) -> list[str]:
 def docx(paragraphs: list[list[str]], extra: dict[str, bytes | str] | None = None) -> bytes:
     body = "".join(
         "<w:p><w:pPr/>"
-        + "".join(f'<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve">{r}</w:t></w:r>' for r in runs)
+        + "".join(
+            f'<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve">{r}</w:t></w:r>' for r in runs
+        )
         + "</w:p>"
         for runs in paragraphs
     )
@@ -138,7 +144,9 @@ def xlsx(
     )
     row_cells = "".join(f'<c r="{ref}" t="s"><v>{idx}</v></c>' for ref, idx in cells)
     row_cells += "".join(
-        f'<c r="{ref}" t="inlineStr"><is>' + "".join(f"<r><t>{p}</t></r>" for p in runs) + "</is></c>"
+        f'<c r="{ref}" t="inlineStr"><is>'
+        + "".join(f"<r><t>{p}</t></r>" for p in runs)
+        + "</is></c>"
         for ref, runs in inline.items()
     )
     return make_zip(
@@ -201,7 +209,9 @@ def odf(kind: str, body: str) -> bytes:
 
 
 def spans(pieces: list[str]) -> str:
-    return "".join(f'<text:span text:style-name="T{i}">{p}</text:span>' for i, p in enumerate(pieces))
+    return "".join(
+        f'<text:span text:style-name="T{i}">{p}</text:span>' for i, p in enumerate(pieces)
+    )
 
 
 def hits_of(data: bytes, path: str) -> tuple[list[Any], list[ScanError]]:
@@ -380,7 +390,8 @@ def test_malformed_part_is_an_error_and_raw_members_are_still_scanned(tmp_path: 
 def test_entity_expansion_is_refused() -> None:
     k = key("project", seed=1523)
     entities = "".join(
-        f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        f'<!ENTITY {c} "{("&" + p + ";") * 10}">'
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
     )
     laughs = (
         '<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY a "aaaaaaaaaa">'

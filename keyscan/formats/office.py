@@ -85,7 +85,7 @@ class PartText:
 
 
 def office_kind(names: Collection[str], read: Callable[[str], bytes]) -> str | None:
-    """"docx", "xlsx", "pptx" (any OOXML package: by its main part), "odt", "ods", "odp",
+    """ "docx", "xlsx", "pptx" (any OOXML package: by its main part), "odt", "ods", "odp",
     or None. ``read(name)`` returns the first bytes of a member (the ODF ``mimetype``)."""
     if "[Content_Types].xml" in names:
         if "word/document.xml" in names:
@@ -112,9 +112,7 @@ def parts_needed(kind: str, names: Collection[str]) -> list[str]:
     return ["content.xml"]  # ODF
 
 
-def extract(
-    kind: str, parts: Mapping[str, bytes]
-) -> tuple[list[PartText], list[tuple[str, str]]]:
+def extract(kind: str, parts: Mapping[str, bytes]) -> tuple[list[PartText], list[tuple[str, str]]]:
     """(visible text of each part, problems as (part, why)). A part that is malformed is a
     problem; the others are still extracted."""
     texts: list[PartText] = []
