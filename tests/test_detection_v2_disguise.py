@@ -322,6 +322,14 @@ def test_hostile_asar_index_is_an_error() -> None:
     assert all("evil.asar" in e.where for e in errors)
 
 
+def test_hostile_asar_offset_never_quotes_a_key_in_the_error() -> None:
+    raw = json.dumps({"files": {"a.js": {"offset": K, "size": 3}}}).encode()
+    payload = struct.pack("<I", len(raw)) + raw + b"\0" * (-len(raw) % 4)
+    data = struct.pack("<II", 4, len(payload) + 4) + struct.pack("<I", len(payload)) + payload
+    _, errors = scan(data, "evil.asar")
+    assert errors and all(K not in e.message and K not in e.where for e in errors)
+
+
 def test_rpm_with_an_unknown_payload_compression_is_scanned_raw() -> None:
     lead = b"\xed\xab\xee\xdb" + b"\0" * 92
     data = lead + rpm_header(0, 0) + rpm_header(0, 0) + b"\x28\xb5\x2f\xfd" + ENV

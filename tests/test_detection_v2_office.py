@@ -431,3 +431,15 @@ def test_office_location_in_json_and_text_reports(tmp_path: Path) -> None:
     assert "book.xlsx!xl/worksheets/sheet2.xml:" in text.stdout
     assert "(sheet Config, cell D2)" in text.stdout
     assert k not in text.stdout
+
+
+def test_office_part_obeys_the_bomb_limits_and_is_reported_once() -> None:
+    k = key("project", seed=1525)
+    bomb = f'<w:document xmlns:w="{W_NS}"><w:body>' + " " * (8 << 20) + "</w:body></w:document>"
+    data = docx([["x"]], {"word/footer1.xml": bomb, "word/header1.xml": f"<x>{k}</x>"})
+    assert len(data) < 200_000
+    hits, errors = hits_of(data, "bomb.docx")
+    assert [h.location.display_path for h in hits] == ["bomb.docx!word/header1.xml"]
+    (err,) = errors
+    assert err.where == "bomb.docx!word/footer1.xml"
+    assert "compression ratio above 200:1" in err.message

@@ -260,8 +260,11 @@ def _office_text(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -
             return hits
         if kind is None:
             return hits
+        refused = {e.where for e in ctx.errors}  # the member scan said so already
         for name in office.parts_needed(kind, infos):
             info = infos[name]
+            if _in(template, name).display_path in refused:
+                continue
             try:
                 with zf.open(info) as stream:
                     data = _read_full(ctx, stream, IN_MEMORY, info.compress_size, 0, 0)
@@ -501,7 +504,7 @@ def _asar_members(fh: BinaryIO, size: int) -> Iterator[tuple[str, IO[bytes], int
             elif "offset" in child and not child.get("unpacked"):
                 try:
                     offset, length = int(child["offset"]), int(child.get("size", 0))
-                except TypeError:
+                except (TypeError, ValueError):  # the message would quote the text
                     raise ValueError(f"asar file {path!r} has no usable offset") from None
                 if offset < 0 or length < 0 or base + offset + length > size:
                     raise ValueError(f"asar file {path!r} lies past the end of the archive")

@@ -33,6 +33,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyscan.errors import KeyscanError
+
 # Text extracted from one part, at most (a shared string referenced by a million cells must
 # not become a terabyte of text).
 MAX_TEXT = 32 * 1024 * 1024
@@ -56,7 +58,7 @@ _XLSX_WORKBOOK = "xl/workbook.xml"
 _XLSX_RELS = "xl/_rels/workbook.xml.rels"
 
 
-class Malformed(ValueError):
+class Malformed(KeyscanError):
     """A part that cannot be read as XML (or is refused: a DTD, too much text)."""
 
 
