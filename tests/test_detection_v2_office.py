@@ -443,3 +443,21 @@ def test_office_part_obeys_the_bomb_limits_and_is_reported_once() -> None:
     (err,) = errors
     assert err.where == "bomb.docx!word/footer1.xml"
     assert "compression ratio above 200:1" in err.message
+
+
+def test_office_document_deleted_from_git_history_is_found_by_paragraph(tmp_path: Path) -> None:
+    from tests.git_helpers import Repo
+
+    k = key("svcacct", seed=1526)
+    repo = Repo(tmp_path / "repo")
+    repo.commit("spec", ("docs/spec.docx", docx([["Intro"], ["Use ", *split(k, 3)]])))
+    repo.git("rm", "-q", "docs/spec.docx")
+    repo.git("commit", "-qm", "remove the spec")
+    proc = keyscan("git", "-f", "json", str(tmp_path / "repo"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert k not in proc.stdout
+    (finding,) = json.loads(proc.stdout)["findings"]
+    (loc,) = finding["locations"]
+    assert loc["member"] == ["word/document.xml"]
+    assert loc["extra"]["paragraph"] == 2
+    assert loc["path"].startswith("docs/spec.docx")
