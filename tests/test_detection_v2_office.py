@@ -461,3 +461,32 @@ def test_office_document_deleted_from_git_history_is_found_by_paragraph(tmp_path
     assert loc["member"] == ["word/document.xml"]
     assert loc["extra"]["paragraph"] == 2
     assert loc["path"].startswith("docs/spec.docx")
+
+
+def test_macro_forms_and_embedded_documents() -> None:
+    """docm/xlsm/pptm are the same packages (recognised by content); a macro project and an
+    embedded workbook are members like any other: scanned raw, the workbook as Office too."""
+    k1, k2 = key("project", seed=1527), key("admin", seed=1528)
+    book = xlsx([split(k2, 3)], [("A2", "0")], {})
+    data = docx(
+        [["see the sheet"]],
+        {
+            "word/vbaProject.bin": b"\xd0\xcf\x11\xe0" + f"Const K = \"{k1}\"".encode(),
+            "word/embeddings/Microsoft_Excel_Worksheet1.xlsx": book,
+        },
+    )
+    for name in ("report.docm", "report"):
+        hits, errors = hits_of(data, name)
+        assert errors == []
+        got = sorted((h.location.display_path, h.secret.decode(), h.location.extra) for h in hits)
+        assert got == sorted(
+            [
+                (f"{name}!word/vbaProject.bin", k1, {}),
+                (
+                    f"{name}!word/embeddings/Microsoft_Excel_Worksheet1.xlsx"
+                    "!xl/worksheets/sheet2.xml",
+                    k2,
+                    {"sheet": "Config", "cell": "A2"},
+                ),
+            ]
+        )
