@@ -47,6 +47,7 @@ from keyscan.models import Location, ScanError
 IN_MEMORY = 32 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
 MAX_MEMBERS = 100_000
+_OFFICE_HINTS = frozenset(("[Content_Types].xml", "mimetype"))
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz")
 
 # What the stdlib readers raise on hostile or broken archives (found by fuzzing, among others:
@@ -195,9 +196,12 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
     inflated = 0
     count = 0
     name = "?"
+    office_hint = False  # a member that Office packages have: look at its text afterwards
     try:
         for name, stream, compressed in members:
             count += 1
+            if name in _OFFICE_HINTS:
+                office_hint = True
             if count > MAX_MEMBERS:
                 raise Refused(f"more than {MAX_MEMBERS} members")
             # Streams of a tar.gz share one compressed size: the archive's.
@@ -234,7 +238,7 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 template.display_path, f"archive damaged after member {name!r}: {_why(exc)}"
             )
         )
-    return _office_text(ctx, fh, template, hits) if kind == "zip" else hits
+    return _office_text(ctx, fh, template, hits) if kind == "zip" and office_hint else hits
 
 
 def _office_text(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -> list[Hit]:
