@@ -70,7 +70,7 @@ class ScanOptions:
 
     min_confidence: Confidence = Confidence.LOW
     decode: bool = True  # base64, percent-encoding, string escapes, UTF-16
-    archive_depth: int = 2  # zip/tar/gz members, nested up to this depth
+    archive_depth: int = 3  # zip/tar/gz members, nested up to this depth
     excludes: tuple[str, ...] = ()  # path globs, as --exclude
     jobs: int | None = None  # worker processes for large scans (None: every core)
 

@@ -108,7 +108,7 @@ def detection_options(f: F) -> F:
         click.option(
             "--archive-depth",
             type=click.IntRange(min=0, max=8),
-            default=2,
+            default=3,
             show_default=True,
             help="Scan inside zip/tar/gz archives nested this deep (0: do not open archives).",
         ),
@@ -412,7 +412,7 @@ def build_context(
         config=config,
         content=ContentOptions(
             decode=not params.get("no_decode"),
-            archive_depth=2 if params.get("archive_depth") is None else params["archive_depth"],
+            archive_depth=3 if params.get("archive_depth") is None else params["archive_depth"],
         ),
     )
 

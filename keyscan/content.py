@@ -51,7 +51,7 @@ class ContentOptions:
     """How deep to look into content. Picklable: it travels to worker processes."""
 
     decode: bool = True  # base64, percent-encoding, string escapes, UTF-16 (--no-decode)
-    archive_depth: int = 2  # zip/tar/gz members, nested up to this depth (--archive-depth)
+    archive_depth: int = 3  # zip/tar/gz members, nested up to this depth (--archive-depth)
     # Zip-bomb limits: total bytes inflated from one archive on disk (nested members
     # included), and the largest inflated/compressed ratio accepted for a member above
     # ``archive_ratio_floor`` bytes.

@@ -164,6 +164,10 @@ MAGICS = [
     b"VDNCbGJrRk",
     b"%73%6B%2D",
     b"sk\\u002dproj\\u002d",
+    b"Cr24",  # a zip behind a Chrome extension header
+    b"!<arch>\n",  # ar: .deb, static libraries
+    b'\x04\x00\x00\x00\x10\x00\x00\x00\x0c\x00\x00\x00\x09\x00\x00\x00{"files":',  # asar
+    b"\xed\xab\xee\xdb",  # rpm
 ]
 
 
@@ -212,3 +216,82 @@ def test_chunked_reading_finds_what_a_whole_scan_finds(seed: int, spots: list[in
         return (h.location.offset, h.location.line, h.location.column, h.secret, h.location.decoded)
 
     assert sorted(map(key_of, chunked)) == sorted(map(key_of, whole))
+
+
+def _office_seeds() -> list[tuple[str, bytes]]:
+    """Valid containers of the formats issue 15 opens (Office, asar, ar, crx, rpm), each
+    holding a generated key, for the mutation test below (built once: keys generated)."""
+    from tests.test_detection_v2_disguise import CASES
+    from tests.test_detection_v2_office import docx, odf, pptx, split, xlsx
+
+    k = key("project", seed=77)
+    seeds = [
+        ("a.docx", docx([["x"], split(k, 3)])),
+        ("b.xlsx", xlsx([split(k, 2)], [("B2", "0")], {"C3": split(k, 3)})),
+        ("c.pptx", pptx({1: [split(k, 2)]})),
+        ("d.ods", odf("ods", f"<table:table><table:table-row><table:table-cell><text:p>{k}"
+                      "</text:p></table:table-cell></table:table-row></table:table>")),
+    ]
+    seeds += [(f"x.{kind}", CASES[kind][0]()) for kind in ("asar", "deb", "rpm-gz", "crx3")]
+    return seeds
+
+
+OFFICE_SEEDS = _office_seeds()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(range(len(OFFICE_SEEDS))),
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
+    st.one_of(st.none(), st.integers(0, 1 << 20)),
+)
+def test_mutated_containers_never_crash(
+    which: int, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    name, seed = OFFICE_SEEDS[which]
+    data = bytearray(seed)
+    for at, value in flips:
+        data[at % len(data)] = value
+    if cut is not None:
+        del data[cut % len(data) :]
+    hits, errors = scan(bytes(data), name)
+    for h in hits:
+        assert h.location.offset >= 0
+        assert h.location.line >= 1 and h.location.column >= 1
+    assert all(isinstance(e, ScanError) for e in errors)
+
+
+_XML_PIECES = st.sampled_from(
+    [
+        "<w:p>", "</w:p>", "<w:t>", "</w:t>", "<w:r>", "</w:r>", "<w:br/>", "<si>", "</si>",
+        "<t>", "</t>", '<c r="A1" t="s">', '<c t="inlineStr">', "</c>", "<v>", "</v>",
+        "<is>", "</is>", "<row>", "</row>", "&amp;", "&#115;", "<!DOCTYPE x>", "<![CDATA[",
+        "]]>", "sk-proj-", "T3BlbkFJ", "<a:p>", "<a:t>", "</a:t>", "</a:p>", "\n",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_XML_PIECES, st.text(max_size=20)), max_size=40), st.integers(0, 2))
+def test_hostile_office_xml_never_crashes(pieces: list[str], kind: int) -> None:
+    from tests.test_detection_v2_office import CONTENT_TYPES, S_NS, W_NS
+
+    body = "".join(pieces)
+    bio = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(bio, "w") as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        if kind == 0:
+            z.writestr("word/document.xml", f'<w:document xmlns:w="{W_NS}">{body}</w:document>')
+        elif kind == 1:
+            z.writestr("xl/workbook.xml", "<workbook/>")
+            z.writestr("xl/sharedStrings.xml", f'<sst xmlns="{S_NS}">{body}</sst>')
+            z.writestr("xl/worksheets/sheet1.xml", f'<worksheet xmlns="{S_NS}">{body}</worksheet>')
+        else:
+            z.writestr("ppt/presentation.xml", "<p/>")
+            z.writestr("ppt/slides/slide1.xml", body)
+    hits, errors = scan(bio.getvalue(), "f.docx")
+    for h in hits:
+        assert h.location.line >= 1 and h.location.column >= 1
+    assert all(isinstance(e, ScanError) for e in errors)

@@ -1,8 +1,8 @@
 """Archives: zip (wheels, jars), tar, tar.gz/.bz2/.xz, and single .gz/.bz2/.xz files.
 
 Archives are recognised by their magic bytes, whatever their name, and scanned member by
-member, nested to ``ContentOptions.archive_depth`` levels (default 2: an archive in an
-archive). A member is located by ``Location.member``, the chain of member names inside the
+member, nested to ``ContentOptions.archive_depth`` levels (default 3: an archive in an
+archive in an archive). A member is located by ``Location.member``, the chain of member names inside the
 file at ``Location.path`` (reported as ``outer/path.whl!pkg/config.py``, ``!`` once per level).
 
 This module never imports the scanner: the content layer passes a ``Rescan`` (how to scan the
@@ -39,14 +39,15 @@ from dataclasses import dataclass, replace
 from typing import IO, Any, BinaryIO, Protocol, cast
 
 from keyscan.errors import KeyscanError
-from keyscan.findings import Hit, is_binary
-from keyscan.formats import archive_kind
+from keyscan.findings import Hit, LineCounter, is_binary
+from keyscan.formats import archive_kind, office
 from keyscan.models import Location, ScanError
 
 # Members up to this size are read whole (nested archives and notebooks need that).
 IN_MEMORY = 32 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
 MAX_MEMBERS = 100_000
+_OFFICE_HINTS = frozenset(("[Content_Types].xml", "mimetype"))
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz")
 
 # What the stdlib readers raise on hostile or broken archives (found by fuzzing, among others:
@@ -178,10 +179,16 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
     hits: list[Hit] = []
     members: Iterator[tuple[str, IO[bytes], int | None]]
     try:
-        if kind == "zip":
+        if kind in ("zip", "crx"):  # zipfile finds a zip behind the CRX header itself
             members = _zip_members(ctx, zipfile.ZipFile(fh), template)
         elif kind in ("gzip", "bzip2", "xz", "tar"):
             members = _tar_or_stream(fh, kind, template.name)
+        elif kind == "ar":
+            members = _ar_members(fh, size)
+        elif kind == "asar":
+            members = _asar_members(fh, size)
+        elif kind == "rpm":
+            members = _rpm_members(fh, size)
         else:  # pragma: no cover - callers check archive_kind first
             raise zipfile.BadZipFile("unknown archive format")
     except _READ_ERRORS as exc:
@@ -189,9 +196,12 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
     inflated = 0
     count = 0
     name = "?"
+    office_hint = False  # a member that Office packages have: look at its text afterwards
     try:
         for name, stream, compressed in members:
             count += 1
+            if name in _OFFICE_HINTS:
+                office_hint = True
             if count > MAX_MEMBERS:
                 raise Refused(f"more than {MAX_MEMBERS} members")
             # Streams of a tar.gz share one compressed size: the archive's.
@@ -228,7 +238,91 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 template.display_path, f"archive damaged after member {name!r}: {_why(exc)}"
             )
         )
-    return hits
+    return _office_text(ctx, fh, template, hits) if kind == "zip" and office_hint else hits
+
+
+def _office_text(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -> list[Hit]:
+    """A zip that is an Office document (keyscan.formats.office): also scan the text a person
+    sees, located by part and paragraph, cell or slide. Its members were scanned raw already;
+    a key the text scan finds in a part is reported there, not again at the raw XML."""
+    try:
+        fh.seek(0)
+        zf = zipfile.ZipFile(fh)
+    except _READ_ERRORS:
+        return hits
+    parts: dict[str, bytes] = {}
+    with zf:
+        infos = {i.filename: i for i in zf.infolist() if not i.flag_bits & 0x1}
+
+        def head(name: str) -> bytes:
+            with zf.open(infos[name]) as stream:
+                return stream.read(256)
+
+        try:
+            kind = office.office_kind(infos, head)
+        except _READ_ERRORS:
+            return hits
+        if kind is None:
+            return hits
+        refused = {e.where for e in ctx.errors}  # the member scan said so already
+        for name in office.parts_needed(kind, infos):
+            info = infos[name]
+            if _in(template, name).display_path in refused:
+                continue
+            try:
+                with zf.open(info) as stream:
+                    data = _read_full(ctx, stream, IN_MEMORY, info.compress_size, 0, 0)
+            except Refused as exc:
+                ctx.errors.append(
+                    ScanError(_in(template, name).display_path, f"text not extracted: {exc}")
+                )
+                continue
+            except _READ_ERRORS:
+                continue  # the member scan said so already
+            if len(data) >= IN_MEMORY:
+                ctx.errors.append(
+                    ScanError(
+                        _in(template, name).display_path,
+                        f"text not extracted: larger than {IN_MEMORY} bytes (raw XML scanned)",
+                    )
+                )
+                continue
+            parts[name] = data
+    texts, problems = office.extract(kind, parts)
+    for part, why in problems:
+        ctx.errors.append(
+            ScanError(
+                _in(template, part).display_path,
+                f"{kind} part not parsed, its text not joined (raw XML scanned): {why}",
+            )
+        )
+    found: list[Hit] = []
+    for text in texts:
+        if not text.text:
+            continue
+        part_loc = _in(template, text.part)
+        located = ctx.rescan.buffer(text.text, _derive(part_loc, binary=False), ctx.errors)
+        for hit in located:
+            loc = hit.location
+            loc.extra = {**part_loc.extra, **text.unit_at(loc.offset)}
+            loc.offset = text.xml_offset(loc.offset)
+        located.sort(key=lambda h: h.location.offset)
+        counter = LineCounter(parts[text.part])
+        for hit in located:
+            hit.location.line, hit.location.column, _ = counter.locate(hit.location.offset)
+        found.extend(located)
+    if not found:
+        return hits
+    # In a part whose text was scanned, a raw hit that is (a piece of) a key found in the
+    # text is that key as the XML spells it, run by run: report the key, once, by its unit.
+    secrets = {h.secret for h in found}
+    text_parts = {(*template.member, part) for part in parts}
+    kept = [
+        h
+        for h in hits
+        if h.location.member not in text_parts or not any(h.secret in s for s in secrets)
+    ]
+    return kept + found
 
 
 def _why(exc: BaseException) -> str:
@@ -309,6 +403,206 @@ def _single_stream(
         stream = lzma.LZMAFile(fh)  # noqa: SIM115 (closed below)
     with stream:
         yield name, stream, None
+
+
+class _Window(io.RawIOBase):
+    """``length`` bytes of a seekable file from ``start``: a stored member (ar, asar)."""
+
+    def __init__(self, fh: BinaryIO, start: int, length: int) -> None:
+        super().__init__()
+        self.fh, self.pos, self.left = fh, start, length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        if n <= 0:
+            return b""
+        self.fh.seek(self.pos)
+        data = self.fh.read(n)
+        self.pos += len(data)
+        self.left = 0 if not data else self.left - len(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+_AR_SYMBOLS = ("/", "/SYM64/", "__.SYMDEF", "__.SYMDEF SORTED")
+
+
+def _ar_members(fh: BinaryIO, size: int) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    """Members of a Unix ``ar`` archive (a .deb: debian-binary, control.tar.*, data.tar.*;
+    static libraries): 60-byte headers, GNU (``//`` table) and BSD (``#1/``) long names."""
+    pos = 8
+    longnames = b""
+    while pos < size:
+        fh.seek(pos)
+        header = fh.read(60)
+        if header in (b"", b"\n"):
+            return
+        if len(header) < 60 or header[58:60] != b"`\n":
+            raise ValueError(f"damaged ar header at byte {pos}")
+        name = header[:16].decode("utf-8", "replace").rstrip(" ")
+        length = int(header[48:58].strip() or b"0")
+        start = pos + 60
+        if length < 0 or start + length > size:
+            raise ValueError(f"ar member {name!r} runs past the end of the archive")
+        pos = start + length + (length & 1)  # members are padded to an even size
+        if name.startswith("#1/"):  # BSD: the name follows the header
+            n = int(name[3:])
+            if not 0 <= n <= length:
+                raise ValueError("damaged BSD ar name")
+            fh.seek(start)
+            name = fh.read(n).rstrip(b"\0").decode("utf-8", "replace")
+            start, length = start + n, length - n
+        elif name == "//":
+            fh.seek(start)
+            longnames = fh.read(min(length, IN_MEMORY))
+            continue
+        elif name in _AR_SYMBOLS:
+            continue
+        elif name.startswith("/") and name[1:].isdigit():
+            at = int(name[1:])
+            end = longnames.find(b"/\n", at)
+            name = longnames[at : end if end >= 0 else len(longnames)].decode("utf-8", "replace")
+        else:
+            name = name.removesuffix("/")
+        yield name or "?", cast(IO[bytes], _Window(fh, start, length)), length
+
+
+MAX_INDEX = 64 * 1024 * 1024  # an asar's JSON index, at most
+
+
+def _asar_members(fh: BinaryIO, size: int) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    """Files of an Electron asar: a Chromium pickle (uint32 4, uint32 header size), then a
+    pickled JSON index (uint32 payload size, uint32 length, the JSON), then the files,
+    concatenated; offsets in the index count from the end of the header. Files marked
+    ``unpacked`` live beside the archive (``app.asar.unpacked/``): scanned there."""
+    import json
+
+    fh.seek(0)
+    _, header_size, _, length = struct.unpack("<4I", fh.read(16))
+    if length > min(header_size, MAX_INDEX) or 8 + header_size > size:
+        raise ValueError("damaged asar header")
+    try:
+        index = json.loads(fh.read(length))
+    except RecursionError:
+        raise ValueError("asar index nested too deeply") from None
+    base = 8 + header_size
+    stack: list[tuple[str, Any]] = [("", index)]
+    while stack:
+        prefix, node = stack.pop()
+        files = node.get("files") if isinstance(node, dict) else None
+        if not isinstance(files, dict):
+            continue
+        for name, child in sorted(files.items(), reverse=True):
+            if not isinstance(child, dict):
+                continue
+            path = f"{prefix}{name}"
+            if "files" in child:
+                stack.append((f"{path}/", child))
+            elif "offset" in child and not child.get("unpacked"):
+                try:
+                    offset, length = int(child["offset"]), int(child.get("size", 0))
+                except (TypeError, ValueError):  # the message would quote the text
+                    raise ValueError(f"asar file {path!r} has no usable offset") from None
+                if offset < 0 or length < 0 or base + offset + length > size:
+                    raise ValueError(f"asar file {path!r} lies past the end of the archive")
+                yield path, cast(IO[bytes], _Window(fh, base + offset, length)), length
+
+
+def _rpm_members(fh: BinaryIO, size: int) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    """Files of an RPM: a 96-byte lead, the signature header (padded to 8 bytes), the header,
+    then the payload, a compressed cpio archive (gzip, bzip2, xz; newc). A zstd payload
+    (Python has no zstd) is scanned as raw bytes, like any .zst file."""
+    pos = 96
+    for padded in (True, False):
+        fh.seek(pos)
+        head = fh.read(16)
+        if len(head) < 16 or head[:3] != b"\x8e\xad\xe8":
+            raise ValueError("damaged rpm header")
+        count, data_size = struct.unpack(">II", head[8:16])
+        pos += 16 + 16 * count + data_size
+        if padded:
+            pos += -pos % 8
+    if pos > size:
+        raise ValueError("rpm header runs past the end of the file")
+    fh.seek(pos)
+    magic = fh.read(6)
+    window = cast(IO[bytes], _Window(fh, pos, size - pos))
+    stream: IO[bytes]
+    if magic[:3] == b"\x1f\x8b\x08":
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=window, mode="rb"))
+    elif magic[:3] == b"BZh":
+        stream = bz2.BZ2File(window)
+    elif magic == b"\xfd7zXZ\x00":
+        stream = lzma.LZMAFile(window)  # noqa: SIM115 (closed below)
+    elif magic.startswith(b"0707"):
+        stream = window
+    else:
+        yield "payload", window, size - pos  # zstd or unknown: raw bytes
+        return
+    with stream:
+        yield from _cpio_members(stream)
+
+
+def _cpio_members(stream: IO[bytes]) -> Iterator[tuple[str, IO[bytes], int | None]]:
+    """Regular files of a newc/crc cpio stream (what rpm payloads are)."""
+    for _ in range(MAX_MEMBERS + 1):
+        header = _exactly(stream, 110)
+        if header[:6] not in (b"070701", b"070702"):
+            raise ValueError("damaged cpio header (only newc cpio is read)")
+        mode = int(header[14:22], 16)
+        filesize = int(header[54:62], 16)
+        namesize = int(header[94:102], 16)
+        raw_name = _exactly(stream, namesize + (-(110 + namesize) % 4))
+        name = raw_name[: max(namesize - 1, 0)].decode("utf-8", "replace")
+        if name == "TRAILER!!!":
+            return
+        member = _Bounded(stream, filesize)
+        if mode & 0o170000 == 0o100000 and filesize:
+            yield name.removeprefix("./"), cast(IO[bytes], member), None
+        member.drain()
+        _exactly(stream, -filesize % 4)
+    raise Refused(f"more than {MAX_MEMBERS} members")
+
+
+def _exactly(stream: IO[bytes], n: int) -> bytes:
+    data = stream.read(n) if n else b""
+    if len(data) < n:
+        raise EOFError("cpio archive ends in the middle of a member")
+    return data
+
+
+class _Bounded(io.RawIOBase):
+    """The next ``left`` bytes of a stream (a cpio member)."""
+
+    def __init__(self, stream: IO[bytes], left: int) -> None:
+        super().__init__()
+        self.stream, self.left = stream, left
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.stream.read(n) if n > 0 else b""
+        self.left -= len(data)
+        if n > 0 and not data:
+            raise EOFError("cpio archive ends in the middle of a member")
+        return data
+
+    def drain(self) -> None:
+        """Skip what the scan did not read (a member that is not a regular file: a folder,
+        a link's target, small; a big one is a hostile header, not skipped unbudgeted)."""
+        if self.left > READ_BLOCK:
+            raise ValueError("damaged cpio archive: a large member that is not a file")
+        while self.left > 0:
+            self.read(min(self.left, READ_BLOCK))
 
 
 def _read_checked(

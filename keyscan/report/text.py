@@ -62,6 +62,13 @@ def format_location(loc: Location) -> str:
             where += f" (cell {cell}, output {loc.extra['output']})"
         else:
             where += f" (cell {cell})"
+    elif "paragraph" in loc.extra or "sheet" in loc.extra:  # Office (keyscan.formats.office)
+        office = [
+            f"{name} {safe(str(loc.extra[name]))}"
+            for name in ("sheet", "cell", "slide", "paragraph")
+            if name in loc.extra
+        ]
+        where += f" ({', '.join(office)})"
     if loc.commit is not None and loc.source != "git-message":
         c = loc.commit
         where += f"  @ {c.sha[:12]} {safe(c.author_name)} {c.date[:10]} {safe(c.subject)[:60]!r}"

@@ -21,6 +21,7 @@ import atheris
 with atheris.instrument_imports():
     import keyscan.formats.archives
     import keyscan.formats.notebooks
+    import keyscan.formats.office
     import keyscan.sources.files  # noqa: F401  (imported lazily by content: instrument them)
     from keyscan.content import ContentOptions, scan_buffer
     from keyscan.detector import Detector
@@ -31,7 +32,7 @@ with atheris.instrument_imports():
 
 DET = Detector(load_rules())
 KEY = key("project", seed=1).encode()
-PATHS = ["f.txt", "nb.ipynb", "dist/app.whl", "data.bin"]
+PATHS = ["f.txt", "nb.ipynb", "dist/app.whl", "data.bin"]  # Office, asar...: by content
 
 
 def test_one_input(data: bytes) -> None:
@@ -66,7 +67,9 @@ def test_one_input(data: bytes) -> None:
 def write_seeds(folder: str) -> None:
     """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16,
     quoted-printable, an Azure key by its endpoint, character references, \\x escapes, a Codex
-    CLI auth.json (ChatGPT login JWTs and refresh token)."""
+    CLI auth.json (ChatGPT login JWTs and refresh token); Office documents (docx, xlsx, pptx,
+    odt, ods: a key split across runs), an Electron asar, a .deb (ar), a crx, an rpm (cpio);
+    the builders are the tests' own (tests/test_detection_v2_office.py, _disguise.py)."""
     import gzip
     import io
     import json
@@ -114,6 +117,22 @@ def write_seeds(folder: str) -> None:
         b"base: https://xx.openai.azure.com.evil.io@yy.openai.azure.com:8443/\nsecret: "
         + os.urandom(16).hex().encode()
     )
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+    from tests.test_detection_v2_disguise import CASES
+    from tests.test_detection_v2_office import docx, odf, pptx, split, xlsx
+
+    seeds["docx"] = bytes([0b00000110]) + docx([["intro"], ["key: ", *split(k, 3)]])
+    seeds["xlsx"] = bytes([0b00000110]) + xlsx([split(k, 2)], [("B2", "0")], {"C2": split(k, 3)})
+    seeds["pptx"] = bytes([0b00000110]) + pptx({2: [split(k, 2)]})
+    span = "".join(f"<text:span>{p}</text:span>" for p in split(k, 3))
+    seeds["odt"] = bytes([0b00000110]) + odf("odt", f"<text:p>{span}</text:p>")
+    seeds["ods"] = bytes([0b00000110]) + odf(
+        "ods",
+        '<table:table table:name="S"><table:table-row><table:table-cell>'
+        f"<text:p>{span}</text:p></table:table-cell></table:table-row></table:table>",
+    )
+    for kind in ("asar", "deb", "crx3", "rpm-gz", "rpm-xz", "ar-bsd-long-names", "gem"):
+        seeds[kind] = bytes([0b00011110]) + CASES[kind][0]()
     os.makedirs(folder, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:

@@ -58,8 +58,10 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "truncated-xz": (lambda: lzma.compress(TEXT)[:-100], ": unreadable archive"),
     "truncated-tar": (lambda: make_tar({"a.txt": TEXT, "b.txt": TEXT})[:3000], ": unreadable"),
     "nested-too-deep": (
-        lambda: make_zip({"a.zip": make_zip({"b.zip": make_zip({"c.txt": TEXT})})}),
-        "!a.zip!b.zip: archive nested deeper than --archive-depth 2: not opened",
+        lambda: make_zip(
+            {"a.zip": make_zip({"b.zip": make_zip({"c.zip": make_zip({"d.txt": TEXT})})})}
+        ),
+        "!a.zip!b.zip!c.zip: archive nested deeper than --archive-depth 3: not opened",
     ),
 }
 
@@ -118,12 +120,12 @@ def test_nested_too_deep_on_stdin_and_file_alike(tmp_path: Path) -> None:
         proc = keyscan("scan", target, input=stdin)
         assert proc.returncode == 2
         assert error_lines(proc.stderr) == [
-            f"keyscan: error: {where}!a.zip!b.zip: archive nested deeper than "
-            "--archive-depth 2: not opened, scanned as raw bytes"
+            f"keyscan: error: {where}!a.zip!b.zip!c.zip: archive nested deeper than "
+            "--archive-depth 3: not opened, scanned as raw bytes"
         ]
-        deeper = keyscan("scan", "--archive-depth", "3", target, input=stdin)
+        deeper = keyscan("scan", "--archive-depth", "4", target, input=stdin)
         assert deeper.returncode == 1, deeper.stderr
-        assert f"{where}!a.zip!b.zip!c.txt:1:3".encode() in deeper.stdout
+        assert f"{where}!a.zip!b.zip!c.zip!d.txt:1:3".encode() in deeper.stdout
     # --archive-depth 0 opens no archive, by the user's choice: nothing to report.
     assert keyscan("scan", "--archive-depth", "0", str(path)).returncode == 0
 
