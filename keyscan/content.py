@@ -10,7 +10,10 @@ keys, notebooks, archives) is written once, here, and works for every source:
   text, with ``Location.decoded`` naming the chain of decoders ("base64", "base64>percent");
   a key also found plainly at the same place is reported once, plainly;
 * Jupyter notebooks (keyscan.formats.notebooks): the same key, located by cell and line in the cell;
-* archives (keyscan.formats.archives): members scanned to ``ContentOptions.archive_depth``.
+* archives (keyscan.formats.archives): members scanned to ``ContentOptions.archive_depth``;
+  container images (keyscan.formats.images) are archives too;
+* PDFs (keyscan.formats.pdf): page text, document strings and decoded streams, besides
+  the raw bytes.
 
 Problems (an archive refused as a bomb, a member that cannot be read) are appended to the
 ``errors`` list the caller passes. It is a required argument of every entry point here and of
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from keyscan.detector import MAX_MATCH_SPAN, Detector, resolve_overlaps
 from keyscan.findings import Hit, HitSink, hits_from_matches, is_binary
-from keyscan.formats import archive_kind, decoders, is_notebook
+from keyscan.formats import archive_kind, decoders, is_notebook, is_pdf
 from keyscan.models import Location, Match, ScanError
 
 if TYPE_CHECKING:
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 # Notebooks bigger than this are scanned as plain text (in chunks), without cell locations.
 NOTEBOOK_MAX_BYTES = 256 * 1024 * 1024
+# PDFs bigger than this are scanned as raw bytes only (in chunks), and said so.
+PDF_MAX_BYTES = 256 * 1024 * 1024
 # Streams are read in chunks of CHUNK bytes that overlap by OVERLAP bytes.
 CHUNK = 8 * 1024 * 1024
 OVERLAP = 2 * MAX_MATCH_SPAN
@@ -102,8 +107,19 @@ def _scan(
     limit: int | None,
     errors: list[ScanError],
     utf16_ok: bool,
+    pdf_ok: bool = True,
 ) -> list[Hit]:
     whole = base_offset == 0 and (limit is None or limit >= len(data))
+    if whole and pdf_ok and is_pdf(data[:1024]):
+        raw = _scan(
+            detector, data, template, options, 0, base_line, limit, errors, utf16_ok, False
+        )
+        from keyscan.formats import pdf  # only for a buffer that is one
+
+        found, raw = pdf.scan_pdf(
+            data, template, options, _pdf_finder(detector, options), raw, errors
+        )
+        return _merge(raw, found)
     if whole and options.archive_depth > 0 and archive_kind(data[:512]):
         from keyscan.formats import archives  # tarfile, zipfile, lzma...: only when needed
 
@@ -175,6 +191,18 @@ def _rescan(detector: Detector, options: ContentOptions) -> Rescan:
         return scan_stream(detector, fh, template, flat, errors=errors)
 
     return Rescan(buffer, stream)
+
+
+def _pdf_finder(
+    detector: Detector, options: ContentOptions
+) -> Callable[[bytes, Location, list[ScanError]], list[Hit]]:
+    """How PDFs scan the text and streams they decode: as content (an embedded archive is
+    opened), but a PDF inside a PDF is not read again."""
+
+    def find(data: bytes, template: Location, errors: list[ScanError]) -> list[Hit]:
+        return _scan(detector, data, template, options, 0, 1, None, errors, True, False)
+
+    return find
 
 
 def _cell_finder(
@@ -308,9 +336,9 @@ def scan_special_file(
     size: int,
     errors: list[ScanError],
 ) -> tuple[list[Hit], int] | None:
-    """Archives and notebooks on disk, which are scanned whole rather than in chunks.
+    """Archives, notebooks and PDFs on disk, which are scanned whole rather than in chunks.
     Returns (hits, bytes) or None for an ordinary file (fh is then left at its start)."""
-    head = fh.read(512)
+    head = fh.read(1024)
     fh.seek(0)
     if options.archive_depth > 0 and archive_kind(head):
         from keyscan.formats import archives
@@ -320,6 +348,17 @@ def scan_special_file(
     if is_notebook(template.name) and size <= NOTEBOOK_MAX_BYTES:
         data = fh.read()
         return scan_buffer(detector, data, template, options, errors=errors), len(data)
+    if is_pdf(head):
+        if size <= PDF_MAX_BYTES:
+            data = fh.read()
+            return scan_buffer(detector, data, template, options, errors=errors), len(data)
+        errors.append(
+            ScanError(
+                template.display_path,
+                f"PDF larger than {PDF_MAX_BYTES // (1024 * 1024)} MiB: scanned as raw bytes, "
+                "its streams not decoded",
+            )
+        )
     return None
 
 

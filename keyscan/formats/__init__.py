@@ -26,6 +26,11 @@ def archive_kind(head: bytes) -> str | None:
     return None
 
 
+def is_pdf(head: bytes) -> bool:
+    """A PDF: ``%PDF-`` within the first 1024 bytes (keyscan.formats.pdf reads it)."""
+    return b"%PDF-" in head[:1024]
+
+
 def is_notebook(name: str) -> bool:
     """A Jupyter notebook, by its name (``.ipynb``)."""
     return name.lower().endswith(".ipynb")
