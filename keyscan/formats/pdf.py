@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from keyscan.errors import KeyscanError
 from keyscan.findings import Hit
 from keyscan.models import Location, ScanError
 
@@ -121,7 +122,7 @@ class PdfOptions(Protocol):
     def archive_ratio_floor(self) -> int: ...
 
 
-class _Refused(Exception):
+class _Refused(KeyscanError):
     """A stream refused as a likely bomb."""
 
 
