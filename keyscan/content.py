@@ -362,6 +362,21 @@ def scan_special_file(
     return None
 
 
+def scan_image_dir(
+    detector: Detector,
+    root: str,
+    template: Location,
+    options: ContentOptions | None,
+    errors: list[ScanError],
+) -> list[Hit]:
+    """An OCI image layout on disk (the folder ``root`` holding ``oci-layout``), read as one
+    image (keyscan.formats.images); ``template`` names the folder."""
+    from keyscan.formats import archives
+
+    opts = options or DEFAULT_OPTIONS
+    return archives.scan_image_dir(root, template, opts, _rescan(detector, opts), errors)
+
+
 def scan_stream(
     detector: Detector,
     stream: BinaryIO,

@@ -81,6 +81,12 @@ def _container_detail(loc: Location) -> str:
         if isinstance(part, str) and part.startswith("/"):
             where += f" {safe(part)}"
         out += f" ({where})"
+    layer = loc.extra.get("layer")
+    if isinstance(layer, int):
+        out += f" (image layer {layer})"
+    config = loc.extra.get("image_config")
+    if isinstance(config, str):
+        out += f" (image config {safe(config)})"
     note = loc.extra.get("note")
     if isinstance(note, str):
         out += f" [{safe(note)}]"
