@@ -20,7 +20,9 @@ import atheris
 
 with atheris.instrument_imports():
     import keyscan.formats.archives
+    import keyscan.formats.images
     import keyscan.formats.notebooks
+    import keyscan.formats.pdf
     import keyscan.sources.files  # noqa: F401  (imported lazily by content: instrument them)
     from keyscan.content import ContentOptions, scan_buffer
     from keyscan.detector import Detector
@@ -66,7 +68,9 @@ def test_one_input(data: bytes) -> None:
 def write_seeds(folder: str) -> None:
     """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16,
     quoted-printable, an Azure key by its endpoint, character references, \\x escapes, a Codex
-    CLI auth.json (ChatGPT login JWTs and refresh token)."""
+    CLI auth.json (ChatGPT login JWTs and refresh token), PDFs (a key split across TJ pieces
+    in a FlateDecode stream, in /URI and /Title), container images (docker save with gzip
+    layers and a whiteout, an OCI layout tar, a config Env key)."""
     import gzip
     import io
     import json
@@ -108,10 +112,36 @@ def write_seeds(folder: str) -> None:
         "last_refresh": "2025-09-01T10:00:00Z",
     }
     seeds["codex"] = bytes([1]) + json.dumps(auth).encode()
+    seeds.update(_container_seeds(k))
     os.makedirs(folder, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:
             fh.write(data)
+
+
+def _container_seeds(k: str) -> dict[str, bytes]:
+    """PDFs and image tarballs, built by the test suite's generators (decode on, depth 2)."""
+    import os
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from tests.test_detection_v2_images import config_json, docker_save, make_tar, oci_layout
+    from tests.test_detection_v2_pdf import make_pdf, page, split, tj_array
+
+    ctl = bytes([0b00000101])
+    env = f"OPENAI_API_KEY={k}\n".encode()
+    layers: list[dict[str, bytes | None]] = [
+        {"app/": None, "app/.env": env},
+        {"app/.wh..env": b"", "srv/.wh..wh..opq": b"", "srv/x": b"x"},
+    ]
+    uri = b"<< /Subtype /Link /A << /S /URI /URI (https://x.test/?k=" + k.encode() + b") >> >>"
+    return {
+        "pdf": ctl
+        + make_pdf([page(tj_array(split(k, 5)))], flate=True, info={"Title": k.encode()},
+                   annots=[uri]),
+        "pdf-plain": ctl + make_pdf([page(b"(" + k.encode() + b") Tj")]),
+        "docker": ctl + docker_save(layers, config=config_json(env=[f"K={k}"]), gz=True),
+        "oci": ctl + make_tar(dict(oci_layout([(layers, None)]).items())),
+    }
 
 
 def main() -> None:
