@@ -406,3 +406,16 @@ def test_cli_truncated_pdf_exits_2(tmp_path: Path) -> None:
     )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "truncated" in out.stderr + out.stdout
+
+
+def test_many_objects_without_endobj_read_in_linear_time() -> None:
+    import time
+
+    k = key("project", seed=32)
+    body = b"%PDF-1.4\n" + b"".join(b"%d 0 obj << /A (x) >>\n" % i for i in range(60_000))
+    pdf = body + b"9 0 obj << /Title (" + k.encode() + b") >>\n"
+    t = time.perf_counter()
+    hits, errors = scan(pdf)
+    assert time.perf_counter() - t < 20
+    assert k in secrets(hits)
+    assert any("truncated" in e.message for e in errors)

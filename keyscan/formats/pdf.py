@@ -179,19 +179,41 @@ def scan_pdf(
     return _dedupe(reader, raw)
 
 
+class _Next:
+    """The first match of a pattern at or after a position, searched again only when the
+    position passes the last match: a file of many objects without ``endobj`` (or streams
+    without ``endstream``) is read in linear time, not one search to its end per object."""
+
+    def __init__(self, data: bytes, pattern: re.Pattern[bytes]) -> None:
+        self.data, self.pattern = data, pattern
+        self.at = -1  # position of the last search
+        self.found: re.Match[bytes] | None = None
+
+    def __call__(self, pos: int) -> re.Match[bytes] | None:
+        if self.at < 0 or pos < self.at or (self.found is not None and self.found.start() < pos):
+            self.at = pos
+            self.found = self.pattern.search(self.data, pos)
+        return self.found
+
+
 def _read_objects(r: _Reader) -> None:
     data = r.data
+    next_obj, next_endobj, next_endstream = (
+        _Next(data, _OBJ),
+        _Next(data, _ENDOBJ),
+        _Next(data, _ENDSTREAM),
+    )
     pos = 0
     while True:
-        m = _OBJ.search(data, pos)
+        m = next_obj(pos)
         if m is None:
             return
         if len(r.objects) >= MAX_OBJECTS:
             r.error(None, f"more than {MAX_OBJECTS} objects: the rest not read")
             return
         num, start, body = int(m.group(1)), m.start(), m.end()
-        endobj = _ENDOBJ.search(data, body)
-        nxt = _OBJ.search(data, body)
+        endobj = next_endobj(body)
+        nxt = next_obj(body)
         # The dictionary ends where the stream begins (if before endobj and the next object).
         limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
         s = _STREAM.search(data, body, limit)
@@ -200,11 +222,7 @@ def _read_objects(r: _Reader) -> None:
             if endobj is None and nxt is None:
                 r.error(obj, "truncated: no endobj")
             r.objects.append(obj)
-            pos = (
-                endobj.end()
-                if endobj and (nxt is None or endobj.start() < nxt.start())
-                else (nxt.start() if nxt else len(data))
-            )
+            pos = endobj.end() if endobj and endobj.start() == limit else limit
             continue
         obj.head = data[body : s.start()]
         sstart = s.end()
@@ -216,7 +234,7 @@ def _read_objects(r: _Reader) -> None:
             if sstart + n <= len(data) and after.startswith(b"endstream"):
                 send = sstart + n
         if send < 0:
-            e = _ENDSTREAM.search(data, sstart)
+            e = next_endstream(sstart)
             if e is None:
                 r.error(obj, "truncated: stream has no end, read to the end of the file")
                 send = len(data)
@@ -225,8 +243,7 @@ def _read_objects(r: _Reader) -> None:
         obj.stream = data[sstart:send]
         obj.end = send
         r.objects.append(obj)
-        endobj = _ENDOBJ.search(data, send)
-        pos = endobj.end() if endobj else send
+        pos = send
 
 
 def _filters(head: bytes) -> list[bytes]:
