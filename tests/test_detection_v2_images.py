@@ -335,3 +335,43 @@ def test_cli_docker_save_text_json_sarif_show_the_note(tmp_path: Path) -> None:
     assert DELETED in result["message"]["text"]
     assert result["properties"]["note"] == DELETED
     assert k not in json.dumps(sarif)
+
+
+def test_docker_25_save_format_read_once_through_manifest_json() -> None:
+    """Docker 25+ writes an OCI layout and a manifest.json naming the same blobs."""
+    k = key("project", seed=60)
+    files = oci_layout([([{"app/.env": env(k)}, {"app/.wh..env": b""}], None)])
+    index = json.loads(files["index.json"])
+    manifest = json.loads(files["blobs/sha256/" + index["manifests"][0]["digest"][7:]])
+    files["manifest.json"] = json.dumps(
+        [
+            {
+                "Config": "blobs/sha256/" + manifest["config"]["digest"][7:],
+                "RepoTags": ["app:1"],
+                "Layers": ["blobs/sha256/" + d["digest"][7:] for d in manifest["layers"]],
+            }
+        ]
+    ).encode()
+    hits, errors = scan(make_tar(dict(files.items())))
+    assert not errors
+    (h,) = hits
+    assert h.location.extra["note"] == DELETED
+    assert h.location.extra["layer_digest"] == manifest["layers"][0]["digest"]
+    assert h.location.member[0] == manifest["layers"][0]["digest"][:19]
+
+
+def test_oci_folder_symlinked_blob_not_followed(tmp_path: Path) -> None:
+    k = key("project", seed=61)
+    outside = tmp_path / "outside.env"
+    outside.write_bytes(env(k))
+    files = oci_layout([([{"a.txt": b"a"}], None)])
+    write_layout(tmp_path / "layout", files)
+    index = json.loads(files["index.json"])
+    manifest = json.loads(files["blobs/sha256/" + index["manifests"][0]["digest"][7:]])
+    layer = tmp_path / "layout" / "blobs" / "sha256" / manifest["layers"][0]["digest"][7:]
+    layer.unlink()
+    layer.symlink_to(outside)
+    out = run("scan", "--format", "json", str(tmp_path / "layout"))
+    assert json.loads(out.stdout)["findings"] == []
+    assert out.returncode == 2  # the missing layer is said
+    assert "missing" in out.stderr

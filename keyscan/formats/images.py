@@ -37,6 +37,7 @@ import stat
 import struct
 import tarfile
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, Protocol, cast
@@ -127,7 +128,9 @@ class _TarBlobs:
         return list(self.members)
 
     def size(self, name: str) -> int:
-        return self.members[name].size
+        """Its size, -1 if there is no such blob."""
+        info = self.members.get(name)
+        return -1 if info is None else info.size
 
     def open(self, name: str) -> IO[bytes] | None:
         info = self.members.get(name)
@@ -138,11 +141,15 @@ class _TarBlobs:
 class _DirBlobs:
     root: str
     _names: list[str] = field(default_factory=list)
+    _set: set[str] = field(default_factory=set)
 
     def names(self) -> list[str]:
         return self._names
 
     def size(self, name: str) -> int:
+        """Its size, -1 if there is no such blob."""
+        if name not in self._set:
+            return -1
         return os.stat(os.path.join(self.root, name), follow_symlinks=False).st_size
 
     def open(self, name: str) -> IO[bytes] | None:
@@ -173,6 +180,10 @@ def _norm(name: str) -> str:
     while name.startswith("./"):
         name = name[2:]
     return name.lstrip("/")
+
+
+def _has(blobs: Blobs, name: str) -> bool:
+    return blobs.size(name) >= 0
 
 
 def _blob_of(digest: object) -> str | None:
@@ -225,8 +236,11 @@ def scan_image_dir(ctx: Members, root: str, template: Location) -> list[Hit]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         for f in sorted(filenames):
+            if os.path.islink(os.path.join(dirpath, f)):
+                continue  # never followed (as in any walked folder)
             rel = os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
             blobs._names.append(rel)
+            blobs._set.add(rel)
             if len(blobs._names) > MAX_MEMBERS:
                 ctx.errors.append(
                     ScanError(template.display_path, f"more than {MAX_MEMBERS} files: not read")
@@ -307,7 +321,7 @@ def _oci_images(
         if not isinstance(m, dict) or len(out) >= MAX_MANIFESTS:
             continue
         blob = _blob_of(m.get("digest"))
-        if blob is None or blob not in set(blobs.names()):
+        if blob is None or not _has(blobs, blob):
             continue
         if m.get("mediaType") in _INDEX_TYPES:
             if level < 3:
@@ -400,10 +414,10 @@ def _scan_config(
 
 def _strings(doc: Any) -> Iterator[tuple[str, str]]:
     """(path, value) of the strings of a JSON document, breadth first, bounded."""
-    queue: list[tuple[str, Any]] = [("", doc)]
+    queue: deque[tuple[str, Any]] = deque([("", doc)])
     seen = 0
     while queue and seen < MAX_CONFIG_NODES:
-        path, node = queue.pop(0)
+        path, node = queue.popleft()
         seen += 1
         if isinstance(node, str):
             yield path, node
