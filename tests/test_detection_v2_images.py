@@ -375,3 +375,12 @@ def test_oci_folder_symlinked_blob_not_followed(tmp_path: Path) -> None:
     assert json.loads(out.stdout)["findings"] == []
     assert out.returncode == 2  # the missing layer is said
     assert "missing" in out.stderr
+
+
+def test_image_layers_open_at_archive_depth_1_and_not_at_0() -> None:
+    k = key("project", seed=62)
+    data = docker_save([{"app/.env": env(k)}], gz=True)
+    hits, errors = scan(data, archive_depth=1)
+    assert [h.location.member[-1] for h in hits] == ["app/.env"] and not errors
+    hits, errors = scan(data, archive_depth=0)
+    assert hits == [] and errors == []  # no archive opened, by the user's choice
