@@ -84,17 +84,24 @@ def scan_buffer(
 
     A buffer that is a whole file or blob (``base_offset`` 0, no limit inside it) may be an
     archive or a notebook; what could not be scanned inside it is appended to ``errors``."""
-    return _scan(
-        detector,
-        data,
-        template,
-        options or DEFAULT_OPTIONS,
-        base_offset,
-        base_line,
-        limit,
-        errors,
-        utf16_ok=True,
+    opts = options or DEFAULT_OPTIONS
+    hits = _scan(
+        detector, data, template, opts, base_offset, base_line, limit, errors, utf16_ok=True
     )
+    # A PDF: checked after the detector has read the buffer (its first kilobyte is in the CPU
+    # cache), and text that does not start with the marker pays one comparison.
+    if (
+        base_offset == 0
+        and (template.binary or data[:5] == b"%PDF-")
+        and (limit is None or limit >= len(data))
+        and is_pdf(data, template.binary)
+        and not (opts.archive_depth > 0 and archive_kind(data[:512]))  # a PDF in a zip
+    ):
+        from keyscan.formats import pdf  # only for a buffer that is one
+
+        found, hits = pdf.scan_pdf(data, template, opts, _pdf_finder(detector, opts), hits, errors)
+        return _merge(hits, found)
+    return hits
 
 
 def _scan(
@@ -107,19 +114,8 @@ def _scan(
     limit: int | None,
     errors: list[ScanError],
     utf16_ok: bool,
-    pdf_ok: bool = True,
 ) -> list[Hit]:
     whole = base_offset == 0 and (limit is None or limit >= len(data))
-    if whole and pdf_ok and is_pdf(data[:1024]):
-        raw = _scan(
-            detector, data, template, options, 0, base_line, limit, errors, utf16_ok, False
-        )
-        from keyscan.formats import pdf  # only for a buffer that is one
-
-        found, raw = pdf.scan_pdf(
-            data, template, options, _pdf_finder(detector, options), raw, errors
-        )
-        return _merge(raw, found)
     if whole and options.archive_depth > 0 and archive_kind(data[:512]):
         from keyscan.formats import archives  # tarfile, zipfile, lzma...: only when needed
 
@@ -200,7 +196,7 @@ def _pdf_finder(
     opened), but a PDF inside a PDF is not read again."""
 
     def find(data: bytes, template: Location, errors: list[ScanError]) -> list[Hit]:
-        return _scan(detector, data, template, options, 0, 1, None, errors, True, False)
+        return _scan(detector, data, template, options, 0, 1, None, errors, utf16_ok=True)
 
     return find
 

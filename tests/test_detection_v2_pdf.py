@@ -14,7 +14,7 @@ import pytest
 
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
-from keyscan.findings import Hit
+from keyscan.findings import Hit, is_binary
 from keyscan.formats.pdf import content_text, dict_strings
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
@@ -98,9 +98,9 @@ def scan(data: bytes, path: str = "doc.pdf", **opts: object) -> tuple[list[Hit],
     hits = scan_buffer(
         DET,
         data,
-        Location(path, 0, 0, 0),
-        ContentOptions(**opts),
-        errors=errors,  # type: ignore[arg-type]
+        Location(path, 0, 0, 0, binary=is_binary(data)),  # as every source sets it
+        ContentOptions(**opts),  # type: ignore[arg-type]
+        errors=errors,
     )
     return hits, errors
 
@@ -419,3 +419,14 @@ def test_many_objects_without_endobj_read_in_linear_time() -> None:
     assert time.perf_counter() - t < 20
     assert k in secrets(hits)
     assert any("truncated" in e.message for e in errors)
+
+
+def test_marker_after_junk_within_the_first_kilobyte() -> None:
+    k = key("project", seed=33)
+    pdf = make_pdf([page(tj_array(split(k, 3)))], flate=True)  # binary: compressed stream
+    junk = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n"
+    assert k in secrets(scan(junk + pdf, "download.bin")[0])
+    # Text (no binary byte) is read as a PDF only when it starts with the marker.
+    text_pdf = make_pdf([page(tj_array(split(k, 3)))]).replace(b"\xe2\xe3\xcf\xd3", b"text")
+    assert k in secrets(scan(text_pdf, "notes.txt")[0])
+    assert k not in secrets(scan(junk + text_pdf, "doc.pdf")[0])

@@ -26,9 +26,14 @@ def archive_kind(head: bytes) -> str | None:
     return None
 
 
-def is_pdf(head: bytes) -> bool:
-    """A PDF: ``%PDF-`` within the first 1024 bytes (keyscan.formats.pdf reads it)."""
-    return b"%PDF-" in head[:1024]
+def is_pdf(head: bytes, binary: bool = True) -> bool:
+    """A PDF (keyscan.formats.pdf reads it): ``%PDF-`` at the start, or, in binary content,
+    within the first 1024 bytes (real PDFs are binary: the spec's binary comment line,
+    compressed streams). Text pays only for ``startswith``: searching a kilobyte would cost
+    a few percent of scanning a small source file."""
+    if head.startswith(b"%PDF-"):
+        return True
+    return binary and head.find(b"%PDF-", 0, 1024) >= 0
 
 
 def is_notebook(name: str) -> bool:
