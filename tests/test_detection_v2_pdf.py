@@ -36,6 +36,8 @@ def make_pdf(
     extra_objects: list[bytes] | None = None,
     annots: list[bytes] | None = None,
     trailer_extra: bytes = b"",
+    font: bytes = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    font_objects: list[bytes] | None = None,
 ) -> bytes:
     """A small, valid PDF: one content stream per page (optionally FlateDecode), an Info
     dictionary of literal strings, annotation dictionaries on page 1, extra raw objects."""
@@ -47,7 +49,9 @@ def make_pdf(
 
     catalog = add(b"")  # filled below
     pages_obj = add(b"")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    font_obj = add(font)  # object 3; font_objects are 4, 5...
+    for o in font_objects or []:
+        add(o)
     annot_refs = [add(a) for a in annots or []]
     kids = []
     for i, content in enumerate(pages):
@@ -60,7 +64,7 @@ def make_pdf(
         kids.append(
             add(
                 b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font "
-                b"<< /F1 %d 0 R >> >> /Contents %d 0 R%s >>" % (pages_obj, font, stream, annot)
+                b"<< /F1 %d 0 R >> >> /Contents %d 0 R%s >>" % (pages_obj, font_obj, stream, annot)
             )
         )
     objs[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_obj
@@ -430,3 +434,49 @@ def test_marker_after_junk_within_the_first_kilobyte() -> None:
     text_pdf = make_pdf([page(tj_array(split(k, 3)))]).replace(b"\xe2\xe3\xcf\xd3", b"text")
     assert k in secrets(scan(text_pdf, "notes.txt")[0])
     assert k not in secrets(scan(junk + text_pdf, "doc.pdf")[0])
+
+
+def test_cid_font_text_decoded_through_its_tounicode_map() -> None:
+    """A composite font (Identity-H, 2-byte glyph ids, as Word or Chrome write): the codes
+    mean nothing without the font's ToUnicode CMap; with bfchar and bfrange maps the key
+    split across TJ pieces is read whole."""
+    k = key("project", seed=34)
+    chars = sorted(set(k))
+    gid = {c: 0x0100 + i for i, c in enumerate(chars)}
+    half = len(chars) // 2
+    bfchar = b"".join(b"<%04X> <%04X>\n" % (gid[c], ord(c)) for c in chars[:half])
+    # one bfrange per remaining char, alternating the two destination forms
+    bfrange = b"".join(
+        (b"<%04X> <%04X> <%04X>\n" if i % 2 else b"<%04X> <%04X> [<%04X>]\n")
+        % (gid[c], gid[c], ord(c))
+        for i, c in enumerate(chars[half:])
+    )
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+        b"1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+        b"%d beginbfchar\n" % half + bfchar + b"endbfchar\n"
+        b"%d beginbfrange\n" % (len(chars) - half) + bfrange + b"endbfrange\n"
+        b"endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    data = zlib.compress(cmap)
+    tounicode = (
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"
+    )
+    font = (
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /ABCDEF+Calibri /Encoding /Identity-H "
+        b"/ToUnicode 4 0 R >>"
+    )
+    pieces = split(k, 4)
+    arr = b" -8 ".join(
+        b"<" + b"".join(b"%04X" % gid[c] for c in p) + b">" for p in pieces
+    )
+    content = page(b"[" + arr + b"] TJ")
+    pdf = make_pdf([content], flate=True, font=font, font_objects=[tounicode])
+    hits, errors = scan(pdf)
+    assert not errors
+    assert secrets(hits) == {k}
+    assert hits[0].location.extra["pdf_page"] == 1
+    # Without the map the codes are not text: nothing found (documented, "Not detected").
+    plain_font = font.replace(b" /ToUnicode 4 0 R", b"")
+    hits, _ = scan(make_pdf([content], flate=True, font=plain_font, font_objects=[tounicode]))
+    assert k not in secrets(hits)

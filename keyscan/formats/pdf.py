@@ -25,8 +25,10 @@ inflate beyond ``archive_max_ratio`` times its size (above ``archive_ratio_floor
 cannot be read (an encrypted PDF, a truncated stream, a damaged or refused one) is a
 ScanError naming the object; the rest is read on.
 
-Not decoded: fonts with custom encodings (CID fonts, ``/ToUnicode`` maps, ``/Differences``):
-text in them is read as its raw codes, which are ASCII only for simple fonts.
+Fonts: the glyph codes of a page's fonts that have a ``/ToUnicode`` CMap (``bfchar`` and
+``bfrange``; composite Identity-H fonts) are mapped to text. Not decoded: fonts without one
+(or with ``usecmap``, mixed code widths, the predefined CJK CMaps), ``/Differences``
+encodings: their codes are read as they are, which is the text only for ASCII codes.
 """
 
 from __future__ import annotations
@@ -73,6 +75,19 @@ _PAGES_REF = re.compile(
 _KIDS = re.compile(rb"/Kids[\x00\t\n\x0c\r ]*\[([^\]]{0,10000000})\]")
 _CONTENTS = re.compile(
     rb"/Contents[\x00\t\n\x0c\r ]*(\[[^\]]{0,1000000}\]|\d{1,10}[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R)"
+)
+_RESOURCES = re.compile(
+    rb"/Resources[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<)"
+)
+_PARENT = re.compile(rb"/Parent[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R")
+_FONT = re.compile(
+    rb"/Font[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<([^>]{0,100000})>>)"
+)
+_FONT_ENTRY = re.compile(
+    rb"/([^\x00\t\n\x0c\r /\[\]()<>{}%]+)[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
+)
+_TOUNICODE = re.compile(
+    rb"/ToUnicode[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
 )
 _INT = re.compile(rb"/(N|First)[\x00\t\n\x0c\r ]*(\d{1,10})")
 
@@ -145,6 +160,8 @@ class _Reader:
     errors: list[ScanError]
     budget: int
     objects: list[_Object] = field(default_factory=list)
+    # Content stream object number -> its page's ToUnicode maps by font resource name.
+    fonts: dict[int, dict[bytes, ToUnicode]] = field(default_factory=dict)
     # Each hit with the span of its object in the file.
     hits: list[tuple[Hit, int, int]] = field(default_factory=list)
 
@@ -367,8 +384,73 @@ def _text_string(raw: bytes) -> bytes:
     return raw
 
 
-def content_text(stream: bytes) -> bytes:
-    """The text shown by a content stream's text operators, one line per text line."""
+class ToUnicode:
+    """A font's ``/ToUnicode`` CMap, its ``bfchar`` and ``bfrange`` mappings: glyph codes
+    (1 or 2 bytes) to text. Codes it does not map are kept when ASCII, else dropped."""
+
+    def __init__(self, width: int, table: dict[int, str]) -> None:
+        self.width, self.table = width, table
+
+    def decode(self, codes: bytes) -> bytes:
+        w = self.width
+        out = []
+        for i in range(0, len(codes) - w + 1, w):
+            code = int.from_bytes(codes[i : i + w], "big")
+            text = self.table.get(code)
+            if text is None:
+                text = chr(code) if code < 128 else ""
+            out.append(text)
+        return "".join(out).encode("utf-8", "surrogatepass")
+
+
+_BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
+_BFRANGE = re.compile(rb"beginbfrange(.*?)endbfrange", re.S)
+_CMAP_TOKEN = re.compile(rb"<([0-9A-Fa-f\x00\t\n\x0c\r ]*)>|\[([^\]]*)\]")
+_CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\x00\t\n\x0c\r ]*)>")
+MAX_CMAP = 65_536
+
+
+def _utf16(raw: bytes) -> str:
+    return raw.decode("utf-16-be", "replace") if len(raw) >= 2 else raw.decode("latin-1")
+
+
+def parse_tounicode(cmap: bytes) -> ToUnicode | None:
+    """The mappings of a ToUnicode CMap, None if it has none."""
+    table: dict[int, str] = {}
+    width = 1
+    for block in _BFCHAR.finditer(cmap):
+        toks = _CMAP_HEX.findall(block.group(1))
+        for src, dst in zip(toks[0::2], toks[1::2], strict=False):
+            code = _unhex(src)
+            width = max(width, min(len(code), 2))
+            if len(table) < MAX_CMAP:
+                table[int.from_bytes(code, "big")] = _utf16(_unhex(dst))
+    for block in _BFRANGE.finditer(cmap):
+        toks = list(_CMAP_TOKEN.finditer(block.group(1)))
+        for i in range(0, len(toks) - 2, 3):
+            lo_t, hi_t, dst_t = toks[i], toks[i + 1], toks[i + 2]
+            if lo_t.group(1) is None or hi_t.group(1) is None:
+                break  # out of step: malformed
+            lo_b = _unhex(lo_t.group(1))
+            width = max(width, min(len(lo_b), 2))
+            lo, hi = int.from_bytes(lo_b, "big"), int.from_bytes(_unhex(hi_t.group(1)), "big")
+            count = min(max(0, hi - lo + 1), MAX_CMAP - len(table))
+            if dst_t.group(1) is not None:
+                base = _utf16(_unhex(dst_t.group(1)))
+                if not base:
+                    continue
+                for k in range(count):
+                    table[lo + k] = base[:-1] + chr(min(0x10FFFF, ord(base[-1]) + k))
+            else:
+                dsts = _CMAP_HEX.findall(dst_t.group(2))
+                for k in range(min(count, len(dsts))):
+                    table[lo + k] = _utf16(_unhex(dsts[k]))
+    return ToUnicode(width, table) if table else None
+
+
+def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> bytes:
+    """The text shown by a content stream's text operators, one line per text line;
+    ``fonts``: the ToUnicode maps of the page's fonts, by resource name (``b"F1"``)."""
     lines: list[bytes] = []
     line: list[bytes] = []
     operands: list[object] = []
@@ -376,6 +458,10 @@ def content_text(stream: bytes) -> bytes:
     last_y: bytes | None = None
     pos = 0
     n = len(stream)
+    cmap: ToUnicode | None = None
+
+    def shown(codes: bytes) -> bytes:
+        return codes if cmap is None else cmap.decode(codes)
 
     def newline() -> None:
         if line:
@@ -415,16 +501,19 @@ def content_text(stream: bytes) -> bytes:
             if arrays:  # an operator inside an array: malformed, keep reading
                 continue
             if op == b"Tj" and operands and isinstance(operands[-1], bytes):
-                line.append(operands[-1])
+                line.append(shown(operands[-1]))
             elif op == b"TJ" and operands and isinstance(operands[-1], list):
                 for piece in operands[-1]:
                     if isinstance(piece, bytes):
-                        line.append(piece)
+                        line.append(shown(piece))
                     elif isinstance(piece, float) and piece < -_WORD_GAP:
                         line.append(b" ")
             elif op in (b"'", b'"') and operands and isinstance(operands[-1], bytes):
                 newline()
-                line.append(operands[-1])
+                line.append(shown(operands[-1]))
+            elif op == b"Tf":
+                name = operands[-2] if len(operands) >= 2 else None
+                cmap = fonts.get(name[1:]) if fonts and isinstance(name, bytes) else None
             elif op in (b"Td", b"TD"):
                 if len(operands) >= 2 and operands[-1] != 0.0:
                     newline()
@@ -505,13 +594,74 @@ def _page_contents(r: _Reader) -> dict[int, int]:
             o for o in by_num.values() if (t := _TYPE.search(o.head)) and t.group(1) == b"Page"
         ]
     pages: dict[int, int] = {}
+    cmaps: dict[int, ToUnicode | None] = {}
     for number, page in enumerate(order, 1):
         c = _CONTENTS.search(page.head)
         if c is None:
             continue
+        fonts = _page_fonts(r, page, by_num, cmaps)
         for ref in _REF.finditer(c.group(1)):
-            pages.setdefault(int(ref.group(1)), number)
+            num = int(ref.group(1))
+            pages.setdefault(num, number)
+            if fonts:
+                r.fonts.setdefault(num, fonts)
     return pages
+
+
+def _page_fonts(
+    r: _Reader, page: _Object, by_num: dict[int, _Object], cmaps: dict[int, ToUnicode | None]
+) -> dict[bytes, ToUnicode]:
+    """The ToUnicode maps of a page's fonts by resource name (resources inherited from the
+    page tree; a font resource dictionary direct or by reference)."""
+    node: _Object | None = page
+    res: bytes | None = None
+    for _ in range(32):  # up the page tree for inherited resources
+        if node is None:
+            return {}
+        m = _RESOURCES.search(node.head)
+        if m is not None:
+            if m.group(1) is not None:
+                ref = by_num.get(int(m.group(1)))
+                res = ref.head if ref is not None else None
+            else:
+                res = node.head[m.end() :]
+            break
+        parent = _PARENT.search(node.head)
+        node = by_num.get(int(parent.group(1))) if parent else None
+    if res is None:
+        return {}
+    f = _FONT.search(res)
+    if f is None:
+        return {}
+    if f.group(1) is not None:
+        ref = by_num.get(int(f.group(1)))
+        entries = ref.head if ref is not None else b""
+    else:
+        entries = f.group(2)
+    fonts: dict[bytes, ToUnicode] = {}
+    for e in _FONT_ENTRY.finditer(entries):
+        font = by_num.get(int(e.group(2)))
+        if font is None:
+            continue
+        tu = _TOUNICODE.search(font.head)
+        if tu is None:
+            continue
+        num = int(tu.group(1))
+        if num not in cmaps:
+            cmaps[num] = None
+            stream = by_num.get(num)
+            if stream is not None and stream.stream is not None:
+                try:
+                    data = _decode(r, stream)
+                except _Refused as exc:
+                    r.error(stream, str(exc))
+                    data = None
+                if data is not None:
+                    cmaps[num] = parse_tounicode(data)
+        found = cmaps[num]
+        if found is not None:
+            fonts[e.group(1)] = found
+    return fonts
 
 
 def _inner_objects(r: _Reader, by_num: dict[int, _Object]) -> None:
@@ -567,7 +717,7 @@ def _scan_objects(r: _Reader, pages: dict[int, int]) -> None:
             continue
         page = pages.get(obj.num)
         if page is not None or (b"BT" in decoded and b"T" in decoded):
-            text = content_text(decoded)
+            text = content_text(decoded, r.fonts.get(obj.num))
             if text:
                 extra: dict[str, object] = {"pdf_part": "page text"}
                 if page is not None:
