@@ -384,3 +384,29 @@ def test_image_layers_open_at_archive_depth_1_and_not_at_0() -> None:
     assert [h.location.member[-1] for h in hits] == ["app/.env"] and not errors
     hits, errors = scan(data, archive_depth=0)
     assert hits == [] and errors == []  # no archive opened, by the user's choice
+
+
+def test_build_arg_in_history_run_line_and_legacy_v1_json() -> None:
+    k1, k2 = key("svcacct", seed=63), key("project", seed=64)
+    cfg = config_json(
+        history=[
+            "/bin/sh -c #(nop) ARG OPENAI_API_KEY",
+            f"|1 OPENAI_API_KEY={k1} /bin/sh -c pip install -r requirements.txt",
+        ]
+    )
+    data = docker_save([{"a.txt": b"a"}], config=cfg)
+    # a legacy v1 layer json beside layer.tar carries the container config too
+    members: dict[str, bytes | None] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for info in tar.getmembers():
+            f = tar.extractfile(info)
+            members[info.name] = None if f is None else f.read()
+            if info.name.endswith("/VERSION"):
+                members[info.name[: -len("VERSION")] + "json"] = json.dumps(
+                    {"container_config": {"Env": [f"OPENAI_API_KEY={k2}"]}}
+                ).encode()
+    hits, errors = scan(make_tar(members))
+    assert not errors
+    found = by_secret(hits)
+    assert found[k1][0].location.extra["image_config"] == "history[1].created_by"
+    assert found[k2][0].location.member[-1].endswith("/json")
