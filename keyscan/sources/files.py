@@ -182,9 +182,9 @@ def _walk_dir(
             errors.append(ScanError(dir_path, f"cannot list directory: {exc.strerror or exc}"))
             continue
         subdirs: list[tuple[str, str]] = []
-        if _is_oci_layout(entries) and not (excludes and _glob_match(rel_dir, rel_dir, excludes)):
+        if _is_oci_layout(entries):
             display = rel_dir.rstrip("/") if strip and rel_dir else dir_path.rstrip("/") or "/"
-            yield FileTask(display, dir_path, -1, rel_dir.rstrip("/") or None, image=True)
+            yield FileTask(display, dir_path, -1, rel_dir.rstrip("/"), image=True)
             continue
         for entry in entries:
             rel = f"{rel_dir}{entry.name}"
@@ -209,8 +209,11 @@ def _walk_dir(
 def _is_oci_layout(entries: Sequence[os.DirEntry[str]]) -> bool:
     """A folder holding an OCI image layout: its files are read as one image
     (keyscan.formats.images), not one by one."""
-    names = {e.name for e in entries if e.is_file(follow_symlinks=False)}
-    return "oci-layout" in names and "index.json" in names
+    found = 0
+    for e in entries:
+        if e.name in ("oci-layout", "index.json") and e.is_file(follow_symlinks=False):
+            found += 1
+    return found == 2
 
 
 def name_hits(detector: Detector, name: str, template: Location) -> list[Hit]:
