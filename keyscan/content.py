@@ -10,7 +10,10 @@ keys, notebooks, archives) is written once, here, and works for every source:
   text, with ``Location.decoded`` naming the chain of decoders ("base64", "base64>percent");
   a key also found plainly at the same place is reported once, plainly;
 * Jupyter notebooks (keyscan.formats.notebooks): the same key, located by cell and line in the cell;
-* archives (keyscan.formats.archives): members scanned to ``ContentOptions.archive_depth``.
+* archives (keyscan.formats.archives): members scanned to ``ContentOptions.archive_depth``;
+  container images (keyscan.formats.images) are archives too;
+* PDFs (keyscan.formats.pdf): page text, document strings and decoded streams, besides
+  the raw bytes.
 
 Problems (an archive refused as a bomb, a member that cannot be read) are appended to the
 ``errors`` list the caller passes. It is a required argument of every entry point here and of
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from keyscan.detector import MAX_MATCH_SPAN, Detector, resolve_overlaps
 from keyscan.findings import Hit, HitSink, hits_from_matches, is_binary
-from keyscan.formats import archive_kind, decoders, is_notebook
+from keyscan.formats import archive_kind, decoders, is_notebook, is_pdf
 from keyscan.models import Location, Match, ScanError
 
 if TYPE_CHECKING:
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 # Notebooks bigger than this are scanned as plain text (in chunks), without cell locations.
 NOTEBOOK_MAX_BYTES = 256 * 1024 * 1024
+# PDFs bigger than this are scanned as raw bytes only (in chunks), and said so.
+PDF_MAX_BYTES = 256 * 1024 * 1024
 # Streams are read in chunks of CHUNK bytes that overlap by OVERLAP bytes.
 CHUNK = 8 * 1024 * 1024
 OVERLAP = 2 * MAX_MATCH_SPAN
@@ -79,17 +84,24 @@ def scan_buffer(
 
     A buffer that is a whole file or blob (``base_offset`` 0, no limit inside it) may be an
     archive or a notebook; what could not be scanned inside it is appended to ``errors``."""
-    return _scan(
-        detector,
-        data,
-        template,
-        options or DEFAULT_OPTIONS,
-        base_offset,
-        base_line,
-        limit,
-        errors,
-        utf16_ok=True,
+    opts = options or DEFAULT_OPTIONS
+    hits = _scan(
+        detector, data, template, opts, base_offset, base_line, limit, errors, utf16_ok=True
     )
+    # A PDF: checked after the detector has read the buffer (its first kilobyte is in the CPU
+    # cache), and text that does not start with the marker pays one comparison.
+    if (
+        base_offset == 0
+        and (template.binary or data[:5] == b"%PDF-")
+        and (limit is None or limit >= len(data))
+        and is_pdf(data, template.binary)
+        and not (opts.archive_depth > 0 and archive_kind(data[:512]))  # a PDF in a zip
+    ):
+        from keyscan.formats import pdf  # only for a buffer that is one
+
+        found, hits = pdf.scan_pdf(data, template, opts, _pdf_finder(detector, opts), hits, errors)
+        return _merge(hits, found)
+    return hits
 
 
 def _scan(
@@ -175,6 +187,18 @@ def _rescan(detector: Detector, options: ContentOptions) -> Rescan:
         return scan_stream(detector, fh, template, flat, errors=errors)
 
     return Rescan(buffer, stream)
+
+
+def _pdf_finder(
+    detector: Detector, options: ContentOptions
+) -> Callable[[bytes, Location, list[ScanError]], list[Hit]]:
+    """How PDFs scan the text and streams they decode: as content (an embedded archive is
+    opened), but a PDF inside a PDF is not read again."""
+
+    def find(data: bytes, template: Location, errors: list[ScanError]) -> list[Hit]:
+        return _scan(detector, data, template, options, 0, 1, None, errors, utf16_ok=True)
+
+    return find
 
 
 def _cell_finder(
@@ -308,9 +332,9 @@ def scan_special_file(
     size: int,
     errors: list[ScanError],
 ) -> tuple[list[Hit], int] | None:
-    """Archives and notebooks on disk, which are scanned whole rather than in chunks.
+    """Archives, notebooks and PDFs on disk, which are scanned whole rather than in chunks.
     Returns (hits, bytes) or None for an ordinary file (fh is then left at its start)."""
-    head = fh.read(512)
+    head = fh.read(1024)
     fh.seek(0)
     if options.archive_depth > 0 and archive_kind(head):
         from keyscan.formats import archives
@@ -320,7 +344,33 @@ def scan_special_file(
     if is_notebook(template.name) and size <= NOTEBOOK_MAX_BYTES:
         data = fh.read()
         return scan_buffer(detector, data, template, options, errors=errors), len(data)
+    if is_pdf(head):
+        if size <= PDF_MAX_BYTES:
+            data = fh.read()
+            return scan_buffer(detector, data, template, options, errors=errors), len(data)
+        errors.append(
+            ScanError(
+                template.display_path,
+                f"PDF larger than {PDF_MAX_BYTES // (1024 * 1024)} MiB: scanned as raw bytes, "
+                "its streams not decoded",
+            )
+        )
     return None
+
+
+def scan_image_dir(
+    detector: Detector,
+    root: str,
+    template: Location,
+    options: ContentOptions | None,
+    errors: list[ScanError],
+) -> list[Hit]:
+    """An OCI image layout on disk (the folder ``root`` holding ``oci-layout``), read as one
+    image (keyscan.formats.images); ``template`` names the folder."""
+    from keyscan.formats import archives
+
+    opts = options or DEFAULT_OPTIONS
+    return archives.scan_image_dir(root, template, opts, _rescan(detector, opts), errors)
 
 
 def scan_stream(

@@ -168,6 +168,8 @@ MAGICS = [
     b"!<arch>\n",  # ar: .deb, static libraries
     b'\x04\x00\x00\x00\x10\x00\x00\x00\x0c\x00\x00\x00\x09\x00\x00\x00{"files":',  # asar
     b"\xed\xab\xee\xdb",  # rpm
+    b"%PDF-1.7\n1 0 obj\n<< /Length 9 /Filter /FlateDecode >>\nstream\n",
+    b"%PDF-1.4\n3 0 obj << /Type /ObjStm /N 2 /First 8 >> stream\nBT (a) Tj [(",
 ]
 
 
@@ -295,3 +297,85 @@ def test_hostile_office_xml_never_crashes(pieces: list[str], kind: int) -> None:
     for h in hits:
         assert h.location.line >= 1 and h.location.column >= 1
     assert all(isinstance(e, ScanError) for e in errors)
+
+
+# --- PDFs and container images (issue 15): hostile variants of valid documents ----------
+
+
+def _container_seeds() -> dict[str, bytes]:
+    from tests.test_detection_v2_images import docker_save, make_tar, oci_layout
+    from tests.test_detection_v2_pdf import make_pdf, page, split, tj_array
+
+    k = key("project", seed=7)
+    layers: list[dict[str, bytes | None]] = [
+        {"app/": None, "app/.env": f"K={k}".encode()},
+        {"app/.wh..env": b"", "etc/.wh..wh..opq": b""},
+    ]
+    pdf = make_pdf(
+        [page(tj_array(split(k, 4)))], flate=True, info={"Title": k.encode()},
+        annots=[b"<< /Subtype /Link /A << /URI (" + k.encode() + b") >> >>"],
+    )
+    return {
+        "pdf": pdf,
+        "pdf-plain": make_pdf([page(b"(" + k.encode() + b") Tj")]),
+        "docker": docker_save(layers),
+        "docker-gz": docker_save(layers, gz=True),
+        "oci": make_tar(dict(oci_layout([(layers, None)]).items())),
+    }
+
+
+CONTAINER_SEEDS = _container_seeds()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(CONTAINER_SEEDS)),
+    st.lists(st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=8)), max_size=6),
+    st.floats(0.05, 1.0),
+    st.integers(0, 3),
+)
+def test_mutated_pdfs_and_images_never_crash(
+    kind: str, edits: list[tuple[float, bytes]], keep: float, depth: int
+) -> None:
+    data = bytearray(CONTAINER_SEEDS[kind])
+    for where, junk in edits:
+        at = int(where * (len(data) - 1))
+        data[at : at + len(junk)] = junk
+    data = data[: max(1, int(len(data) * keep))]
+    hits, errors = scan(bytes(data), "x.bin", archive_depth=depth)
+    for h in hits:
+        assert h.location.offset >= 0
+        assert h.location.line >= 1 and h.location.column >= 1
+    assert all(isinstance(e, ScanError) for e in errors)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    keys,
+    st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    st.integers(-250, 250),
+    st.booleans(),
+    st.booleans(),
+)
+def test_pdf_key_split_anywhere_found_once_whole(
+    fam_key: tuple[str, str], cuts: list[int], kern: int, flate: bool, operators: bool
+) -> None:
+    from tests.test_detection_v2_pdf import make_pdf, page, pdf_literal
+
+    _, k = fam_key
+    pieces, rest = [], k
+    for c in cuts:
+        if len(rest) > c:
+            pieces.append(rest[:c])
+            rest = rest[c:]
+    pieces.append(rest)
+    if operators:  # one Tj per piece, on one line
+        ops = b" ".join(pdf_literal(p.encode()) + b" Tj" for p in pieces)
+    else:  # one TJ array, kerned between pieces
+        ops = b"[" + (b" %d " % kern).join(pdf_literal(p.encode()) for p in pieces) + b"] TJ"
+    hits, errors = scan(make_pdf([page(b"(Intro) Tj"), page(ops)], flate=flate), "d.pdf")
+    assert not errors
+    found = [h for h in hits if h.secret == k.encode()]
+    assert len(found) == 1, [h.location for h in hits]
+    assert found[0].location.extra["pdf_page"] == 2
+    assert all(h.secret == k.encode() for h in hits), [h.secret for h in hits]

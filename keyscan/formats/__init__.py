@@ -44,6 +44,16 @@ def _rare_kind(head: bytes) -> str | None:
     return None
 
 
+def is_pdf(head: bytes, binary: bool = True) -> bool:
+    """A PDF (keyscan.formats.pdf reads it): ``%PDF-`` at the start, or, in binary content,
+    within the first 1024 bytes (real PDFs are binary: the spec's binary comment line,
+    compressed streams). Text pays only for ``startswith``: searching a kilobyte would cost
+    a few percent of scanning a small source file."""
+    if head.startswith(b"%PDF-"):
+        return True
+    return binary and head.find(b"%PDF-", 0, 1024) >= 0
+
+
 def is_notebook(name: str) -> bool:
     """A Jupyter notebook, by its name (``.ipynb``)."""
     return name.lower().endswith(".ipynb")

@@ -40,7 +40,7 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 
 from keyscan.errors import KeyscanError
 from keyscan.findings import Hit, LineCounter, is_binary
-from keyscan.formats import archive_kind, office
+from keyscan.formats import archive_kind, images, office
 from keyscan.models import Location, ScanError
 
 # Members up to this size are read whole (nested archives and notebooks need that).
@@ -126,6 +126,51 @@ def scan_archive_file(
     return _scan_archive(ctx, fh, size, template, depth=1)
 
 
+def scan_image_dir(
+    root: str,
+    template: Location,
+    options: ArchiveOptions,
+    rescan: Rescan,
+    errors: list[ScanError],
+) -> list[Hit]:
+    """Hits in an OCI image layout on disk (keyscan.formats.images), with the limits of an
+    archive on disk."""
+    ctx = _Ctx(rescan, options, errors, _Budget(options.archive_max_bytes))
+    return images.scan_image_dir(_Members(ctx), root, template)
+
+
+@dataclass
+class _Members:
+    """What keyscan.formats.images needs of this module (images.Members)."""
+
+    ctx: _Ctx
+
+    @property
+    def errors(self) -> list[ScanError]:
+        return self.ctx.errors
+
+    @property
+    def archive_depth(self) -> int:
+        return self.ctx.options.archive_depth
+
+    def exhausted(self) -> bool:
+        return self.ctx.budget.left <= 0
+
+    def scan(
+        self,
+        stream: IO[bytes],
+        ratio_base: int,
+        already: int,
+        template: Location,
+        depth: int,
+        hits: list[Hit],
+    ) -> int:
+        return _scan_member(self.ctx, stream, ratio_base, already, template, depth, hits)
+
+    def stream(self, fh: BinaryIO, template: Location) -> list[Hit]:
+        return self.ctx.rescan.stream(fh, template, self.ctx.errors)[0]
+
+
 def scan_archive_bytes(
     data: bytes,
     template: Location,
@@ -176,6 +221,10 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
     fh.seek(0)
     kind = archive_kind(fh.read(512))
     fh.seek(0)
+    if kind == "tar":  # a container image (docker save, OCI layout) is a plain tar
+        image = images.scan_image_tar(_Members(ctx), fh, template, depth)
+        if image is not None:
+            return image
     hits: list[Hit] = []
     members: Iterator[tuple[str, IO[bytes], int | None]]
     try:

@@ -134,6 +134,8 @@ def message(f: Finding, loc: Location) -> str:
         text += f", {loc.decoded}-encoded"
     if loc.extra.get("file_name"):
         text += " in the file's name"
+    if isinstance(loc.extra.get("note"), str):  # an image layer's file a later layer deletes
+        text += f" ({loc.extra['note']})"
     if loc.source == "git-message" and loc.commit is not None:
         text += f" in the message of commit {loc.commit.sha[:12]}"
     elif loc.commit is not None:
@@ -215,6 +217,8 @@ def result_for(
         properties["blob"] = loc.blob
     if loc.decoded:
         properties["decoded"] = loc.decoded
+    if isinstance(loc.extra.get("note"), str):
+        properties["note"] = loc.extra["note"]
     if f.verification is not None:
         properties["validity"] = f.verification.status.value
     if f.notes:

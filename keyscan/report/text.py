@@ -69,10 +69,35 @@ def format_location(loc: Location) -> str:
             if name in loc.extra
         ]
         where += f" ({', '.join(office)})"
+    where += _container_detail(loc)
     if loc.commit is not None and loc.source != "git-message":
         c = loc.commit
         where += f"  @ {c.sha[:12]} {safe(c.author_name)} {c.date[:10]} {safe(c.subject)[:60]!r}"
     return where
+
+
+def _container_detail(loc: Location) -> str:
+    """Where in a PDF (keyscan.formats.pdf) or an image layer (keyscan.formats.images), and
+    the note of a file a later layer deletes."""
+    out = ""
+    obj = loc.extra.get("pdf_object")
+    if isinstance(obj, int):
+        page = loc.extra.get("pdf_page")
+        part = loc.extra.get("pdf_part")
+        where = f"PDF page {page}, object {obj}" if isinstance(page, int) else f"PDF object {obj}"
+        if isinstance(part, str) and part.startswith("/"):
+            where += f" {safe(part)}"
+        out += f" ({where})"
+    layer = loc.extra.get("layer")
+    if isinstance(layer, int):
+        out += f" (image layer {layer})"
+    config = loc.extra.get("image_config")
+    if isinstance(config, str):
+        out += f" (image config {safe(config)})"
+    note = loc.extra.get("note")
+    if isinstance(note, str):
+        out += f" [{safe(note)}]"
+    return out
 
 
 def format_finding(

@@ -24,7 +24,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, cast
 
-from keyscan.content import CHUNK, ContentOptions, scan_buffer, scan_special_file, scan_stream
+from keyscan.content import (
+    CHUNK,
+    ContentOptions,
+    scan_buffer,
+    scan_image_dir,
+    scan_special_file,
+    scan_stream,
+)
 from keyscan.detector import Detector
 from keyscan.findings import Hit, HitSink, is_binary
 from keyscan.models import Location, Rule, ScanError
@@ -48,6 +55,8 @@ class FileTask:
     # Named on the command line and not a regular file (a pipe, a terminal, a block device):
     # opened blocking, read as a stream, never in a worker process.
     stream: bool = False
+    # A folder holding an OCI image layout (oci-layout, index.json, blobs/): read as one image.
+    image: bool = False
 
 
 @dataclass
@@ -173,6 +182,10 @@ def _walk_dir(
             errors.append(ScanError(dir_path, f"cannot list directory: {exc.strerror or exc}"))
             continue
         subdirs: list[tuple[str, str]] = []
+        if _is_oci_layout(entries):
+            display = rel_dir.rstrip("/") if strip and rel_dir else dir_path.rstrip("/") or "/"
+            yield FileTask(display, dir_path, -1, rel_dir.rstrip("/"), image=True)
+            continue
         for entry in entries:
             rel = f"{rel_dir}{entry.name}"
             if excludes and _glob_match(rel, entry.name, excludes):
@@ -191,6 +204,16 @@ def _walk_dir(
             except OSError as exc:
                 errors.append(ScanError(entry.path, exc.strerror or str(exc)))
         stack.extend(reversed(subdirs))
+
+
+def _is_oci_layout(entries: Sequence[os.DirEntry[str]]) -> bool:
+    """A folder holding an OCI image layout: its files are read as one image
+    (keyscan.formats.images), not one by one."""
+    found = 0
+    for e in entries:
+        if e.name in ("oci-layout", "index.json") and e.is_file(follow_symlinks=False):
+            found += 1
+    return found == 2
 
 
 def name_hits(detector: Detector, name: str, template: Location) -> list[Hit]:
@@ -241,6 +264,11 @@ def scan_file(
 def _scan_content(
     detector: Detector, task: FileTask, out: FileScan, options: ContentOptions | None
 ) -> None:
+    if task.image:
+        template = Location(path=task.display, line=0, column=0, offset=0)
+        out.add(scan_image_dir(detector, task.path, template, options, out.errors))
+        out.files += 1
+        return
     try:
         # O_NONBLOCK: a FIFO swapped in since the walk must not hang the scan.
         fd = os.open(task.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))

@@ -20,8 +20,10 @@ import atheris
 
 with atheris.instrument_imports():
     import keyscan.formats.archives
+    import keyscan.formats.images
     import keyscan.formats.notebooks
     import keyscan.formats.office
+    import keyscan.formats.pdf
     import keyscan.sources.files  # noqa: F401  (imported lazily by content: instrument them)
     from keyscan.content import ContentOptions, scan_buffer
     from keyscan.detector import Detector
@@ -69,7 +71,9 @@ def write_seeds(folder: str) -> None:
     quoted-printable, an Azure key by its endpoint, character references, \\x escapes, a Codex
     CLI auth.json (ChatGPT login JWTs and refresh token); Office documents (docx, xlsx, pptx,
     odt, ods: a key split across runs), an Electron asar, a .deb (ar), a crx, an rpm (cpio);
-    the builders are the tests' own (tests/test_detection_v2_office.py, _disguise.py)."""
+    PDFs (a key split across TJ pieces in a FlateDecode stream, in /URI and /Title), container
+    images (docker save with gzip layers and a whiteout, an OCI layout tar, a config Env key);
+    the builders are the tests' own (tests/test_detection_v2_*.py)."""
     import gzip
     import io
     import json
@@ -133,10 +137,36 @@ def write_seeds(folder: str) -> None:
     )
     for kind in ("asar", "deb", "crx3", "rpm-gz", "rpm-xz", "ar-bsd-long-names", "gem"):
         seeds[kind] = bytes([0b00011110]) + CASES[kind][0]()
+    seeds.update(_container_seeds(k))
     os.makedirs(folder, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(folder, f"seed-{name}"), "wb") as fh:
             fh.write(data)
+
+
+def _container_seeds(k: str) -> dict[str, bytes]:
+    """PDFs and image tarballs, built by the test suite's generators (decode on, depth 2)."""
+    import os
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from tests.test_detection_v2_images import config_json, docker_save, make_tar, oci_layout
+    from tests.test_detection_v2_pdf import make_pdf, page, split, tj_array
+
+    ctl = bytes([0b00000101])
+    env = f"OPENAI_API_KEY={k}\n".encode()
+    layers: list[dict[str, bytes | None]] = [
+        {"app/": None, "app/.env": env},
+        {"app/.wh..env": b"", "srv/.wh..wh..opq": b"", "srv/x": b"x"},
+    ]
+    uri = b"<< /Subtype /Link /A << /S /URI /URI (https://x.test/?k=" + k.encode() + b") >> >>"
+    return {
+        "pdf": ctl
+        + make_pdf([page(tj_array(split(k, 5)))], flate=True, info={"Title": k.encode()},
+                   annots=[uri]),
+        "pdf-plain": ctl + make_pdf([page(b"(" + k.encode() + b") Tj")]),
+        "docker": ctl + docker_save(layers, config=config_json(env=[f"K={k}"]), gz=True),
+        "oci": ctl + make_tar(dict(oci_layout([(layers, None)]).items())),
+    }
 
 
 def main() -> None:

@@ -1,0 +1,818 @@
+"""PDF: the text a reader sees and the strings a document carries, with limits.
+
+A PDF (``%PDF-`` in its first 1024 bytes) is scanned twice: as raw bytes, like any file (by
+the content layer), and here, by a small bounded reader that needs no dependency:
+
+* objects (``N G obj ... endobj``) are read in file order, at most ``MAX_OBJECTS``; a broken
+  cross-reference table does not matter, it is never read;
+* streams are decoded through FlateDecode (zlib), ASCIIHexDecode and ASCII85Decode; other
+  filters (images: DCT, JPX, CCITT, JBIG2; LZW, RunLength) are left alone;
+* content streams (a page's ``/Contents``, form XObjects) are read as text: the strings shown
+  by ``Tj``, ``TJ`` (the pieces of an array joined, so a key split by kerning is whole),
+  ``'`` and ``"``, with literal-string escapes and hex strings; a line ends where the text
+  moves to another line (``Td``/``TD`` with a vertical move, ``T*``, ``Tm``, ``ET``);
+* other decoded streams (embedded files, JavaScript, XMP metadata) are scanned as bytes;
+* the strings of every object's dictionary (Info ``/Title``, annotation ``/URI``, form field
+  ``/V``...), object streams (``/Type /ObjStm``) included, one string a line.
+
+Hits are located at the object: ``Location.extra`` holds ``pdf_object`` (its number),
+``pdf_page`` (for page contents) and ``pdf_part`` (``"page text"``, ``"stream"`` or the
+dictionary key holding the string, e.g. ``"/URI"``); ``Location.offset`` is the object's
+byte offset in the file, ``Location.decoded`` starts with ``pdf``.
+
+Limits: the bytes inflated from one PDF count against ``archive_max_bytes``, a stream may not
+inflate beyond ``archive_max_ratio`` times its size (above ``archive_ratio_floor``). What
+cannot be read (an encrypted PDF, a truncated stream, a damaged or refused one) is a
+ScanError naming the object; the rest is read on.
+
+Fonts: the glyph codes of a page's fonts that have a ``/ToUnicode`` CMap (``bfchar`` and
+``bfrange``; composite Identity-H fonts) are mapped to text. Not decoded: fonts without one
+(or with ``usecmap``, mixed code widths, the predefined CJK CMaps), ``/Differences``
+encodings: their codes are read as they are, which is the text only for ASCII codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from keyscan.errors import KeyscanError
+from keyscan.findings import Hit
+from keyscan.models import Location, ScanError
+
+MAX_OBJECTS = 100_000
+MAX_PAGES = 100_000
+# Object streams: inner objects read from one.
+MAX_INNER = 100_000
+
+_OBJ = re.compile(
+    rb"(?<![0-9])(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj(?![A-Za-z])"
+)
+_ENDOBJ = re.compile(rb"endobj")
+_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+_ENDSTREAM = re.compile(rb"(?:\r\n|\n|\r)?endstream")
+_LENGTH = re.compile(
+    rb"/Length[\x00\t\n\x0c\r ]*(\d{1,12})(?![\x00\t\n\x0c\r ]*\d+[\x00\t\n\x0c\r ]*\d*[\x00\t\n\x0c\r ]*R)"
+)
+_FILTER = re.compile(
+    rb"/Filter[\x00\t\n\x0c\r ]*(\[[^\]]{0,500}\]|/[^\x00\t\n\x0c\r /\[\]()<>{}%]+)"
+)
+_NAME = re.compile(rb"/([^\x00\t\n\x0c\r /\[\]()<>{}%]+)")
+_ENCRYPT = re.compile(
+    rb"/Encrypt[\x00\t\n\x0c\r ]*(?:\d+[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+R|<<)"
+)
+_TYPE = re.compile(rb"/Type[\x00\t\n\x0c\r ]*/([A-Za-z]+)")
+_SUBTYPE = re.compile(rb"/Subtype[\x00\t\n\x0c\r ]*/([A-Za-z0-9]+)")
+_REF = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R(?![A-Za-z])")
+_PAGES_REF = re.compile(
+    rb"/Pages[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
+)
+_KIDS = re.compile(rb"/Kids[\x00\t\n\x0c\r ]*\[([^\]]{0,10000000})\]")
+_CONTENTS = re.compile(
+    rb"/Contents[\x00\t\n\x0c\r ]*(\[[^\]]{0,1000000}\]|\d{1,10}[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R)"
+)
+_RESOURCES = re.compile(
+    rb"/Resources[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<)"
+)
+_PARENT = re.compile(rb"/Parent[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R")
+_FONT = re.compile(
+    rb"/Font[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<([^>]{0,100000})>>)"
+)
+_FONT_ENTRY = re.compile(
+    rb"/([^\x00\t\n\x0c\r /\[\]()<>{}%]+)[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
+)
+_TOUNICODE = re.compile(
+    rb"/ToUnicode[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
+)
+_INT = re.compile(rb"/(N|First)[\x00\t\n\x0c\r ]*(\d{1,10})")
+
+# Content-stream and dictionary tokens. Literal strings are read by hand (nesting, escapes).
+_TOKEN = re.compile(
+    rb"(?P<ws>[\x00\t\n\x0c\r ]+|%[^\r\n]*)"
+    rb"|(?P<lit>\()"
+    rb"|(?P<dict><<|>>)"
+    rb"|(?P<hex><[0-9A-Fa-f\x00\t\n\x0c\r ]*>?)"
+    rb"|(?P<arr>[\[\]{}])"
+    rb"|(?P<name>/[^\x00\t\n\x0c\r /\[\]()<>{}%]*)"
+    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
+    rb"|(?P<op>[^\x00\t\n\x0c\r /\[\]()<>{}%]+)"
+    rb"|(?P<other>.)",
+    re.S,
+)
+_LIT_STOP = re.compile(rb"[()\\]")
+_ESCAPES = {
+    ord("n"): b"\n",
+    ord("r"): b"\r",
+    ord("t"): b"\t",
+    ord("b"): b"\b",
+    ord("f"): b"\f",
+    ord("("): b"(",
+    ord(")"): b")",
+    ord("\\"): b"\\",
+}
+_OCTAL = re.compile(rb"[0-7]{1,3}")
+_EI = re.compile(rb"[\x00\t\n\x0c\r ]EI(?![^\x00\t\n\x0c\r ])")
+# A kerning adjustment in a TJ array wider than this (thousandths of an em) is a word gap.
+_WORD_GAP = 300
+
+# What a malformed document may make the reader raise; turned into a ScanError.
+_READ_ERRORS = (zlib.error, ValueError, IndexError, OverflowError, MemoryError, RecursionError)
+
+Find = Callable[[bytes, Location, list[ScanError]], list[Hit]]
+
+
+class PdfOptions(Protocol):
+    """The limits PDFs obey (``keyscan.content.ContentOptions`` has them)."""
+
+    @property
+    def archive_max_bytes(self) -> int: ...
+    @property
+    def archive_max_ratio(self) -> int: ...
+    @property
+    def archive_ratio_floor(self) -> int: ...
+
+
+class _Refused(KeyscanError):
+    """A stream refused as a likely bomb."""
+
+
+@dataclass
+class _Object:
+    num: int
+    offset: int  # of "N G obj" in the file
+    end: int  # end of the object in the file
+    head: bytes  # the dictionary (or the whole object when it has no stream)
+    stream: bytes | None = None  # the raw stream data
+    in_stream: int | None = None  # the object stream holding it
+
+
+@dataclass
+class _Reader:
+    data: bytes
+    template: Location
+    options: PdfOptions
+    find: Find
+    errors: list[ScanError]
+    budget: int
+    objects: list[_Object] = field(default_factory=list)
+    # Content stream object number -> its page's ToUnicode maps by font resource name.
+    fonts: dict[int, dict[bytes, ToUnicode]] = field(default_factory=dict)
+    # Each hit with the span of its object in the file.
+    hits: list[tuple[Hit, int, int]] = field(default_factory=list)
+
+    def error(self, obj: _Object | None, message: str) -> None:
+        where = self.template.display_path
+        if obj is not None:
+            where += f" (PDF object {obj.num})"
+        self.errors.append(ScanError(where, message))
+
+
+def scan_pdf(
+    data: bytes,
+    template: Location,
+    options: PdfOptions,
+    find: Find,
+    raw: Sequence[Hit],
+    errors: list[ScanError],
+) -> tuple[list[Hit], list[Hit]]:
+    """(hits in the text, strings and decoded streams of the PDF ``data``, the raw hits to
+    keep). ``raw``: the hits of its raw bytes. A key found both ways is reported once, at its
+    raw place, which then gets the PDF location in ``extra``."""
+    reader = _Reader(data, template, options, find, errors, options.archive_max_bytes)
+    if _ENCRYPT.search(data):
+        reader.error(None, "encrypted PDF: streams and strings not decrypted, raw bytes scanned")
+        return [], list(raw)
+    try:
+        _read_objects(reader)
+        pages = _page_contents(reader)
+        _scan_objects(reader, pages)
+    except _READ_ERRORS as exc:
+        reader.error(None, f"malformed PDF, partly read: {str(exc) or type(exc).__name__}")
+    return _dedupe(reader, raw)
+
+
+class _Next:
+    """The first match of a pattern at or after a position, searched again only when the
+    position passes the last match: a file of many objects without ``endobj`` (or streams
+    without ``endstream``) is read in linear time, not one search to its end per object."""
+
+    def __init__(self, data: bytes, pattern: re.Pattern[bytes]) -> None:
+        self.data, self.pattern = data, pattern
+        self.at = -1  # position of the last search
+        self.found: re.Match[bytes] | None = None
+
+    def __call__(self, pos: int) -> re.Match[bytes] | None:
+        if self.at < 0 or pos < self.at or (self.found is not None and self.found.start() < pos):
+            self.at = pos
+            self.found = self.pattern.search(self.data, pos)
+        return self.found
+
+
+def _read_objects(r: _Reader) -> None:
+    data = r.data
+    next_obj, next_endobj, next_endstream = (
+        _Next(data, _OBJ),
+        _Next(data, _ENDOBJ),
+        _Next(data, _ENDSTREAM),
+    )
+    pos = 0
+    while True:
+        m = next_obj(pos)
+        if m is None:
+            return
+        if len(r.objects) >= MAX_OBJECTS:
+            r.error(None, f"more than {MAX_OBJECTS} objects: the rest not read")
+            return
+        num, start, body = int(m.group(1)), m.start(), m.end()
+        endobj = next_endobj(body)
+        nxt = next_obj(body)
+        # The dictionary ends where the stream begins (if before endobj and the next object).
+        limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
+        s = _STREAM.search(data, body, limit)
+        obj = _Object(num, start, limit, data[body:limit])
+        if s is None:
+            if endobj is None and nxt is None:
+                r.error(obj, "truncated: no endobj")
+            r.objects.append(obj)
+            pos = endobj.end() if endobj and endobj.start() == limit else limit
+            continue
+        obj.head = data[body : s.start()]
+        sstart = s.end()
+        send = -1
+        length = _LENGTH.search(obj.head)
+        if length is not None:
+            n = int(length.group(1))
+            after = data[sstart + n : sstart + n + 12].lstrip(b"\r\n \t")
+            if sstart + n <= len(data) and after.startswith(b"endstream"):
+                send = sstart + n
+        if send < 0:
+            e = next_endstream(sstart)
+            if e is None:
+                r.error(obj, "truncated: stream has no end, read to the end of the file")
+                send = len(data)
+            else:
+                send = e.start()
+        obj.stream = data[sstart:send]
+        obj.end = send
+        r.objects.append(obj)
+        pos = send
+
+
+def _filters(head: bytes) -> list[bytes]:
+    m = _FILTER.search(head)
+    if m is None:
+        return []
+    return [n.group(1) for n in _NAME.finditer(m.group(1))]
+
+
+def _decode(r: _Reader, obj: _Object) -> bytes | None:
+    """The decoded stream of obj, None if a filter is not one we decode (an image)."""
+    data = obj.stream or b""
+    for name in _filters(obj.head):
+        if name in (b"FlateDecode", b"Fl"):
+            data = _inflate(r, obj, data)
+        elif name in (b"ASCIIHexDecode", b"AHx"):
+            data = _unhex(data.split(b">", 1)[0])
+        elif name in (b"ASCII85Decode", b"A85"):
+            data = _a85(data)
+        else:
+            return None
+    return data
+
+
+def _inflate(r: _Reader, obj: _Object, data: bytes) -> bytes:
+    opts = r.options
+    allowed = min(r.budget, max(opts.archive_ratio_floor, opts.archive_max_ratio * len(data)))
+    d = zlib.decompressobj()
+    out: list[bytes] = []
+    size = 0
+    step = 64 * 1024
+    try:
+        for i in range(0, len(data), step):
+            part = d.decompress(data[i : i + step], allowed + 1 - size)
+            out.append(part)
+            size += len(part)
+            while size <= allowed and d.unconsumed_tail:
+                part = d.decompress(d.unconsumed_tail, allowed + 1 - size)
+                if not part:
+                    break
+                out.append(part)
+                size += len(part)
+            if size > allowed or d.eof:
+                break
+    except zlib.error as exc:
+        r.error(obj, f"damaged FlateDecode stream, scanned what inflated: {exc}")
+    if size > allowed:
+        r.budget = max(0, r.budget - size)
+        raise _Refused(
+            f"stream refused: inflates beyond {allowed} bytes "
+            f"(ratio limit {opts.archive_max_ratio}:1 or --archive-max-bytes; bomb?)"
+        )
+    r.budget -= size
+    return b"".join(out)
+
+
+_NOT_HEX = re.compile(rb"[^0-9A-Fa-f]+")
+
+
+def _unhex(data: bytes) -> bytes:
+    digits = _NOT_HEX.sub(b"", data)  # C speed: ASCIIHex streams can be megabytes
+    if len(digits) % 2:
+        digits += b"0"
+    return bytes.fromhex(digits.decode("ascii"))
+
+
+def _a85(data: bytes) -> bytes:
+    data = data.strip()
+    if data.startswith(b"<~"):
+        data = data[2:]
+    data = data.split(b"~>", 1)[0]
+    return base64.a85decode(data.translate(None, b"\x00\t\n\x0c\r "))
+
+
+def _literal(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The literal string opening at data[pos] == '(': (its bytes, the offset after it)."""
+    out: list[bytes] = []
+    depth = 1
+    i = pos + 1
+    n = len(data)
+    while i < n:
+        m = _LIT_STOP.search(data, i)
+        if m is None:
+            out.append(data[i:])
+            return b"".join(out), n
+        out.append(data[i : m.start()])
+        c = data[m.start()]
+        i = m.end()
+        if c == 0x28:  # (
+            depth += 1
+            out.append(b"(")
+        elif c == 0x29:  # )
+            depth -= 1
+            if depth == 0:
+                return b"".join(out), i
+            out.append(b")")
+        else:  # backslash
+            if i >= n:
+                break
+            e = data[i]
+            if e in _ESCAPES:
+                out.append(_ESCAPES[e])
+                i += 1
+            elif e in b"\r\n":  # a line continuation
+                i += 2 if data[i : i + 2] == b"\r\n" else 1
+            elif 0x30 <= e <= 0x37:
+                o = _OCTAL.match(data, i)
+                assert o is not None
+                out.append(bytes([int(o.group(), 8) & 0xFF]))
+                i = o.end()
+            else:
+                out.append(bytes([e]))
+                i += 1
+    return b"".join(out), n
+
+
+def _text_string(raw: bytes) -> bytes:
+    """A PDF text string as UTF-8: UTF-16BE with its BOM decoded, others as they are."""
+    if raw.startswith(b"\xfe\xff"):
+        return raw[2:].decode("utf-16-be", "replace").encode("utf-8")
+    if raw.startswith(b"\xff\xfe"):
+        return raw[2:].decode("utf-16-le", "replace").encode("utf-8")
+    return raw
+
+
+class ToUnicode:
+    """A font's ``/ToUnicode`` CMap, its ``bfchar`` and ``bfrange`` mappings: glyph codes
+    (1 or 2 bytes) to text. Codes it does not map are kept when ASCII, else dropped."""
+
+    def __init__(self, width: int, table: dict[int, str]) -> None:
+        self.width, self.table = width, table
+
+    def decode(self, codes: bytes) -> bytes:
+        w = self.width
+        out = []
+        for i in range(0, len(codes) - w + 1, w):
+            code = int.from_bytes(codes[i : i + w], "big")
+            text = self.table.get(code)
+            if text is None:
+                text = chr(code) if code < 128 else ""
+            out.append(text)
+        return "".join(out).encode("utf-8", "surrogatepass")
+
+
+_BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
+_BFRANGE = re.compile(rb"beginbfrange(.*?)endbfrange", re.S)
+_CMAP_TOKEN = re.compile(rb"<([0-9A-Fa-f\x00\t\n\x0c\r ]*)>|\[([^\]]*)\]")
+_CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\x00\t\n\x0c\r ]*)>")
+MAX_CMAP = 65_536
+
+
+def _utf16(raw: bytes) -> str:
+    return raw.decode("utf-16-be", "replace") if len(raw) >= 2 else raw.decode("latin-1")
+
+
+def parse_tounicode(cmap: bytes) -> ToUnicode | None:
+    """The mappings of a ToUnicode CMap, None if it has none."""
+    table: dict[int, str] = {}
+    width = 1
+    for block in _BFCHAR.finditer(cmap):
+        toks = _CMAP_HEX.findall(block.group(1))
+        for src, dst in zip(toks[0::2], toks[1::2], strict=False):
+            code = _unhex(src)
+            width = max(width, min(len(code), 2))
+            if len(table) < MAX_CMAP:
+                table[int.from_bytes(code, "big")] = _utf16(_unhex(dst))
+    for block in _BFRANGE.finditer(cmap):
+        toks = list(_CMAP_TOKEN.finditer(block.group(1)))
+        for i in range(0, len(toks) - 2, 3):
+            lo_t, hi_t, dst_t = toks[i], toks[i + 1], toks[i + 2]
+            if lo_t.group(1) is None or hi_t.group(1) is None:
+                break  # out of step: malformed
+            lo_b = _unhex(lo_t.group(1))
+            width = max(width, min(len(lo_b), 2))
+            lo, hi = int.from_bytes(lo_b, "big"), int.from_bytes(_unhex(hi_t.group(1)), "big")
+            count = min(max(0, hi - lo + 1), MAX_CMAP - len(table))
+            if dst_t.group(1) is not None:
+                base = _utf16(_unhex(dst_t.group(1)))
+                if not base:
+                    continue
+                for k in range(count):
+                    table[lo + k] = base[:-1] + chr(min(0x10FFFF, ord(base[-1]) + k))
+            else:
+                dsts = _CMAP_HEX.findall(dst_t.group(2))
+                for k in range(min(count, len(dsts))):
+                    table[lo + k] = _utf16(_unhex(dsts[k]))
+    return ToUnicode(width, table) if table else None
+
+
+def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> bytes:
+    """The text shown by a content stream's text operators, one line per text line;
+    ``fonts``: the ToUnicode maps of the page's fonts, by resource name (``b"F1"``)."""
+    lines: list[bytes] = []
+    line: list[bytes] = []
+    operands: list[object] = []
+    arrays: list[list[object]] = []
+    last_y: bytes | None = None
+    pos = 0
+    n = len(stream)
+    cmap: ToUnicode | None = None
+
+    def shown(codes: bytes) -> bytes:
+        return codes if cmap is None else cmap.decode(codes)
+
+    def newline() -> None:
+        if line:
+            lines.append(b"".join(line))
+            line.clear()
+
+    while pos < n:
+        m = _TOKEN.match(stream, pos)
+        if m is None:  # pragma: no cover - "other" matches any byte
+            break
+        kind = m.lastgroup
+        pos = m.end()
+        value: object
+        if kind == "ws" or kind == "other" or kind == "dict":
+            continue
+        if kind == "lit":
+            value, pos = _literal(stream, m.start())
+        elif kind == "hex":
+            value = _unhex(m.group()[1:].rstrip(b">"))
+        elif kind == "num":
+            try:
+                value = float(m.group())
+            except ValueError:
+                value = 0.0
+        elif kind == "name":
+            value = m.group()
+        elif kind == "arr":
+            c = m.group()
+            if c in b"[{":
+                arrays.append([])
+            elif arrays:
+                done = arrays.pop()
+                (arrays[-1] if arrays else operands).append(done)
+            continue
+        else:  # an operator
+            op = m.group()
+            if arrays:  # an operator inside an array: malformed, keep reading
+                continue
+            if op == b"Tj" and operands and isinstance(operands[-1], bytes):
+                line.append(shown(operands[-1]))
+            elif op == b"TJ" and operands and isinstance(operands[-1], list):
+                for piece in operands[-1]:
+                    if isinstance(piece, bytes):
+                        line.append(shown(piece))
+                    elif isinstance(piece, float) and piece < -_WORD_GAP:
+                        line.append(b" ")
+            elif op in (b"'", b'"') and operands and isinstance(operands[-1], bytes):
+                newline()
+                line.append(shown(operands[-1]))
+            elif op == b"Tf":
+                name = operands[-2] if len(operands) >= 2 else None
+                cmap = fonts.get(name[1:]) if fonts and isinstance(name, bytes) else None
+            elif op in (b"Td", b"TD"):
+                if len(operands) >= 2 and operands[-1] != 0.0:
+                    newline()
+            elif op in (b"T*", b"ET"):
+                newline()
+            elif op == b"Tm":
+                y = repr(operands[-1]).encode() if operands else None
+                if y != last_y:
+                    newline()
+                last_y = y
+            elif op == b"BI":  # an inline image: skip its data up to EI
+                ei = _EI.search(stream, pos)
+                pos = ei.end() if ei else n
+            operands.clear()
+            continue
+        (arrays[-1] if arrays else operands).append(value)
+        if len(operands) > 64:  # an operand stack that never meets an operator
+            del operands[:-8]
+    newline()
+    return b"\n".join(_text_string(x) for x in lines)
+
+
+def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
+    """(the dictionary key before it, the decoded string) of every string in ``head``."""
+    out: list[tuple[str, bytes]] = []
+    key = ""
+    pos = 0
+    n = len(head)
+    while pos < n:
+        m = _TOKEN.match(head, pos)
+        if m is None:  # pragma: no cover
+            break
+        kind = m.lastgroup
+        pos = m.end()
+        if kind == "name":
+            key = m.group().decode("latin-1")
+        elif kind == "lit":
+            value, pos = _literal(head, m.start())
+            out.append((key, _text_string(value)))
+        elif kind == "hex":
+            out.append((key, _text_string(_unhex(m.group()[1:].rstrip(b">")))))
+    return out
+
+
+def _page_contents(r: _Reader) -> dict[int, int]:
+    """Content stream object number -> page number (1-based), from the page tree; objects
+    of type /Page in file order when the tree cannot be walked."""
+    by_num: dict[int, _Object] = {}
+    for obj in r.objects:
+        by_num.setdefault(obj.num, obj)
+    _inner_objects(r, by_num)
+    root = None
+    for obj in r.objects:
+        t = _TYPE.search(obj.head)
+        if t is not None and t.group(1) == b"Catalog":
+            p = _PAGES_REF.search(obj.head)
+            if p is not None:
+                root = int(p.group(1))
+            break
+    order: list[_Object] = []
+    if root is not None:
+        stack = [root]
+        seen: set[int] = set()
+        while stack and len(order) < MAX_PAGES:
+            num = stack.pop()
+            node = by_num.get(num)
+            if node is None or num in seen:
+                continue
+            seen.add(num)
+            kids = _KIDS.search(node.head)
+            if kids is not None:
+                refs = [int(k.group(1)) for k in _REF.finditer(kids.group(1))]
+                stack.extend(reversed(refs))
+            else:
+                order.append(node)
+    if not order:
+        order = [
+            o for o in by_num.values() if (t := _TYPE.search(o.head)) and t.group(1) == b"Page"
+        ]
+    pages: dict[int, int] = {}
+    cmaps: dict[int, ToUnicode | None] = {}
+    for number, page in enumerate(order, 1):
+        c = _CONTENTS.search(page.head)
+        if c is None:
+            continue
+        fonts = _page_fonts(r, page, by_num, cmaps)
+        for ref in _REF.finditer(c.group(1)):
+            num = int(ref.group(1))
+            pages.setdefault(num, number)
+            if fonts:
+                r.fonts.setdefault(num, fonts)
+    return pages
+
+
+def _page_fonts(
+    r: _Reader, page: _Object, by_num: dict[int, _Object], cmaps: dict[int, ToUnicode | None]
+) -> dict[bytes, ToUnicode]:
+    """The ToUnicode maps of a page's fonts by resource name (resources inherited from the
+    page tree; a font resource dictionary direct or by reference)."""
+    node: _Object | None = page
+    res: bytes | None = None
+    for _ in range(32):  # up the page tree for inherited resources
+        if node is None:
+            return {}
+        m = _RESOURCES.search(node.head)
+        if m is not None:
+            if m.group(1) is not None:
+                ref = by_num.get(int(m.group(1)))
+                res = ref.head if ref is not None else None
+            else:
+                res = node.head[m.end() :]
+            break
+        parent = _PARENT.search(node.head)
+        node = by_num.get(int(parent.group(1))) if parent else None
+    if res is None:
+        return {}
+    f = _FONT.search(res)
+    if f is None:
+        return {}
+    if f.group(1) is not None:
+        ref = by_num.get(int(f.group(1)))
+        entries = ref.head if ref is not None else b""
+    else:
+        entries = f.group(2)
+    fonts: dict[bytes, ToUnicode] = {}
+    for e in _FONT_ENTRY.finditer(entries):
+        font = by_num.get(int(e.group(2)))
+        if font is None:
+            continue
+        tu = _TOUNICODE.search(font.head)
+        if tu is None:
+            continue
+        num = int(tu.group(1))
+        if num not in cmaps:
+            cmaps[num] = None
+            stream = by_num.get(num)
+            if stream is not None and stream.stream is not None:
+                try:
+                    data = _decode(r, stream)
+                except _Refused as exc:
+                    r.error(stream, str(exc))
+                    data = None
+                if data is not None:
+                    cmaps[num] = parse_tounicode(data)
+        found = cmaps[num]
+        if found is not None:
+            fonts[e.group(1)] = found
+    return fonts
+
+
+def _inner_objects(r: _Reader, by_num: dict[int, _Object]) -> None:
+    """Objects held in object streams (/Type /ObjStm) join the list, as dictionaries."""
+    inner = 0
+    for obj in list(r.objects):
+        t = _TYPE.search(obj.head)
+        if obj.stream is None or t is None or t.group(1) != b"ObjStm":
+            continue
+        try:
+            data = _decode(r, obj)
+        except _Refused as exc:
+            r.error(obj, str(exc))
+            obj.stream = None
+            continue
+        obj.stream = None  # read here: not again as a stream
+        if data is None:
+            continue
+        ints = {k.group(1): int(k.group(2)) for k in _INT.finditer(obj.head)}
+        count, first = ints.get(b"N", 0), ints.get(b"First", 0)
+        header = [int(x) for x in re.findall(rb"\d+", data[:first])][: 2 * count]
+        pairs = list(zip(header[0::2], header[1::2], strict=False))
+        for i, (num, off) in enumerate(pairs):
+            inner += 1
+            if inner > MAX_INNER:
+                r.error(obj, f"more than {MAX_INNER} objects in object streams: the rest not read")
+                return
+            end = first + pairs[i + 1][1] if i + 1 < len(pairs) else len(data)
+            o = _Object(num, obj.offset, obj.end, data[first + off : end], in_stream=obj.num)
+            r.objects.append(o)
+            by_num.setdefault(num, o)
+
+
+def _scan_objects(r: _Reader, pages: dict[int, int]) -> None:
+    for obj in r.objects:
+        strings = dict_strings(obj.head)
+        if strings:
+            _scan_strings(r, obj, strings)
+        if obj.stream is None:
+            continue
+        subtype = _SUBTYPE.search(obj.head)
+        if subtype is not None and subtype.group(1) == b"Image":
+            continue
+        try:
+            decoded = _decode(r, obj)
+        except _Refused as exc:
+            r.error(obj, str(exc))
+            continue
+        except ValueError as exc:
+            r.error(obj, f"damaged stream, not decoded: {exc}")
+            continue
+        if decoded is None:
+            continue
+        page = pages.get(obj.num)
+        shows_text = b"Tj" in decoded or b"TJ" in decoded or b"'" in decoded or b'"' in decoded
+        if shows_text and (page is not None or b"BT" in decoded):
+            text = content_text(decoded, r.fonts.get(obj.num))
+            if text:
+                extra: dict[str, object] = {"pdf_part": "page text"}
+                if page is not None:
+                    extra["pdf_page"] = page
+                _emit(r, obj, text, extra)
+        if decoded is not obj.stream and _filters(obj.head):
+            _emit(r, obj, decoded, {"pdf_part": "stream"})
+
+
+def _scan_strings(r: _Reader, obj: _Object, strings: list[tuple[str, bytes]]) -> None:
+    text = b"\n".join(s.replace(b"\n", b" ") for _, s in strings)
+    starts: list[int] = []
+    at = 0
+    for _, s in strings:
+        starts.append(at)
+        at += len(s) + 1
+    for hit in _find(r, obj, text):
+        i = max(0, bisect.bisect_right(starts, hit.location.offset) - 1)
+        hit.location.extra["pdf_part"] = strings[i][0] or "string"
+        _place(r, obj, hit)
+
+
+def _emit(r: _Reader, obj: _Object, text: bytes, extra: dict[str, object]) -> None:
+    for hit in _find(r, obj, text):
+        hit.location.extra.update(extra)
+        _place(r, obj, hit)
+
+
+def _find(r: _Reader, obj: _Object, text: bytes) -> list[Hit]:
+    tmpl = Location(
+        path=r.template.path,
+        line=1,
+        column=1,
+        offset=0,
+        binary=False,
+        source=r.template.source,
+        commit=r.template.commit,
+        blob=r.template.blob,
+        extra=dict(r.template.extra),
+        member=r.template.member,
+    )
+    return r.find(text, tmpl, r.errors)
+
+
+def _place(r: _Reader, obj: _Object, hit: Hit) -> None:
+    loc = hit.location
+    loc.extra["pdf_object"] = obj.num
+    if obj.in_stream is not None:
+        loc.extra["pdf_object_stream"] = obj.in_stream
+    loc.offset = obj.offset
+    loc.line, loc.column, loc.binary = 1, 1, True
+    loc.decoded = "pdf" + (f">{loc.decoded}" if loc.decoded else "")
+    if r.template.decoded:
+        loc.decoded = f"{r.template.decoded}>{loc.decoded}"
+    r.hits.append((hit, obj.offset, obj.end))
+
+
+def _is_piece(h: Hit, lo: int, hi: int, whole: Hit) -> bool:
+    """h, at an offset in [lo, hi), is a less confident piece of ``whole`` (one TJ piece)."""
+    return (
+        lo <= h.location.offset < hi
+        and h.secret != whole.secret
+        and h.secret in whole.secret
+        and h.confidence < whole.confidence
+    )
+
+
+def _dedupe(r: _Reader, raw: Sequence[Hit]) -> tuple[list[Hit], list[Hit]]:
+    """One hit per (object, secret); a key also seen in the object's raw bytes is reported
+    there, with the object's PDF location added to its ``extra``; a less confident hit that
+    is a piece of a key read whole from the same object (one TJ piece) is dropped."""
+    out: list[Hit] = []
+    seen: set[tuple[int, int, bytes]] = set()
+    raw_by_secret: dict[bytes, list[Hit]] = {}
+    for h in raw:
+        raw_by_secret.setdefault(h.secret, []).append(h)
+    pieces: set[int] = set()
+    for hit, lo, hi in r.hits:
+        pieces.update(id(h) for h in raw if _is_piece(h, lo, hi, hit))
+        pieces.update(id(h) for h, _, _ in r.hits if _is_piece(h, lo, hi, hit))
+    for hit, lo, hi in r.hits:
+        loc = hit.location
+        k = (loc.offset, int(loc.extra.get("pdf_object", -1)), hit.secret)
+        if k in seen or id(hit) in pieces:
+            continue
+        seen.add(k)
+        same = [h for h in raw_by_secret.get(hit.secret, ()) if lo <= h.location.offset < hi]
+        if same:
+            for h in same:
+                for name in ("pdf_object", "pdf_page", "pdf_part", "pdf_object_stream"):
+                    if name in loc.extra:
+                        h.location.extra.setdefault(name, loc.extra[name])
+            continue
+        out.append(hit)
+    return out, [h for h in raw if id(h) not in pieces]
