@@ -7,10 +7,11 @@ bounded region around it:
 
 * base64: the base64 text of the key marker at each of the three byte alignments
   (``VDNCbGJrRk``, ``QzQmxia0ZK``, ``UM0JsYmtGS``: the marker is itself base64, so this is
-  ``OpenAI`` encoded twice). The needle also tells where the 4-character groups start, so
-  a run is decoded at the right alignment even when text of the base64 alphabet sits before
-  it. Runs may be wrapped over lines (``base64``
-  wraps at 76 columns).
+  ``OpenAI`` encoded twice), found by their two halves (a line break may fall inside a
+  needle). A run is a block of lines (wrapped at any column, indented, CRLF: MIME, PEM, YAML
+  block scalars) decoded with its line breaks and indentation removed; the needle, found in
+  that joined text, tells where the 4-character groups start, so the block is decoded at
+  the right alignment even when text of the base64 alphabet sits before it.
 * percent-encoding: only in buffers holding ``%`` and a rule keyword (the marker, "openai"),
   around ``sk%2D`` or an encoded assignment (``key%3D``, ``key%22%3A``); or a key encoded
   whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
@@ -52,6 +53,10 @@ BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
     (b"QzQmxia0ZK", 2),
     (b"UM0JsYmtGS", 3),
 )
+# What the detector looks for: the two halves of each needle. A line break (with any
+# indentation) can fall anywhere in a wrapped block, inside a needle too; it leaves one half
+# whole, and the needle is then found in the run with its blanks removed.
+BASE64_HALVES: tuple[bytes, ...] = tuple(h for n, _ in BASE64_NEEDLES for h in (n[:5], n[5:]))
 # Signs, in a buffer or a window, that decoding escapes or percent-encoding may reveal a key:
 # a partly encoded key keeps its marker, an encoded assignment its variable name; a key whose
 # every character is encoded starts with the encoded "sk".
@@ -61,11 +66,12 @@ _FULL_PERCENT = b"%73%6"
 _FULL_ESCAPES = (b"\\u0073\\u006",)
 # The shortest run that can hold a whole key: 51 characters (legacy) -> 68 in base64.
 MIN_BASE64_RUN = 64
-# Runs of the base64 and base64url alphabets, line breaks included (wrapped output).
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\r\n-]*")
-# Matches up to just after the last byte outside that alphabet (if any).
-_B64_LEFT = re.compile(rb"(?:.*[^A-Za-z0-9+/_\r\n-])?", re.S)
-_B64_WRAP = frozenset(b"\r\n")
+# Runs of the base64 and base64url alphabets over wrapped lines: a line break may have
+# blanks around it (indentation of a YAML block scalar, trailing spaces, CRLF).
+_B64_RUN = re.compile(rb"(?:[A-Za-z0-9+/_-]+|[ \t]*(?:\r\n?|\n)[ \t]*(?=[A-Za-z0-9+/_-]))*")
+_B64_LINE = re.compile(rb"[A-Za-z0-9+/_-]+")
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_BLANKS = frozenset(b" \t\r\n")
 _B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 
 _PERCENT_TRIGGER = re.compile(
@@ -132,91 +138,152 @@ class Decoded:
 # --- base64 -------------------------------------------------------------------------------
 
 
-def _b64_regions(data: bytes) -> Iterator[tuple[int, int, int]]:
-    """(run start, run end, aligned start) of base64 runs around a needle, bounded to
-    ``BASE64_WINDOW`` characters before and after it."""
-    seen: set[tuple[int, int, int]] = set()
+def _b64_hits(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
+    """Offsets of the halves of the marker's base64 (``BASE64_HALVES``) in data: from the
+    keyword offsets the detector found (the halves are among its gate needles), else
+    searched here."""
+    if not isinstance(keywords, bool):
+        return [at for at in keywords if any(data.startswith(h, at) for h in BASE64_HALVES)]
+    hits: list[int] = []
+    for half in BASE64_HALVES:
+        at = data.find(half)
+        while at >= 0 and len(hits) < MAX_REGIONS:
+            hits.append(at)
+            at = data.find(half, at + 1)
+    hits.sort()
+    return hits
+
+
+def _b64_run_start(data: bytes, pos: int, floor: int) -> int:
+    """Where the base64 run holding ``pos`` starts, looking back no further than ``floor``:
+    characters of the alphabet, and line breaks with the blanks around them (wrapped and
+    indented blocks: MIME, PEM, YAML block scalars)."""
+    i = pos
+    while i > floor:
+        c = data[i - 1]
+        if c in _B64_ALPHABET:
+            i -= 1
+            continue
+        if c in _BLANKS:
+            j = i - 1
+            while j > floor and data[j - 1] in _BLANKS:
+                j -= 1
+            if data[j:i].translate(None, b" \t") in (b"\n", b"\r\n", b"\r"):
+                i = j  # one line break (not a blank line: that ends a block)
+                continue
+        break
+    while i < pos and data[i] in _BLANKS:
+        i += 1
+    return i
+
+
+@dataclass
+class _Block:
+    """A base64 run with its blanks (line breaks, indentation) removed: ``text``, the lines
+    it came from (``starts``: index in text where each line starts; ``origins``: offset of
+    that line's first character in the buffer)."""
+
+    text: bytes
+    starts: list[int]
+    origins: list[int]
+
+    def line_of(self, index: int) -> int:
+        return bisect.bisect_right(self.starts, index) - 1
+
+    def line_end(self, line: int) -> int:
+        return self.starts[line + 1] if line + 1 < len(self.starts) else len(self.text)
+
+    def origin(self, index: int) -> int:
+        line = self.line_of(index)
+        return self.origins[line] + (index - self.starts[line])
+
+
+def _b64_block(data: bytes, lo: int, hi: int) -> _Block:
+    text = bytearray()
+    starts: list[int] = []
+    origins: list[int] = []
+    for m in _B64_LINE.finditer(data, lo, hi):
+        starts.append(len(text))
+        origins.append(m.start())
+        text += m.group()
+    return _Block(bytes(text), starts, origins)
+
+
+def _block_ends(block: _Block, line: int) -> list[int]:
+    """Where the encoded text that goes on from ``line`` may end (indexes in block.text).
+
+    A block wrapped at a column has lines of one width but its first (which may follow a
+    ``key:``) and its last, which is shorter: it ends at the first line after ``line`` that
+    is shorter than the line before it, or before one that is longer (when that is not the
+    first line). That last line may also be a short token of the next line of text
+    (``a+``), indistinguishable from a short last line: the end of the line before it is
+    tried too."""
+    lengths = [block.line_end(i) - block.starts[i] for i in range(len(block.starts))]
+    last = len(lengths) - 1
+    for i in range(line + 1, len(lengths)):
+        if lengths[i] < lengths[i - 1]:
+            last = i
+            break
+        if lengths[i] > lengths[i - 1] and i - 1 > 0:
+            last = i - 1
+            break
+    ends = [block.line_end(last)]
+    if last > line:
+        ends.append(block.line_end(last - 1))
+    return ends
+
+
+def _b64_regions(data: bytes, keywords: bool | Sequence[int]) -> Iterator[tuple[_Block, int, int]]:
+    """(block, start, end) of base64 text to decode: runs around the halves of the marker's
+    base64, with line breaks and indentation removed, so that a line break anywhere (inside
+    the marker's encoding too) is no obstacle; ``start`` is aligned to the 4-character
+    groups by the needle found in the joined text, bounded to ``BASE64_WINDOW`` characters
+    before and after it."""
     n = len(data)
     before, after = BASE64_WINDOW
-    for needle, shift in BASE64_NEEDLES:
-        pos = data.find(needle)
-        while pos >= 0:
-            w = max(0, pos - before)
-            left = _B64_LEFT.match(data, w, pos)
-            lo = left.end() if left else w
-            right = _B64_RUN.match(data, pos, min(n, pos + after))
-            hi = right.end() if right else pos + len(needle)
-            while lo < pos and data[lo] in _B64_WRAP:
-                lo += 1
-            # The group holding the needle starts at pos - shift; count back in characters
-            # of the alphabet (line breaks do not count) to the first whole group.
-            group = pos - shift
-            chars = group - lo - (_count_wrap(data, lo, group) if group > lo else 0)
-            aligned = _skip_chars(data, lo, chars % 4)
-            key = (lo, hi, aligned)
-            if key not in seen:
-                seen.add(key)
-                yield key
-            # A needle near the window's end gets a window of its own (its key may run past).
-            pos = data.find(needle, max(hi - BASE64_WINDOW[1] // 4, pos + 1))
+    covered = -1  # runs already decoded reach this far
+    seen: set[tuple[int, int, int]] = set()
+    for pos in _b64_hits(data, keywords):
+        if pos + BASE64_WINDOW[1] // 4 < covered:
+            continue
+        lo = _b64_run_start(data, pos, max(0, pos - before))
+        right = _B64_RUN.match(data, pos, min(n, pos + after))
+        hi = right.end() if right else pos
+        covered = hi if hi < min(n, pos + after) else pos + after // 2
+        block = _b64_block(data, lo, hi)
+        for needle, shift in BASE64_NEEDLES:
+            at = block.text.find(needle)
+            while at >= 0:
+                aligned = (at - shift) % 4
+                line = block.line_of(at)
+                for end in _block_ends(block, line):
+                    key = (block.origins[0], aligned, end)
+                    if key not in seen and end - aligned >= MIN_BASE64_RUN:
+                        seen.add(key)
+                        yield block, aligned, end
+                at = block.text.find(needle, at + 1)
 
 
-def _count_wrap(data: bytes, start: int, end: int) -> int:
-    return data.count(b"\n", start, end) + data.count(b"\r", start, end)
-
-
-def _skip_chars(data: bytes, pos: int, count: int) -> int:
-    """Position after ``count`` alphabet characters from pos (line breaks skipped)."""
-    while count > 0:
-        if data[pos] not in _B64_WRAP:
-            count -= 1
-        pos += 1
-    while pos < len(data) and data[pos] in _B64_WRAP:
-        pos += 1
-    return pos
-
-
-def decode_base64_region(data: bytes, aligned: int, end: int) -> Decoded | None:
-    raw = data[aligned:end]
-    wrapped = b"\n" in raw or b"\r" in raw
-    breaks: list[int] = []
-    if wrapped:
-        # Original positions of the characters kept, by run of characters between breaks.
-        kept = bytearray()
-        starts: list[int] = []  # stripped index at which each segment starts
-        origins: list[int] = []  # original offset of each segment's first character
-        for m in re.finditer(rb"[^\r\n]+", raw):
-            starts.append(len(kept))
-            origins.append(aligned + m.start())
-            kept += m.group()
-        raw = bytes(kept)
-        breaks = starts
-    raw = raw.rstrip(b"=")
-    usable = len(raw) - len(raw) % 4
-    if len(raw) % 4 >= 2:
-        usable = len(raw)
-    text = raw[:usable].translate(_B64_TO_STD)
+def decode_base64_block(block: _Block, start: int, end: int) -> Decoded | None:
+    """block.text[start:end] decoded (base64 or base64url), offsets mapped back to the
+    buffer through the block's lines."""
+    raw = block.text[start:end].rstrip(b"=")
+    if len(raw) % 4 == 1:
+        raw = raw[:-1]
+    text = raw.translate(_B64_TO_STD)
     if len(text) < MIN_BASE64_RUN:
         return None
-    pad = b"=" * (-len(text) % 4)
     try:
-        out = binascii.a2b_base64(text + pad)
+        out = binascii.a2b_base64(text + b"=" * (-len(text) % 4))
     except binascii.Error:
         return None
 
-    if wrapped:
-        seg_starts, seg_origins = breaks, origins
+    def to_parent(offset: int) -> int:
+        return block.origin(min(start + offset * 4 // 3, max(start, end - 1)))
 
-        def to_parent(offset: int) -> int:
-            char = offset * 4 // 3
-            i = bisect.bisect_right(seg_starts, char) - 1
-            return seg_origins[i] + (char - seg_starts[i])
-    else:
-
-        def to_parent(offset: int) -> int:
-            return aligned + offset * 4 // 3
-
-    return Decoded("base64", aligned, end, out, to_parent)
+    return Decoded(
+        "base64", block.origin(start), block.origin(max(start, end - 1)) + 1, out, to_parent
+    )
 
 
 # --- percent-encoding and string escapes --------------------------------------------------
@@ -516,7 +583,7 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
 # Detector looks for them in its own single pass (Detector.scan_keyed), so that
 # worth_decoding costs nothing more.
 GATE_NEEDLES: tuple[bytes, ...] = (
-    *(needle for needle, _ in BASE64_NEEDLES),
+    *BASE64_HALVES,
     _FULL_PERCENT,
     *_FULL_ESCAPES,
 )
@@ -533,9 +600,7 @@ def worth_decoding(
         return bool(keywords)
     return (
         bool(keywords)
-        or b"VDNCbGJrRk" in data
-        or b"QzQmxia0ZK" in data
-        or b"UM0JsYmtGS" in data
+        or any(h in data for h in BASE64_HALVES)
         or (b"%" in data and _FULL_PERCENT in data)
         or (b"\\" in data and _FULL_ESCAPES[0] in data)
     )
@@ -556,29 +621,12 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
         budget -= len(decoded.data)
         return regions <= MAX_REGIONS and budget >= 0
 
-    for _start, end, aligned in _b64_regions(data):
-        if end - aligned < MIN_BASE64_RUN:
-            continue
-        d = decode_base64_region(data, aligned, end)
+    for block, start, end in _b64_regions(data, keywords):
+        d = decode_base64_block(block, start, end)
         if d is not None:
             if not allowed(d):
                 return
             yield d
-        # A run that goes on over a line break may have glued a short token of the next line
-        # (``...=\na+``) onto the key's encoding: its decoding then ends in a junk byte that
-        # the key's half swallows. The text up to the last line break, when it is whole groups
-        # of four, is decoded on its own too (the same key found twice is reported once).
-        stop = aligned + len(data[aligned:end].rstrip(b"\r\n"))
-        last = max(data.rfind(b"\n", aligned, stop), data.rfind(b"\r", aligned, stop))
-        if last > aligned:
-            head = data[aligned:last].rstrip(b"\r\n")
-            whole = head.replace(b"\n", b"").replace(b"\r", b"")
-            if len(whole) >= MIN_BASE64_RUN and len(whole.rstrip(b"=")) % 4 in (0, 2, 3):
-                d = decode_base64_region(data, aligned, aligned + len(head))
-                if d is not None:
-                    if not allowed(d):
-                        return
-                    yield d
     signs: list[tuple[int, int]] | None = None
     if keywords and (
         soft_break_near(data, keywords)
