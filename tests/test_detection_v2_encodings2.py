@@ -149,3 +149,173 @@ def test_base64_wrapped_negatives() -> None:
 
     cut = next(blob.index(n.decode()) for n, _ in BASE64_NEEDLES if n.decode() in blob) + 5
     assert scan(f"{blob[:cut]}\n\n{blob[cut:]}\n".encode()) == []
+
+
+# --- hex ------------------------------------------------------------------------------------
+
+
+def _hex_forms(k: str) -> list[tuple[str, str, bool]]:
+    """(text before the key's hex, the hex, whether it needs a keyword near it)."""
+    raw = k.encode()
+    c_array = ",\n    ".join(
+        ", ".join(f"0x{b:02x}" for b in raw[i : i + 12]) for i in range(0, len(raw), 12)
+    )
+    return [
+        ("blob = ", raw.hex(), False),
+        ("BLOB=", raw.hex().upper(), False),
+        ("x = bytes.fromhex('", raw.hex() + "0a')", False),
+        ("static const char openai_key[] = {", c_array + "};", True),
+        ('OPENAI_KEY = b"', "".join(f"\\x{b:02x}" for b in raw) + '"', True),
+        ("openai: ", " ".join(f"{b:02x}" for b in raw), True),
+        ("openai: ", ":".join(f"{b:02X}" for b in raw), True),
+    ]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_hex_encoded_keys(family: str) -> None:
+    """Hex, lower or upper case, plain or with 0x / \\x / space / colon separators (those
+    near an OpenAI name): the decoded key exactly, located at its encoded "s"."""
+    k = key(family, seed=21)
+    for before, encoded, _ in _hex_forms(k):
+        doc = f"# config\n{before}{encoded}\n"
+        hits = scan(doc.encode())
+        assert [(h.secret.decode(), h.family) for h in hits] == [(k, EXPECTED_FAMILY[family])], (
+            before
+        )
+        loc = hits[0].location
+        assert loc.offset == len("# config\n") + len(before), before
+        assert (loc.line, loc.column) == (2, len(before) + 1)
+        assert loc.decoded in ("hex", "escape"), loc.decoded  # \x73... is also an escape
+
+
+def test_hex_of_a_key_inside_longer_hex_and_negatives() -> None:
+    k = key("svcacct", seed=2)
+    left, right = k.split("T3BlbkFJ")
+    # A key inside the hex of a whole file: the key only, nothing of the next bytes.
+    blob = f"OPENAI_API_KEY={k}\nDEBUG=1\n".encode().hex()
+    assert [h.secret.decode() for h in scan(blob.encode())] == [k]
+    # Fragments and malformed keys in hex: never a high-confidence key.
+    for text in (left + "T3BlbkFJ", left + "T3BlbkFJ" + right[:-9], left):
+        hits = scan(text.encode().hex().encode())
+        assert [h for h in hits if h.confidence > Confidence.LOW] == []
+    # The hex of "sk-" in random hex (a hash, a dump): nothing.
+    import random
+
+    rng = random.Random(3)
+    noise = "".join(rng.choice("0123456789abcdef") for _ in range(4000))
+    noise = noise[:1000] + "736b2d" + noise[1000:2000] + "736B2D" + noise[2000:]
+    assert scan(noise.encode()) == []
+    # Without decoding, nothing.
+    assert scan(k.encode().hex().encode(), decode=False) == []
+
+
+# --- UTF-32 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(
+    ("codec", "bom", "name"),
+    [
+        ("utf-32-le", b"\xff\xfe\x00\x00", "utf-32le"),
+        ("utf-32-be", b"\x00\x00\xfe\xff", "utf-32be"),
+        ("utf-32-le", b"", "utf-32le"),
+        ("utf-32-be", b"", "utf-32be"),
+    ],
+)
+def test_utf32_text_holding_a_key(family: str, codec: str, bom: bytes, name: str) -> None:
+    k = key(family, seed=32)
+    before = "naïve — ✓ 🎉\nsettings:\n  " if bom else "settings:\n  key: x\n  "
+    text = f"{before}OPENAI_API_KEY={k}\nend\n"
+    data = bom + text.encode(codec)
+    hits = scan(data)
+    assert [(h.secret.decode(), h.location.decoded) for h in hits] == [(k, name)]
+    loc = hits[0].location
+    prefix = before + "OPENAI_API_KEY="
+    assert loc.offset == len(bom) + len(prefix.encode(codec))
+    assert loc.line == prefix.count("\n") + 1
+    assert loc.column == len(prefix.rsplit("\n", 1)[1]) + 1
+
+
+def test_utf32_negatives() -> None:
+    k = key("project", seed=33)
+    left = k.split("T3BlbkFJ")[0]
+    for codec in ("utf-32", "utf-32-le", "utf-32-be"):
+        assert scan(("plain text, no key\n" * 20).encode(codec)) == []
+        hits = scan(f"k={left}T3BlbkFJ\n".encode(codec))
+        assert [h for h in hits if h.confidence > Confidence.LOW] == []
+    # UTF-16 stays UTF-16 (its BOM starts like UTF-32 LE's), also when its first character
+    # is a NUL (found by the property test: FF FE 00 00 is then both marks).
+    for first in ("k=", "\x00 k="):
+        hits = scan(b"\xff\xfe" + f"{first}{k}\n".encode("utf-16-le"))
+        assert [(h.secret.decode(), h.location.decoded) for h in hits] == [(k, "utf-16le")]
+
+
+# --- keys broken across lines ----------------------------------------------------------------
+
+CONTINUATIONS = {
+    # name: (text before the key, what breaks the line inside it, text after it)
+    "shell": ("export OPENAI_API_KEY=", "\\\n", "\n"),
+    "shell-quoted": ('export OPENAI_API_KEY="', "\\\n", '"\n'),
+    "python": ('client = OpenAI(api_key="', "\\\n", '")\n'),
+    "c": ('#define OPENAI_KEY "', "\\\n", '"\n'),
+    "dockerfile": ("ENV OPENAI_API_KEY=", "\\\n    ", "\n"),
+    "dockerfile-crlf": ("ENV OPENAI_API_KEY=", "\\\r\n    ", "\r\n"),
+    "yaml-double-quoted": ('openai:\n  key: "', "\\\n    ", '"\n'),
+    "yaml-plain": ("openai:\n  key: ", "\n    ", "\n  model: gpt\n"),
+    "yaml-folded": ("key: >\n  ", "\n  ", "\nother: 1\n"),
+    "yaml-literal": ("key: |\n  ", "\n  ", "\nother: 1\n"),
+    "yaml-literal-crlf": ("key: |\r\n  ", "\r\n  ", "\r\nother: 1\r\n"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(CONTINUATIONS))
+@pytest.mark.parametrize("family", ["legacy", "project", "named-2024", "admin"])
+def test_key_broken_across_lines_at_every_position(form: str, family: str) -> None:
+    """The key broken at every position (inside the marker too) by a continuation: joined,
+    reported whole and exactly, at the line and column of its start."""
+    before, brk, after = CONTINUATIONS[form]
+    k = key(family, seed=len(form))
+    misses = []
+    for cut in range(1, len(k)):
+        doc = (before + k[:cut] + brk + k[cut:] + after).encode()
+        hits = scan(doc)
+        got = [(h.secret.decode(), h.location.offset) for h in hits]
+        if got != [(k, len(before))]:
+            misses.append((cut, [(h.rule_id, h.secret == k.encode()) for h in hits]))
+            continue
+        loc = hits[0].location
+        assert loc.line == before.count("\n") + 1
+        assert loc.column == len(before.rsplit("\n", 1)[-1]) + 1
+        assert loc.decoded == "continuation"
+    assert misses == []
+
+
+def test_key_broken_over_many_lines() -> None:
+    k = key("project", seed=8)
+    for width in (9, 20, 40):
+        pieces = [k[i : i + width] for i in range(0, len(k), width)]
+        shell = "OPENAI_API_KEY=" + "\\\n".join(pieces) + "\n"
+        yaml = "key: >\n  " + "\n  ".join(pieces) + "\n"
+        for doc in (shell, yaml):
+            assert [h.secret.decode() for h in scan(doc.encode())] == [k], (width, doc)
+
+
+def test_continuations_negatives() -> None:
+    """A whole key followed by an indented line is reported once, plainly, nothing glued to
+    it; a fragment followed by unrelated lines is never a whole key; lines that are not
+    continuations (no indentation, no backslash) are not joined."""
+    k1, k2 = key("project", seed=1), key("svcacct", seed=2)
+    left, right = k1.split("T3BlbkFJ")
+    doc = f"keys:\n  a: {k1}\n  b: {k2}\n  cmd: run\\\n    now\n"
+    hits = scan(doc.encode())
+    assert [(h.secret.decode(), h.location.decoded) for h in hits] == [(k1, None), (k2, None)]
+    doc = f"value: {k1}\n  continued\n"
+    assert [(h.secret.decode(), h.location.decoded) for h in scan(doc.encode())] == [(k1, None)]
+    for doc in (
+        f"a: {left}T3BlbkFJ\n  {right[:10]}\n",
+        f"a: {left}T3Bl\\\nxyz\n",
+        f"A={left}T3BlbkFJ{right[:30]}\nB={right[30:]}\n",  # .env lines are not joined
+    ):
+        hits = scan(doc.encode())
+        assert [h for h in hits if h.confidence > Confidence.LOW] == [], doc
+        assert all(h.secret.decode() != k1 for h in hits)

@@ -133,6 +133,9 @@ class Decoded:
     end: int
     data: bytes
     to_parent: Callable[[int], int]  # decoded offset -> offset in the parent buffer
+    # Joined lines ("continuation"): the decoded offsets where text was removed. Only a key that spans one of them is news (the rest is found plainly), and
+    # only a well-formed one (a whole key), never a value glued onto the next line's text.
+    joints: tuple[int, ...] | None = None
 
 
 # --- base64 -------------------------------------------------------------------------------
@@ -453,18 +456,191 @@ def _is_hex(text: bytes) -> bool:
     return len(text) > 0 and all(b in b"0123456789abcdefABCDEF" for b in text)
 
 
-# --- UTF-16 -------------------------------------------------------------------------------
+# --- hex ---------------------------------------------------------------------------------
+
+# "sk-" in hex: a key encoded in hex (bytes.hex(), xxd -p, a hex column of a config).
+HEX_NEEDLES: tuple[bytes, ...] = (b"736b2d", b"736B2D")
+# A byte of hex text: two digits, maybe after 0x or \x; between bytes, maybe ", ", " " or ":".
+_HEX_BYTE = re.compile(rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
+_HEX_SEP = re.compile(rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
+_HEX_TRIGGER = re.compile(
+    rb"(?:0[xX]|\\[xX])?73(?:, ?|[ :])?(?:0[xX]|\\[xX])?6[bB](?:, ?|[ :])?(?:0[xX]|\\[xX])?2[dD]"
+)
+# Bytes decoded from one trigger: the longest key is ~170 characters, then some context.
+HEX_MAX_BYTES = 512
 
 
-def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
-    """ "utf-16le" / "utf-16be" if data looks like UTF-16 text, else None."""
-    if at_start and data[:2] == b"\xff\xfe":
-        return "utf-16le"
-    if at_start and data[:2] == b"\xfe\xff":
-        return "utf-16be"
+def decode_hex(data: bytes, start: int) -> Decoded | None:
+    """Hex text from ``start`` (the encoded "sk-"), as long as it goes on: pairs of digits,
+    each maybe after ``0x``/``\\x``, maybe separated by ", ", " " or ":"."""
+    out = bytearray()
+    origin: list[int] = []
+    i = start
+    end = len(data)
+    while len(out) < HEX_MAX_BYTES:
+        m = _HEX_BYTE.match(data, i)
+        if m is None:
+            break
+        out.append(int(m.group(1), 16))
+        origin.append(m.start())
+        i = m.end()
+        sep = _HEX_SEP.match(data, i)
+        if sep is not None and _HEX_BYTE.match(data, sep.end()) is not None:
+            i = sep.end()
+    if len(out) < 20:
+        return None
+    end = i
+    return _mapped("hex", start, end, bytes(out), origin)
+
+
+def _hex_starts(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
+    if not isinstance(keywords, bool):
+        return [at for at in keywords if any(data.startswith(n, at) for n in HEX_NEEDLES)]
+    found: list[int] = []
+    for needle in HEX_NEEDLES:
+        at = data.find(needle)
+        while at >= 0 and len(found) < MAX_REGIONS:
+            found.append(at)
+            at = data.find(needle, at + 1)
+    return sorted(found)
+
+
+# --- keys broken across lines ---------------------------------------------
+
+_KEY_CHAR = rb"[A-Za-z0-9_-]"
+# A line continuation between two characters of a key: backslash-newline (shell, Python, C,
+# Dockerfile, a YAML double-quoted scalar's escaped line break), with the next line's
+# indentation; or a line break followed by indentation (YAML plain scalars continued on an
+# indented line, folded ``>`` and literal ``|`` block scalars).
+_CONTINUATION = re.compile(
+    rb"(?<=" + _KEY_CHAR + rb")(?:\\\r?\n[ \t]*|\r?\n[ \t]+)(?=" + _KEY_CHAR + rb")"
+)
+# Where a key broken across lines may be: its marker whole on one line, or broken by the
+# line break (one of these two pieces of it is then whole).
+JOIN_ANCHORS: tuple[bytes, ...] = (b"T3Bl", b"lbkFJ")
+JOIN_WINDOW = 384
+
+
+_KEY_RUN = re.compile(rb"(?:[A-Za-z0-9_-]+|\\\r?\n[ \t]*|\r?\n[ \t]+)*")
+_KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# A key's right half spans at most this many continuations (wrapped at 9 characters).
+JOIN_MAX_AFTER = 16
+
+
+def _run_start(data: bytes, at: int, floor: int) -> int:
+    """Back from ``at`` over key characters and continuations (to ``floor`` at most)."""
+    i = at
+    while i > floor:
+        c = data[i - 1]
+        if c in _KEY_CHARS:
+            i -= 1
+            continue
+        j = i
+        while j > floor and data[j - 1] in b" \t":
+            j -= 1
+        indented = j < i
+        if j > floor and data[j - 1] == 0x0A:
+            j -= 1
+            if j > floor and data[j - 1] == 0x0D:
+                j -= 1
+            if j > floor and data[j - 1] == 0x5C:
+                j -= 1
+            elif not indented:
+                break
+            if j > floor and data[j - 1] in _KEY_CHARS:
+                i = j
+                continue
+        break
+    return i
+
+
+def _join(data: bytes, start: int, end: int, joints: list[tuple[int, int]]) -> Decoded:
+    """data[start:end] without the spans ``joints`` (in order)."""
+    pieces: list[bytes] = []
+    seg_starts: list[int] = []  # decoded offset where each piece starts
+    seg_origins: list[int] = []  # its offset in data
+    removed: list[int] = []
+    at = start
+    size = 0
+    for j_start, j_end in joints:
+        seg_starts.append(size)
+        seg_origins.append(at)
+        pieces.append(data[at:j_start])
+        size += j_start - at
+        removed.append(size)
+        at = j_end
+    seg_starts.append(size)
+    seg_origins.append(at)
+    pieces.append(data[at:end])
+
+    def to_parent(offset: int) -> int:
+        i = bisect.bisect_right(seg_starts, offset) - 1
+        return seg_origins[i] + (offset - seg_starts[i])
+
+    return Decoded("continuation", start, end, b"".join(pieces), to_parent, tuple(removed))
+
+
+def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Decoded]:
+    """Keys broken across lines, joined: around the marker, or a piece of it, the run of key
+    characters and continuations that holds it, with the continuations before the marker
+    removed and those after it removed one more at a time (a key ends where its right half
+    does, and the line after it is no part of it)."""
+    if isinstance(keywords, bool):
+        found: set[int] = set()
+        for piece in JOIN_ANCHORS:
+            at = data.find(piece)
+            while at >= 0 and len(found) < MAX_REGIONS:
+                found.add(at)
+                at = data.find(piece, at + 1)
+        anchors = sorted(found)
+    else:
+        anchors = [at for at in keywords if any(data.startswith(p, at) for p in JOIN_ANCHORS)]
+    done = -1
+    for at in anchors:
+        if at < done:
+            continue  # inside a run already joined
+        end = _KEY_RUN.match(data, at, min(len(data), at + JOIN_WINDOW))
+        hi = end.end() if end else at
+        lo = _run_start(data, at, max(0, at - JOIN_WINDOW))
+        done = hi
+        joints = [m.span() for m in _CONTINUATION.finditer(data, lo, hi)]
+        if not joints:
+            continue
+        before = [j for j in joints if j[0] < at]
+        after = [j for j in joints if j[0] >= at][:JOIN_MAX_AFTER]
+        for n in range(0 if before else 1, len(after) + 1):
+            yield _join(data, lo, hi, before + after[:n])
+
+
+# --- UTF-16 and UTF-32 ---------------------------------------------------------------------
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32le"),  # before UTF-16 LE: its BOM starts the same way
+    (b"\x00\x00\xfe\xff", "utf-32be"),
+    (b"\xff\xfe", "utf-16le"),
+    (b"\xfe\xff", "utf-16be"),
+)
+_UNIT = {"utf-16le": 2, "utf-16be": 2, "utf-32le": 4, "utf-32be": 4}
+
+
+def wide_encoding(data: bytes, at_start: bool = True) -> str | None:
+    """ "utf-16le" / "utf-16be" / "utf-32le" / "utf-32be" if data looks like UTF-16 or
+    UTF-32 text (a byte-order mark, or the NULs of mostly-ASCII text), else None."""
+    if at_start:
+        for bom, encoding in _BOMS:
+            if data.startswith(bom) and (_UNIT[encoding] == 2 or _utf32_body(data, encoding)):
+                return encoding
     if data.find(b"\0", 0, UTF16_SAMPLE) < 0 or len(data) < 16:
         return None  # the common case, without copying anything
     head = data[:UTF16_SAMPLE]
+    quads = len(head) // 4
+    zeros = [head[i : quads * 4 : 4].count(0) for i in range(4)]
+    # UTF-32 of mostly-ASCII text: three NULs in every four bytes, the fourth rarely NUL.
+    high, low = quads * 0.98, quads * 0.02
+    if zeros[0] <= low and zeros[1] >= quads * 0.3 and zeros[2] >= high and zeros[3] >= high:
+        return "utf-32le"
+    if zeros[3] <= low and zeros[2] >= quads * 0.3 and zeros[1] >= high and zeros[0] >= high:
+        return "utf-32be"
     pairs = len(head) // 2
     even = head[0 : pairs * 2 : 2].count(0)
     odd = head[1 : pairs * 2 : 2].count(0)
@@ -475,34 +651,60 @@ def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
     return None
 
 
-def decode_utf16(data: bytes, encoding: str) -> Decoded:
-    """The whole buffer as UTF-8; offsets map back to the UTF-16 code unit they came from."""
-    bom = b"\xff\xfe" if encoding == "utf-16le" else b"\xfe\xff"
-    skip = 2 if data[:2] == bom else 0
-    body = data[skip : len(data) - (len(data) - skip) % 2]
+def _utf32_body(data: bytes, encoding: str) -> bool:
+    """After a UTF-32 byte-order mark, text whose code points all have a NUL top byte and
+    mostly lie in the first plane (the UTF-16 LE mark followed by a NUL character starts the
+    same way)."""
+    body = data[4 : 4 + UTF16_SAMPLE]
+    quads = len(body) // 4
+    top, plane = (3, 2) if encoding == "utf-32le" else (0, 1)
+    return (
+        body[top : quads * 4 : 4].count(0) == quads
+        and body[plane : quads * 4 : 4].count(0) * 2 >= quads
+    )
+
+
+def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
+    """UTF-16 only (``wide_encoding`` without UTF-32)."""
+    found = wide_encoding(data, at_start)
+    return found if found in ("utf-16le", "utf-16be") else None
+
+
+def decode_wide(data: bytes, encoding: str) -> Decoded:
+    """The whole buffer as UTF-8; offsets map back to the UTF-16 code unit or UTF-32 code
+    point they came from."""
+    unit = _UNIT[encoding]
+    bom = next(b for b, e in _BOMS if e == encoding)
+    skip = len(bom) if data.startswith(bom) else 0
+    body = data[skip : len(data) - (len(data) - skip) % unit]
     text = body.decode(encoding, "replace")
     out = text.encode("utf-8", "surrogatepass")
     if out.isascii():
 
         def to_parent(offset: int) -> int:
-            return skip + 2 * offset
+            return skip + unit * offset
     else:
-        # UTF-8 offset -> UTF-16 offset, through the cumulative widths of the characters.
+        # UTF-8 offset -> offset in the wide text, through the cumulative widths of the
+        # characters.
         utf8_starts: list[int] = []
-        utf16_starts: list[int] = []
-        u8 = u16 = 0
+        wide_starts: list[int] = []
+        u8 = wide = 0
         for ch in text:
             utf8_starts.append(u8)
-            utf16_starts.append(u16)
+            wide_starts.append(wide)
             cp = ord(ch)
             u8 += 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
-            u16 += 2 if cp < 0x10000 else 4
+            wide += 4 if unit == 4 or cp >= 0x10000 else 2
 
         def to_parent(offset: int) -> int:
             i = bisect.bisect_right(utf8_starts, offset) - 1
-            return skip + (utf16_starts[i] if i >= 0 else 0)
+            return skip + (wide_starts[i] if i >= 0 else 0)
 
     return Decoded(encoding, 0, len(data), out, to_parent)
+
+
+def decode_utf16(data: bytes, encoding: str) -> Decoded:
+    return decode_wide(data, encoding)
 
 
 # --- all together -------------------------------------------------------------------------
@@ -584,6 +786,8 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
 # worth_decoding costs nothing more.
 GATE_NEEDLES: tuple[bytes, ...] = (
     *BASE64_HALVES,
+    *HEX_NEEDLES,
+    *JOIN_ANCHORS,
     _FULL_PERCENT,
     *_FULL_ESCAPES,
 )
@@ -601,6 +805,8 @@ def worth_decoding(
     return (
         bool(keywords)
         or any(h in data for h in BASE64_HALVES)
+        or any(h in data for h in HEX_NEEDLES)
+        or any(p in data for p in JOIN_ANCHORS)
         or (b"%" in data and _FULL_PERCENT in data)
         or (b"\\" in data and _FULL_ESCAPES[0] in data)
     )
@@ -685,3 +891,27 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
                 if not allowed(d):
                     return
                 yield d
+    # Hex: from the hex of "sk-" (gate needles), or its forms with separators (0x73, 0x6b,
+    # ...; 73 6b 2d; 73:6b:2d) near a keyword.
+    starts = set(_hex_starts(data, keywords))
+    if keywords and (b"6b" in data or b"6B" in data):
+        if signs is None:
+            signs = (
+                _sign_anchors(data)
+                if isinstance(keywords, bool)
+                else [(at, at + 1) for at in keywords[:MAX_REGIONS]]
+            )
+        for start, end in _windows(data, signs, *SIGN_WINDOW):
+            if data.find(b"6b", start, end) >= 0 or data.find(b"6B", start, end) >= 0:
+                starts.update(m.start() for m in _HEX_TRIGGER.finditer(data, start, end))
+    for start in sorted(starts):
+        d = decode_hex(data, start)
+        if d is not None:
+            if not allowed(d):
+                return
+            yield d
+    # Keys broken across lines by continuations, joined.
+    for d in _continuations(data, keywords):
+        if not allowed(d):
+            return
+        yield d
