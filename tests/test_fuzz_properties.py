@@ -88,6 +88,15 @@ def encode(k: str, how: str, pre: bytes) -> tuple[bytes, int]:
         return b"|\r\n" + b"\r\n".join(b"  " + line for line in lines), 3 + start + (
             start // width
         ) * 4 + 2
+    if how == "hex":
+        return raw.hex().encode(), len(pre) * 2
+    if how == "hex-upper":
+        return raw.hex().upper().encode(), len(pre) * 2
+    if how == "continuation":
+        # The key broken by a backslash-newline (and indentation) at a point set by pre.
+        cut = 1 + len(pre) * 13 % (len(k) - 1)
+        brk = [b"\\\n", b"\\\r\n    ", b"\n  "][len(pre) % 3]
+        return k[:cut].encode() + brk + k[cut:].encode(), 0
     if how == "percent":
         return pre.hex().encode() + b"=" + "".join(f"%{b:02X}" for b in k.encode()).encode(), len(
             pre
@@ -101,7 +110,17 @@ def encode(k: str, how: str, pre: bytes) -> tuple[bytes, int]:
 @given(
     keys,
     st.sampled_from(
-        ["base64", "base64url", "base64-wrapped", "base64-indented", "percent", "escape"]
+        [
+            "base64",
+            "base64url",
+            "base64-wrapped",
+            "base64-indented",
+            "hex",
+            "hex-upper",
+            "continuation",
+            "percent",
+            "escape",
+        ]
     ),
     st.binary(max_size=60),
     surround,
@@ -126,7 +145,7 @@ def test_encoded_key_found_once_at_the_encoded_text(
     found = [h for h in hits if h.secret == k.encode()]
     assert len(found) == 1, (how, [h.location for h in found])
     loc = found[0].location
-    assert loc.decoded == ("base64" if how.startswith("base64") else how)
+    assert loc.decoded == ("base64" if how.startswith("base64") else how.split("-")[0])
     assert loc.offset == len(before) + len(d1) + rel
     # And nothing when decoding is off.
     assert [h for h in scan(data, decode=False)[0] if h.secret == k.encode()] == []
@@ -156,6 +175,30 @@ def test_utf16_key_found_once(
     assert found[0].location.line == prefix.count("\n") + 1
 
 
+@SETTINGS
+@given(
+    keys,
+    st.sampled_from(["utf-32-le", "utf-32-be"]),
+    st.booleans(),
+    st.text(max_size=200),
+    st.text(alphabet=st.characters(max_codepoint=126, min_codepoint=32), max_size=200),
+)
+def test_utf32_key_found_once(
+    fam_key: tuple[str, str], enc: str, bom: bool, before: str, ascii_before: str
+) -> None:
+    _, k = fam_key
+    text_before = before if bom else ascii_before
+    assume("sk-" not in text_before and "T3BlbkFJ" not in text_before)
+    head = (b"\xff\xfe\x00\x00" if enc == "utf-32-le" else b"\x00\x00\xfe\xff") if bom else b""
+    prefix = text_before + " "
+    data = head + (prefix + k + "\n").encode(enc, "surrogatepass")
+    hits, _ = scan(data)
+    found = [h for h in hits if h.secret == k.encode()]
+    assert len(found) == 1
+    assert found[0].location.offset == len(head) + len(prefix.encode(enc, "surrogatepass"))
+    assert found[0].location.line == prefix.count("\n") + 1
+
+
 MAGICS = [
     b"",
     b"PK\x03\x04",
@@ -170,6 +213,13 @@ MAGICS = [
     b"VDNCbGJrRk",
     b"%73%6B%2D",
     b"sk\\u002dproj\\u002d",
+    b"\xff\xfe\x00\x00",
+    b"\x00\x00\xfe\xff",
+    b"736b2d70726f6a2d",
+    b"0x73, 0x6b, 0x2d, openai",
+    b"QzQmx\n  ia0ZK",
+    b"sk-proj-T3Bl\\\n  bkFJ",
+    b"key: >\n  sk-proj-a\n  T3BlbkFJ",
 ]
 
 

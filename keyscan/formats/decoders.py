@@ -476,21 +476,35 @@ def decode_hex(data: bytes, start: int) -> Decoded | None:
     out = bytearray()
     origin: list[int] = []
     i = start
-    end = len(data)
+    # The first byte and the first separator fix the form: hex written one way goes on the
+    # same way (so "736b2d..." followed by " 41" does not take in the 41).
+    prefix: bytes | None = None
+    kind: int | None = None  # first byte of the separator, 0 for none
     while len(out) < HEX_MAX_BYTES:
         m = _HEX_BYTE.match(data, i)
         if m is None:
+            break
+        this = data[m.start() : m.start(1)].lower()
+        if prefix is None:
+            prefix = this
+        elif this != prefix:
             break
         out.append(int(m.group(1), 16))
         origin.append(m.start())
         i = m.end()
         sep = _HEX_SEP.match(data, i)
-        if sep is not None and _HEX_BYTE.match(data, sep.end()) is not None:
+        sep_kind = data[i] if sep is not None else 0
+        if kind is None:
+            kind = sep_kind
+        if sep_kind != kind:
+            break
+        if sep is not None:
+            if _HEX_BYTE.match(data, sep.end()) is None:
+                break
             i = sep.end()
     if len(out) < 20:
         return None
-    end = i
-    return _mapped("hex", start, end, bytes(out), origin)
+    return _mapped("hex", start, i, bytes(out), origin)
 
 
 def _hex_starts(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
