@@ -205,6 +205,14 @@ def test_hex_of_a_key_inside_longer_hex_and_negatives() -> None:
     noise = "".join(rng.choice("0123456789abcdef") for _ in range(4000))
     noise = noise[:1000] + "736b2d" + noise[1000:2000] + "736B2D" + noise[2000:]
     assert scan(noise.encode()) == []
+    # A byte array that starts on the line after its name, over several lines.
+    raw = k.encode()
+    rows = ",\n    ".join(
+        ", ".join(f"0x{b:02X}" for b in raw[i : i + 8]) for i in range(0, len(raw), 8)
+    )
+    doc = f"static const unsigned char openai_key[] = {{\n    {rows}\n}};\n"
+    hits = scan(doc.encode())
+    assert [(h.secret.decode(), h.location.line, h.location.column) for h in hits] == [(k, 2, 5)]
     # Without decoding, nothing.
     assert scan(k.encode().hex().encode(), decode=False) == []
 

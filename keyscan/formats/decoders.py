@@ -316,6 +316,23 @@ def _windows(
         yield cur_start, cur_end
 
 
+def _spans(
+    data: bytes, anchors: Iterable[tuple[int, int]], before: int, after: int
+) -> Iterator[tuple[int, int]]:
+    """Merged windows around anchors (in order), over lines."""
+    lo = hi = -1
+    for a_start, a_end in anchors:
+        s, e = max(0, a_start - before), min(len(data), a_end + after)
+        if s <= hi:
+            hi = max(hi, e)
+            continue
+        if hi > lo:
+            yield lo, hi
+        lo, hi = s, e
+    if hi > lo:
+        yield lo, hi
+
+
 def _mapped(how: str, start: int, end: int, out: bytes, origin: list[int]) -> Decoded:
     origin.append(end)
 
@@ -463,8 +480,9 @@ HEX_NEEDLES: tuple[bytes, ...] = (b"736b2d", b"736B2D")
 # A byte of hex text: two digits, maybe after 0x or \x; between bytes, maybe ", ", " " or ":".
 _HEX_BYTE = re.compile(rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
 _HEX_SEP = re.compile(rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
+# "sk-" in hex with separators; starts with a literal (a fast search), its 0x or \\x before.
 _HEX_TRIGGER = re.compile(
-    rb"(?:0[xX]|\\[xX])?73(?:, ?|[ :])?(?:0[xX]|\\[xX])?6[bB](?:, ?|[ :])?(?:0[xX]|\\[xX])?2[dD]"
+    rb"73(?:, ?|[ :])?(?:0[xX]|\\[xX])?6[bB](?:, ?|[ :])?(?:0[xX]|\\[xX])?2[dD]"
 )
 # Bytes decoded from one trigger: the longest key is ~170 characters, then some context.
 HEX_MAX_BYTES = 512
@@ -908,16 +926,18 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
     # Hex: from the hex of "sk-" (gate needles), or its forms with separators (0x73, 0x6b,
     # ...; 73 6b 2d; 73:6b:2d) near a keyword.
     starts = set(_hex_starts(data, keywords))
-    if keywords and (b"6b" in data or b"6B" in data):
+    if keywords:
         if signs is None:
             signs = (
                 _sign_anchors(data)
                 if isinstance(keywords, bool)
                 else [(at, at + 1) for at in keywords[:MAX_REGIONS]]
             )
-        for start, end in _windows(data, signs, *SIGN_WINDOW):
-            if data.find(b"6b", start, end) >= 0 or data.find(b"6B", start, end) >= 0:
-                starts.update(m.start() for m in _HEX_TRIGGER.finditer(data, start, end))
+        # Over lines (a byte array often starts on the line after its name).
+        for start, end in _spans(data, signs, *SIGN_WINDOW):
+            for m in _HEX_TRIGGER.finditer(data, start, end):
+                at = m.start()
+                starts.add(at - 2 if data[max(0, at - 2) : at].lower() in (b"0x", b"\\x") else at)
     for start in sorted(starts):
         d = decode_hex(data, start)
         if d is not None:
