@@ -141,12 +141,23 @@ class Decoded:
 # --- base64 -------------------------------------------------------------------------------
 
 
+def _offsets_of(data: bytes, keywords: Sequence[int], needles: tuple[bytes, ...]) -> list[int]:
+    """The keyword offsets (from the detector) where one of ``needles`` starts; most offsets
+    are other keywords, told apart by their first byte."""
+    firsts = {n[0] for n in needles}
+    return [
+        at
+        for at in keywords
+        if data[at] in firsts and any(data.startswith(n, at) for n in needles)
+    ]
+
+
 def _b64_hits(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
     """Offsets of the halves of the marker's base64 (``BASE64_HALVES``) in data: from the
     keyword offsets the detector found (the halves are among its gate needles), else
     searched here."""
     if not isinstance(keywords, bool):
-        return [at for at in keywords if any(data.startswith(h, at) for h in BASE64_HALVES)]
+        return _offsets_of(data, keywords, BASE64_HALVES)
     hits: list[int] = []
     for half in BASE64_HALVES:
         at = data.find(half)
@@ -527,7 +538,7 @@ def decode_hex(data: bytes, start: int) -> Decoded | None:
 
 def _hex_starts(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
     if not isinstance(keywords, bool):
-        return [at for at in keywords if any(data.startswith(n, at) for n in HEX_NEEDLES)]
+        return _offsets_of(data, keywords, HEX_NEEDLES)
     found: list[int] = []
     for needle in HEX_NEEDLES:
         at = data.find(needle)
@@ -626,7 +637,7 @@ def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Deco
                 at = data.find(piece, at + 1)
         anchors = sorted(found)
     else:
-        anchors = [at for at in keywords if any(data.startswith(p, at) for p in JOIN_ANCHORS)]
+        anchors = _offsets_of(data, keywords, JOIN_ANCHORS)
     done = -1
     for at in anchors:
         if at < done:
