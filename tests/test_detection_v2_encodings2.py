@@ -280,11 +280,17 @@ CONTINUATIONS = {
 @pytest.mark.parametrize("family", ["legacy", "project", "named-2024", "admin"])
 def test_key_broken_across_lines_at_every_position(form: str, family: str) -> None:
     """The key broken at every position (inside the marker too) by a continuation: joined,
-    reported whole and exactly, at the line and column of its start."""
+    reported whole and exactly, at the line and column of its start. (A legacy or named key,
+    whose prefix is no keyword, broken inside its marker is found after an OpenAI name only:
+    the README says so.)"""
     before, brk, after = CONTINUATIONS[form]
     k = key(family, seed=len(form))
+    marker = k.index("T3BlbkFJ")
+    named = "openai" in before.lower()
     misses = []
     for cut in range(1, len(k)):
+        if family in ("legacy", "named-2024") and not named and marker < cut < marker + 8:
+            continue
         doc = (before + k[:cut] + brk + k[cut:] + after).encode()
         hits = scan(doc)
         got = [(h.secret.decode(), h.location.offset) for h in hits]
@@ -296,6 +302,20 @@ def test_key_broken_across_lines_at_every_position(form: str, family: str) -> No
         assert loc.column == len(before.rsplit("\n", 1)[-1]) + 1
         assert loc.decoded == "continuation"
     assert misses == []
+
+
+def test_legacy_key_broken_inside_its_marker_after_an_openai_name() -> None:
+    k = key("legacy", seed=6)
+    marker = k.index("T3BlbkFJ")
+    for cut in range(marker + 1, marker + 8):
+        for doc in (
+            f"openai:\n  api_key: >\n    {k[:cut]}\n    {k[cut:]}\n",
+            f"OPENAI_API_KEY={k[:cut]}\\\n{k[cut:]}\n",
+        ):
+            assert [h.secret.decode() for h in scan(doc.encode())] == [k], (cut, doc)
+        # Without a name, nothing (no whole key, no fragment taken for one).
+        doc = f"x: >\n  {k[:cut]}\n  {k[cut:]}\n"
+        assert [h for h in scan(doc.encode()) if h.confidence > Confidence.LOW] == []
 
 
 def test_key_broken_over_many_lines() -> None:
@@ -327,3 +347,30 @@ def test_continuations_negatives() -> None:
         hits = scan(doc.encode())
         assert [h for h in hits if h.confidence > Confidence.LOW] == [], doc
         assert all(h.secret.decode() != k1 for h in hits)
+
+
+# --- the keyword plans agree on the new gate needles -------------------------------------------
+
+
+def test_hyperscan_and_pure_python_plans_agree_on_the_gate_needles() -> None:
+    """The pure-Python plan finds the halves of the marker's base64 in one translated copy
+    (one pass per set of halves) and the hex of "sk-" in any case: exactly the offsets that
+    Hyperscan finds."""
+    import random
+
+    from keyscan.detector import _HyperscanPlan, _KeywordPlan
+    from keyscan.formats.decoders import BASE64_HALVES, HEX_NEEDLES
+
+    hs = pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
+    keywords = DET._keywords
+    fast, pure = _HyperscanPlan(hs, keywords), _KeywordPlan(keywords)
+    assert pure.translated is not None
+    rng = random.Random(41)
+    near = [h[:-1] + bytes([h[-1] ^ 1]) for h in BASE64_HALVES]  # one byte off
+    pieces = [*BASE64_HALVES, *near, b"736b2d", b"736B2D", b"736b2D", b"736", b"T3BlbkFJ",
+              b"T3Bl", b"lbkFJ", b"sk-proj-", b"openai", b"\n  ", b"GiYRZ", b"Jamr0"]  # fmt: skip
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) + rng.randbytes(rng.randint(0, 4)) for _ in range(50))
+        got, want = fast.find(data), pure.find(data)
+        assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+    assert pure.find(b"x736B2Dy") == {(HEX_NEEDLES[0], True): [1]}

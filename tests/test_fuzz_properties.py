@@ -95,6 +95,11 @@ def encode(k: str, how: str, pre: bytes) -> tuple[bytes, int]:
     if how == "continuation":
         # The key broken by a backslash-newline (and indentation) at a point set by pre.
         cut = 1 + len(pre) * 13 % (len(k) - 1)
+        marker = k.index("T3BlbkFJ")
+        if not k.startswith(("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-")):
+            # Documented limit (README, "Not detected"): a legacy or named key broken inside
+            # its marker is found only after an OpenAI name.
+            cut = marker if marker < cut < marker + 8 else cut
         brk = [b"\\\n", b"\\\r\n    ", b"\n  "][len(pre) % 3]
         return k[:cut].encode() + brk + k[cut:].encode(), 0
     if how == "percent":

@@ -487,7 +487,7 @@ def _is_hex(text: bytes) -> bool:
 # --- hex ---------------------------------------------------------------------------------
 
 # "sk-" in hex: a key encoded in hex (bytes.hex(), xxd -p, a hex column of a config).
-HEX_NEEDLES: tuple[bytes, ...] = (b"736b2d", b"736B2D")
+HEX_NEEDLES: tuple[bytes, ...] = (b"736b2d",)  # in any case (GATE_NEEDLES_FOLDED)
 # A byte of hex text: two digits, maybe after 0x or \x; between bytes, maybe ", ", " " or ":".
 _HEX_BYTE = re.compile(rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
 _HEX_SEP = re.compile(rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
@@ -537,15 +537,19 @@ def decode_hex(data: bytes, start: int) -> Decoded | None:
 
 
 def _hex_starts(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
+    """Offsets of the hex of "sk-", in any case."""
+    (needle,) = HEX_NEEDLES
     if not isinstance(keywords, bool):
-        return _offsets_of(data, keywords, HEX_NEEDLES)
+        return [
+            at for at in keywords if data[at] == 0x37 and data[at : at + 6].lower() == needle
+        ]
+    lowered = data.lower()
     found: list[int] = []
-    for needle in HEX_NEEDLES:
-        at = data.find(needle)
-        while at >= 0 and len(found) < MAX_REGIONS:
-            found.append(at)
-            at = data.find(needle, at + 1)
-    return sorted(found)
+    at = lowered.find(needle)
+    while at >= 0 and len(found) < MAX_REGIONS:
+        found.append(at)
+        at = lowered.find(needle, at + 1)
+    return found
 
 
 # --- keys broken across lines ---------------------------------------------
@@ -558,16 +562,20 @@ _KEY_CHAR = rb"[A-Za-z0-9_-]"
 _CONTINUATION = re.compile(
     rb"(?<=" + _KEY_CHAR + rb")(?:\\\r?\n[ \t]*|\r?\n[ \t]+)(?=" + _KEY_CHAR + rb")"
 )
-# Where a key broken across lines may be: its marker whole on one line, or broken by the
-# line break (one of these two pieces of it is then whole).
-JOIN_ANCHORS: tuple[bytes, ...] = (b"T3Bl", b"lbkFJ")
+# Where a key broken across lines may be, among the rule keywords (no needle of its own, so
+# plain trees pay nothing): its marker whole on one line; its prefix (sk-proj-, sk-svcacct-,
+# sk-admin-, sk-None-), which also finds a key whose marker the break splits; the first
+# "sk-" after an OpenAI name (a legacy or named key broken inside its marker).
 JOIN_WINDOW = 384
+# How far after an OpenAI name its key may start.
+JOIN_NAME_REACH = 96
 
 
 _KEY_RUN = re.compile(rb"(?:[A-Za-z0-9_-]+|\\\r?\n[ \t]*|\r?\n[ \t]+)*")
 _KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-# A key's right half spans at most this many continuations (wrapped at 9 characters).
-JOIN_MAX_AFTER = 16
+# A key spans at most this many continuations after its anchor (~200 characters wrapped
+# at 9).
+JOIN_MAX_AFTER = 24
 
 
 def _run_start(data: bytes, at: int, floor: int) -> int:
@@ -623,21 +631,32 @@ def _join(data: bytes, start: int, end: int, joints: list[tuple[int, int]]) -> D
     return Decoded("continuation", start, end, b"".join(pieces), to_parent, tuple(removed))
 
 
-def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Decoded]:
-    """Keys broken across lines, joined: around the marker, or a piece of it, the run of key
-    characters and continuations that holds it, with the continuations before the marker
-    removed and those after it removed one more at a time (a key ends where its right half
-    does, and the line after it is no part of it)."""
+def _join_anchors(data: bytes, keywords: bool | Sequence[int]) -> Iterator[int]:
     if isinstance(keywords, bool):
-        found: set[int] = set()
-        for piece in JOIN_ANCHORS:
-            at = data.find(piece)
-            while at >= 0 and len(found) < MAX_REGIONS:
-                found.add(at)
-                at = data.find(piece, at + 1)
-        anchors = sorted(found)
-    else:
-        anchors = _offsets_of(data, keywords, JOIN_ANCHORS)
+        spans = _sign_anchors(data)
+        keywords = [a for a, _ in spans]
+        at = data.find(b"sk-")
+        while at >= 0 and len(keywords) < MAX_REGIONS:
+            keywords.append(at)
+            at = data.find(b"sk-", at + 1)
+    for at in keywords:
+        c = data[at]
+        if (c == 0x54 and data.startswith(MARKER_BYTES, at)) or (
+            c == 0x73 and data.startswith(b"sk-", at)
+        ):
+            yield at
+        elif c in b"oO" and data[at : at + 4].lower() == b"open":
+            s = data.find(b"sk-", at, at + JOIN_NAME_REACH)
+            if s >= 0:
+                yield s
+
+
+def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Decoded]:
+    """Keys broken across lines, joined: from an anchor (the marker, a key prefix, the first
+    "sk-" after an OpenAI name), the run of key characters and continuations that holds it,
+    with the continuations before the anchor removed and those after it removed one more at
+    a time (a key ends where its right half does, and the line after it is no part of it)."""
+    anchors = sorted(set(_join_anchors(data, keywords)))
     done = -1
     for at in anchors:
         if at < done:
@@ -829,11 +848,16 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
 # worth_decoding costs nothing more.
 GATE_NEEDLES: tuple[bytes, ...] = (
     *BASE64_HALVES,
-    *HEX_NEEDLES,
-    *JOIN_ANCHORS,
     _FULL_PERCENT,
     *_FULL_ESCAPES,
 )
+
+
+# Looked for in any case (the hex of "sk-", upper or lower case).
+GATE_NEEDLES_FOLDED: tuple[bytes, ...] = HEX_NEEDLES
+# Sets of gate needles of one length that the pure-Python keyword plan finds with one pass
+# per set (see keyscan.detector._Translated): the first halves, the second halves.
+GATE_NEEDLE_SETS: tuple[tuple[bytes, ...], ...] = (BASE64_HALVES[0::2], BASE64_HALVES[1::2])
 
 
 def worth_decoding(
@@ -848,8 +872,7 @@ def worth_decoding(
     return (
         bool(keywords)
         or any(h in data for h in BASE64_HALVES)
-        or any(h in data for h in HEX_NEEDLES)
-        or any(p in data for p in JOIN_ANCHORS)
+        or any(h in data.lower() for h in HEX_NEEDLES)
         or (b"%" in data and _FULL_PERCENT in data)
         or (b"\\" in data and _FULL_ESCAPES[0] in data)
     )
