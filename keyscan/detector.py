@@ -106,12 +106,17 @@ class _KeywordPlan:
             for other in roots:
                 if other != k and other in k and k not in self.inside:
                     self.inside[k] = (other, k.index(other))
-        self.folded = self._group([k for k in folded if k not in self.inside])
-        sets = [ws for ws in GATE_NEEDLE_SETS if all(w in sensitive for w in ws)]
+        folded = [k for k in folded if k not in self.inside]
+        sets = [
+            (ws, fold)
+            for ws, fold in GATE_NEEDLE_SETS
+            if all(w in (folded if fold else sensitive) for w in ws)
+        ]
         self.translated = _Translated(sets) if sets else None
-        together = {w for ws in sets for w in ws}
+        together = {(w, fold) for ws, fold in sets for w in ws}
+        self.folded = self._group([k for k in folded if (k, True) not in together])
         self.sensitive = self._group(
-            [k for k in sensitive if k not in self.derived and k not in together]
+            [k for k in sensitive if k not in self.derived and (k, False) not in together]
         )
 
     @staticmethod
@@ -181,7 +186,7 @@ class _Translated:
     a class (union-find), every other byte reads as 0, so a set's words all read the same;
     each hit of that pattern is checked against the words themselves."""
 
-    def __init__(self, sets: Sequence[Sequence[bytes]]) -> None:
+    def __init__(self, sets: Sequence[tuple[Sequence[bytes], bool]]) -> None:
         parent = list(range(256))
 
         def root(b: int) -> int:
@@ -190,25 +195,31 @@ class _Translated:
                 b = parent[b]
             return b
 
-        for words in sets:
+        used: set[int] = set()
+        for words, fold in sets:
             for column in zip(*words, strict=True):
-                for b in column[1:]:
-                    parent[root(b)] = root(column[0])
-        used = sorted({b for words in sets for w in words for b in w})
+                # A case-insensitive set: both cases of a letter read the same.
+                column_bytes = set(column)
+                if fold:
+                    column_bytes |= set(bytes(column).upper() + bytes(column).lower())
+                first, *rest = sorted(column_bytes)
+                used.update(column_bytes)
+                for b in rest:
+                    parent[root(b)] = root(first)
         ids = {r: i + 1 for i, r in enumerate(sorted({root(b) for b in used}))}
         self.table = bytes(ids[root(b)] if b in used else 0 for b in range(256))
-        self.sets = [(words[0].translate(self.table), list(words)) for words in sets]
+        self.sets = [(words[0].translate(self.table), list(words), fold) for words, fold in sets]
 
     def find(self, data: bytes, hits: dict[tuple[bytes, bool], list[int]]) -> None:
         if not data:
             return
         copy = data.translate(self.table)
-        for pattern, words in self.sets:
+        for pattern, words, fold in self.sets:
             at = copy.find(pattern)
             while at >= 0:
                 for w in words:
-                    if data.startswith(w, at):
-                        hits.setdefault((w, False), []).append(at)
+                    if (data[at : at + len(w)].lower() == w) if fold else data.startswith(w, at):
+                        hits.setdefault((w, fold), []).append(at)
                 at = copy.find(pattern, at + 1)
 
 

@@ -855,9 +855,14 @@ GATE_NEEDLES: tuple[bytes, ...] = (
 
 # Looked for in any case (the hex of "sk-", upper or lower case).
 GATE_NEEDLES_FOLDED: tuple[bytes, ...] = HEX_NEEDLES
-# Sets of gate needles of one length that the pure-Python keyword plan finds with one pass
-# per set (see keyscan.detector._Translated): the first halves, the second halves.
-GATE_NEEDLE_SETS: tuple[tuple[bytes, ...], ...] = (BASE64_HALVES[0::2], BASE64_HALVES[1::2])
+# Sets of gate needles of one length (and whether in any case) that the pure-Python keyword
+# plan finds in one translated copy, one pass per set (see keyscan.detector._Translated):
+# the first halves, the second halves, the hex of "sk-".
+GATE_NEEDLE_SETS: tuple[tuple[tuple[bytes, ...], bool], ...] = (
+    (BASE64_HALVES[0::2], False),
+    (BASE64_HALVES[1::2], False),
+    (HEX_NEEDLES, True),
+)
 
 
 def worth_decoding(
