@@ -374,3 +374,14 @@ def test_hyperscan_and_pure_python_plans_agree_on_the_gate_needles() -> None:
         got, want = fast.find(data), pure.find(data)
         assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
     assert pure.find(b"x736B2Dy") == {(HEX_NEEDLES[0], True): [1]}
+
+
+def test_base64_many_keys_in_one_long_wrapped_block() -> None:
+    """A long MIME-wrapped blob holding a key every 165 bytes: every key found (the windows
+    along the blob overlap without decoding it several times over the work budget)."""
+    k = key("project", seed=1)
+    data = base64.encodebytes((k + "\n").encode() * 1000)
+    hits = scan(data)
+    assert len(hits) == 1000 and {h.secret.decode() for h in hits} == {k}
+    indented = b"blob: |\n" + b"".join(b"    " + line + b"\n" for line in data.splitlines())
+    assert len(scan(indented)) == 1000

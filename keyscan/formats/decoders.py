@@ -1,5 +1,6 @@
 """Decoders for keys that are encoded: base64/base64url, percent-encoding, JSON/JS string
-escapes and UTF-16 text.
+escapes, quoted-printable, character references, hex, UTF-16 and UTF-32 text, and keys
+broken across lines by continuations.
 
 Decoding everything would make every scan pay for what almost never happens, so each decoder
 first looks for a cheap, literal sign that an encoded key may be there, and decodes only a
@@ -26,7 +27,14 @@ bounded region around it:
 * HTML/XML character references: likewise, around ``&#...;`` or ``&sol;``-like names (so
   also a key referenced whole, near a keyword). No needle of their own: each would cost the
   pure-Python keyword plan a pass over every buffer (~8% each on plain trees).
-* UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
+* hex: the hex of ``sk-`` (``736b2d``, any case: a gate needle) anywhere; its forms with
+  ``0x``/``\\x``/space/colon separators near a keyword. Decoded as long as the hex goes on
+  in the form it started.
+* UTF-16 LE/BE and UTF-32 LE/BE: a byte-order mark (a UTF-32 one checked against the text
+  after it), or the NULs of mostly-ASCII text (every other byte; three in every four).
+* line continuations (backslash-newline, a line break then indentation): in the run of key
+  characters and continuations that holds a rule keyword (the marker, a key prefix, the
+  first ``sk-`` after an OpenAI name), joined; only a whole key across a joint counts.
 
 Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
 from, so a finding points at the encoded text. Work is bounded: at most ``MAX_REGIONS``
@@ -223,24 +231,32 @@ def _b64_block(data: bytes, lo: int, hi: int) -> _Block:
     return _Block(bytes(text), starts, origins)
 
 
-def _block_ends(block: _Block, line: int) -> list[int]:
-    """Where the encoded text that goes on from ``line`` may end (indexes in block.text).
+def _block_lasts(block: _Block) -> list[int]:
+    """For each line, the last line of the encoded text that goes on from it.
 
     A block wrapped at a column has lines of one width but its first (which may follow a
-    ``key:``) and its last, which is shorter: it ends at the first line after ``line`` that
-    is shorter than the line before it, or before one that is longer (when that is not the
-    first line). That last line may also be a short token of the next line of text
-    (``a+``), indistinguishable from a short last line: the end of the line before it is
-    tried too."""
-    lengths = [block.line_end(i) - block.starts[i] for i in range(len(block.starts))]
-    last = len(lengths) - 1
-    for i in range(line + 1, len(lengths)):
-        if lengths[i] < lengths[i - 1]:
-            last = i
-            break
-        if lengths[i] > lengths[i - 1] and i - 1 > 0:
-            last = i - 1
-            break
+    ``key:``) and its last, which is shorter: it ends at the first line after the given one
+    that is shorter than the line before it, or before one that is longer (when that is not
+    the first line). One pass from the end, for every line at once."""
+    count = len(block.starts)
+    lengths = [block.line_end(i) - block.starts[i] for i in range(count)]
+    lasts = [count - 1] * count
+    for i in range(count - 2, -1, -1):
+        j = i + 1
+        if lengths[j] < lengths[i]:
+            lasts[i] = j
+        elif lengths[j] > lengths[i] and i > 0:
+            lasts[i] = i
+        else:
+            lasts[i] = lasts[j]
+    return lasts
+
+
+def _block_ends(block: _Block, line: int, lasts: list[int]) -> list[int]:
+    """Where the encoded text that goes on from ``line`` may end (indexes in block.text): the
+    end of its block; and, since a last line may also be a short token of the next line of
+    text (``a+``), indistinguishable from a short last line, the end of the line before."""
+    last = lasts[line]
     ends = [block.line_end(last)]
     if last > line:
         ends.append(block.line_end(last - 1))
@@ -263,14 +279,16 @@ def _b64_regions(data: bytes, keywords: bool | Sequence[int]) -> Iterator[tuple[
         lo = _b64_run_start(data, pos, max(0, pos - before))
         right = _B64_RUN.match(data, pos, min(n, pos + after))
         hi = right.end() if right else pos
-        covered = hi if hi < min(n, pos + after) else pos + after // 2
+        # A needle near the window's end gets a window of its own (its key may run past).
+        covered = hi
         block = _b64_block(data, lo, hi)
+        lasts = _block_lasts(block)
         for needle, shift in BASE64_NEEDLES:
             at = block.text.find(needle)
             while at >= 0:
                 aligned = (at - shift) % 4
                 line = block.line_of(at)
-                for end in _block_ends(block, line):
+                for end in _block_ends(block, line, lasts):
                     key = (block.origins[0], aligned, end)
                     if key not in seen and end - aligned >= MIN_BASE64_RUN:
                         seen.add(key)
@@ -977,9 +995,13 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
             for m in _HEX_TRIGGER.finditer(data, start, end):
                 at = m.start()
                 starts.add(at - 2 if data[max(0, at - 2) : at].lower() in (b"0x", b"\\x") else at)
+    covered = -1
     for start in sorted(starts):
+        if start < covered:
+            continue  # decoded from an earlier start, with what follows it
         d = decode_hex(data, start)
         if d is not None:
+            covered = d.to_parent(len(d.data) // 2) if len(d.data) >= HEX_MAX_BYTES else d.end
             if not allowed(d):
                 return
             yield d
