@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from keyscan.detector import MAX_MATCH_SPAN, Detector, resolve_overlaps
 from keyscan.findings import Hit, HitSink, hits_from_matches, is_binary
 from keyscan.formats import archive_kind, decoders, is_notebook, is_pdf
-from keyscan.models import Location, Match, ScanError
+from keyscan.models import Confidence, Location, Match, ScanError
 
 if TYPE_CHECKING:
     from keyscan.formats.archives import Rescan
@@ -136,7 +136,7 @@ def _scan(
         detector, data, keywords, template, matches, base_offset, base_line, limit
     )
     if utf16_ok:
-        encoding = decoders.utf16_encoding(data, at_start=base_offset == 0)
+        encoding = decoders.wide_encoding(data, at_start=base_offset == 0)
         if encoding is not None:
             found.extend(
                 _utf16_hits(
@@ -247,6 +247,13 @@ def decoded_matches(
         return
     for d in decoders.candidates(data, keywords):
         found, inner_keywords = detector.scan_keyed(d.data)
+        if d.joints is not None:
+            # Joined lines: only a whole key across a joint (the rest is plain text, found
+            # plainly; a value glued onto the next line's text is no key).
+            for m in found:
+                if m.confidence > Confidence.LOW and any(m.start < j < m.end for j in d.joints):
+                    yield d.to_parent(m.start), d.to_parent(max(m.start, m.end - 1)) + 1, m, d.how
+            continue
         for m in found:
             yield d.to_parent(m.start), d.to_parent(max(m.start, m.end - 1)) + 1, m, d.how
         if depth + 1 < decoders.MAX_DEPTH:
@@ -302,9 +309,9 @@ def _utf16_hits(
     limit: int | None,
     errors: list[ScanError],
 ) -> list[Hit]:
-    """Keys in UTF-16 text: scanned as UTF-8, located by line and column in the text and by
-    byte offset in the UTF-16 buffer."""
-    decoded = decoders.decode_utf16(data, encoding)
+    """Keys in UTF-16 or UTF-32 text: scanned as UTF-8, located by line and column in the
+    text and by byte offset in the wide buffer."""
+    decoded = decoders.decode_wide(data, encoding)
     inner = replace(template, binary=False, extra=dict(template.extra))
     # Line numbers continue from the chunk's first line (the caller counted "\n" bytes).
     hits = _scan(

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from keyscan.formats.decoders import GATE_NEEDLES
+from keyscan.formats.decoders import GATE_NEEDLE_SETS, GATE_NEEDLES, GATE_NEEDLES_FOLDED
 from keyscan.models import Match, Rule
 from keyscan.openai_facts import azure_endpoint_near, codex_jwt_family, is_codex_auth_json
 
@@ -88,7 +88,10 @@ class _KeywordPlan:
       picked out of those hits (``OpenAI`` from ``openai``) at no extra pass;
     * keywords that share a prefix of 3+ bytes are found with one pass for the prefix and a
       ``startswith`` check per hit (``sk-proj-``, ``sk-admin-``, ...: one ``sk-`` pass);
-    * a case-insensitive keyword that holds another one is picked out of its hits.
+    * a case-insensitive keyword that holds another one is picked out of its hits;
+    * sets of rare keywords of one length (the decoders' ``GATE_NEEDLE_SETS``: the halves of
+      the marker's base64) are searched in one copy translated so that each set's words all
+      read the same (``_Translated``): a pass for the copy and one per set, not one per word.
     """
 
     def __init__(self, keywords: Sequence[tuple[bytes, bool]]) -> None:
@@ -103,8 +106,18 @@ class _KeywordPlan:
             for other in roots:
                 if other != k and other in k and k not in self.inside:
                     self.inside[k] = (other, k.index(other))
-        self.folded = self._group([k for k in folded if k not in self.inside])
-        self.sensitive = self._group([k for k in sensitive if k not in self.derived])
+        folded = [k for k in folded if k not in self.inside]
+        sets = [
+            (ws, fold)
+            for ws, fold in GATE_NEEDLE_SETS
+            if all(w in (folded if fold else sensitive) for w in ws)
+        ]
+        self.translated = _Translated(sets) if sets else None
+        together = {(w, fold) for ws, fold in sets for w in ws}
+        self.folded = self._group([k for k in folded if (k, True) not in together])
+        self.sensitive = self._group(
+            [k for k in sensitive if k not in self.derived and (k, False) not in together]
+        )
 
     @staticmethod
     def _group(words: Sequence[bytes]) -> list[tuple[bytes, list[bytes], re.Pattern[bytes] | None]]:
@@ -147,6 +160,8 @@ class _KeywordPlan:
     def find(self, data: bytes) -> dict[tuple[bytes, bool], list[int]]:
         hits: dict[tuple[bytes, bool], list[int]] = {}
         self._find(data, self.sensitive, False, hits)
+        if self.translated is not None:
+            self.translated.find(data, hits)
         if self.folded:
             lowered = data.lower()
             self._find(lowered, self.folded, True, hits)
@@ -163,6 +178,49 @@ class _KeywordPlan:
             if found:
                 hits[(k, False)] = found
         return hits
+
+
+class _Translated:
+    """Sets of keywords, each set's words of one length, found with one ``bytes.find`` per
+    set in a translated copy of the buffer: bytes at the same position of a set's words share
+    a class (union-find), every other byte reads as 0, so a set's words all read the same;
+    each hit of that pattern is checked against the words themselves."""
+
+    def __init__(self, sets: Sequence[tuple[Sequence[bytes], bool]]) -> None:
+        parent = list(range(256))
+
+        def root(b: int) -> int:
+            while parent[b] != b:
+                parent[b] = parent[parent[b]]
+                b = parent[b]
+            return b
+
+        used: set[int] = set()
+        for words, fold in sets:
+            for column in zip(*words, strict=True):
+                # A case-insensitive set: both cases of a letter read the same.
+                column_bytes = set(column)
+                if fold:
+                    column_bytes |= set(bytes(column).upper() + bytes(column).lower())
+                first, *rest = sorted(column_bytes)
+                used.update(column_bytes)
+                for b in rest:
+                    parent[root(b)] = root(first)
+        ids = {r: i + 1 for i, r in enumerate(sorted({root(b) for b in used}))}
+        self.table = bytes(ids[root(b)] if b in used else 0 for b in range(256))
+        self.sets = [(words[0].translate(self.table), list(words), fold) for words, fold in sets]
+
+    def find(self, data: bytes, hits: dict[tuple[bytes, bool], list[int]]) -> None:
+        if not data:
+            return
+        copy = data.translate(self.table)
+        for pattern, words, fold in self.sets:
+            at = copy.find(pattern)
+            while at >= 0:
+                for w in words:
+                    if (data[at : at + len(w)].lower() == w) if fold else data.startswith(w, at):
+                        hits.setdefault((w, fold), []).append(at)
+                at = copy.find(pattern, at + 1)
 
 
 def _load_hyperscan(honour_env: bool = True) -> Any | None:
@@ -232,7 +290,11 @@ class Detector:
         keywords = {(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords}
         # The decoders' gate needles ride along in the same pass (free with Hyperscan): their
         # offsets count among the keyword offsets scan_keyed returns.
-        self._keywords = sorted(keywords | {(n, False) for n in GATE_NEEDLES})
+        self._keywords = sorted(
+            keywords
+            | {(n, False) for n in GATE_NEEDLES}
+            | {(n, True) for n in GATE_NEEDLES_FOLDED}
+        )
         self._accelerate = accelerate
         # Hyperscan costs ~10 ms to import and compile: a pre-commit run over a few small
         # files is faster without it. The pure-Python plan serves until the scan has seen

@@ -1,5 +1,6 @@
 """Decoders for keys that are encoded: base64/base64url, percent-encoding, JSON/JS string
-escapes and UTF-16 text.
+escapes, quoted-printable, character references, hex, UTF-16 and UTF-32 text, and keys
+broken across lines by continuations.
 
 Decoding everything would make every scan pay for what almost never happens, so each decoder
 first looks for a cheap, literal sign that an encoded key may be there, and decodes only a
@@ -7,10 +8,11 @@ bounded region around it:
 
 * base64: the base64 text of the key marker at each of the three byte alignments
   (``VDNCbGJrRk``, ``QzQmxia0ZK``, ``UM0JsYmtGS``: the marker is itself base64, so this is
-  ``OpenAI`` encoded twice). The needle also tells where the 4-character groups start, so
-  a run is decoded at the right alignment even when text of the base64 alphabet sits before
-  it. Runs may be wrapped over lines (``base64``
-  wraps at 76 columns).
+  ``OpenAI`` encoded twice), found by their two halves (a line break may fall inside a
+  needle). A run is a block of lines (wrapped at any column, indented, CRLF: MIME, PEM, YAML
+  block scalars) decoded with its line breaks and indentation removed; the needle, found in
+  that joined text, tells where the 4-character groups start, so the block is decoded at
+  the right alignment even when text of the base64 alphabet sits before it.
 * percent-encoding: only in buffers holding ``%`` and a rule keyword (the marker, "openai"),
   around ``sk%2D`` or an encoded assignment (``key%3D``, ``key%22%3A``); or a key encoded
   whole (``%73%6B%2D``, found by one extra search in buffers that hold ``%``).
@@ -25,7 +27,14 @@ bounded region around it:
 * HTML/XML character references: likewise, around ``&#...;`` or ``&sol;``-like names (so
   also a key referenced whole, near a keyword). No needle of their own: each would cost the
   pure-Python keyword plan a pass over every buffer (~8% each on plain trees).
-* UTF-16 LE/BE: a byte-order mark, or the NUL-every-other-byte pattern of mostly-ASCII text.
+* hex: the hex of ``sk-`` (``736b2d``, any case: a gate needle) anywhere; its forms with
+  ``0x``/``\\x``/space/colon separators near a keyword. Decoded as long as the hex goes on
+  in the form it started.
+* UTF-16 LE/BE and UTF-32 LE/BE: a byte-order mark (a UTF-32 one checked against the text
+  after it), or the NULs of mostly-ASCII text (every other byte; three in every four).
+* line continuations (backslash-newline, a line break then indentation): in the run of key
+  characters and continuations that holds a rule keyword (the marker, a key prefix, the
+  first ``sk-`` after an OpenAI name), joined; only a whole key across a joint counts.
 
 Every decoded region keeps a map from decoded offsets back to offsets in the buffer it came
 from, so a finding points at the encoded text. Work is bounded: at most ``MAX_REGIONS``
@@ -52,6 +61,10 @@ BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
     (b"QzQmxia0ZK", 2),
     (b"UM0JsYmtGS", 3),
 )
+# What the detector looks for: the two halves of each needle. A line break (with any
+# indentation) can fall anywhere in a wrapped block, inside a needle too; it leaves one half
+# whole, and the needle is then found in the run with its blanks removed.
+BASE64_HALVES: tuple[bytes, ...] = tuple(h for n, _ in BASE64_NEEDLES for h in (n[:5], n[5:]))
 # Signs, in a buffer or a window, that decoding escapes or percent-encoding may reveal a key:
 # a partly encoded key keeps its marker, an encoded assignment its variable name; a key whose
 # every character is encoded starts with the encoded "sk".
@@ -61,11 +74,12 @@ _FULL_PERCENT = b"%73%6"
 _FULL_ESCAPES = (b"\\u0073\\u006",)
 # The shortest run that can hold a whole key: 51 characters (legacy) -> 68 in base64.
 MIN_BASE64_RUN = 64
-# Runs of the base64 and base64url alphabets, line breaks included (wrapped output).
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/_\r\n-]*")
-# Matches up to just after the last byte outside that alphabet (if any).
-_B64_LEFT = re.compile(rb"(?:.*[^A-Za-z0-9+/_\r\n-])?", re.S)
-_B64_WRAP = frozenset(b"\r\n")
+# Runs of the base64 and base64url alphabets over wrapped lines: a line break may have
+# blanks around it (indentation of a YAML block scalar, trailing spaces, CRLF).
+_B64_RUN = re.compile(rb"(?:[A-Za-z0-9+/_-]+|[ \t]*(?:\r\n?|\n)[ \t]*(?=[A-Za-z0-9+/_-]))*")
+_B64_LINE = re.compile(rb"[A-Za-z0-9+/_-]+")
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_BLANKS = frozenset(b" \t\r\n")
 _B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 
 _PERCENT_TRIGGER = re.compile(
@@ -127,96 +141,181 @@ class Decoded:
     end: int
     data: bytes
     to_parent: Callable[[int], int]  # decoded offset -> offset in the parent buffer
+    # Joined lines ("continuation"): the decoded offsets where text was removed. Only a key that spans one of them is news (the rest is found plainly), and
+    # only a well-formed one (a whole key), never a value glued onto the next line's text.
+    joints: tuple[int, ...] | None = None
 
 
 # --- base64 -------------------------------------------------------------------------------
 
 
-def _b64_regions(data: bytes) -> Iterator[tuple[int, int, int]]:
-    """(run start, run end, aligned start) of base64 runs around a needle, bounded to
-    ``BASE64_WINDOW`` characters before and after it."""
-    seen: set[tuple[int, int, int]] = set()
+def _offsets_of(data: bytes, keywords: Sequence[int], needles: tuple[bytes, ...]) -> list[int]:
+    """The keyword offsets (from the detector) where one of ``needles`` starts; most offsets
+    are other keywords, told apart by their first byte."""
+    firsts = {n[0] for n in needles}
+    return [
+        at
+        for at in keywords
+        if data[at] in firsts and any(data.startswith(n, at) for n in needles)
+    ]
+
+
+def _b64_hits(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
+    """Offsets of the halves of the marker's base64 (``BASE64_HALVES``) in data: from the
+    keyword offsets the detector found (the halves are among its gate needles), else
+    searched here."""
+    if not isinstance(keywords, bool):
+        return _offsets_of(data, keywords, BASE64_HALVES)
+    hits: list[int] = []
+    for half in BASE64_HALVES:
+        at = data.find(half)
+        while at >= 0 and len(hits) < MAX_REGIONS:
+            hits.append(at)
+            at = data.find(half, at + 1)
+    hits.sort()
+    return hits
+
+
+def _b64_run_start(data: bytes, pos: int, floor: int) -> int:
+    """Where the base64 run holding ``pos`` starts, looking back no further than ``floor``:
+    characters of the alphabet, and line breaks with the blanks around them (wrapped and
+    indented blocks: MIME, PEM, YAML block scalars)."""
+    i = pos
+    while i > floor:
+        c = data[i - 1]
+        if c in _B64_ALPHABET:
+            i -= 1
+            continue
+        if c in _BLANKS:
+            j = i - 1
+            while j > floor and data[j - 1] in _BLANKS:
+                j -= 1
+            if data[j:i].translate(None, b" \t") in (b"\n", b"\r\n", b"\r"):
+                i = j  # one line break (not a blank line: that ends a block)
+                continue
+        break
+    while i < pos and data[i] in _BLANKS:
+        i += 1
+    return i
+
+
+@dataclass
+class _Block:
+    """A base64 run with its blanks (line breaks, indentation) removed: ``text``, the lines
+    it came from (``starts``: index in text where each line starts; ``origins``: offset of
+    that line's first character in the buffer)."""
+
+    text: bytes
+    starts: list[int]
+    origins: list[int]
+
+    def line_of(self, index: int) -> int:
+        return bisect.bisect_right(self.starts, index) - 1
+
+    def line_end(self, line: int) -> int:
+        return self.starts[line + 1] if line + 1 < len(self.starts) else len(self.text)
+
+    def origin(self, index: int) -> int:
+        line = self.line_of(index)
+        return self.origins[line] + (index - self.starts[line])
+
+
+def _b64_block(data: bytes, lo: int, hi: int) -> _Block:
+    text = bytearray()
+    starts: list[int] = []
+    origins: list[int] = []
+    for m in _B64_LINE.finditer(data, lo, hi):
+        starts.append(len(text))
+        origins.append(m.start())
+        text += m.group()
+    return _Block(bytes(text), starts, origins)
+
+
+def _block_lasts(block: _Block) -> list[int]:
+    """For each line, the last line of the encoded text that goes on from it.
+
+    A block wrapped at a column has lines of one width but its first (which may follow a
+    ``key:``) and its last, which is shorter: it ends at the first line after the given one
+    that is shorter than the line before it, or before one that is longer (when that is not
+    the first line). One pass from the end, for every line at once."""
+    count = len(block.starts)
+    lengths = [block.line_end(i) - block.starts[i] for i in range(count)]
+    lasts = [count - 1] * count
+    for i in range(count - 2, -1, -1):
+        j = i + 1
+        if lengths[j] < lengths[i]:
+            lasts[i] = j
+        elif lengths[j] > lengths[i] and i > 0:
+            lasts[i] = i
+        else:
+            lasts[i] = lasts[j]
+    return lasts
+
+
+def _block_ends(block: _Block, line: int, lasts: list[int]) -> list[int]:
+    """Where the encoded text that goes on from ``line`` may end (indexes in block.text): the
+    end of its block; and, since a last line may also be a short token of the next line of
+    text (``a+``), indistinguishable from a short last line, the end of the line before."""
+    last = lasts[line]
+    ends = [block.line_end(last)]
+    if last > line:
+        ends.append(block.line_end(last - 1))
+    return ends
+
+
+def _b64_regions(data: bytes, keywords: bool | Sequence[int]) -> Iterator[tuple[_Block, int, int]]:
+    """(block, start, end) of base64 text to decode: runs around the halves of the marker's
+    base64, with line breaks and indentation removed, so that a line break anywhere (inside
+    the marker's encoding too) is no obstacle; ``start`` is aligned to the 4-character
+    groups by the needle found in the joined text, bounded to ``BASE64_WINDOW`` characters
+    before and after it."""
     n = len(data)
     before, after = BASE64_WINDOW
-    for needle, shift in BASE64_NEEDLES:
-        pos = data.find(needle)
-        while pos >= 0:
-            w = max(0, pos - before)
-            left = _B64_LEFT.match(data, w, pos)
-            lo = left.end() if left else w
-            right = _B64_RUN.match(data, pos, min(n, pos + after))
-            hi = right.end() if right else pos + len(needle)
-            while lo < pos and data[lo] in _B64_WRAP:
-                lo += 1
-            # The group holding the needle starts at pos - shift; count back in characters
-            # of the alphabet (line breaks do not count) to the first whole group.
-            group = pos - shift
-            chars = group - lo - (_count_wrap(data, lo, group) if group > lo else 0)
-            aligned = _skip_chars(data, lo, chars % 4)
-            key = (lo, hi, aligned)
-            if key not in seen:
-                seen.add(key)
-                yield key
-            # A needle near the window's end gets a window of its own (its key may run past).
-            pos = data.find(needle, max(hi - BASE64_WINDOW[1] // 4, pos + 1))
+    covered = -1  # runs already decoded reach this far
+    seen: set[tuple[int, int, int]] = set()
+    for pos in _b64_hits(data, keywords):
+        if pos + BASE64_WINDOW[1] // 4 < covered:
+            continue
+        lo = _b64_run_start(data, pos, max(0, pos - before))
+        right = _B64_RUN.match(data, pos, min(n, pos + after))
+        hi = right.end() if right else pos
+        # A needle near the window's end gets a window of its own (its key may run past).
+        covered = hi
+        block = _b64_block(data, lo, hi)
+        lasts = _block_lasts(block)
+        for needle, shift in BASE64_NEEDLES:
+            at = block.text.find(needle)
+            while at >= 0:
+                aligned = (at - shift) % 4
+                line = block.line_of(at)
+                for end in _block_ends(block, line, lasts):
+                    key = (block.origins[0], aligned, end)
+                    if key not in seen and end - aligned >= MIN_BASE64_RUN:
+                        seen.add(key)
+                        yield block, aligned, end
+                at = block.text.find(needle, at + 1)
 
 
-def _count_wrap(data: bytes, start: int, end: int) -> int:
-    return data.count(b"\n", start, end) + data.count(b"\r", start, end)
-
-
-def _skip_chars(data: bytes, pos: int, count: int) -> int:
-    """Position after ``count`` alphabet characters from pos (line breaks skipped)."""
-    while count > 0:
-        if data[pos] not in _B64_WRAP:
-            count -= 1
-        pos += 1
-    while pos < len(data) and data[pos] in _B64_WRAP:
-        pos += 1
-    return pos
-
-
-def decode_base64_region(data: bytes, aligned: int, end: int) -> Decoded | None:
-    raw = data[aligned:end]
-    wrapped = b"\n" in raw or b"\r" in raw
-    breaks: list[int] = []
-    if wrapped:
-        # Original positions of the characters kept, by run of characters between breaks.
-        kept = bytearray()
-        starts: list[int] = []  # stripped index at which each segment starts
-        origins: list[int] = []  # original offset of each segment's first character
-        for m in re.finditer(rb"[^\r\n]+", raw):
-            starts.append(len(kept))
-            origins.append(aligned + m.start())
-            kept += m.group()
-        raw = bytes(kept)
-        breaks = starts
-    raw = raw.rstrip(b"=")
-    usable = len(raw) - len(raw) % 4
-    if len(raw) % 4 >= 2:
-        usable = len(raw)
-    text = raw[:usable].translate(_B64_TO_STD)
+def decode_base64_block(block: _Block, start: int, end: int) -> Decoded | None:
+    """block.text[start:end] decoded (base64 or base64url), offsets mapped back to the
+    buffer through the block's lines."""
+    raw = block.text[start:end].rstrip(b"=")
+    if len(raw) % 4 == 1:
+        raw = raw[:-1]
+    text = raw.translate(_B64_TO_STD)
     if len(text) < MIN_BASE64_RUN:
         return None
-    pad = b"=" * (-len(text) % 4)
     try:
-        out = binascii.a2b_base64(text + pad)
+        out = binascii.a2b_base64(text + b"=" * (-len(text) % 4))
     except binascii.Error:
         return None
 
-    if wrapped:
-        seg_starts, seg_origins = breaks, origins
+    def to_parent(offset: int) -> int:
+        return block.origin(min(start + offset * 4 // 3, max(start, end - 1)))
 
-        def to_parent(offset: int) -> int:
-            char = offset * 4 // 3
-            i = bisect.bisect_right(seg_starts, char) - 1
-            return seg_origins[i] + (char - seg_starts[i])
-    else:
-
-        def to_parent(offset: int) -> int:
-            return aligned + offset * 4 // 3
-
-    return Decoded("base64", aligned, end, out, to_parent)
+    return Decoded(
+        "base64", block.origin(start), block.origin(max(start, end - 1)) + 1, out, to_parent
+    )
 
 
 # --- percent-encoding and string escapes --------------------------------------------------
@@ -244,6 +343,23 @@ def _windows(
         cur_start, cur_end = s, e
     if cur_end > cur_start >= 0:
         yield cur_start, cur_end
+
+
+def _spans(
+    data: bytes, anchors: Iterable[tuple[int, int]], before: int, after: int
+) -> Iterator[tuple[int, int]]:
+    """Merged windows around anchors (in order), over lines."""
+    lo = hi = -1
+    for a_start, a_end in anchors:
+        s, e = max(0, a_start - before), min(len(data), a_end + after)
+        if s <= hi:
+            hi = max(hi, e)
+            continue
+        if hi > lo:
+            yield lo, hi
+        lo, hi = s, e
+    if hi > lo:
+        yield lo, hi
 
 
 def _mapped(how: str, start: int, end: int, out: bytes, origin: list[int]) -> Decoded:
@@ -386,18 +502,225 @@ def _is_hex(text: bytes) -> bool:
     return len(text) > 0 and all(b in b"0123456789abcdefABCDEF" for b in text)
 
 
-# --- UTF-16 -------------------------------------------------------------------------------
+# --- hex ---------------------------------------------------------------------------------
+
+# "sk-" in hex: a key encoded in hex (bytes.hex(), xxd -p, a hex column of a config).
+HEX_NEEDLES: tuple[bytes, ...] = (b"736b2d",)  # in any case (GATE_NEEDLES_FOLDED)
+# A byte of hex text: two digits, maybe after 0x or \x; between bytes, maybe ", ", " " or ":".
+_HEX_BYTE = re.compile(rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
+_HEX_SEP = re.compile(rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
+# "sk-" in hex with separators; starts with a literal (a fast search), its 0x or \\x before.
+_HEX_TRIGGER = re.compile(
+    rb"73(?:, ?|[ :])?(?:0[xX]|\\[xX])?6[bB](?:, ?|[ :])?(?:0[xX]|\\[xX])?2[dD]"
+)
+# Bytes decoded from one trigger: the longest key is ~170 characters, then some context.
+HEX_MAX_BYTES = 512
 
 
-def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
-    """ "utf-16le" / "utf-16be" if data looks like UTF-16 text, else None."""
-    if at_start and data[:2] == b"\xff\xfe":
-        return "utf-16le"
-    if at_start and data[:2] == b"\xfe\xff":
-        return "utf-16be"
+def decode_hex(data: bytes, start: int) -> Decoded | None:
+    """Hex text from ``start`` (the encoded "sk-"), as long as it goes on: pairs of digits,
+    each maybe after ``0x``/``\\x``, maybe separated by ", ", " " or ":"."""
+    out = bytearray()
+    origin: list[int] = []
+    i = start
+    # The first byte and the first separator fix the form: hex written one way goes on the
+    # same way (so "736b2d..." followed by " 41" does not take in the 41).
+    prefix: bytes | None = None
+    kind: int | None = None  # first byte of the separator, 0 for none
+    while len(out) < HEX_MAX_BYTES:
+        m = _HEX_BYTE.match(data, i)
+        if m is None:
+            break
+        this = data[m.start() : m.start(1)].lower()
+        if prefix is None:
+            prefix = this
+        elif this != prefix:
+            break
+        out.append(int(m.group(1), 16))
+        origin.append(m.start())
+        i = m.end()
+        sep = _HEX_SEP.match(data, i)
+        sep_kind = data[i] if sep is not None else 0
+        if kind is None:
+            kind = sep_kind
+        if sep_kind != kind:
+            break
+        if sep is not None:
+            if _HEX_BYTE.match(data, sep.end()) is None:
+                break
+            i = sep.end()
+    if len(out) < 20:
+        return None
+    return _mapped("hex", start, i, bytes(out), origin)
+
+
+def _hex_starts(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
+    """Offsets of the hex of "sk-", in any case."""
+    (needle,) = HEX_NEEDLES
+    if not isinstance(keywords, bool):
+        return [
+            at for at in keywords if data[at] == 0x37 and data[at : at + 6].lower() == needle
+        ]
+    lowered = data.lower()
+    found: list[int] = []
+    at = lowered.find(needle)
+    while at >= 0 and len(found) < MAX_REGIONS:
+        found.append(at)
+        at = lowered.find(needle, at + 1)
+    return found
+
+
+# --- keys broken across lines ---------------------------------------------
+
+_KEY_CHAR = rb"[A-Za-z0-9_-]"
+# A line continuation between two characters of a key: backslash-newline (shell, Python, C,
+# Dockerfile, a YAML double-quoted scalar's escaped line break), with the next line's
+# indentation; or a line break followed by indentation (YAML plain scalars continued on an
+# indented line, folded ``>`` and literal ``|`` block scalars).
+_CONTINUATION = re.compile(
+    rb"(?<=" + _KEY_CHAR + rb")(?:\\\r?\n[ \t]*|\r?\n[ \t]+)(?=" + _KEY_CHAR + rb")"
+)
+# Where a key broken across lines may be, among the rule keywords (no needle of its own, so
+# plain trees pay nothing): its marker whole on one line; its prefix (sk-proj-, sk-svcacct-,
+# sk-admin-, sk-None-), which also finds a key whose marker the break splits; the first
+# "sk-" after an OpenAI name (a legacy or named key broken inside its marker).
+JOIN_WINDOW = 384
+# How far after an OpenAI name its key may start.
+JOIN_NAME_REACH = 96
+
+
+_KEY_RUN = re.compile(rb"(?:[A-Za-z0-9_-]+|\\\r?\n[ \t]*|\r?\n[ \t]+)*")
+_KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# A key spans at most this many continuations after its anchor (~200 characters wrapped
+# at 9).
+JOIN_MAX_AFTER = 24
+
+
+def _run_start(data: bytes, at: int, floor: int) -> int:
+    """Back from ``at`` over key characters and continuations (to ``floor`` at most)."""
+    i = at
+    while i > floor:
+        c = data[i - 1]
+        if c in _KEY_CHARS:
+            i -= 1
+            continue
+        j = i
+        while j > floor and data[j - 1] in b" \t":
+            j -= 1
+        indented = j < i
+        if j > floor and data[j - 1] == 0x0A:
+            j -= 1
+            if j > floor and data[j - 1] == 0x0D:
+                j -= 1
+            if j > floor and data[j - 1] == 0x5C:
+                j -= 1
+            elif not indented:
+                break
+            if j > floor and data[j - 1] in _KEY_CHARS:
+                i = j
+                continue
+        break
+    return i
+
+
+def _join(data: bytes, start: int, end: int, joints: list[tuple[int, int]]) -> Decoded:
+    """data[start:end] without the spans ``joints`` (in order)."""
+    pieces: list[bytes] = []
+    seg_starts: list[int] = []  # decoded offset where each piece starts
+    seg_origins: list[int] = []  # its offset in data
+    removed: list[int] = []
+    at = start
+    size = 0
+    for j_start, j_end in joints:
+        seg_starts.append(size)
+        seg_origins.append(at)
+        pieces.append(data[at:j_start])
+        size += j_start - at
+        removed.append(size)
+        at = j_end
+    seg_starts.append(size)
+    seg_origins.append(at)
+    pieces.append(data[at:end])
+
+    def to_parent(offset: int) -> int:
+        i = bisect.bisect_right(seg_starts, offset) - 1
+        return seg_origins[i] + (offset - seg_starts[i])
+
+    return Decoded("continuation", start, end, b"".join(pieces), to_parent, tuple(removed))
+
+
+def _join_anchors(data: bytes, keywords: bool | Sequence[int]) -> Iterator[int]:
+    if isinstance(keywords, bool):
+        spans = _sign_anchors(data)
+        keywords = [a for a, _ in spans]
+        at = data.find(b"sk-")
+        while at >= 0 and len(keywords) < MAX_REGIONS:
+            keywords.append(at)
+            at = data.find(b"sk-", at + 1)
+    for at in keywords:
+        c = data[at]
+        if (c == 0x54 and data.startswith(MARKER_BYTES, at)) or (
+            c == 0x73 and data.startswith(b"sk-", at)
+        ):
+            yield at
+        elif c in b"oO" and data[at : at + 4].lower() == b"open":
+            s = data.find(b"sk-", at, at + JOIN_NAME_REACH)
+            if s >= 0:
+                yield s
+
+
+def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Decoded]:
+    """Keys broken across lines, joined: from an anchor (the marker, a key prefix, the first
+    "sk-" after an OpenAI name), the run of key characters and continuations that holds it,
+    with the continuations before the anchor removed and those after it removed one more at
+    a time (a key ends where its right half does, and the line after it is no part of it)."""
+    anchors = sorted(set(_join_anchors(data, keywords)))
+    done = -1
+    for at in anchors:
+        if at < done:
+            continue  # inside a run already joined
+        end = _KEY_RUN.match(data, at, min(len(data), at + JOIN_WINDOW))
+        hi = end.end() if end else at
+        lo = _run_start(data, at, max(0, at - JOIN_WINDOW))
+        done = hi
+        joints = [m.span() for m in _CONTINUATION.finditer(data, lo, hi)]
+        if not joints:
+            continue
+        before = [j for j in joints if j[0] < at]
+        after = [j for j in joints if j[0] >= at][:JOIN_MAX_AFTER]
+        for n in range(0 if before else 1, len(after) + 1):
+            yield _join(data, lo, hi, before + after[:n])
+
+
+# --- UTF-16 and UTF-32 ---------------------------------------------------------------------
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32le"),  # before UTF-16 LE: its BOM starts the same way
+    (b"\x00\x00\xfe\xff", "utf-32be"),
+    (b"\xff\xfe", "utf-16le"),
+    (b"\xfe\xff", "utf-16be"),
+)
+_UNIT = {"utf-16le": 2, "utf-16be": 2, "utf-32le": 4, "utf-32be": 4}
+
+
+def wide_encoding(data: bytes, at_start: bool = True) -> str | None:
+    """ "utf-16le" / "utf-16be" / "utf-32le" / "utf-32be" if data looks like UTF-16 or
+    UTF-32 text (a byte-order mark, or the NULs of mostly-ASCII text), else None."""
+    if at_start:
+        for bom, encoding in _BOMS:
+            if data.startswith(bom) and (_UNIT[encoding] == 2 or _utf32_body(data, encoding)):
+                return encoding
     if data.find(b"\0", 0, UTF16_SAMPLE) < 0 or len(data) < 16:
         return None  # the common case, without copying anything
     head = data[:UTF16_SAMPLE]
+    quads = len(head) // 4
+    zeros = [head[i : quads * 4 : 4].count(0) for i in range(4)]
+    # UTF-32 of mostly-ASCII text: three NULs in every four bytes, the fourth rarely NUL.
+    high, low = quads * 0.98, quads * 0.02
+    if zeros[0] <= low and zeros[1] >= quads * 0.3 and zeros[2] >= high and zeros[3] >= high:
+        return "utf-32le"
+    if zeros[3] <= low and zeros[2] >= quads * 0.3 and zeros[1] >= high and zeros[0] >= high:
+        return "utf-32be"
     pairs = len(head) // 2
     even = head[0 : pairs * 2 : 2].count(0)
     odd = head[1 : pairs * 2 : 2].count(0)
@@ -408,34 +731,60 @@ def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
     return None
 
 
-def decode_utf16(data: bytes, encoding: str) -> Decoded:
-    """The whole buffer as UTF-8; offsets map back to the UTF-16 code unit they came from."""
-    bom = b"\xff\xfe" if encoding == "utf-16le" else b"\xfe\xff"
-    skip = 2 if data[:2] == bom else 0
-    body = data[skip : len(data) - (len(data) - skip) % 2]
+def _utf32_body(data: bytes, encoding: str) -> bool:
+    """After a UTF-32 byte-order mark, text whose code points all have a NUL top byte and
+    mostly lie in the first plane (the UTF-16 LE mark followed by a NUL character starts the
+    same way)."""
+    body = data[4 : 4 + UTF16_SAMPLE]
+    quads = len(body) // 4
+    top, plane = (3, 2) if encoding == "utf-32le" else (0, 1)
+    return (
+        body[top : quads * 4 : 4].count(0) == quads
+        and body[plane : quads * 4 : 4].count(0) * 2 >= quads
+    )
+
+
+def utf16_encoding(data: bytes, at_start: bool = True) -> str | None:
+    """UTF-16 only (``wide_encoding`` without UTF-32)."""
+    found = wide_encoding(data, at_start)
+    return found if found in ("utf-16le", "utf-16be") else None
+
+
+def decode_wide(data: bytes, encoding: str) -> Decoded:
+    """The whole buffer as UTF-8; offsets map back to the UTF-16 code unit or UTF-32 code
+    point they came from."""
+    unit = _UNIT[encoding]
+    bom = next(b for b, e in _BOMS if e == encoding)
+    skip = len(bom) if data.startswith(bom) else 0
+    body = data[skip : len(data) - (len(data) - skip) % unit]
     text = body.decode(encoding, "replace")
     out = text.encode("utf-8", "surrogatepass")
     if out.isascii():
 
         def to_parent(offset: int) -> int:
-            return skip + 2 * offset
+            return skip + unit * offset
     else:
-        # UTF-8 offset -> UTF-16 offset, through the cumulative widths of the characters.
+        # UTF-8 offset -> offset in the wide text, through the cumulative widths of the
+        # characters.
         utf8_starts: list[int] = []
-        utf16_starts: list[int] = []
-        u8 = u16 = 0
+        wide_starts: list[int] = []
+        u8 = wide = 0
         for ch in text:
             utf8_starts.append(u8)
-            utf16_starts.append(u16)
+            wide_starts.append(wide)
             cp = ord(ch)
             u8 += 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
-            u16 += 2 if cp < 0x10000 else 4
+            wide += 4 if unit == 4 or cp >= 0x10000 else 2
 
         def to_parent(offset: int) -> int:
             i = bisect.bisect_right(utf8_starts, offset) - 1
-            return skip + (utf16_starts[i] if i >= 0 else 0)
+            return skip + (wide_starts[i] if i >= 0 else 0)
 
     return Decoded(encoding, 0, len(data), out, to_parent)
+
+
+def decode_utf16(data: bytes, encoding: str) -> Decoded:
+    return decode_wide(data, encoding)
 
 
 # --- all together -------------------------------------------------------------------------
@@ -516,9 +865,21 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
 # Detector looks for them in its own single pass (Detector.scan_keyed), so that
 # worth_decoding costs nothing more.
 GATE_NEEDLES: tuple[bytes, ...] = (
-    *(needle for needle, _ in BASE64_NEEDLES),
+    *BASE64_HALVES,
     _FULL_PERCENT,
     *_FULL_ESCAPES,
+)
+
+
+# Looked for in any case (the hex of "sk-", upper or lower case).
+GATE_NEEDLES_FOLDED: tuple[bytes, ...] = HEX_NEEDLES
+# Sets of gate needles of one length (and whether in any case) that the pure-Python keyword
+# plan finds in one translated copy, one pass per set (see keyscan.detector._Translated):
+# the first halves, the second halves, the hex of "sk-".
+GATE_NEEDLE_SETS: tuple[tuple[tuple[bytes, ...], bool], ...] = (
+    (BASE64_HALVES[0::2], False),
+    (BASE64_HALVES[1::2], False),
+    (HEX_NEEDLES, True),
 )
 
 
@@ -533,9 +894,8 @@ def worth_decoding(
         return bool(keywords)
     return (
         bool(keywords)
-        or b"VDNCbGJrRk" in data
-        or b"QzQmxia0ZK" in data
-        or b"UM0JsYmtGS" in data
+        or any(h in data for h in BASE64_HALVES)
+        or any(h in data.lower() for h in HEX_NEEDLES)
         or (b"%" in data and _FULL_PERCENT in data)
         or (b"\\" in data and _FULL_ESCAPES[0] in data)
     )
@@ -556,29 +916,12 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
         budget -= len(decoded.data)
         return regions <= MAX_REGIONS and budget >= 0
 
-    for _start, end, aligned in _b64_regions(data):
-        if end - aligned < MIN_BASE64_RUN:
-            continue
-        d = decode_base64_region(data, aligned, end)
+    for block, start, end in _b64_regions(data, keywords):
+        d = decode_base64_block(block, start, end)
         if d is not None:
             if not allowed(d):
                 return
             yield d
-        # A run that goes on over a line break may have glued a short token of the next line
-        # (``...=\na+``) onto the key's encoding: its decoding then ends in a junk byte that
-        # the key's half swallows. The text up to the last line break, when it is whole groups
-        # of four, is decoded on its own too (the same key found twice is reported once).
-        stop = aligned + len(data[aligned:end].rstrip(b"\r\n"))
-        last = max(data.rfind(b"\n", aligned, stop), data.rfind(b"\r", aligned, stop))
-        if last > aligned:
-            head = data[aligned:last].rstrip(b"\r\n")
-            whole = head.replace(b"\n", b"").replace(b"\r", b"")
-            if len(whole) >= MIN_BASE64_RUN and len(whole.rstrip(b"=")) % 4 in (0, 2, 3):
-                d = decode_base64_region(data, aligned, aligned + len(head))
-                if d is not None:
-                    if not allowed(d):
-                        return
-                    yield d
     signs: list[tuple[int, int]] | None = None
     if keywords and (
         soft_break_near(data, keywords)
@@ -637,3 +980,33 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
                 if not allowed(d):
                     return
                 yield d
+    # Hex: from the hex of "sk-" (gate needles), or its forms with separators (0x73, 0x6b,
+    # ...; 73 6b 2d; 73:6b:2d) near a keyword.
+    starts = set(_hex_starts(data, keywords))
+    if keywords:
+        if signs is None:
+            signs = (
+                _sign_anchors(data)
+                if isinstance(keywords, bool)
+                else [(at, at + 1) for at in keywords[:MAX_REGIONS]]
+            )
+        # Over lines (a byte array often starts on the line after its name).
+        for start, end in _spans(data, signs, *SIGN_WINDOW):
+            for m in _HEX_TRIGGER.finditer(data, start, end):
+                at = m.start()
+                starts.add(at - 2 if data[max(0, at - 2) : at].lower() in (b"0x", b"\\x") else at)
+    covered = -1
+    for start in sorted(starts):
+        if start < covered:
+            continue  # decoded from an earlier start, with what follows it
+        d = decode_hex(data, start)
+        if d is not None:
+            covered = d.to_parent(len(d.data) // 2) if len(d.data) >= HEX_MAX_BYTES else d.end
+            if not allowed(d):
+                return
+            yield d
+    # Keys broken across lines by continuations, joined.
+    for d in _continuations(data, keywords):
+        if not allowed(d):
+            return
+        yield d

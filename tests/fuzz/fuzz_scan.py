@@ -8,7 +8,8 @@ Each input is split by its first byte into options (decode on/off, archive depth
 text, notebook, archive name) and content; ``keyscan.content.scan_buffer`` must return hits
 whose locations are sane (offsets inside the buffer, or inside an archive member; lines and
 columns >= 1) and never raise. A planted-key mode (first byte's top bit) plants a generated
-key in the fuzzed bytes, plainly or base64-encoded, and checks it is found.
+key in the fuzzed bytes, plainly, base64-encoded (also wrapped in an indented block), in hex
+or broken by a line continuation, and checks it is found exactly (nothing glued to it).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def test_one_input(data: bytes) -> None:
     planted = None
     if ctl & 0x80:
         mid = len(body) // 2
-        planted = KEY if ctl & 0x40 else base64.b64encode(KEY)
+        planted = KEY if ctl & 0x40 else _encoded(KEY, len(body))
         body = body[:mid] + b" " + planted + b" " + body[mid:]
     errors: list[ScanError] = []
     hits = scan_buffer(DET, body, Location(path, 0, 0, 0), options, errors=errors)
@@ -64,6 +65,24 @@ def test_one_input(data: bytes) -> None:
     if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in body[:4096]:
         return
     assert any(h.secret == KEY for h in hits), "planted key missed"
+    # The decoded key never carries a scrap of its encoding or of the bytes around it.
+    assert all(h.secret == KEY for h in hits if h.secret.startswith(KEY[:24])), "key + junk"
+
+
+def _encoded(k: bytes, n: int) -> bytes:
+    """The key encoded one of the ways the decoders undo, chosen by n: base64, base64 wrapped
+    at a column from 9 in an indented block, hex, broken by a line continuation."""
+    form = n % 4
+    if form == 0:
+        return base64.b64encode(k)
+    if form == 1:
+        flat = base64.b64encode(b"x" * (n % 3) + k)
+        width = 9 + n % 80
+        return b"|\n" + b"\n".join(b"  " + flat[i : i + width] for i in range(0, len(flat), width))
+    if form == 2:
+        return k.hex().encode()
+    cut = 1 + n % (len(k) - 1)
+    return k[:cut] + b"\\\n    " + k[cut:]
 
 
 def write_seeds(folder: str) -> None:
@@ -103,6 +122,19 @@ def write_seeds(folder: str) -> None:
     seeds["u16"] = bytes([1]) + f"k = {k}\n".encode("utf-16")
     seeds["ref"] = bytes([1]) + "".join(f"&#{ord(c)};" for c in k).encode()
     seeds["ux"] = bytes([1]) + "".join(f"\\x{ord(c):02x}" for c in k).encode()
+    wrapped = base64.b64encode(k.encode())
+    seeds["b64-block"] = bytes([1]) + b"data: |\r\n" + b"\r\n".join(
+        b"    " + wrapped[i : i + 37] for i in range(0, len(wrapped), 37)
+    )
+    seeds["hex"] = bytes([1]) + k.encode().hex().encode()
+    seeds["hex-c"] = bytes([1]) + b"char openai[] = {" + ", ".join(
+        f"0x{b:02x}" for b in k.encode()
+    ).encode() + b"};"
+    seeds["u32"] = bytes([1]) + f"k = {k}\n".encode("utf-32")
+    seeds["u32be"] = bytes([1]) + f"k = {k}\n".encode("utf-32-be")
+    seeds["cont"] = bytes([1]) + f"ENV OPENAI_API_KEY={k[:50]}\\\n    {k[50:]}\n".encode()
+    seeds["yaml-folded"] = bytes([1]) + f"key: >\n  {k[:70]}\n  {k[70:]}\n".encode()
+    seeds["planted"] = bytes([0x81]) + b"abc" * 11
     seeds["qp"] = bytes([1]) + f"OPENAI_API_KEY=3D{k[:40]}=\n{k[40:]}\n".encode()
     seeds["azure"] = bytes([1]) + b"base: https://x.openai.azure.com/\nsecret: " + os.urandom(
         16
