@@ -213,3 +213,58 @@ def test_full_history_reads_every_object_in_pack_order(
     readers = [ln for ln in lines if "cat-file" in ln and " --batch " in f"{ln} "]
     assert len(readers) == 1 and "--batch-all-objects" in readers[0], readers
     assert "--unordered" in readers[0]
+
+
+def _encodings(secret: str) -> list[tuple[str, bytes]]:
+    import base64
+    import gzip
+    import urllib.parse
+
+    raw = f'api_key = "{secret}"\n'.encode()
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("conf.py", raw)
+    nested = io.BytesIO()
+    with zipfile.ZipFile(nested, "w") as zf:
+        zf.writestr("inner.zip", zipped.getvalue())
+    return [
+        ("plain", raw),
+        ("binary", b"\0\1\2" + raw + b"\0"),
+        ("base64", base64.b64encode(raw)),
+        ("base64 in text", b"blob: " + base64.b64encode(b"x" * 7 + raw) + b"\n"),
+        ("percent", urllib.parse.quote(secret, safe="").encode()),
+        ("percent all", "".join(f"%{b:02X}" for b in secret.encode()).encode()),
+        ("escapes", secret.replace("-", "\\u002d").encode()),
+        ("utf-16le", b"\xff\xfe" + raw.decode().encode("utf-16le")),
+        ("utf-16le no bom", raw.decode().encode("utf-16le")),
+        ("utf-16be", raw.decode().encode("utf-16-be")),
+        ("zip", zipped.getvalue()),
+        ("zip in zip", nested.getvalue()),
+        ("gzip", gzip.compress(raw)),
+        ("broken zip", zipped.getvalue()[:40]),
+    ]
+
+
+def test_nothing_to_find_never_skips_what_the_content_layer_finds() -> None:
+    """The history's fast path (``nothing_to_find``: no keyword, no gate needle, no archive,
+    not UTF-16) only ever skips buffers ``scan_buffer`` answers nothing for."""
+    from keyscan.content import DEFAULT_OPTIONS, ContentOptions, scan_buffer
+    from keyscan.detector import Detector
+    from keyscan.rules import load_rules
+
+    detector = Detector(load_rules())
+    template = Location(path="", line=0, column=0, offset=0, source="git-blob", blob="b" * 40)
+    skipped = 0
+    for family in ("project", "legacy", "svcacct", "admin"):
+        for name, data in _encodings(key(family)):
+            for options in (DEFAULT_OPTIONS, ContentOptions(decode=False)):
+                errors: list[Any] = []
+                hits = scan_buffer(detector, data, dataclasses.replace(template), options,
+                                   errors=errors)  # fmt: skip
+                if hits or errors:
+                    assert not history.nothing_to_find(detector, data, options), name
+    for clean in (b"", b"x = 1\n" * 1000, b"\0" * 5000, b"task-list sk- ok\n", bytes(range(256))):
+        if history.nothing_to_find(detector, clean, DEFAULT_OPTIONS):
+            skipped += 1
+            assert scan_buffer(detector, clean, template, errors=[]) == []
+    assert skipped >= 3  # the fast path does fire

@@ -38,6 +38,7 @@ from typing import Any
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
+from keyscan.formats import archive_kind, decoders
 from keyscan.git.options import GitScanOptions
 from keyscan.git.plumbing import (
     PIPE,
@@ -234,6 +235,8 @@ def scan_object(
     if kind == "blob":
         out.blobs += 1
         out.bytes += len(data)
+        if not hint and nothing_to_find(detector, data, content):
+            return  # most blobs: no location built, no content layer
         template = Location(
             path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
             binary=is_binary(data),
@@ -258,6 +261,18 @@ def scan_object(
         out.hits.extend(_scan_tree(detector, oid, data, hint))
     elif kind == "error":
         out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
+
+
+def nothing_to_find(detector: Detector, data: bytes, content: ContentOptions) -> bool:
+    """True only when ``scan_buffer`` over the whole buffer (no path hint) can answer
+    nothing, no hit and no error: not an archive it would open, not UTF-16, and no rule
+    keyword nor decoder gate needle in it (one Hyperscan pass). The history's hot path:
+    most objects stop here."""
+    if content.archive_depth > 0 and archive_kind(data[:512]):
+        return False
+    if decoders.utf16_encoding(data) is not None:
+        return False
+    return not detector.finds_keywords(data)
 
 
 def tree_entries(data: bytes, id_size: int) -> Iterator[tuple[bytes, bytes, str]]:
@@ -347,6 +362,8 @@ def _scan_message(
     # are parsed only for a message with a finding (most have none).
     end = data.find(b"\n\n")
     message = data[end + 2 :] if end >= 0 else b""
+    if nothing_to_find(detector, message, content):
+        return []
     where = "(commit message)" if kind == "commit" else "(tag message)"
     template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
     found: list[ScanError] = []
