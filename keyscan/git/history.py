@@ -11,7 +11,12 @@ How a scan goes (``scan_repository``):
 3. **Fast scan.** Blobs, commits and tag objects are read by a persistent ``git cat-file
    --batch`` (one per worker process when the repository is large) and every buffer goes
    through ``keyscan.content.scan_buffer``. Each unique blob is scanned exactly once, however
-   many commits and paths hold it; binary blobs are scanned too.
+   many commits and paths hold it; binary blobs are scanned too. A scan of every ref reads
+   in pack order instead (``scan_pack_order``: one ``cat-file --batch-all-objects --batch
+   --unordered``, the floor's own command, while the walk runs beside it and says what is
+   in scope; with workers, pack-order runs each read by its own ``cat-file``). An object
+   without any keyword, gate needle, archive or UTF-16 text stops at one Hyperscan pass
+   (``nothing_to_find``).
 4. **Provenance, only for blobs that hold a key.** One ``git log --raw -c -z`` pass over the
    same scope finds, for those blobs only, every commit and path that introduced them
    (combined diff: content that only a merge resolution introduced is attributed to the
@@ -484,9 +489,12 @@ def enumerate_and_scan(
 ) -> tuple[Objects, ChunkResult, int]:
     """Enumerate and scan.
 
-    In one process (the default on 2 cores, and for small repositories) the scan streams:
-    one ``cat-file --batch`` reads objects while the history walk (a thread) still finds
-    them. With workers, the walk comes first, then the objects are split between them."""
+    Every ref (no branch, range, exclusion or ``--all-objects``): in pack order
+    (``scan_pack_order``; ``scan_pack_order_pool`` with one worker per core for a
+    repository of ``PARALLEL_MIN_BYTES`` or more). Otherwise, in one process (the default
+    on 2 cores, and for small repositories) the scan streams: one ``cat-file --batch``
+    reads objects while the history walk (a thread) still finds them. With workers, the
+    walk comes first, then the objects are split between them."""
     jobs = default_jobs() if options.jobs is None else options.jobs
     scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
     if PACK_ORDER and not scoped and not options.all_objects:  # every ref: pack order
@@ -693,7 +701,7 @@ def scan_pack_order_pool(
                   if isinstance(o, ObjectRef)]  # fmt: skip
         pending = [
             pool.apply_async(_pack_worker, (repo, rules, [o.oid for o in run], options.content))
-            for run in iter_chunks(listed, workers, pieces_per_job=2)
+            for run in iter_chunks(listed, workers, pieces_per_job=1)
         ]
         found: dict[str, tuple[str, ChunkResult]] = {}
         for job in pending:
