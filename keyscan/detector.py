@@ -316,6 +316,11 @@ class Detector:
                 self._accelerate = isinstance(self._plan, _HyperscanPlan)
         return self._plan
 
+    def finds_keywords(self, data: bytes) -> bool:
+        """Whether a rule keyword or a decoder's gate needle occurs in data. False means
+        ``scan_keyed(data)`` answers ``([], [])``: nothing to match, nothing to decode."""
+        return bool(self._plan_for(data).find(data))
+
     def prefilter(self, data: bytes) -> list[Rule]:
         """The rules whose keywords occur in data."""
         hits = self._plan_for(data).find(data)

@@ -5,18 +5,31 @@ answers.
   ``__init__`` per member): equal to what ``replace`` builds, sharing no mutable state.
 * A history with a zip holding many members still finds the key in its member, located as
   before (``path!member``).
+* A scan of every ref reads the objects in pack order (one ``cat-file --batch-all-objects
+  --batch --unordered``, the floor's command; with workers, pack-order runs each read by
+  its own ``cat-file``) while the walk says what is in scope: it reports exactly what the
+  id-order path reports (same findings, locations, notebook cells, tree names, commit and
+  tag messages, notes; nothing from objects no ref reaches; same counts).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import json
+import os
+import shutil
+import stat
 import zipfile
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from keyscan.formats.archives import _derive, _in
+from keyscan.git import history
 from keyscan.keygen import key
-from keyscan.models import CommitInfo, Location
+from keyscan.models import CommitInfo, Location, ScanResult
 from keyscan.redaction import redact
 from tests.git_helpers import Repo, scan
 
@@ -58,3 +71,200 @@ def test_key_in_a_zip_member_in_history(tmp_path: Path) -> None:
     (finding,) = [f for f in result.findings if f.secret == secret]
     assert [loc.display_path for loc in finding.locations] == ["dist/app.zip!pkg/settings.py"]
     assert redact(secret) != secret
+
+
+def _notebook(secret: str) -> str:
+    """A notebook whose key is split over two lines of a cell's source: only the notebook
+    reader (which needs the ``.ipynb`` path) locates it in its cell."""
+    cell = {
+        "cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+        "source": ["client = OpenAI(api_key=\"", secret[:60], secret[60:] + "\")\n"],
+    }  # fmt: skip
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def _history(tmp_path: Path) -> tuple[Repo, dict[str, str]]:
+    """Keys everywhere a history holds them, and some where no ref reaches them."""
+    keys = {name: key("project") for name in (
+        "blob", "moved", "side", "message", "tag", "note", "notebook", "tree", "dangling",
+        "dropped", "merge",
+    )}  # fmt: skip
+    repo = Repo(tmp_path / "repo")
+    repo.commit("start", ("src/app.py", f'KEY = "{keys["blob"]}"\n'), ("README", "hi\n"))
+    repo.commit(
+        f"fix: key {keys['message']} was here", ("nb/demo.ipynb", _notebook(keys["notebook"]))
+    )
+    repo.rm("src/app.py")  # the same blob at a new path
+    repo.commit(
+        "move",
+        ("lib/app.py", f'KEY = "{keys["blob"]}"\n'),
+        ("lib/more.py", f"# {keys['moved']}\n" + "x = 1\n" * 200),
+    )
+    repo.commit("name", (f"conf/{keys['tree']}.txt", "empty\n"))
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("side", ("side.py", f"s = '{keys['side']}'\n"))
+    repo.git("checkout", "-q", "main")
+    repo.commit("main moves on", ("README", "hello\n"))
+    repo.git("merge", "-q", "--no-ff", "--no-commit", "side")
+    repo.write("merged.py", f"m = '{keys['merge']}'\n")
+    repo.git("add", "merged.py")
+    repo.tick += 60
+    repo.git("commit", "-q", "-m", "merge side")
+    repo.git("tag", "-a", "v1", "-m", f"release {keys['tag']}")
+    repo.git("notes", "add", "-m", f"note {keys['note']}")
+    repo.git("hash-object", "-w", "--stdin", input=f"loose {keys['dangling']}\n".encode())
+    head = repo.git("rev-parse", "HEAD")
+    repo.commit("dropped", ("drop.py", f"d = '{keys['dropped']}'\n"))
+    repo.git("reset", "-q", "--hard", head)
+    repo.git("reflog", "expire", "--expire=now", "--all")
+    return repo, keys
+
+
+def _summary(result: ScanResult) -> tuple[Any, ...]:
+    findings = sorted(
+        (
+            f.secret,
+            f.rule_id,
+            sorted(
+                json.dumps(
+                    [
+                        loc.display_path,
+                        loc.line,
+                        loc.column,
+                        loc.source,
+                        loc.blob,
+                        loc.commit.sha if loc.commit else None,
+                        loc.extra,
+                    ],
+                    sort_keys=True,
+                    default=str,
+                )
+                for loc in f.locations
+            ),
+        )
+        for f in result.findings
+    )
+    counts = {k: result.stats[k] for k in ("commits", "blobs", "tags", "objects", "bytes")}
+    return findings, counts, result.files, result.bytes, [str(e) for e in result.errors]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_pack_order_reports_what_the_id_order_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    repo, keys = _history(tmp_path)
+    monkeypatch.setattr(history, "PACK_ORDER", False)
+    by_id = scan(repo.path, jobs=1)
+    monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)  # workers even for a small history
+    packed = scan(repo.path, jobs=jobs)
+    assert packed.stats["workers"] == jobs
+    assert _summary(packed) == _summary(by_id)
+    found = {f.secret for f in packed.findings}
+    assert {keys[k] for k in ("blob", "moved", "side", "message", "tag", "note", "merge")} <= found
+    assert keys["dangling"] not in found and keys["dropped"] not in found
+    (cells,) = [f for f in packed.findings if any(
+        loc.display_path == "nb/demo.ipynb" and "cell" in loc.extra for loc in f.locations)]  # fmt: skip
+    assert cells.locations[0].extra["cell"] == 1
+    assert any(loc.line == 0 for f in packed.findings if f.secret.startswith(keys["tree"][:20])
+               for loc in f.locations)  # fmt: skip
+
+
+def test_pack_order_with_workers_rescans_what_needs_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers start before the walk has named any path: a notebook they scanned as plain
+    bytes is scanned again with its path (its cell located), once."""
+    repo, _ = _history(tmp_path)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    result = scan(repo.path, jobs=2)
+    nb = [loc for f in result.findings for loc in f.locations
+          if loc.display_path == "nb/demo.ipynb"]  # fmt: skip
+    assert nb and all("cell" in loc.extra for loc in nb)
+    assert len({f.fingerprint for f in result.findings}) == len(result.findings)
+
+
+def _logging_git(tmp_path: Path) -> Path:
+    real = shutil.which("git")
+    assert real is not None
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "git.log"
+    wrapper = folder / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return log
+
+
+def test_full_history_reads_every_object_in_pack_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``cat-file --batch-all-objects --batch --unordered`` reads the history (the
+    floor's own command: nothing fed to it, no id-by-id reader) when nothing is found."""
+    repo = Repo(tmp_path / "repo")
+    for i in range(5):
+        repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
+    log = _logging_git(tmp_path)
+    monkeypatch.setenv("PATH", f"{log.parent / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    result = scan(repo.path)
+    assert not result.errors and not result.findings
+    assert result.stats["blobs"] == 5 and result.stats["commits"] == 5
+    lines = log.read_text().splitlines()
+    readers = [ln for ln in lines if "cat-file" in ln and " --batch " in f"{ln} "]
+    assert len(readers) == 1 and "--batch-all-objects" in readers[0], readers
+    assert "--unordered" in readers[0]
+
+
+def _encodings(secret: str) -> list[tuple[str, bytes]]:
+    import base64
+    import gzip
+    import urllib.parse
+
+    raw = f'api_key = "{secret}"\n'.encode()
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("conf.py", raw)
+    nested = io.BytesIO()
+    with zipfile.ZipFile(nested, "w") as zf:
+        zf.writestr("inner.zip", zipped.getvalue())
+    return [
+        ("plain", raw),
+        ("binary", b"\0\1\2" + raw + b"\0"),
+        ("base64", base64.b64encode(raw)),
+        ("base64 in text", b"blob: " + base64.b64encode(b"x" * 7 + raw) + b"\n"),
+        ("percent", urllib.parse.quote(secret, safe="").encode()),
+        ("percent all", "".join(f"%{b:02X}" for b in secret.encode()).encode()),
+        ("escapes", secret.replace("-", "\\u002d").encode()),
+        ("utf-16le", b"\xff\xfe" + raw.decode().encode("utf-16le")),
+        ("utf-16le no bom", raw.decode().encode("utf-16le")),
+        ("utf-16be", raw.decode().encode("utf-16-be")),
+        ("zip", zipped.getvalue()),
+        ("zip in zip", nested.getvalue()),
+        ("gzip", gzip.compress(raw)),
+        ("broken zip", zipped.getvalue()[:40]),
+    ]
+
+
+def test_nothing_to_find_never_skips_what_the_content_layer_finds() -> None:
+    """The history's fast path (``nothing_to_find``: no keyword, no gate needle, no archive,
+    not UTF-16) only ever skips buffers ``scan_buffer`` answers nothing for."""
+    from keyscan.content import DEFAULT_OPTIONS, ContentOptions, scan_buffer
+    from keyscan.detector import Detector
+    from keyscan.rules import load_rules
+
+    detector = Detector(load_rules())
+    template = Location(path="", line=0, column=0, offset=0, source="git-blob", blob="b" * 40)
+    skipped = 0
+    for family in ("project", "legacy", "svcacct", "admin"):
+        for name, data in _encodings(key(family)):
+            for options in (DEFAULT_OPTIONS, ContentOptions(decode=False)):
+                errors: list[Any] = []
+                hits = scan_buffer(detector, data, dataclasses.replace(template), options,
+                                   errors=errors)  # fmt: skip
+                if hits or errors:
+                    assert not history.nothing_to_find(detector, data, options), name
+    for clean in (b"", b"x = 1\n" * 1000, b"\0" * 5000, b"task-list sk- ok\n", bytes(range(256))):
+        if history.nothing_to_find(detector, clean, DEFAULT_OPTIONS):
+            skipped += 1
+            assert scan_buffer(detector, clean, template, errors=[]) == []
+    assert skipped >= 3  # the fast path does fire

@@ -11,7 +11,12 @@ How a scan goes (``scan_repository``):
 3. **Fast scan.** Blobs, commits and tag objects are read by a persistent ``git cat-file
    --batch`` (one per worker process when the repository is large) and every buffer goes
    through ``keyscan.content.scan_buffer``. Each unique blob is scanned exactly once, however
-   many commits and paths hold it; binary blobs are scanned too.
+   many commits and paths hold it; binary blobs are scanned too. A scan of every ref reads
+   in pack order instead (``scan_pack_order``: one ``cat-file --batch-all-objects --batch
+   --unordered``, the floor's own command, while the walk runs beside it and says what is
+   in scope; with workers, pack-order runs each read by its own ``cat-file``). An object
+   without any keyword, gate needle, archive or UTF-16 text stops at one Hyperscan pass
+   (``nothing_to_find``).
 4. **Provenance, only for blobs that hold a key.** One ``git log --raw -c -z`` pass over the
    same scope finds, for those blobs only, every commit and path that introduced them
    (combined diff: content that only a merge resolution introduced is attributed to the
@@ -38,6 +43,7 @@ from typing import Any
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
+from keyscan.formats import archive_kind, decoders
 from keyscan.git.options import GitScanOptions
 from keyscan.git.plumbing import (
     PIPE,
@@ -64,6 +70,10 @@ from keyscan.sources.files import name_hits
 
 # Below this many bytes a scan stays in one process (worker start-up is not free).
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
+
+# A scan of every ref reads the objects in pack order (``scan_pack_order``): False reads
+# them by id in the walk's order, as a scope (branch, range, exclusions) does.
+PACK_ORDER = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,37 +222,62 @@ def scan_objects(
     """Scan objects; ``hints``: a path for blobs whose name matters to the content layer."""
     out = ChunkResult()
     hints = {} if hints is None else hints  # may still be filling (streamed walk)
-    errors = out.errors
     for oid, kind, data in ObjectReader(repo).read(oids):
-        if kind == "blob":
-            out.blobs += 1
-            out.bytes += len(data)
-            hint = hints.get(oid, "")
-            template = Location(
-                path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
-                binary=is_binary(data),
-            )  # fmt: skip
-            problems: list[ScanError] = []
-            found = scan_buffer(detector, data, template, content, errors=problems)
-            # Named by the blob (its path is known only after provenance), member kept.
-            errors.extend(ScanError(f"blob {oid}{e.where[len(hint):]}", e.message)
-                          for e in problems)  # fmt: skip
-            if hint:  # the path comes from provenance (an archive member stays in .member)
-                for h in found:
-                    h.location.path = ""
-            out.hits.extend(found)
-        elif kind in ("commit", "tag"):
-            if kind == "commit":
-                out.commits += 1
-            else:
-                out.tags += 1
-            out.bytes += len(data)
-            out.hits.extend(_scan_message(detector, oid, kind, data, content, errors))
-        elif kind == "tree":
-            out.hits.extend(_scan_tree(detector, oid, data, hints.get(oid, "")))
-        elif kind == "error":
-            out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
+        scan_object(detector, oid, kind, data, content, hints.get(oid, ""), out)
     return out
+
+
+def scan_object(
+    detector: Detector,
+    oid: str,
+    kind: str,
+    data: bytes,
+    content: ContentOptions,
+    hint: str,
+    out: ChunkResult,
+) -> None:
+    """Scan one object read from git into ``out`` (hits, errors, counts)."""
+    if kind == "blob":
+        out.blobs += 1
+        out.bytes += len(data)
+        if not hint and nothing_to_find(detector, data, content):
+            return  # most blobs: no location built, no content layer
+        template = Location(
+            path=hint, line=0, column=0, offset=0, source="git-blob", blob=oid,
+            binary=is_binary(data),
+        )  # fmt: skip
+        problems: list[ScanError] = []
+        found = scan_buffer(detector, data, template, content, errors=problems)
+        # Named by the blob (its path is known only after provenance), member kept.
+        out.errors.extend(ScanError(f"blob {oid}{e.where[len(hint):]}", e.message)
+                          for e in problems)  # fmt: skip
+        if hint:  # the path comes from provenance (an archive member stays in .member)
+            for h in found:
+                h.location.path = ""
+        out.hits.extend(found)
+    elif kind in ("commit", "tag"):
+        if kind == "commit":
+            out.commits += 1
+        else:
+            out.tags += 1
+        out.bytes += len(data)
+        out.hits.extend(_scan_message(detector, oid, kind, data, content, out.errors))
+    elif kind == "tree":
+        out.hits.extend(_scan_tree(detector, oid, data, hint))
+    elif kind == "error":
+        out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
+
+
+def nothing_to_find(detector: Detector, data: bytes, content: ContentOptions) -> bool:
+    """True only when ``scan_buffer`` over the whole buffer (no path hint) can answer
+    nothing, no hit and no error: not an archive it would open, not UTF-16, and no rule
+    keyword nor decoder gate needle in it (one Hyperscan pass). The history's hot path:
+    most objects stop here."""
+    if content.archive_depth > 0 and archive_kind(data[:512]):
+        return False
+    if decoders.utf16_encoding(data) is not None:
+        return False
+    return not detector.finds_keywords(data)
 
 
 def tree_entries(data: bytes, id_size: int) -> Iterator[tuple[bytes, bytes, str]]:
@@ -332,6 +367,8 @@ def _scan_message(
     # are parsed only for a message with a finding (most have none).
     end = data.find(b"\n\n")
     message = data[end + 2 :] if end >= 0 else b""
+    if nothing_to_find(detector, message, content):
+        return []
     where = "(commit message)" if kind == "commit" else "(tag message)"
     template = Location(path="", line=0, column=0, offset=0, source="git-message", blob=None)
     found: list[ScanError] = []
@@ -370,6 +407,16 @@ def default_jobs() -> int:
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     return max(1, cores // 2)
+
+
+def pack_order_jobs() -> int:
+    """Workers for a whole history read in pack order: every core. Pack-order runs keep
+    delta chains whole, so each worker's ``cat-file`` inflates no more than its share of
+    the floor, and decompression (git's part, the larger one) runs on every core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _merge(into: ChunkResult, part: ChunkResult) -> None:
@@ -442,11 +489,19 @@ def enumerate_and_scan(
 ) -> tuple[Objects, ChunkResult, int]:
     """Enumerate and scan.
 
-    In one process (the default on 2 cores, and for small repositories) the scan streams:
-    one ``cat-file --batch`` reads objects while the history walk (a thread) still finds
-    them. With workers, the walk comes first, then the objects are split between them."""
+    Every ref (no branch, range, exclusion or ``--all-objects``): in pack order
+    (``scan_pack_order``; ``scan_pack_order_pool`` with one worker per core for a
+    repository of ``PARALLEL_MIN_BYTES`` or more). Otherwise, in one process (the default
+    on 2 cores, and for small repositories) the scan streams: one ``cat-file --batch``
+    reads objects while the history walk (a thread) still finds them. With workers, the
+    walk comes first, then the objects are split between them."""
     jobs = default_jobs() if options.jobs is None else options.jobs
     scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
+    if PACK_ORDER and not scoped and not options.all_objects:  # every ref: pack order
+        workers = pack_order_jobs() if options.jobs is None else options.jobs
+        if workers > 1 and estimate_bytes(repo) >= PARALLEL_MIN_BYTES:
+            return (*scan_pack_order_pool(repo, scope, options, rules, workers), workers)
+        return (*scan_pack_order(repo, scope, options, rules), 1)
     if jobs > 1 and (scoped or estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4):
         objects = enumerate_objects(repo, scope, options.all_objects)
         if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
@@ -496,6 +551,210 @@ def enumerate_and_scan(
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome, scanned, 1
+
+
+class _Early:
+    """What the pack-order reader scanned before the walk had said which objects are in
+    scope: per object, its own results (kept or dropped once the walk is over)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, tuple[str, ChunkResult, str]] = {}  # oid: (kind, out, hint)
+
+
+def scan_pack_order(
+    repo: GitRepo,
+    scope: Scope,
+    options: GitScanOptions,
+    rules: Sequence[Rule],
+) -> tuple[Objects, ChunkResult]:
+    """The whole history (every ref), read the way git reads fastest: ONE ``git cat-file
+    --batch-all-objects --batch --unordered`` (the floor: pack order, nothing to feed it),
+    while the history walk runs beside it in a thread and says which objects are in scope.
+
+    * Objects read before the walk is over are scanned on their own (``_Early``) and kept
+      only if the walk reached them; objects read after it are scanned only if it did
+      (an object no ref reaches is skipped: git still inflates it, keyscan does not scan
+      it). Each reachable object is scanned once.
+    * An object scanned before its path hint was known (a notebook, a tree whose entries
+      hold a keyword) is scanned again by id with the hint.
+    * Whatever the walk reached and the reader did not deliver (git stopped on a corrupt
+      object) is then read by id (``scan_objects``), where every error is named."""
+    detector = Detector(rules)
+    content = options.content
+    hints: dict[str, str] = {}
+
+    def note(ref: ObjectRef) -> None:  # walk thread: the hint, as soon as it is known
+        if ref.hint:
+            hints[ref.oid] = ref.hint
+
+    box: list[Objects | BaseException] = []
+    done = threading.Event()
+
+    def walk() -> None:
+        try:
+            box.append(enumerate_objects(repo, scope, False, note))
+        except BaseException as exc:  # handed to the main thread
+            box.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
+    thread.start()
+    out = ChunkResult()
+    early = _Early()
+    pending: set[str] | None = None  # in scope and not read yet: known once the walk is over
+    # No join on an exception: an interrupt must not wait for the walk (its git processes
+    # are stopped by ``plumbing.kill_running``).
+    with contextlib.closing(ObjectReader(repo).read_all()) as stream:
+        for oid, kind, data in stream:
+            if pending is None:
+                if not done.is_set():
+                    if oid not in early.results:
+                        hint = hints.get(oid, "")
+                        own = ChunkResult()
+                        scan_object(detector, oid, kind, data, content, hint, own)
+                        early.results[oid] = (kind, own, hint)
+                    continue
+                outcome = box[0]
+                if isinstance(outcome, BaseException):
+                    break
+                pending = {o.oid for o in outcome.scan}
+                pending.difference_update(early.results)
+            if oid in pending:
+                pending.discard(oid)
+                scan_object(detector, oid, kind, data, content, hints.get(oid, ""), out)
+    thread.join()
+    outcome = box[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    objects = outcome
+    if pending is None:  # the reader ended before the walk did
+        pending = {o.oid for o in objects.scan}
+        pending.difference_update(early.results)
+    again: list[str] = []
+    for o in objects.scan:
+        seen = early.results.get(o.oid)
+        if seen is None:
+            continue
+        kind, own, hint = seen
+        if hint != o.hint and (own.hits or o.hint.lower().endswith(".ipynb")):
+            again.append(o.oid)  # scanned without the path it needs
+        else:
+            _merge(out, own)
+    late = [o.oid for o in objects.scan if o.oid in pending] + again
+    if late:
+        _merge(out, scan_objects(repo, detector, late, content, hints))
+    return objects, out
+
+
+def _pack_worker(
+    repo: GitRepo, rules: Sequence[Rule], oids: list[str], content: ContentOptions
+) -> list[tuple[str, str, ChunkResult]]:
+    """Scan a run of objects (pack order) read by this worker's own ``cat-file``; only the
+    objects with a hit or an error come back (the parent keeps those in scope)."""
+    detector = Detector(rules)
+    kept: list[tuple[str, str, ChunkResult]] = []
+    for oid, kind, data in ObjectReader(repo).read(oids):
+        own = ChunkResult()
+        scan_object(detector, oid, kind, data, content, "", own)
+        if own.hits or own.errors:
+            kept.append((oid, kind, own))
+    return kept
+
+
+def scan_pack_order_pool(
+    repo: GitRepo,
+    scope: Scope,
+    options: GitScanOptions,
+    rules: Sequence[Rule],
+    workers: int,
+) -> tuple[Objects, ChunkResult]:
+    """``scan_pack_order`` on several cores: every object of the repository, listed in pack
+    order (``cat-file --batch-all-objects --batch-check --unordered``: no inflating), cut
+    into contiguous runs each read by a worker's own ``cat-file --batch`` (pack order keeps
+    delta chains within a run: git's total work stays the floor's, on every core), while
+    the history walk runs in this process and says which objects are in scope.
+
+    Workers know no paths (the walk is still going on when they start): reachable objects
+    that need one (a notebook; a tree whose entries hold a keyword) are scanned again here
+    with it. Counts come from the walk (the objects in scope, less those that could not be
+    read); what the walk reached and the listing did not hold is read by id."""
+    import multiprocessing
+
+    from keyscan.interrupts import worker_signals
+
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    # Forked before the walk starts any git process: no worker holds a pipe of ours.
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
+    try:
+        box: list[Objects | BaseException] = []
+
+        def walk() -> None:
+            try:
+                box.append(enumerate_objects(repo, scope, False))
+            except BaseException as exc:  # handed to the main thread
+                box.append(exc)
+
+        thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
+        thread.start()
+        listed = [o for o in batch_check(repo, all_objects=True, trees=True)
+                  if isinstance(o, ObjectRef)]  # fmt: skip
+        pending = [
+            pool.apply_async(_pack_worker, (repo, rules, [o.oid for o in run], options.content))
+            for run in iter_chunks(listed, workers, pieces_per_job=1)
+        ]
+        found: dict[str, tuple[str, ChunkResult]] = {}
+        for job in pending:
+            for oid, kind, own in job.get():
+                found[oid] = (kind, own)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    thread.join()
+    outcome = box[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    objects = outcome
+    listed_ids = {o.oid for o in listed}
+    del listed
+    out = ChunkResult()
+    late: list[str] = []
+    hints: dict[str, str] = {}
+    for o in objects.scan:
+        if o.oid not in listed_ids:
+            late.append(o.oid)
+            if o.hint:
+                hints[o.oid] = o.hint
+            continue
+        seen = found.get(o.oid)
+        if o.hint and ((seen is not None and seen[1].hits) or o.hint.lower().endswith(".ipynb")):
+            late.append(o.oid)  # scanned without the path it needs
+            hints[o.oid] = o.hint
+            continue
+        if seen is not None:
+            kind, own = seen
+            out.hits.extend(own.hits)
+            out.errors.extend(own.errors)
+            if kind == "error":
+                continue  # not read: not counted
+        if o.type == "blob":
+            out.blobs += 1
+        elif o.type == "commit":
+            out.commits += 1
+        elif o.type == "tag":
+            out.tags += 1
+        if o.type != "tree":
+            out.bytes += o.size
+    if late:
+        _merge(out, scan_objects(repo, Detector(rules), late, options.content, hints))
+    return objects, out
+
+
+# --------------------------------------------------------------------------------------------
+# History
 
 
 # --------------------------------------------------------------------------------------------

@@ -807,6 +807,48 @@ class ObjectReader:
         return last_line(err) or "corrupt object: git cannot read it"
 
 
+    def read_all(self) -> Generator[tuple[str, str, bytes], None, None]:
+        """Every object of the repository (alternates included) once, in pack order:
+        ``git cat-file --batch-all-objects --batch --unordered``, exactly what the floor of
+        a history scan costs git (no ids to write, no feeder thread, delta bases met in the
+        order the pack stores them). Yields ``(oid, type, data)``; if git dies on a corrupt
+        object the stream just ends (the caller reads what it still needs by id, where
+        each error is named). Raises GitTimeout when git made no progress."""
+        with _scratch_file() as errlog:
+            proc = self.repo.popen(
+                "cat-file", "--batch-all-objects", "--batch", "--unordered", stderr=errlog
+            )
+            assert proc.stdout is not None
+            raw = cast(_Watched, proc.stdout).raw
+            wd = proc.watchdog
+            finished = False
+            try:
+                while True:
+                    wd.enter()
+                    try:
+                        header = raw.readline()
+                        fields = header.split()
+                        data = b""
+                        if len(fields) == 3:
+                            size = int(fields[2])
+                            data = raw.read(size)
+                            if len(data) == size:
+                                raw.read(1)  # the LF after the contents
+                    finally:
+                        wd.leave()
+                    wd.check()
+                    if len(fields) != 3 or len(data) != int(fields[2]):
+                        break  # EOF, or git died part-way
+                    yield fields[0].decode(), fields[1].decode(), data
+                finished = True
+            finally:
+                if not finished:
+                    proc.kill()
+                proc.stdout.close()
+                proc.wait()
+                wd.stop()
+
+
 class _Feed:
     """Writes ids to one cat-file; ``pending`` holds those sent and not yet answered."""
 
