@@ -104,6 +104,21 @@ def scan_buffer(
     return hits
 
 
+def nothing_to_find(detector: Detector, data: bytes, options: ContentOptions) -> bool:
+    """True only when ``scan_buffer`` over the whole buffer (no path hint) can answer
+    nothing, no hit and no error: not an archive it would open, not a PDF, not UTF-16 or
+    UTF-32 text, and no rule keyword nor decoder gate needle in it (one keyword pass). The
+    history's hot path: most objects stop here. It lives beside ``scan_buffer`` so that a
+    format added to the one is not forgotten by the other."""
+    if options.archive_depth > 0 and archive_kind(data[:512]):
+        return False
+    if is_pdf(data[:1024], is_binary(data[:1024])):
+        return False
+    if options.decode and decoders.wide_encoding(data) is not None:
+        return False
+    return not detector.finds_keywords(data)
+
+
 def _scan(
     detector: Detector,
     data: bytes,

@@ -87,10 +87,16 @@ def _history(tmp_path: Path) -> tuple[Repo, dict[str, str]]:
     """Keys everywhere a history holds them, and some where no ref reaches them."""
     keys = {name: key("project") for name in (
         "blob", "moved", "side", "message", "tag", "note", "notebook", "tree", "dangling",
-        "dropped", "merge",
+        "dropped", "merge", "pdf", "utf32",
     )}  # fmt: skip
     repo = Repo(tmp_path / "repo")
     repo.commit("start", ("src/app.py", f'KEY = "{keys["blob"]}"\n'), ("README", "hi\n"))
+    # Formats whose bytes hold no keyword: only the content layer's readers find these.
+    repo.commit(
+        "docs",
+        ("docs/setup.pdf", _flate_pdf(f"key {keys['pdf']}".encode())),
+        ("docs/setup.txt", f"key {keys['utf32']}\n".encode("utf-32")),
+    )
     repo.commit(
         f"fix: key {keys['message']} was here", ("nb/demo.ipynb", _notebook(keys["notebook"]))
     )
@@ -161,7 +167,8 @@ def test_pack_order_reports_what_the_id_order_reports(
     assert packed.stats["workers"] == jobs
     assert _summary(packed) == _summary(by_id)
     found = {f.secret for f in packed.findings}
-    assert {keys[k] for k in ("blob", "moved", "side", "message", "tag", "note", "merge")} <= found
+    wanted = ("blob", "moved", "side", "message", "tag", "note", "merge", "pdf", "utf32")
+    assert {keys[k] for k in wanted} <= found
     assert keys["dangling"] not in found and keys["dropped"] not in found
     (cells,) = [f for f in packed.findings if any(
         loc.display_path == "nb/demo.ipynb" and "cell" in loc.extra for loc in f.locations)]  # fmt: skip
@@ -242,12 +249,32 @@ def _encodings(secret: str) -> list[tuple[str, bytes]]:
         ("zip in zip", nested.getvalue()),
         ("gzip", gzip.compress(raw)),
         ("broken zip", zipped.getvalue()[:40]),
+        ("utf-32le", b"\xff\xfe\x00\x00" + raw.decode().encode("utf-32-le")),
+        ("utf-32be no bom", raw.decode().encode("utf-32-be")),
+        ("pdf flate", _flate_pdf(raw)),
     ]
+
+
+def _flate_pdf(text: bytes) -> bytes:
+    """A one-page PDF whose page text (a FlateDecode stream) shows ``text``: no keyword in
+    its bytes, so only the PDF reader can find a key in it."""
+    import zlib
+
+    stream = zlib.compress(b"BT /F1 12 Tf 72 712 Td (" + text.strip() + b") Tj ET")
+    return (
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+        b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+        b"3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n"
+        b"4 0 obj << /Length " + str(len(stream)).encode() + b" /Filter /FlateDecode >>\n"
+        b"stream\n" + stream + b"\nendstream\nendobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 def test_nothing_to_find_never_skips_what_the_content_layer_finds() -> None:
     """The history's fast path (``nothing_to_find``: no keyword, no gate needle, no archive,
-    not UTF-16) only ever skips buffers ``scan_buffer`` answers nothing for."""
+    no PDF, not UTF-16/UTF-32) only ever skips buffers ``scan_buffer`` answers nothing for;
+    and each encoding here does hold a key the content layer finds."""
     from keyscan.content import DEFAULT_OPTIONS, ContentOptions, scan_buffer
     from keyscan.detector import Detector
     from keyscan.rules import load_rules
@@ -261,6 +288,8 @@ def test_nothing_to_find_never_skips_what_the_content_layer_finds() -> None:
                 errors: list[Any] = []
                 hits = scan_buffer(detector, data, dataclasses.replace(template), options,
                                    errors=errors)  # fmt: skip
+                if options.decode and not name.startswith("broken"):
+                    assert hits, name  # the sample is a real case
                 if hits or errors:
                     assert not history.nothing_to_find(detector, data, options), name
     for clean in (b"", b"x = 1\n" * 1000, b"\0" * 5000, b"task-list sk- ok\n", bytes(range(256))):

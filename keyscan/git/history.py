@@ -40,10 +40,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyscan.content import ContentOptions, scan_buffer
+from keyscan.content import ContentOptions, nothing_to_find, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
-from keyscan.formats import archive_kind, decoders
 from keyscan.git.options import GitScanOptions
 from keyscan.git.plumbing import (
     PIPE,
@@ -266,18 +265,6 @@ def scan_object(
         out.hits.extend(_scan_tree(detector, oid, data, hint))
     elif kind == "error":
         out.errors.append(ScanError(oid, data.decode("utf-8", "replace")))
-
-
-def nothing_to_find(detector: Detector, data: bytes, content: ContentOptions) -> bool:
-    """True only when ``scan_buffer`` over the whole buffer (no path hint) can answer
-    nothing, no hit and no error: not an archive it would open, not UTF-16, and no rule
-    keyword nor decoder gate needle in it (one Hyperscan pass). The history's hot path:
-    most objects stop here."""
-    if content.archive_depth > 0 and archive_kind(data[:512]):
-        return False
-    if decoders.utf16_encoding(data) is not None:
-        return False
-    return not detector.finds_keywords(data)
 
 
 def tree_entries(data: bytes, id_size: int) -> Iterator[tuple[bytes, bytes, str]]:
