@@ -250,6 +250,7 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
     count = 0
     name = "?"
     office_hint = False  # a member that Office packages have: look at its text afterwards
+    damaged = False
     try:
         for name, stream, compressed in members:
             count += 1
@@ -281,6 +282,7 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 if depth == 1 and not hits and ctx.budget.left == ctx.options.archive_max_bytes:
                     return _plain(ctx, fh, template, exc)  # nothing inflates at all
                 ctx.errors.append(ScanError(member_path, f"cannot read member: {_why(exc)}"))
+                damaged = True
     except Refused as exc:
         ctx.errors.append(ScanError(template.display_path, f"archive refused: {exc}"))
     except _READ_ERRORS as exc:
@@ -291,7 +293,24 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 template.display_path, f"archive damaged after member {name!r}: {_why(exc)}"
             )
         )
+        damaged = True
+    if damaged and kind in _TAR_KINDS:
+        return _with_raw(ctx, fh, template, hits)
     return _office_text(ctx, fh, template, hits) if kind == "zip" and office_hint else hits
+
+
+_TAR_KINDS = frozenset(("tar", "gzip", "bzip2", "xz"))
+
+
+def _with_raw(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -> list[Hit]:
+    """A tar damaged or cut after some members were read: its raw bytes are scanned too (the
+    data of a member cut short is there, unread by tarfile); a key already found in a member
+    is not reported again at its raw offset."""
+    fh.seek(0)
+    data = fh.read(ctx.options.archive_max_bytes)
+    raw = ctx.rescan.buffer(data, replace(template, binary=is_binary(data[:8192])), ctx.errors)
+    seen = {h.secret for h in hits}
+    return hits + [h for h in raw if h.secret not in seen]
 
 
 def _decompressor(fh: BinaryIO, kind: str) -> IO[bytes]:
@@ -549,6 +568,8 @@ def _tar_members(
             if stream is not None:
                 # Plain tar: members are stored; compressed tar: one stream, ratio of the whole.
                 yield member.name, stream, None
+        if entries:  # a tar cut in a header ends tarfile's listing without an error
+            images.check_tar_end(cast(IO[bytes], tf.fileobj), tf.offset, kind != "tar")
     if entries == 0 and kind != "tar":
         # tarfile takes data that starts with a zero block for an empty archive: read the
         # compressed stream as a single file instead, so nothing behind the zeros is missed.

@@ -224,6 +224,38 @@ def _short(digest: str) -> str:
     return f"{algo}:{hexpart[:12]}" if hexpart else digest[:19]
 
 
+class Truncated(tarfile.ReadError):
+    """A tar that ends in the middle of a member (its header or its data), or whose
+    compressed stream is cut: members may have been missed."""
+
+
+MAX_DRAIN = 64 * 1024 * 1024
+
+
+def check_tar_end(fileobj: IO[bytes], offset: int, compressed: bool) -> None:
+    """Raise Truncated unless the tar that tarfile stopped reading at ``offset`` (where the
+    next header would be) really ends there. tarfile ends its listing without an error at a
+    header cut short or damaged; keyscan does not: the bytes there must be nothing (a tar cut
+    exactly at a member boundary, or without its end-of-archive blocks: indistinguishable,
+    and POSIX readers accept it) or zeros (the end-of-archive blocks, whole or cut). A member
+    whose data is cut makes tarfile itself raise. A compressed stream is read to its end, so
+    a gzip (bzip2, xz) stream cut anywhere, even in the padding after the tar, is an error
+    (its end marker and checksum are missing), up to MAX_DRAIN bytes after the tar."""
+    fileobj.seek(offset)
+    block = fileobj.read(512)
+    if block.strip(b"\0"):
+        if len(block) < 512:
+            raise Truncated(f"cut in the header of a member at byte {offset}")
+        raise Truncated(f"damaged member header at byte {offset}")
+    if compressed and block:
+        left = MAX_DRAIN
+        while left > 0:  # EOFError for a stream without its end marker
+            got = fileobj.read(min(left, 1024 * 1024))
+            if not got:
+                break
+            left -= len(got)
+
+
 def image_kind(names: set[str]) -> str | None:
     """"docker" (manifest.json) or "oci" (oci-layout and index.json) for these member names."""
     if "manifest.json" in names:
@@ -270,6 +302,7 @@ def scan_image_tar(
                     if data is not None:
                         cache[name] = data.read()
                         cached += info.size
+        check_tar_end(fh, tf.offset, compressed=False)  # a cut image: read as a plain tar
     except _READ_ERRORS:
         fh.seek(0)
         return None
