@@ -130,3 +130,24 @@ def test_cli_cut_tar_exits_2_naming_the_archive(tmp_path: Path) -> None:
         out = run("scan", str(p))
         assert out.returncode == 2, (cut, out.stdout, out.stderr)
         assert f"img{cut}.tar" in out.stderr
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_layer_cut_inside_a_whole_image_is_an_error(gz: bool) -> None:
+    import json
+
+    from tests.test_detection_v2_images import Layer, oci_layout
+    from tests.test_detection_v2_images import make_tar as image_tar
+
+    k = key("project", seed=94)
+    files = oci_layout([([{"a.txt": env(k)}, {"b.txt": b"y" * 700, "c.txt": b"z"}], None)], gz=gz)
+    index = json.loads(files["index.json"])
+    manifest = json.loads(files["blobs/sha256/" + index["manifests"][0]["digest"][7:]])
+    top = "blobs/sha256/" + manifest["layers"][1]["digest"][7:]
+    layer: Layer = {"b.txt": b"y" * 700, "c.txt": b"z"}
+    whole = image_tar(layer)
+    cut = whole[: 1536 + 100]  # in the header of c.txt
+    files[top] = gzip.compress(cut) if gz else cut
+    hits, errors = scan(image_tar(dict(files.items())), "oci.tar")
+    assert [h.secret.decode() for h in hits] == [k]
+    assert any("layer 2 damaged" in e.message for e in errors), errors

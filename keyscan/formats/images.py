@@ -232,7 +232,9 @@ class Truncated(tarfile.ReadError):
 MAX_DRAIN = 64 * 1024 * 1024
 
 
-def check_tar_end(fileobj: IO[bytes], offset: int, compressed: bool) -> None:
+def check_tar_end(
+    fileobj: IO[bytes], offset: int | None, compressed: bool, at: int | None = None
+) -> None:
     """Raise Truncated unless the tar that tarfile stopped reading at ``offset`` (where the
     next header would be) really ends there. tarfile ends its listing without an error at a
     header cut short or damaged; keyscan does not: the bytes there must be nothing (a tar cut
@@ -240,13 +242,17 @@ def check_tar_end(fileobj: IO[bytes], offset: int, compressed: bool) -> None:
     and POSIX readers accept it) or zeros (the end-of-archive blocks, whole or cut). A member
     whose data is cut makes tarfile itself raise. A compressed stream is read to its end, so
     a gzip (bzip2, xz) stream cut anywhere, even in the padding after the tar, is an error
-    (its end marker and checksum are missing), up to MAX_DRAIN bytes after the tar."""
-    fileobj.seek(offset)
-    block = fileobj.read(512)
-    if block.strip(b"\0"):
-        if len(block) < 512:
-            raise Truncated(f"cut in the header of a member at byte {offset}")
-        raise Truncated(f"damaged member header at byte {offset}")
+    (its end marker and checksum are missing), up to MAX_DRAIN bytes after the tar.
+    ``offset`` None: a stream read on from where it is, only to its end marker."""
+    block = b"?"
+    if offset is not None:
+        fileobj.seek(offset)
+        block = fileobj.read(512)
+        if block.strip(b"\0"):
+            at = offset if at is None else at
+            if len(block) < 512:
+                raise Truncated(f"cut in the header of a member at byte {at}")
+            raise Truncated(f"damaged member header at byte {at}")
     if compressed and block:
         left = MAX_DRAIN
         while left > 0:  # EOFError for a stream without its end marker
@@ -620,8 +626,10 @@ def _scan_layer(
             return got
         inflated = 0
         name = "?"
+        end = 0
+        tail = _Tail(stream)
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tf:
+            with tarfile.open(fileobj=cast(IO[bytes], tail), mode="r|") as tf:
                 for count, info in enumerate(tf, 1):
                     if count > MAX_MEMBERS:
                         raise KeyscanError(f"more than {MAX_MEMBERS} members")
@@ -642,6 +650,13 @@ def _scan_layer(
                     finally:
                         if len(hits) > start:
                             got.spans.append((start, len(hits), name))
+                end = tf.offset
+            # A layer cut in a header ends tarfile's listing silently: check its end, from
+            # the bytes the stream kept (no seek: the layer may be a compressed stream), and
+            # read a gzip layer to its end marker.
+            tail.check(end)
+            if stream is not fh:
+                check_tar_end(stream, None, compressed=True)
         except KeyscanError as exc:
             ctx.errors.append(ScanError(where.display_path, f"layer refused: {exc}"))
         except _READ_ERRORS as exc:
@@ -652,6 +667,34 @@ def _scan_layer(
                 )
             )
     return got
+
+
+class _Tail:
+    """A stream read forward that keeps its last bytes, so that the end of a tar read in
+    stream mode can be checked without seeking back."""
+
+    KEEP = 64 * 1024
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.pos = 0  # bytes read so far
+        self.kept = b""  # the last bytes read, ending at pos
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.pos += len(data)
+        self.kept = (self.kept + data)[-self.KEEP :]
+        return data
+
+    def check(self, offset: int) -> None:
+        """Truncated unless the tar really ends at ``offset`` (see check_tar_end)."""
+        start = self.pos - len(self.kept)
+        if offset < start:  # pragma: no cover - tarfile reads at most a record ahead
+            return
+        block = self.kept[offset - start : offset - start + 512]
+        if len(block) < 512 and offset + len(block) == self.pos:
+            block += self.inner.read(512 - len(block))
+        check_tar_end(cast(IO[bytes], io.BytesIO(block)), 0, compressed=False, at=offset)
 
 
 def _looks_like_tar(head: bytes) -> bool:
