@@ -151,3 +151,37 @@ def test_a_layer_cut_inside_a_whole_image_is_an_error(gz: bool) -> None:
     hits, errors = scan(image_tar(dict(files.items())), "oci.tar")
     assert [h.secret.decode() for h in hits] == [k]
     assert any("layer 2 damaged" in e.message for e in errors), errors
+
+
+def test_images_committed_to_git(tmp_path: Path) -> None:
+    """A docker save tarball (gzip'd too) committed as one file is one blob: read as an image
+    in history, note included. An OCI layout committed as a folder is many blobs, each
+    scanned on its own (by object id, in parallel chunks): each layer blob is read as an
+    archive, so every file of every layer is found (a deleted one too), located at the
+    layer's path in the layout, but without the layer index or the whiteout note (README,
+    Not detected)."""
+    from tests.git_helpers import Repo, cli_json
+    from tests.test_detection_v2_images import DELETED, oci_layout
+
+    k_img, k_oci, k_cfg = key("project", seed=95), key("svcacct", seed=96), key("project", seed=97)
+    repo = Repo(tmp_path / "repo")
+    img = gzip.compress(docker_save([{"app/.env": env(k_img)}, {"app/.wh..env": b""}], gz=True))
+    files = oci_layout(
+        [([{"root/.env": env(k_oci)}, {"root/.wh..env": b""}], None)],
+    )
+    cfg_name = next(n for n, d in files.items() if b'"Env"' in d)
+    files[cfg_name] = files[cfg_name].replace(b'"PATH=/usr/bin"', f'"OPENAI_API_KEY={k_cfg}"'.encode())
+    repo.commit("images", ("dist/img.tar.gz", img), *((f"layout/{n}", d) for n, d in files.items()))
+    repo.rm("dist/img.tar.gz")
+    repo.git("rm", "-rq", "layout")
+    repo.commit("rm")
+    code, doc, err = cli_json("git", str(repo.path))
+    assert code == 1, err
+    locs = {f["redacted"][-4:]: f["locations"] for f in doc["findings"]}
+    (li,) = locs[k_img[-4:]]
+    assert li["path"].startswith("dist/img.tar.gz") and li["extra"]["note"] == DELETED
+    (lo,) = locs[k_oci[-4:]]
+    assert lo["path"].startswith("layout/blobs/sha256/") and lo["member"][-1] == "root/.env"
+    assert "note" not in lo["extra"] and "layer" not in lo["extra"]
+    (lc,) = locs[k_cfg[-4:]]
+    assert lc["path"].startswith("layout/blobs/sha256/") and "image_config" not in lc["extra"]
