@@ -185,3 +185,12 @@ def test_images_committed_to_git(tmp_path: Path) -> None:
     assert "note" not in lo["extra"] and "layer" not in lo["extra"]
     (lc,) = locs[k_cfg[-4:]]
     assert lc["path"].startswith("layout/blobs/sha256/") and "image_config" not in lc["extra"]
+
+
+def test_gzipped_image_cut_anywhere_is_an_error_never_silent() -> None:
+    k = key("project", seed=98)
+    data = gzip.compress(docker_save([{"app/.env": env(k)}, {"app/.wh..env": b""}], gz=True))
+    assert not scan(data, "img.tar.gz")[1]
+    for cut in range(12, len(data), 13):
+        _hits, errors = scan(data[:cut], "img.tar.gz")
+        assert errors and all(e.where.startswith("img.tar.gz") for e in errors), cut
