@@ -308,7 +308,7 @@ def scan_image_tar(
                     if data is not None:
                         cache[name] = data.read()
                         cached += info.size
-        check_tar_end(fh, tf.offset, compressed=False)  # a cut image: read as a plain tar
+        check_tar_end(fh, tf.offset, compressed)  # a cut image: read as a plain tar (error)
     except _READ_ERRORS:
         fh.seek(0)
         return None
