@@ -224,18 +224,13 @@ def _short(digest: str) -> str:
     return f"{algo}:{hexpart[:12]}" if hexpart else digest[:19]
 
 
-class Truncated(tarfile.ReadError):
-    """A tar that ends in the middle of a member (its header or its data), or whose
-    compressed stream is cut: members may have been missed."""
-
-
 MAX_DRAIN = 64 * 1024 * 1024
 
 
 def check_tar_end(
     fileobj: IO[bytes], offset: int | None, compressed: bool, at: int | None = None
 ) -> None:
-    """Raise Truncated unless the tar that tarfile stopped reading at ``offset`` (where the
+    """Raise tarfile.ReadError unless the tar that tarfile stopped reading at ``offset`` (where the
     next header would be) really ends there. tarfile ends its listing without an error at a
     header cut short or damaged; keyscan does not: the bytes there must be nothing (a tar cut
     exactly at a member boundary, or without its end-of-archive blocks: indistinguishable,
@@ -251,8 +246,8 @@ def check_tar_end(
         if block.strip(b"\0"):
             at = offset if at is None else at
             if len(block) < 512:
-                raise Truncated(f"cut in the header of a member at byte {at}")
-            raise Truncated(f"damaged member header at byte {at}")
+                raise tarfile.ReadError(f"cut in the header of a member at byte {at}")
+            raise tarfile.ReadError(f"damaged member header at byte {at}")
     if compressed and block:
         left = MAX_DRAIN
         while left > 0:  # EOFError for a stream without its end marker
@@ -687,7 +682,7 @@ class _Tail:
         return data
 
     def check(self, offset: int) -> None:
-        """Truncated unless the tar really ends at ``offset`` (see check_tar_end)."""
+        """tarfile.ReadError unless the tar really ends at ``offset`` (see check_tar_end)."""
         start = self.pos - len(self.kept)
         if offset < start:  # pragma: no cover - tarfile reads at most a record ahead
             return
