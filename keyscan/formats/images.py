@@ -665,28 +665,34 @@ def _scan_layer(
 
 
 class _Tail:
-    """A stream read forward that keeps its last bytes, so that the end of a tar read in
-    stream mode can be checked without seeking back."""
+    """A stream read forward that keeps its last bytes (at least KEEP, in the chunks read:
+    no copy per read), so that the end of a tar read in stream mode can be checked without
+    seeking back."""
 
     KEEP = 64 * 1024
 
     def __init__(self, inner: IO[bytes]) -> None:
         self.inner = inner
         self.pos = 0  # bytes read so far
-        self.kept = b""  # the last bytes read, ending at pos
+        self.chunks: deque[bytes] = deque()  # the last chunks read, ending at pos
+        self.kept = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n)
         self.pos += len(data)
-        self.kept = (self.kept + data)[-self.KEEP :]
+        self.chunks.append(data)
+        self.kept += len(data)
+        while self.kept - len(self.chunks[0]) >= self.KEEP:
+            self.kept -= len(self.chunks.popleft())
         return data
 
     def check(self, offset: int) -> None:
         """tarfile.ReadError unless the tar really ends at ``offset`` (see check_tar_end)."""
-        start = self.pos - len(self.kept)
+        start = self.pos - self.kept
         if offset < start:  # pragma: no cover - tarfile reads at most a record ahead
             return
-        block = self.kept[offset - start : offset - start + 512]
+        kept = b"".join(self.chunks)
+        block = kept[offset - start : offset - start + 512]
         if len(block) < 512 and offset + len(block) == self.pos:
             block += self.inner.read(512 - len(block))
         check_tar_end(cast(IO[bytes], io.BytesIO(block)), 0, compressed=False, at=offset)
