@@ -410,3 +410,136 @@ def test_build_arg_in_history_run_line_and_legacy_v1_json() -> None:
     found = by_secret(hits)
     assert found[k1][0].location.extra["image_config"] == "history[1].created_by"
     assert found[k2][0].location.member[-1].endswith("/json")
+
+
+# --- compressed image tarballs (docker save img | gzip) -----------------------------------
+
+
+def compress(data: bytes, how: str) -> bytes:
+    import bz2
+    import lzma
+
+    if how == "gzip":
+        return gzip.compress(data, mtime=0)
+    if how == "bzip2":
+        return bz2.compress(data)
+    return lzma.compress(data)
+
+
+@pytest.mark.parametrize("how", ["gzip", "bzip2", "xz"])
+def test_compressed_docker_save_is_an_image_at_default_options(how: str) -> None:
+    deleted, kept, in_env = key("project", seed=70), key("svcacct", seed=71), key("project", seed=72)
+    cfg = config_json(env=["PATH=/usr/bin", f"OPENAI_API_KEY={in_env}"])
+    layers: list[Layer] = [
+        {"app/": None, "app/.env": env(deleted)},
+        {"srv/config.txt": env(kept)},
+        {"app/.wh..env": b""},
+    ]
+    plain = docker_save(layers, config=cfg, gz=True)
+    want, errs = scan(plain)
+    assert not errs
+    hits, errors = scan(compress(plain, how), "img.tar.gz")
+    assert not errors
+    found = by_secret(hits)
+    assert set(found) == {deleted, kept, in_env}
+    assert all(len(v) == 1 for v in found.values())  # each blob once
+    (d,) = found[deleted]
+    assert d.location.extra["note"] == DELETED and d.location.extra["layer"] == 1
+    assert d.location.member[0].startswith("sha256:") and d.location.member[-1] == "app/.env"
+    assert "note" not in found[kept][0].location.extra
+    assert found[in_env][0].location.extra["image_config"] == "config.Env[1]"
+    # the same locations as the uncompressed image
+    assert sorted((h.location.member, h.location.extra.get("note")) for h in hits) == sorted(
+        (h.location.member, h.location.extra.get("note")) for h in want
+    )
+
+
+def test_gzipped_oci_layout_tar_whiteouts_config_and_shared_layer() -> None:
+    k1, k2, k3 = key("project", seed=73), key("admin", seed=74), key("project", seed=75)
+    cfg = config_json(env=[f"OPENAI_ADMIN_KEY={k2}"])
+    base: Layer = {"etc/base.env": env(k3)}
+    files = oci_layout(
+        [([base, {"root/.env": env(k1)}, {"root/.wh..env": b""}], cfg), ([base, {"x": b"x"}], None)]
+    )
+    tar = make_tar(dict(files.items()))
+    hits, errors = scan(gzip.compress(tar), "oci.tar.gz")
+    assert not errors
+    found = by_secret(hits)
+    assert found[k1][0].location.extra["note"] == DELETED
+    assert found[k1][0].location.extra["layer"] == 2
+    assert found[k2][0].location.extra["image_config"] == "config.Env[0]"
+    assert len(found[k3]) == 1 and found[k3][0].location.extra["layer"] == 1
+
+
+def test_compressed_image_at_archive_depth_1_and_nested_in_a_zip() -> None:
+    import zipfile
+
+    k = key("project", seed=76)
+    data = gzip.compress(docker_save([{"app/.env": env(k)}, {"app/.wh..env": b""}], gz=True))
+    hits, errors = scan(data, "img.tar.gz", archive_depth=1)
+    (h,) = hits
+    assert h.location.extra["note"] == DELETED and not errors
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        z.writestr("dist/img.tar.gz", data)
+    hits, errors = scan(bio.getvalue(), "bundle.zip", archive_depth=2)
+    (h,) = hits
+    assert h.location.member[0] == "dist/img.tar.gz" and h.location.extra["note"] == DELETED
+    assert not errors
+
+
+def test_compressed_image_bomb_refused() -> None:
+    k = key("project", seed=77)
+    # 16 MiB of zeros in an uncompressed layer: the gzip'd image is about 16 KiB (1000:1).
+    layers: list[Layer] = [{"k.txt": env(k)}, {"zero.bin": b"\0" * (16 * 1024 * 1024)}]
+    data = gzip.compress(docker_save(layers))
+    _hits, errors = scan(data, "img.tar.gz")  # default options
+    assert any("image refused" in e.message and "zip bomb" in e.message for e in errors), errors
+    assert all(e.where == "img.tar.gz" for e in errors if "image refused" in e.message)
+    # the whole inflated image counts against archive_max_bytes
+    small = gzip.compress(docker_save([{"k.txt": env(k)}, {"b.bin": bytes(range(256)) * 4096}]))
+    _hits, errors = scan(small, "img.tar.gz", archive_max_bytes=512 * 1024)
+    assert any("inflates to more than 524288 bytes" in e.message for e in errors), errors
+
+
+def test_plain_tgz_is_not_listed_as_an_image() -> None:
+    k = key("project", seed=78)
+    data = gzip.compress(make_tar({"package/index.js": env(k), "package/manifest.json": b"{}"}))
+    hits, errors = scan(data, "pkg.tgz")
+    (h,) = hits
+    assert h.location.member == ("package/index.js",) and not errors
+
+
+def test_cli_gzipped_docker_save_text_and_json_show_the_note(tmp_path: Path) -> None:
+    k = key("project", seed=79)
+    data = gzip.compress(docker_save([{"app/.env": env(k)}, {"app/.wh..env": b""}], gz=True))
+    (tmp_path / "img.tar.gz").write_bytes(data)
+    text = run("scan", str(tmp_path))
+    assert text.returncode == 1, text.stderr
+    assert DELETED in text.stdout and "image layer 1" in text.stdout
+    assert k not in text.stdout
+    out = run("scan", "--format", "json", str(tmp_path))
+    assert out.returncode == 1
+    (finding,) = json.loads(out.stdout)["findings"]
+    (loc,) = finding["locations"]
+    assert loc["extra"]["note"] == DELETED and loc["extra"]["layer"] == 1
+    assert loc["member"][-1] == "app/.env"
+    assert k not in out.stdout
+
+
+def test_compressed_image_read_forward_not_once_per_layer() -> None:
+    """Blobs are read in their order in the tar: a compressed image of six layers is
+    decompressed about twice (listing, reading), not once per layer; the work of seeking is
+    bounded to four times archive_max_bytes, so reading it layer by layer from the top down
+    would be refused here."""
+    import random
+
+    rng = random.Random(5)
+    keys = [key("project", seed=80 + i) for i in range(6)]
+    layers: list[Layer] = [
+        {f"l{i}/k.txt": env(k), f"l{i}/noise.bin": rng.randbytes(1_200_000)} for i, k in enumerate(keys)
+    ]
+    tar = docker_save(layers)
+    hits, errors = scan(gzip.compress(tar), "img.tar.gz", archive_max_bytes=len(tar) + 4096)
+    assert not errors
+    assert {h.secret.decode() for h in hits} == set(keys)

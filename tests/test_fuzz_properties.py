@@ -364,6 +364,9 @@ def test_hostile_office_xml_never_crashes(pieces: list[str], kind: int) -> None:
 
 
 def _container_seeds() -> dict[str, bytes]:
+    import gzip
+    import lzma
+
     from tests.test_detection_v2_images import docker_save, make_tar, oci_layout
     from tests.test_detection_v2_pdf import make_pdf, page, split, tj_array
 
@@ -382,6 +385,8 @@ def _container_seeds() -> dict[str, bytes]:
         "docker": docker_save(layers),
         "docker-gz": docker_save(layers, gz=True),
         "oci": make_tar(dict(oci_layout([(layers, None)]).items())),
+        "docker-tgz": gzip.compress(docker_save(layers, gz=True)),
+        "oci-xz": lzma.compress(make_tar(dict(oci_layout([(layers, None)]).items()))),
     }
 
 

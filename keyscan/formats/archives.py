@@ -225,6 +225,10 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
         image = images.scan_image_tar(_Members(ctx), fh, template, depth)
         if image is not None:
             return image
+    elif kind in ("gzip", "bzip2", "xz"):  # or a compressed one (docker save | gzip)
+        image = _compressed_image(ctx, fh, kind, size, template, depth)
+        if image is not None:
+            return image
     hits: list[Hit] = []
     members: Iterator[tuple[str, IO[bytes], int | None]]
     try:
@@ -246,6 +250,7 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
     count = 0
     name = "?"
     office_hint = False  # a member that Office packages have: look at its text afterwards
+    damaged = False
     try:
         for name, stream, compressed in members:
             count += 1
@@ -277,6 +282,7 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 if depth == 1 and not hits and ctx.budget.left == ctx.options.archive_max_bytes:
                     return _plain(ctx, fh, template, exc)  # nothing inflates at all
                 ctx.errors.append(ScanError(member_path, f"cannot read member: {_why(exc)}"))
+                damaged = True
     except Refused as exc:
         ctx.errors.append(ScanError(template.display_path, f"archive refused: {exc}"))
     except _READ_ERRORS as exc:
@@ -287,7 +293,148 @@ def _scan_archive(ctx: _Ctx, fh: BinaryIO, size: int, template: Location, depth:
                 template.display_path, f"archive damaged after member {name!r}: {_why(exc)}"
             )
         )
+        damaged = True
+    if damaged and kind in _TAR_KINDS:
+        return _with_raw(ctx, fh, template, hits)
     return _office_text(ctx, fh, template, hits) if kind == "zip" and office_hint else hits
+
+
+_TAR_KINDS = frozenset(("tar", "gzip", "bzip2", "xz"))
+
+
+def _with_raw(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -> list[Hit]:
+    """A tar damaged or cut after some members were read: its raw bytes are scanned too (the
+    data of a member cut short is there, unread by tarfile); a key already found in a member
+    is not reported again at its raw offset."""
+    fh.seek(0)
+    data = fh.read(ctx.options.archive_max_bytes)
+    raw = ctx.rescan.buffer(data, replace(template, binary=is_binary(data[:8192])), ctx.errors)
+    seen = {h.secret for h in hits}
+    return hits + [h for h in raw if h.secret not in seen]
+
+
+def _decompressor(fh: BinaryIO, kind: str) -> IO[bytes]:
+    if kind == "gzip":
+        return cast(IO[bytes], gzip.GzipFile(fileobj=fh, mode="rb"))
+    if kind == "bzip2":
+        return bz2.BZ2File(fh)
+    return lzma.LZMAFile(fh)
+
+
+def _compressed_image(
+    ctx: _Ctx, fh: BinaryIO, kind: str, size: int, template: Location, depth: int
+) -> list[Hit] | None:
+    """The image in a compressed tar (``docker save img | gzip``), read like an uncompressed
+    one at the same depth (the compression is part of the image level), or None if the tar
+    holds no image. Only a tar whose first member is named like an image's (a layer folder
+    or config of ``docker save``, ``blobs/``, ``oci-layout``, ``index.json``,
+    ``manifest.json``) is listed, so an npm tgz or an sdist costs 512 inflated bytes. The
+    inflated image may not exceed ``archive_max_bytes`` nor the ratio."""
+    try:
+        fh.seek(0)
+        with _decompressor(fh, kind) as probe:
+            head = probe.read(512)
+    except _READ_ERRORS:
+        fh.seek(0)
+        return None
+    fh.seek(0)
+    if archive_kind(head) != "tar" or not images.looks_like_image_member(head[:100]):
+        return None
+    stream = _Inflated(ctx, _decompressor(fh, kind), size)
+    try:
+        found = images.scan_image_tar(
+            _Members(ctx), cast(BinaryIO, stream), template, depth, compressed=True
+        )
+    except Refused as exc:
+        ctx.errors.append(ScanError(template.display_path, f"image refused: {exc}"))
+        return []
+    finally:
+        stream.close()
+    fh.seek(0)
+    if stream.refused is not None and found is not None:
+        ctx.errors.append(ScanError(template.display_path, f"image refused: {stream.refused}"))
+    return found
+
+
+class _Inflated(io.RawIOBase):
+    """A seekable decompressed stream (gzip, bzip2, xz) that counts what it inflates: the
+    image in it may not inflate beyond ``archive_max_bytes`` (nor the ratio to its compressed
+    size), and the work of seeking (a backward seek decompresses again from the start) is
+    bounded to four times that."""
+
+    def __init__(self, ctx: _Ctx, inner: IO[bytes], compressed: int) -> None:
+        super().__init__()
+        self.ctx, self.inner, self.compressed = ctx, inner, compressed
+        self.pos = self.high = self.work = 0
+        self.refused: Refused | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def _account(self, work: int, reach: int) -> None:
+        opts = self.ctx.options
+        self.work += work
+        self.high = max(self.high, reach)
+        why = None
+        if self.high > opts.archive_max_bytes:
+            why = f"inflates to more than {opts.archive_max_bytes} bytes (zip bomb?)"
+        elif self.high > opts.archive_ratio_floor and self.high > opts.archive_max_ratio * max(
+            self.compressed, 1
+        ):
+            why = (
+                f"compression ratio above {opts.archive_max_ratio}:1 "
+                f"({self.high} bytes from {self.compressed}; zip bomb?)"
+            )
+        elif self.work > 4 * opts.archive_max_bytes:
+            why = f"more than {4 * opts.archive_max_bytes} bytes decompressed to read it"
+        if why is not None:
+            self.refused = Refused(why)
+            self.ctx.budget.left = 0
+            raise self.refused
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self.pos
+        elif whence == io.SEEK_END:  # pragma: no cover - tarfile seeks from the start
+            raise OSError("cannot seek from the end of a compressed stream")
+        offset = max(offset, 0)
+        if offset < self.pos:  # decompress again from the start
+            self.inner.seek(0)
+            self.pos = 0
+        while self.pos < offset:  # forward: decompressed block by block, each one counted
+            if not self.read(min(READ_BLOCK, offset - self.pos)):
+                break
+        return self.pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.refused is not None:
+            raise self.refused
+        want = 1 << 62 if n is None or n < 0 else n
+        parts: list[bytes] = []
+        while want > 0:
+            data = self.inner.read(min(want, READ_BLOCK))
+            if not data:
+                break
+            self.pos += len(data)
+            want -= len(data)
+            parts.append(data)
+            self._account(len(data), self.pos)
+        return b"".join(parts)
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 def _office_text(ctx: _Ctx, fh: BinaryIO, template: Location, hits: list[Hit]) -> list[Hit]:
@@ -421,6 +568,8 @@ def _tar_members(
             if stream is not None:
                 # Plain tar: members are stored; compressed tar: one stream, ratio of the whole.
                 yield member.name, stream, None
+        if entries:  # a tar cut in a header ends tarfile's listing without an error
+            images.check_tar_end(cast(IO[bytes], tf.fileobj), tf.offset, kind != "tar")
     if entries == 0 and kind != "tar":
         # tarfile takes data that starts with a zero block for an empty archive: read the
         # compressed stream as a single file instead, so nothing behind the zeros is missed.

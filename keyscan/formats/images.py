@@ -10,12 +10,17 @@ archive member. A file is located as image -> layer -> path: ``Location.member``
 ``Location.extra`` holds ``layer`` (its index in the image, from 1, base layer first) and
 ``layer_digest`` (the full digest).
 
-Layers are read from the top down so that a file that a later layer deletes (a whiteout
-``.wh.<name>``, or an opaque folder ``.wh..wh..opq``) or replaces is known when its own layer
-is read: it is still reported, with ``extra["note"]`` "deleted in a later layer, still in the
-image" (or "replaced in a later layer, still in the image"): a whiteout hides a file from the
-running container, not from anyone who pulls the image. A layer shared by two images is read
-once, with the notes of the first image that lists it.
+A file that a later layer deletes (a whiteout ``.wh.<name>``, or an opaque folder
+``.wh..wh..opq``) or replaces is still reported, with ``extra["note"]`` "deleted in a later
+layer, still in the image" (or "replaced in a later layer, still in the image"): a whiteout
+hides a file from the running container, not from anyone who pulls the image. Blobs are read
+in their order in the tar (forward only) and the notes are given once every layer is read. A
+layer shared by two images is read once, with the notes of the first image that lists it.
+
+A compressed image tarball (``docker save img | gzip``; bzip2, xz) is the same image:
+keyscan.formats.archives hands a counted, seekable decompressed stream to
+``scan_image_tar(compressed=True)``, which keeps small members (manifests, configs) from its
+listing pass, so the image is decompressed about twice, not once per blob.
 
 The image config (``Env``, ``history[].created_by`` holding ``ENV``/``ARG`` lines, labels) is
 scanned as JSON; a hit in it gets ``extra["image_config"]``, the field that holds it
@@ -30,6 +35,7 @@ disk; a hostile digest (``sha256:../../x``) is never opened.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -62,6 +68,10 @@ _INDEX_TYPES = (
 
 
 MAX_MEMBERS = 100_000
+# A compressed image: members up to this size are kept from its listing pass, in all at most
+# MAX_CACHE bytes (manifests, indexes, configs, small layers).
+MAX_CACHED = 1024 * 1024
+MAX_CACHE = 64 * 1024 * 1024
 # What a hostile or broken image may make the readers raise (as in keyscan.formats.archives).
 _READ_ERRORS = (
     tarfile.TarError,
@@ -117,12 +127,16 @@ class Blobs(Protocol):
     def names(self) -> list[str]: ...
     def size(self, name: str) -> int: ...
     def open(self, name: str) -> IO[bytes] | None: ...
+    def position(self, name: str) -> int: ...
 
 
 @dataclass
 class _TarBlobs:
     tf: tarfile.TarFile
     members: dict[str, tarfile.TarInfo]
+    # Small members kept from the listing pass of a compressed image: reading them again
+    # would cost a rewind (decompressing from the start) each.
+    cache: dict[str, bytes] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return list(self.members)
@@ -133,8 +147,16 @@ class _TarBlobs:
         return -1 if info is None else info.size
 
     def open(self, name: str) -> IO[bytes] | None:
+        if name in self.cache:
+            return io.BytesIO(self.cache[name])
         info = self.members.get(name)
         return None if info is None else self.tf.extractfile(info)
+
+    def position(self, name: str) -> int:
+        """Where the blob starts in the tar: blobs are read in this order (forward only, so a
+        compressed image is decompressed once more, not once per blob)."""
+        info = self.members.get(name)
+        return -1 if info is None else info.offset
 
 
 @dataclass
@@ -161,6 +183,9 @@ class _DirBlobs:
         if not stat.S_ISREG(st.st_mode):
             return None  # a symlink or a device in the layout: never followed
         return open(path, "rb")
+
+    def position(self, name: str) -> int:
+        return 0
 
 
 @dataclass
@@ -199,6 +224,39 @@ def _short(digest: str) -> str:
     return f"{algo}:{hexpart[:12]}" if hexpart else digest[:19]
 
 
+MAX_DRAIN = 64 * 1024 * 1024
+
+
+def check_tar_end(
+    fileobj: IO[bytes], offset: int | None, compressed: bool, at: int | None = None
+) -> None:
+    """Raise tarfile.ReadError unless the tar that tarfile stopped reading at ``offset`` (where the
+    next header would be) really ends there. tarfile ends its listing without an error at a
+    header cut short or damaged; keyscan does not: the bytes there must be nothing (a tar cut
+    exactly at a member boundary, or without its end-of-archive blocks: indistinguishable,
+    and POSIX readers accept it) or zeros (the end-of-archive blocks, whole or cut). A member
+    whose data is cut makes tarfile itself raise. A compressed stream is read to its end, so
+    a gzip (bzip2, xz) stream cut anywhere, even in the padding after the tar, is an error
+    (its end marker and checksum are missing), up to MAX_DRAIN bytes after the tar.
+    ``offset`` None: a stream read on from where it is, only to its end marker."""
+    block = b"?"
+    if offset is not None:
+        fileobj.seek(offset)
+        block = fileobj.read(512)
+        if block.strip(b"\0"):
+            at = offset if at is None else at
+            if len(block) < 512:
+                raise tarfile.ReadError(f"cut in the header of a member at byte {at}")
+            raise tarfile.ReadError(f"damaged member header at byte {at}")
+    if compressed and block:
+        left = MAX_DRAIN
+        while left > 0:  # EOFError for a stream without its end marker
+            got = fileobj.read(min(left, 1024 * 1024))
+            if not got:
+                break
+            left -= len(got)
+
+
 def image_kind(names: set[str]) -> str | None:
     """"docker" (manifest.json) or "oci" (oci-layout and index.json) for these member names."""
     if "manifest.json" in names:
@@ -208,10 +266,27 @@ def image_kind(names: set[str]) -> str | None:
     return None
 
 
+_FIRST_MEMBER = re.compile(
+    rb"^(?:\./)?(?:[0-9a-f]{64}|blobs(?:/|$)|oci-layout$|index\.json$|manifest\.json$|repositories$)"
+)
+
+
+def looks_like_image_member(name: bytes) -> bool:
+    """Whether the first member of a tar (its raw 100-byte name field) is named like an
+    image's: a ``docker save`` layer folder or config (64 hex), ``blobs/``, ``oci-layout``,
+    ``index.json``, ``manifest.json``, ``repositories``. A compressed tar is listed as a
+    possible image only then (listing it costs decompressing it once more)."""
+    return _FIRST_MEMBER.match(name.split(b"\0", 1)[0]) is not None
+
+
 def scan_image_tar(
-    ctx: Members, fh: BinaryIO, template: Location, depth: int
+    ctx: Members, fh: BinaryIO, template: Location, depth: int, compressed: bool = False
 ) -> list[Hit] | None:
-    """Hits in the image that the plain tar ``fh`` holds, or None if it holds no image."""
+    """Hits in the image that the tar ``fh`` holds, or None if it holds no image. ``fh`` is
+    seekable; ``compressed``: it decompresses (a ``docker save | gzip``), so small members
+    are kept from the listing pass and blobs are read in their order in the tar."""
+    cache: dict[str, bytes] = {}
+    cached = 0
     try:
         tf = tarfile.open(fileobj=fh, mode="r:")  # noqa: SIM115 (lives while the image is read)
         members: dict[str, tarfile.TarInfo] = {}
@@ -219,14 +294,23 @@ def scan_image_tar(
             if count > MAX_MEMBERS:
                 return None
             if info.isreg():
-                members.setdefault(_norm(info.name), info)
+                name = _norm(info.name)
+                if name in members:
+                    continue
+                members[name] = info
+                if compressed and info.size <= MAX_CACHED and cached + info.size <= MAX_CACHE:
+                    data = tf.extractfile(info)
+                    if data is not None:
+                        cache[name] = data.read()
+                        cached += info.size
+        check_tar_end(fh, tf.offset, compressed)  # a cut image: read as a plain tar (error)
     except _READ_ERRORS:
         fh.seek(0)
         return None
     if image_kind(set(members)) is None:
         fh.seek(0)
         return None
-    return _scan_image(ctx, _TarBlobs(tf, members), template, depth)
+    return _scan_image(ctx, _TarBlobs(tf, members, cache), template, depth)
 
 
 def scan_image_dir(ctx: Members, root: str, template: Location) -> list[Hit]:
@@ -346,12 +430,14 @@ def _oci_images(
 
 
 def _scan_image(ctx: Members, blobs: Blobs, template: Location, depth: int) -> list[Hit]:
+    """Every layer, config and other member of the image, each blob once, read in the order
+    of the blobs (their place in the tar); the notes of a layer's files (deleted or
+    replaced in a later layer) are given afterwards, when every layer of the image is known."""
     hits: list[Hit] = []
     images = _images(ctx, blobs, template)
     names = set(blobs.names())
-    done: set[str] = set()
+    jobs: dict[str, tuple[str, _Layer | None]] = {}  # blob -> (what, layer)
     for image in images:
-        hidden = _Hidden()
         for layer in reversed(image.layers):
             if layer.blob not in names:
                 ctx.errors.append(
@@ -361,21 +447,46 @@ def _scan_image(ctx: Members, blobs: Blobs, template: Location, depth: int) -> l
                     )
                 )
                 continue
-            if layer.blob in done:
-                continue
-            done.add(layer.blob)
-            _scan_layer(ctx, blobs, layer, template, depth, hidden, hits)
-            if ctx.exhausted():
-                return hits
-        if image.config is not None and image.config in names and image.config not in done:
-            done.add(image.config)
-            _scan_config(ctx, blobs, image.config, template, depth, hits)
+            jobs.setdefault(layer.blob, ("layer", layer))
+        if image.config is not None and image.config in names:
+            jobs.setdefault(image.config, ("config", None))
     for name in blobs.names():  # manifests, indexes, repositories, blobs no manifest lists
-        if name in done:
-            continue
-        done.add(name)
-        _scan_plain(ctx, blobs, name, template, depth, hits)
+        jobs.setdefault(name, ("plain", None))
+    read: dict[str, _Read] = {}
+    for name in sorted(jobs, key=blobs.position):
+        what, job = jobs[name]
+        if what == "layer" and job is not None:
+            read[name] = _scan_layer(ctx, blobs, job, template, depth, hits)
+        elif what == "config":
+            _scan_config(ctx, blobs, name, template, depth, hits)
+        else:
+            _scan_plain(ctx, blobs, name, template, depth, hits)
+        if ctx.exhausted():
+            break
+    _notes(images, read, hits)
     return hits
+
+
+def _notes(images: list[_Image], read: dict[str, _Read], hits: list[Hit]) -> None:
+    """Mark the files that a later layer of their image deletes or replaces. A layer shared
+    by two images gets the notes of the first image that lists it."""
+    noted: set[str] = set()
+    for image in images:
+        hidden = _Hidden()
+        for layer in reversed(image.layers):
+            got = read.get(layer.blob)
+            if got is None:
+                continue
+            if layer.blob not in noted:
+                noted.add(layer.blob)
+                for start, end, path in got.spans:
+                    note = hidden.note(path)
+                    if note is not None:
+                        for hit in hits[start:end]:
+                            hit.location.extra["note"] = note
+            hidden.deleted |= got.deleted
+            hidden.opaque |= got.opaque
+            hidden.files |= got.files
 
 
 def _scan_plain(
@@ -462,24 +573,31 @@ def _whiteout(path: str) -> tuple[str, str] | None:
     return None
 
 
+@dataclass
+class _Read:
+    """What one layer held: its whiteouts, its files, and the hits found in each file."""
+
+    deleted: set[str] = field(default_factory=set)
+    opaque: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+    spans: list[tuple[int, int, str]] = field(default_factory=list)  # hits[start:end], path
+
+
 def _scan_layer(
     ctx: Members,
     blobs: Blobs,
     layer: _Layer,
     template: Location,
     depth: int,
-    hidden: _Hidden,
     hits: list[Hit],
-) -> None:
+) -> _Read:
     where = _in(template, _short(layer.digest))
     where.extra.update(layer=layer.index, layer_digest=layer.digest)
+    got = _Read()
     fh = blobs.open(layer.blob)
     if fh is None:
-        return
+        return got
     size = blobs.size(layer.blob)
-    deleted: set[str] = set()
-    opaque: set[str] = set()
-    files: set[str] = set()
     with fh:
         head = fh.read(512)
         fh.seek(0)
@@ -491,7 +609,7 @@ def _scan_layer(
                     "its files were not scanned",
                 )
             )
-            return
+            return got
         stream: IO[bytes] = fh
         if head[:2] == _GZIP:
             import gzip
@@ -500,30 +618,40 @@ def _scan_layer(
         elif head[257:262] != b"ustar" and not _looks_like_tar(head):
             # Not a filesystem layer (an attestation, an artifact): scan it as a member.
             _scan_plain(ctx, blobs, layer.blob, template, depth, hits)
-            return
+            return got
         inflated = 0
         name = "?"
+        end = 0
+        tail = _Tail(stream)
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tf:
+            with tarfile.open(fileobj=cast(IO[bytes], tail), mode="r|") as tf:
                 for count, info in enumerate(tf, 1):
                     if count > MAX_MEMBERS:
                         raise KeyscanError(f"more than {MAX_MEMBERS} members")
                     name = _norm(info.name).rstrip("/")
                     w = _whiteout(name)
                     if w is not None:
-                        (opaque if w[0] == "opaque" else deleted).add(w[1])
+                        (got.opaque if w[0] == "opaque" else got.deleted).add(w[1])
                         continue
                     if not info.isreg():
                         continue
-                    files.add(name)
-                    member = _in(where, name)
-                    note = hidden.note(name)
-                    if note is not None:
-                        member.extra["note"] = note
+                    got.files.add(name)
                     data = tf.extractfile(info)
                     if data is None:  # pragma: no cover - regular files have data
                         continue
-                    inflated += ctx.scan(data, size, inflated, member, depth, hits)
+                    start = len(hits)
+                    try:
+                        inflated += ctx.scan(data, size, inflated, _in(where, name), depth, hits)
+                    finally:
+                        if len(hits) > start:
+                            got.spans.append((start, len(hits), name))
+                end = tf.offset
+            # A layer cut in a header ends tarfile's listing silently: check its end, from
+            # the bytes the stream kept (no seek: the layer may be a compressed stream), and
+            # read a gzip layer to its end marker.
+            tail.check(end)
+            if stream is not fh:
+                check_tar_end(stream, None, compressed=True)
         except KeyscanError as exc:
             ctx.errors.append(ScanError(where.display_path, f"layer refused: {exc}"))
         except _READ_ERRORS as exc:
@@ -533,9 +661,41 @@ def _scan_layer(
                     f"layer {layer.index} damaged after {name!r}: {_why(exc)}",
                 )
             )
-    hidden.deleted |= deleted
-    hidden.opaque |= opaque
-    hidden.files |= files
+    return got
+
+
+class _Tail:
+    """A stream read forward that keeps its last bytes (at least KEEP, in the chunks read:
+    no copy per read), so that the end of a tar read in stream mode can be checked without
+    seeking back."""
+
+    KEEP = 64 * 1024
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.pos = 0  # bytes read so far
+        self.chunks: deque[bytes] = deque()  # the last chunks read, ending at pos
+        self.kept = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.pos += len(data)
+        self.chunks.append(data)
+        self.kept += len(data)
+        while self.kept - len(self.chunks[0]) >= self.KEEP:
+            self.kept -= len(self.chunks.popleft())
+        return data
+
+    def check(self, offset: int) -> None:
+        """tarfile.ReadError unless the tar really ends at ``offset`` (see check_tar_end)."""
+        start = self.pos - self.kept
+        if offset < start:  # pragma: no cover - tarfile reads at most a record ahead
+            return
+        kept = b"".join(self.chunks)
+        block = kept[offset - start : offset - start + 512]
+        if len(block) < 512 and offset + len(block) == self.pos:
+            block += self.inner.read(512 - len(block))
+        check_tar_end(cast(IO[bytes], io.BytesIO(block)), 0, compressed=False, at=offset)
 
 
 def _looks_like_tar(head: bytes) -> bool:

@@ -178,6 +178,7 @@ def write_seeds(folder: str) -> None:
 
 def _container_seeds(k: str) -> dict[str, bytes]:
     """PDFs and image tarballs, built by the test suite's generators (decode on, depth 2)."""
+    import gzip
     import os
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -198,6 +199,9 @@ def _container_seeds(k: str) -> dict[str, bytes]:
         "pdf-plain": ctl + make_pdf([page(b"(" + k.encode() + b") Tj")]),
         "docker": ctl + docker_save(layers, config=config_json(env=[f"K={k}"]), gz=True),
         "oci": ctl + make_tar(dict(oci_layout([(layers, None)]).items())),
+        # docker save img | gzip: read as an image too (issue 15, containers follow-ups)
+        "docker-tgz": ctl
+        + gzip.compress(docker_save(layers, config=config_json(env=[f"K={k}"]), gz=True)),
     }
 
 
