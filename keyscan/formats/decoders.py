@@ -696,6 +696,7 @@ def _continuations(data: bytes, anchors: Sequence[int]) -> Iterator[Decoded]:
 
 CONCATENATED = "concatenated"  # Decoded.how, Location.decoded
 _QUOTES = frozenset(b"\"'`")
+_KEY_CHAR_BYTES = bytes(sorted(_KEY_CHARS))
 _GAP_BLANKS = b" \t\r\n"
 # Between two literals: whitespace (line breaks too: C, and Python inside parentheses) and at
 # most one concatenation operator: ``+`` (JS, Java, C#, Go, Python), ``.`` (PHP, Perl), ``..``
@@ -720,12 +721,10 @@ def _anchor_literal(data: bytes, at: int) -> tuple[int, int] | None:
     when a quote ends or starts them; else None (the common case: a key not in a literal,
     or a literal with more text on both sides of the key characters)."""
     n = len(data)
-    s = at
-    while s > 0 and at - s < CONCAT_MAX_PIECE and data[s - 1] in _KEY_CHARS:
-        s -= 1
-    e = at
-    while e < n and e - at < CONCAT_MAX_PIECE and data[e] in _KEY_CHARS:
-        e += 1
+    ahead = data[at : at + CONCAT_MAX_PIECE]
+    e = at + len(ahead) - len(ahead.lstrip(_KEY_CHAR_BYTES))
+    behind = data[max(0, at - CONCAT_MAX_PIECE) : at]
+    s = at - len(behind) + len(behind.rstrip(_KEY_CHAR_BYTES))
     if e < n and data[e] in _QUOTES:
         opening = data.rfind(data[e : e + 1], max(0, e - CONCAT_MAX_PIECE - 1), s)
         if opening >= 0 and _piece_ok(data, opening + 1, e):
