@@ -266,3 +266,21 @@ def test_pure_python_plan_finds_the_same(tmp_path: Path) -> None:
         loc.get("decoded") for f in json.loads(proc.stdout)["findings"] for loc in f["locations"]
     ]
     assert found.count("concatenated") == len(keys)
+
+
+def test_a_chain_of_more_than_32_literals_is_not_joined() -> None:
+    """A longer chain (a table of literals, a hostile input) is not joined, and is walked
+    once: the anchors inside it are not each the start of a walk and a region."""
+    from keyscan.formats import decoders
+
+    k = key("project", seed=13)
+    pieces = [k[i : i + 4] for i in range(0, len(k), 4)]  # 41 literals
+    doc = ("k = " + " + ".join(f'"{p}"' for p in pieces) + "\n").encode()
+    assert _assembled(scan(doc)) == []
+    hostile = b'"sk-proj-ab" ' * 20_000
+    assert [d for d in decoders.candidates(hostile, True) if d.how == "concatenated"] == []
+    # 32 literals are still joined (after an OpenAI name: no keyword is whole in them)
+    pieces = [k[i : i + 6] for i in range(0, len(k), 6)]
+    assert len(pieces) <= decoders.CONCAT_MAX_PIECES
+    doc = ("openai_key = " + " + ".join(f'"{p}"' for p in pieces) + "\n").encode()
+    assert [h.secret.decode() for h in _assembled(scan(doc))] == [k]

@@ -706,7 +706,8 @@ _CONCAT_GAP = re.compile(rb"[ \t\r\n]*(?:(?:\+|\.\.?)[ \t\r\n]*)?")
 # break. Such a literal is not joined (its value is not its text).
 _PIECE_BAD = re.compile(rb"[\\$\r\n]|#\{")
 CONCAT_MAX_PIECE = 512  # characters inside one literal
-CONCAT_MAX_PIECES = 32  # literals in one chain (a 164-character key in pieces of 6)
+# Literals in one chain (a 164-character key in pieces of 6); a longer chain is not joined.
+CONCAT_MAX_PIECES = 32
 CONCAT_GAP_MAX = 256  # blanks and operator between two literals
 # A joined value shorter than this holds no whole key (the shortest family has 51).
 CONCAT_MIN_JOINED = 48
@@ -810,17 +811,26 @@ def _concatenations(data: bytes, anchors: Sequence[int]) -> Iterator[Decoded]:
         found = _anchor_literal(data, at)
         if found is None:
             continue
-        pieces = [found]
-        while len(pieces) < CONCAT_MAX_PIECES:
-            before = _literal_before(data, pieces[0][0] - 1)
+        left = [found]  # right to left
+        while len(left) <= CONCAT_MAX_PIECES:
+            before = _literal_before(data, left[-1][0] - 1)
             if before is None:
                 break
-            pieces.insert(0, before)
-        while len(pieces) < CONCAT_MAX_PIECES:
+            left.append(before)
+        pieces = left[::-1]
+        while len(pieces) <= CONCAT_MAX_PIECES:
             after = _literal_after(data, pieces[-1][1] + 1)
             if after is None:
                 break
             pieces.append(after)
+        if len(pieces) > CONCAT_MAX_PIECES:
+            # Too long a chain (a table of literals, or a hostile input): not joined. Its end
+            # is found once, so that the anchors in it are not walked again.
+            end = pieces[-1][1]
+            while (after := _literal_after(data, end + 1)) is not None:
+                end = after[1]
+            done = end
+            continue
         done = pieces[-1][1]
         if len(pieces) >= 2 and sum(hi - lo for lo, hi in pieces) >= CONCAT_MIN_JOINED:
             yield _assemble(data, pieces)
