@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from keyscan.detector import MAX_MATCH_SPAN, Detector, resolve_overlaps
 from keyscan.findings import Hit, HitSink, hits_from_matches, is_binary
 from keyscan.formats import archive_kind, decoders, is_notebook, is_pdf
-from keyscan.models import Confidence, Location, Match, ScanError
+from keyscan.models import Confidence, Location, Match, Rule, ScanError
 
 if TYPE_CHECKING:
     from keyscan.formats.archives import Rescan
@@ -265,8 +265,12 @@ def decoded_matches(
         if d.joints is not None:
             # Joined lines: only a whole key across a joint (the rest is plain text, found
             # plainly; a value glued onto the next line's text is no key).
+            # Literals concatenated: a key assembled by code is likely but not certain (low).
+            concatenated = d.how == decoders.CONCATENATED
             for m in found:
                 if m.confidence > Confidence.LOW and any(m.start < j < m.end for j in d.joints):
+                    if concatenated:
+                        m = replace(m, rule=_low(m.rule))
                     yield d.to_parent(m.start), d.to_parent(max(m.start, m.end - 1)) + 1, m, d.how
             continue
         for m in found:
@@ -274,6 +278,18 @@ def decoded_matches(
         if depth + 1 < decoders.MAX_DEPTH:
             for s, e, m, how in decoded_matches(detector, d.data, inner_keywords, depth + 1):
                 yield d.to_parent(s), d.to_parent(max(s, e - 1)) + 1, m, f"{d.how}>{how}"
+
+
+_LOWERED: dict[str, tuple[Rule, Rule]] = {}
+
+
+def _low(rule: Rule) -> Rule:
+    """``rule`` at low confidence (one copy per rule, kept)."""
+    got = _LOWERED.get(rule.id)
+    if got is None or got[0] is not rule:
+        got = (rule, replace(rule, confidence=Confidence.LOW))
+        _LOWERED[rule.id] = got
+    return got[1]
 
 
 def _decoded_hits(

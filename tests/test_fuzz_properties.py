@@ -102,6 +102,16 @@ def encode(k: str, how: str, pre: bytes) -> tuple[bytes, int]:
             cut = marker if marker < cut < marker + 8 else cut
         brk = [b"\\\n", b"\\\r\n    ", b"\n  "][len(pre) % 3]
         return k[:cut].encode() + brk + k[cut:].encode(), 0
+    if how == "concatenated":
+        # The key split at a point set by pre into two string literals joined by an operator
+        # (or blanks), in parentheses: nothing around can join on or glue a piece.
+        cut = 1 + len(pre) * 17 % (len(k) - 1)
+        marker = k.index("T3BlbkFJ")
+        if not k.startswith(("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-None-")):
+            cut = marker if marker < cut < marker + 8 else cut  # as for continuations
+        op = [b" + ", b"\n    ", b" . ", b" .. "][len(pre) % 4]
+        q = b"\"'`"[len(pre) % 3 : len(pre) % 3 + 1]
+        return b"(" + q + k[:cut].encode() + q + op + q + k[cut:].encode() + q + b")", 2
     if how == "percent":
         return pre.hex().encode() + b"=" + "".join(f"%{b:02X}" for b in k.encode()).encode(), len(
             pre
@@ -123,6 +133,7 @@ def encode(k: str, how: str, pre: bytes) -> tuple[bytes, int]:
             "hex",
             "hex-upper",
             "continuation",
+            "concatenated",
             "percent",
             "escape",
         ]

@@ -669,12 +669,12 @@ def _join_anchors(data: bytes, keywords: bool | Sequence[int]) -> Iterator[int]:
                 yield s
 
 
-def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Decoded]:
+def _continuations(data: bytes, anchors: Sequence[int]) -> Iterator[Decoded]:
     """Keys broken across lines, joined: from an anchor (the marker, a key prefix, the first
-    "sk-" after an OpenAI name), the run of key characters and continuations that holds it,
-    with the continuations before the anchor removed and those after it removed one more at
-    a time (a key ends where its right half does, and the line after it is no part of it)."""
-    anchors = sorted(set(_join_anchors(data, keywords)))
+    "sk-" after an OpenAI name; sorted), the run of key characters and continuations that
+    holds it, with the continuations before the anchor removed and those after it removed one
+    more at a time (a key ends where its right half does, and the line after it is no part
+    of it)."""
     done = -1
     for at in anchors:
         if at < done:
@@ -690,6 +690,150 @@ def _continuations(data: bytes, keywords: bool | Sequence[int]) -> Iterator[Deco
         after = [j for j in joints if j[0] >= at][:JOIN_MAX_AFTER]
         for n in range(0 if before else 1, len(after) + 1):
             yield _join(data, lo, hi, before + after[:n])
+
+
+# --- keys assembled from adjacent string literals ------------------------------------------
+
+CONCATENATED = "concatenated"  # Decoded.how, Location.decoded
+_QUOTES = frozenset(b"\"'`")
+_KEY_CHAR_BYTES = bytes(sorted(_KEY_CHARS))
+_GAP_BLANKS = b" \t\r\n"
+# Between two literals: whitespace (line breaks too: C, and Python inside parentheses) and at
+# most one concatenation operator: ``+`` (JS, Java, C#, Go, Python), ``.`` (PHP, Perl), ``..``
+# (Lua). Nothing else: no comment, no comma, no name.
+_CONCAT_GAP = re.compile(rb"[ \t\r\n]*(?:(?:\+|\.\.?)[ \t\r\n]*)?")
+# What a piece may not hold: an escape, an interpolation (``$x``, ``${x}``, ``#{x}``), a line
+# break. Such a literal is not joined (its value is not its text).
+_PIECE_BAD = re.compile(rb"[\\$\r\n]|#\{")
+CONCAT_MAX_PIECE = 512  # characters inside one literal
+# Literals in one chain (a 164-character key in pieces of 6); a longer chain is not joined.
+CONCAT_MAX_PIECES = 32
+CONCAT_GAP_MAX = 256  # blanks and operator between two literals
+# A joined value shorter than this holds no whole key (the shortest family has 51).
+CONCAT_MIN_JOINED = 48
+
+
+def _piece_ok(data: bytes, lo: int, hi: int) -> bool:
+    return hi - lo <= CONCAT_MAX_PIECE and _PIECE_BAD.search(data, lo, hi) is None
+
+
+def _anchor_literal(data: bytes, at: int) -> tuple[int, int] | None:
+    """(start, end) of the text of the string literal holding the key characters at ``at``,
+    when a quote ends or starts them; else None (the common case: a key not in a literal,
+    or a literal with more text on both sides of the key characters)."""
+    n = len(data)
+    ahead = data[at : at + CONCAT_MAX_PIECE]
+    e = at + len(ahead) - len(ahead.lstrip(_KEY_CHAR_BYTES))
+    behind = data[max(0, at - CONCAT_MAX_PIECE) : at]
+    s = at - len(behind) + len(behind.rstrip(_KEY_CHAR_BYTES))
+    if e < n and data[e] in _QUOTES:
+        opening = data.rfind(data[e : e + 1], max(0, e - CONCAT_MAX_PIECE - 1), s)
+        if opening >= 0 and _piece_ok(data, opening + 1, e):
+            return opening + 1, e
+    if s > 0 and data[s - 1] in _QUOTES:
+        closing = data.find(data[s - 1 : s], s, min(n, s + CONCAT_MAX_PIECE + 1))
+        if closing >= 0 and _piece_ok(data, s, closing):
+            return s, closing
+    return None
+
+
+def _literal_after(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The text of the literal that follows the closing quote before ``pos``, joined to it by
+    blanks and at most one concatenation operator."""
+    gap = _CONCAT_GAP.match(data, pos, min(len(data), pos + CONCAT_GAP_MAX))
+    q = gap.end() if gap else pos
+    if q == pos or q >= len(data) or data[q] not in _QUOTES:
+        return None
+    closing = data.find(data[q : q + 1], q + 1, min(len(data), q + CONCAT_MAX_PIECE + 2))
+    if closing < 0 or not _piece_ok(data, q + 1, closing):
+        return None
+    return q + 1, closing
+
+
+def _literal_before(data: bytes, opening: int) -> tuple[int, int] | None:
+    """The text of the literal that comes before the opening quote at ``opening``, joined to
+    it by blanks and at most one concatenation operator."""
+    floor = max(0, opening - CONCAT_GAP_MAX)
+    i = opening
+    while i > floor and data[i - 1] in _GAP_BLANKS:
+        i -= 1
+    if i > floor and data[i - 1] == 0x2B:  # +
+        i -= 1
+    elif i > floor and data[i - 1] == 0x2E:  # . or ..
+        i -= 1
+        if i > floor and data[i - 1] == 0x2E:
+            i -= 1
+    while i > floor and data[i - 1] in _GAP_BLANKS:
+        i -= 1
+    if i == opening or i == 0 or data[i - 1] not in _QUOTES:
+        return None
+    closing = i - 1
+    start = data.rfind(data[closing:i], max(0, closing - CONCAT_MAX_PIECE - 1), closing)
+    if start < 0 or not _piece_ok(data, start + 1, closing):
+        return None
+    return start + 1, closing
+
+
+def _assemble(data: bytes, pieces: Sequence[tuple[int, int]]) -> Decoded:
+    """The texts of ``pieces`` (literals, in order) joined; the joints are where they meet."""
+    parts: list[bytes] = []
+    seg_starts: list[int] = []
+    seg_origins: list[int] = []
+    joints: list[int] = []
+    size = 0
+    for lo, hi in pieces:
+        if parts:
+            joints.append(size)
+        seg_starts.append(size)
+        seg_origins.append(lo)
+        parts.append(data[lo:hi])
+        size += hi - lo
+
+    def to_parent(offset: int) -> int:
+        i = bisect.bisect_right(seg_starts, offset) - 1
+        return seg_origins[i] + (offset - seg_starts[i])
+
+    start, end = pieces[0][0] - 1, pieces[-1][1] + 1
+    return Decoded(CONCATENATED, start, end, b"".join(parts), to_parent, tuple(joints))
+
+
+def _concatenations(data: bytes, anchors: Sequence[int]) -> Iterator[Decoded]:
+    """Keys assembled from adjacent string literals (``"sk-proj-ab" "cd"``, ``'..' + '..'``,
+    ``'..' . '..'``, ``".." .. ".."``), joined: from an anchor (sorted: the marker, a key
+    prefix, the first "sk-" after an OpenAI name) inside a literal that a quote ends or
+    starts right at its key characters, the chain of literals around it, joined by nothing
+    but blanks and one concatenation operator each. The whole chain is joined: the value the
+    code builds (key characters a later literal glues onto a key make it no key)."""
+    done = -1
+    for at in anchors:
+        if at < done:
+            continue  # inside a chain already joined
+        found = _anchor_literal(data, at)
+        if found is None:
+            continue
+        left = [found]  # right to left
+        while len(left) <= CONCAT_MAX_PIECES:
+            before = _literal_before(data, left[-1][0] - 1)
+            if before is None:
+                break
+            left.append(before)
+        pieces = left[::-1]
+        while len(pieces) <= CONCAT_MAX_PIECES:
+            after = _literal_after(data, pieces[-1][1] + 1)
+            if after is None:
+                break
+            pieces.append(after)
+        if len(pieces) > CONCAT_MAX_PIECES:
+            # Too long a chain (a table of literals, or a hostile input): not joined. Its end
+            # is found once, so that the anchors in it are not walked again.
+            end = pieces[-1][1]
+            while (after := _literal_after(data, end + 1)) is not None:
+                end = after[1]
+            done = end
+            continue
+        done = pieces[-1][1]
+        if len(pieces) >= 2 and sum(hi - lo for lo, hi in pieces) >= CONCAT_MIN_JOINED:
+            yield _assemble(data, pieces)
 
 
 # --- UTF-16 and UTF-32 ---------------------------------------------------------------------
@@ -1005,8 +1149,14 @@ def candidates(data: bytes, keywords: bool | Sequence[int] = True) -> Iterator[D
             if not allowed(d):
                 return
             yield d
-    # Keys broken across lines by continuations, joined.
-    for d in _continuations(data, keywords):
+    # Keys broken across lines by continuations, joined; keys assembled from adjacent string
+    # literals, concatenated. Both around the same anchors (rule keywords only).
+    anchors = sorted(set(_join_anchors(data, keywords)))
+    for d in _continuations(data, anchors):
+        if not allowed(d):
+            return
+        yield d
+    for d in _concatenations(data, anchors):
         if not allowed(d):
             return
         yield d

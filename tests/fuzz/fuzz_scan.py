@@ -8,8 +8,8 @@ Each input is split by its first byte into options (decode on/off, archive depth
 text, notebook, archive name) and content; ``keyscan.content.scan_buffer`` must return hits
 whose locations are sane (offsets inside the buffer, or inside an archive member; lines and
 columns >= 1) and never raise. A planted-key mode (first byte's top bit) plants a generated
-key in the fuzzed bytes, plainly, base64-encoded (also wrapped in an indented block), in hex
-or broken by a line continuation, and checks it is found exactly (nothing glued to it).
+key in the fuzzed bytes, plainly, base64-encoded (also wrapped in an indented block), in hex,
+broken by a line continuation or split into adjacent string literals, and checks it is found exactly (nothing glued to it).
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def test_one_input(data: bytes) -> None:
 
 def _encoded(k: bytes, n: int) -> bytes:
     """The key encoded one of the ways the decoders undo, chosen by n: base64, base64 wrapped
-    at a column from 9 in an indented block, hex, broken by a line continuation."""
-    form = n % 4
+    at a column from 9 in an indented block, hex, broken by a line continuation, split into
+    two string literals joined by ``+``."""
+    form = n % 5
     if form == 0:
         return base64.b64encode(k)
     if form == 1:
@@ -82,12 +83,14 @@ def _encoded(k: bytes, n: int) -> bytes:
     if form == 2:
         return k.hex().encode()
     cut = 1 + n % (len(k) - 1)
+    if form == 4:  # adjacent string literals, concatenated (nothing can join on outside)
+        return b'("' + k[:cut] + b'" + "' + k[cut:] + b'")'
     return k[:cut] + b"\\\n    " + k[cut:]
 
 
 def write_seeds(folder: str) -> None:
     """Seed inputs: a zip, a tar.gz, a gz, a notebook, base64, percent, escapes, UTF-16,
-    quoted-printable, an Azure key by its endpoint, character references, \\x escapes, a Codex
+    quoted-printable, string literals concatenated, an Azure key by its endpoint, character references, \\x escapes, a Codex
     CLI auth.json (ChatGPT login JWTs and refresh token); Office documents (docx, xlsx, pptx,
     odt, ods: a key split across runs), an Electron asar, a .deb (ar), a crx, an rpm (cpio);
     PDFs (a key split across TJ pieces in a FlateDecode stream, in /URI and /Title), container
@@ -134,6 +137,8 @@ def write_seeds(folder: str) -> None:
     seeds["u32be"] = bytes([1]) + f"k = {k}\n".encode("utf-32-be")
     seeds["cont"] = bytes([1]) + f"ENV OPENAI_API_KEY={k[:50]}\\\n    {k[50:]}\n".encode()
     seeds["yaml-folded"] = bytes([1]) + f"key: >\n  {k[:70]}\n  {k[70:]}\n".encode()
+    seeds["concat"] = bytes([1]) + f'k = ("{k[:60]}" +\n  \'{k[60:]}\')\n'.encode()
+    seeds["concat-php"] = bytes([1]) + f"$k = '{k[:9]}' . '{k[9:90]}' . '{k[90:]}';".encode()
     seeds["planted"] = bytes([0x81]) + b"abc" * 11
     seeds["qp"] = bytes([1]) + f"OPENAI_API_KEY=3D{k[:40]}=\n{k[40:]}\n".encode()
     seeds["azure"] = bytes([1]) + b"base: https://x.openai.azure.com/\nsecret: " + os.urandom(
