@@ -1,0 +1,175 @@
+"""The small jobs' click-free door (issue 16): ``keyscan hook pre-commit`` and
+``keyscan git --range A..B [REPO]`` run without importing click, and do exactly what the
+click commands do.
+
+* The door's parameters are the ones click parses for the same command line.
+* Every other command line (an option, --help, a missing or odd value, shell completion,
+  pre-commit's range) is left to click: its help and usage errors are unchanged.
+* Both doors give the same output and exit code (a key, nothing staged, a clean range).
+* Neither job imports click (counted, never timed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keyscan.commands.quick import DEFAULTS, parse
+from keyscan.keygen import key
+from keyscan.redaction import redact
+from tests.git_helpers import Repo
+
+GIT_ARGS = ("repo", "all_objects", "since", "rev_range", "branch", "staged")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["git", "--range", "HEAD~20..HEAD", "."],
+        ["git", "--range=HEAD~2..HEAD"],
+        ["git", "some/repo", "--range", "main..topic"],
+        ["git", "--range", "a...b", "/abs/repo"],
+    ],
+)
+def test_range_parameters_are_the_ones_click_parses(args: list[str]) -> None:
+    from keyscan.commands.git import git
+
+    line = parse(args, {})
+    assert line is not None and line.job == "git"
+    parsed = git.make_context("git", args[1:]).params
+    assert line.repo == parsed["repo"] and line.rev_range == parsed["rev_range"]
+    assert not any(parsed[name] for name in GIT_ARGS[1:] if name != "rev_range")
+    assert line.params == {k: v for k, v in parsed.items() if k not in GIT_ARGS}
+
+
+def test_pre_commit_parameters_are_the_ones_click_parses() -> None:
+    from keyscan.commands.hook import pre_commit
+
+    line = parse(["hook", "pre-commit"], {})
+    assert line is not None and line.job == "pre-commit" and line.repo == "."
+    parsed = pre_commit.make_context("pre-commit", []).params
+    assert parsed.pop("files") == () and parsed.pop("repo") == line.repo
+    assert line.params == parsed == DEFAULTS
+
+
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        (["hook", "pre-commit", "--help"], {}),
+        (["hook", "pre-commit", "k.py"], {}),
+        (["hook", "pre-commit", "-q"], {}),
+        (["hook", "pre-push"], {}),
+        (["hook", "pre-commit"], {"PRE_COMMIT_FROM_REF": "a", "PRE_COMMIT_TO_REF": "b"}),
+        (["hook", "pre-commit"], {"_KEYSCAN_COMPLETE": "bash_complete"}),
+        (["git"], {}),
+        (["git", "."], {}),
+        (["git", "--range"], {}),
+        (["git", "--range", ""], {}),
+        (["git", "--range="], {}),
+        (["git", "--range", "-x"], {}),
+        (["git", "--range", "a..b", "--range", "c..d"], {}),
+        (["git", "--range", "a..b", "--since", "c"], {}),
+        (["git", "--range", "a..b", "one", "two"], {}),
+        (["git", "--range", "a..b", "--"], {}),
+        (["git", "--range", "a..b", "-"], {}),
+        (["git", "--range", "a..b", "--help"], {}),
+        (["git", "--range", "a..b", "-f", "json"], {}),
+        (["git", "--range", "a..b"], {"_KEYSCAN_COMPLETE": "zsh_complete"}),
+        (["--version"], {}),
+        ([], {}),
+    ],
+)
+def test_every_other_command_line_is_clicks(args: list[str], env: dict[str, str]) -> None:
+    assert parse(args, env) is None
+
+
+def _keyscan(args: list[str], cwd: Path, **env: str) -> tuple[int, str, str]:
+    full = {**os.environ, **env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "keyscan", *args], cwd=cwd, env=full, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    # The scan's duration is the only thing two runs may print differently.
+    seconds = re.compile(r"\d+\.\d+ s\b")
+    return proc.returncode, seconds.sub("T s", proc.stdout), seconds.sub("T s", proc.stderr)
+
+
+def test_usage_errors_still_come_from_click(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    code, out, err = _keyscan(["git", "--range"], repo.path)
+    assert code == 2 and "Option '--range' requires an argument" in err
+    code, out, err = _keyscan(["git", "--range", "a..b", "--since", "c"], repo.path)
+    assert code == 2 and "--range cannot be combined with --branch or --since" in err
+    code, out, err = _keyscan(["hook", "pre-commit", "--help"], repo.path)
+    assert code == 0 and "Usage: keyscan hook pre-commit" in out
+
+
+def test_both_doors_say_the_same(tmp_path: Path) -> None:
+    """The door's run against click's run of the same job (``--repo .``/``-j 1``-free forms
+    that only click reads: ``--min-confidence low`` is the default)."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    quick = _keyscan(["hook", "pre-commit"], repo.path)
+    slow = _keyscan(["hook", "pre-commit", "--min-confidence", "low"], repo.path)
+    assert quick[0] == 1 and redact(secret) in quick[1] + quick[2]
+    assert secret not in quick[1] + quick[2]
+    assert quick == slow
+    repo.git("commit", "-q", "-m", "key")
+    for i in range(3):
+        repo.commit(f"c{i}", (f"f{i}.py", f"y = {i}\n"))
+    for rev_range, expected in (("HEAD~4..HEAD", 1), ("HEAD~3..HEAD", 0)):
+        quick = _keyscan(["git", "--range", rev_range], repo.path)
+        slow = _keyscan(["git", "--range", rev_range, "--min-confidence", "low"], repo.path)
+        assert quick[0] == expected, quick
+        assert quick == slow
+    # Nothing staged: inside a commit (GIT_INDEX_FILE) exit 0 with a note; elsewhere exit 2.
+    index = str(repo.path / ".git" / "index")
+    for env, expected in (({"GIT_INDEX_FILE": index}, 0), ({}, 2)):
+        quick = _keyscan(["hook", "pre-commit"], repo.path, **env)
+        slow = _keyscan(["hook", "pre-commit", "--min-confidence", "low"], repo.path, **env)
+        assert quick[0] == expected and "nothing to scan" in quick[2]
+        assert quick == slow
+
+
+SMALL_JOBS_NEVER = {"click", "yaml", "tempfile", "shutil", "httpx", "hyperscan", "sqlite3"}
+
+
+def _imports(args: list[str], cwd: Path, tmp_path: Path) -> tuple[int, set[str]]:
+    out = tmp_path / "modules.json"
+    code = (
+        "import atexit, json, sys\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+        "from keyscan.cli import main\n"
+        f"main({args!r})\n"
+    )
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("KEYSCAN_RULE_CACHE", None)
+    for _ in range(2):  # the first run builds the rule cache (PyYAML)
+        proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True)
+    return proc.returncode, set(json.loads(out.read_text()))
+
+
+def test_small_jobs_never_import_click(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    for i in range(3):
+        repo.commit(f"c{i}", (f"f{i}.py", f"y = {i}\n"))
+    repo.write("k.py", f'K = "{key("svcacct")}"\n')
+    repo.git("add", "k.py")
+    code, modules = _imports(["hook", "pre-commit"], repo.path, tmp_path)
+    assert code == 1 and "keyscan.git.staged" in modules
+    assert not SMALL_JOBS_NEVER & modules, sorted(SMALL_JOBS_NEVER & modules)
+    code, modules = _imports(["git", "--range", "HEAD~2..HEAD", "."], repo.path, tmp_path)
+    assert code == 0 and "keyscan.git.history" in modules
+    assert not SMALL_JOBS_NEVER & modules, sorted(SMALL_JOBS_NEVER & modules)
+    # Any other command line still gets click.
+    code, modules = _imports(["git", "--range", "HEAD~2..HEAD", "-q"], repo.path, tmp_path)
+    assert code == 0 and "click" in modules
