@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> Any:
     with signals_raise():
         try:
             if job is not None:
-                run(job)
+                run(job, fast_exit=argv is None)
             return _group().main(args=argv, prog_name="keyscan")
         except (Interrupted, KeyboardInterrupt) as exc:
             # Further signals stay ignored until the exit (keyscan.interrupts).

@@ -173,3 +173,64 @@ def test_small_jobs_never_import_click(tmp_path: Path) -> None:
     # Any other command line still gets click.
     code, modules = _imports(["git", "--range", "HEAD~2..HEAD", "-q"], repo.path, tmp_path)
     assert code == 0 and "click" in modules
+
+
+def _exit_probe(tmp_path: Path, call: str) -> str:
+    """A script that runs keyscan's main and records how the process ended: through
+    ``os._exit`` (the fast exit), an atexit function, or a SystemExit caught here."""
+    log = tmp_path / "exit.log"
+    return (
+        "import atexit, os, sys\n"
+        f"log = open({str(log)!r}, 'a')\n"
+        "real = os._exit\n"
+        "def fast(code):\n"
+        "    log.write(f'os._exit {code}\\n'); log.flush(); real(code)\n"
+        "os._exit = fast\n"
+        "atexit.register(lambda: (log.write('atexit\\n'), log.flush()))\n"
+        "from keyscan.cli import main\n"
+        "try:\n"
+        f"    {call}\n"
+        "except SystemExit as exc:\n"
+        "    log.write(f'SystemExit {exc.code}\\n'); log.flush(); raise\n"
+    )
+
+
+def test_the_program_exits_without_the_teardown_a_library_call_keeps_it(tmp_path: Path) -> None:
+    """Run as a program (``main()``, as the ``keyscan`` script does), the small jobs end with
+    ``os._exit`` once atexit functions ran and the report was flushed; ``main(argv)`` called
+    from Python still raises SystemExit (a caller can catch it)."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    log = tmp_path / "exit.log"
+    for call, expected in (
+        ("sys.argv[1:] = ['hook', 'pre-commit']; main()", ["atexit", "os._exit 1"]),
+        ("main(['hook', 'pre-commit'])", ["SystemExit 1", "atexit"]),
+        # click's door: the interpreter's normal exit
+        ("sys.argv[1:] = ['hook', 'pre-commit', '-q']; main()", ["SystemExit 1", "atexit"]),
+    ):
+        log.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _exit_probe(tmp_path, call)], cwd=repo.path,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        assert redact(secret) in proc.stdout and "keyscan: 1 secret in 1 l" in proc.stdout
+        assert log.read_text().splitlines() == expected, call
+
+
+def test_fast_exit_keeps_the_status_and_a_full_report(tmp_path: Path) -> None:
+    """A clean range exits 0, an unknown range 2 with its one line; a long report arrives
+    whole through a pipe."""
+    repo = Repo(tmp_path / "repo")
+    keys = [key("project") for _ in range(40)]
+    repo.commit("keys", *((f"k{i}.py", f'K = "{k}"\n') for i, k in enumerate(keys)))
+    repo.commit("clean", ("a.py", "x = 1\n"))
+    code, out, err = _keyscan(["git", "--range", "HEAD~1..HEAD"], repo.path)
+    assert code == 0 and "no OpenAI keys found" in out + err
+    code, out, err = _keyscan(["git", "--range", "nowhere..HEAD"], repo.path)
+    assert code == 2 and "unknown revision" in err
+    code, out, err = _keyscan(["git", "--range", "HEAD~1"], repo.path)
+    assert code == 1 and all(redact(k) in out for k in keys)
