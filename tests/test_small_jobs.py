@@ -140,7 +140,21 @@ def test_both_doors_say_the_same(tmp_path: Path) -> None:
         assert quick == slow
 
 
-SMALL_JOBS_NEVER = {"click", "yaml", "tempfile", "shutil", "httpx", "hyperscan", "sqlite3"}
+# click: the door; hashlib: OpenSSL (keyscan.models.sha256 is CPython's own).
+SMALL_JOBS_NEVER = {
+    "click", "hashlib", "_hashlib", "yaml", "tempfile", "shutil", "httpx", "hyperscan", "sqlite3",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 4096, 1 << 20])
+def test_builtin_sha256_is_hashlibs(size: int) -> None:
+    import hashlib
+
+    from keyscan.models import fingerprint_of, sha256_hex
+
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    assert fingerprint_of(data) == hashlib.sha256(data).hexdigest()
 
 
 def _imports(args: list[str], cwd: Path, tmp_path: Path) -> tuple[int, set[str]]:
