@@ -248,3 +248,29 @@ def test_fast_exit_keeps_the_status_and_a_full_report(tmp_path: Path) -> None:
     assert code == 2 and "unknown revision" in err
     code, out, err = _keyscan(["git", "--range", "HEAD~1"], repo.path)
     assert code == 1 and all(redact(k) in out for k in keys)
+
+
+def test_range_lists_the_refs_while_it_resolves(tmp_path: Path) -> None:
+    """The refs are listed beside the range's resolution (keyscan.git.scope._RefListing):
+    the same refs, heads and exclusions as one after the other; no thread left behind."""
+    import threading
+
+    from keyscan.git.options import GitScanOptions
+    from keyscan.git.plumbing import GitError, discover
+    from keyscan.git.scope import list_refs, resolve_scope
+
+    repo = Repo(tmp_path / "repo")
+    first = repo.commit("first", ("a.py", "x = 1\n"))
+    repo.commit("second", ("b.py", "x = 2\n"))
+    repo.git("tag", "v1")
+    repo.git("branch", "topic", first)
+    git = discover(str(repo.path))
+    before = set(threading.enumerate())
+    scope = resolve_scope(git, GitScanOptions(range="HEAD~1..HEAD"))
+    assert scope.refs == list_refs(git) and len(scope.refs) == 3
+    assert scope.include == [repo.git("rev-parse", "HEAD")] and scope.exclude == [first]
+    scope = resolve_scope(git, GitScanOptions(branch="topic"))
+    assert scope.include == [first] and scope.refs == list_refs(git)
+    with pytest.raises(GitError, match="unknown revision"):
+        resolve_scope(git, GitScanOptions(range="nowhere..HEAD"))
+    assert set(threading.enumerate()) == before
