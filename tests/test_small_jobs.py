@@ -265,7 +265,6 @@ def test_range_lists_the_refs_while_it_resolves(tmp_path: Path) -> None:
     repo.git("tag", "v1")
     repo.git("branch", "topic", first)
     git = discover(str(repo.path))
-    before = set(threading.enumerate())
     scope = resolve_scope(git, GitScanOptions(range="HEAD~1..HEAD"))
     assert scope.refs == list_refs(git) and len(scope.refs) == 3
     assert scope.include == [repo.git("rev-parse", "HEAD")] and scope.exclude == [first]
@@ -273,4 +272,149 @@ def test_range_lists_the_refs_while_it_resolves(tmp_path: Path) -> None:
     assert scope.include == [first] and scope.refs == list_refs(git)
     with pytest.raises(GitError, match="unknown revision"):
         resolve_scope(git, GitScanOptions(range="nowhere..HEAD"))
-    assert set(threading.enumerate()) == before
+    assert not [t for t in threading.enumerate() if t.name == "keyscan-refs"]
+
+
+# The hook reads freshly staged loose objects itself (keyscan.git.staged.read_loose)
+
+
+def _git_bytes(repo: Repo, *args: str) -> bytes:
+    return subprocess.run(
+        ["git", *args], cwd=repo.path, env=repo.env(), capture_output=True, check=True
+    ).stdout
+
+
+def _staged_oid(repo: Repo, name: str) -> str:
+    return repo.git("rev-parse", f":{name}").strip()
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+def test_loose_objects_read_as_git_reads_them(tmp_path: Path, object_format: str) -> None:
+    from keyscan.git.plumbing import discover
+    from keyscan.git.staged import read_loose
+
+    repo = Repo(tmp_path / "repo", init=False)
+    repo.path.mkdir(parents=True)
+    proc = subprocess.run(["git", "init", "-q", f"--object-format={object_format}", "."],
+                          cwd=repo.path, capture_output=True)  # fmt: skip
+    if proc.returncode != 0:
+        pytest.skip(f"this git cannot make {object_format} repositories")
+    contents: dict[str, bytes] = {
+        "empty.txt": b"",
+        "k.py": f'K = "{key("project")}"\n'.encode(),
+        "bin.dat": bytes(range(256)) * 64 + b"\0\0\xff",
+        "big.txt": b"line of text\n" * 100_000,
+        "nul-in-name-only.txt": b"x",
+    }
+    for name, data in contents.items():
+        (repo.path / name).write_bytes(data)
+    repo.git("add", "-A")
+    git = discover(str(repo.path))
+    for name, data in contents.items():
+        oid = _staged_oid(repo, name)
+        assert len(oid) == (64 if object_format == "sha256" else 40)
+        assert read_loose(git.git_dir, oid) == _git_bytes(repo, "cat-file", "blob", oid) == data
+    tree = repo.git("write-tree").strip()
+    assert read_loose(git.git_dir, tree) is None  # not a blob: git's business
+    assert read_loose(git.git_dir, "0" * len(tree)) is None  # no such object
+    assert read_loose(git.git_dir, "../" + tree[3:]) is None  # not an id
+
+
+def _loose_path(repo: Repo, oid: str) -> Path:
+    return repo.path / ".git" / "objects" / oid[:2] / oid[2:]
+
+
+def _forge(repo: Repo, oid: str, raw: bytes) -> None:
+    """Replace the loose object file of ``oid`` with the zlib stream of ``raw``."""
+    import zlib
+
+    path = _loose_path(repo, oid)
+    path.chmod(0o644)
+    path.write_bytes(zlib.compress(raw))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["other content", "size too small", "size too large", "trailing data", "not zlib", "tree",
+     "bomb", "fifo", "symlink file", "symlink folder", "packed"],
+)  # fmt: skip
+def test_what_cannot_be_read_safely_is_left_to_git(tmp_path: Path, damage: str) -> None:
+    """Each case: read_loose says None at once (a FIFO never blocks it, a bomb is not
+    inflated) and git reads the object as it always did; where git can read it (a symlink,
+    a pack), the hook still reports the staged key."""
+    import zlib
+
+    from keyscan.git.plumbing import discover
+    from keyscan.git.staged import read_loose
+
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    body = f'K = "{secret}"\n'.encode()
+    repo.write("k.py", body)
+    repo.git("add", "k.py")
+    oid = _staged_oid(repo, "k.py")
+    path = _loose_path(repo, oid)
+    git_reads = False  # whatever git makes of a damaged object is git's answer, as before
+    if damage == "other content":
+        _forge(repo, oid, b"blob %d\0" % len(body) + body.replace(b"K", b"J"))
+    elif damage == "size too small":
+        _forge(repo, oid, b"blob %d\0" % (len(body) - 1) + body)
+    elif damage == "size too large":
+        _forge(repo, oid, b"blob %d\0" % (len(body) + 1) + body)
+    elif damage == "trailing data":
+        path.chmod(0o644)
+        path.write_bytes(path.read_bytes() + b"garbage")
+    elif damage == "not zlib":
+        path.chmod(0o644)
+        path.write_bytes(b"blob 3\0abc")
+    elif damage == "tree":
+        _forge(repo, oid, b"tree %d\0" % len(body) + body)
+    elif damage == "bomb":
+        path.chmod(0o644)
+        inflate = zlib.compressobj()
+        header = b"blob %d\0" % len(body)
+        path.write_bytes(inflate.compress(header + body + b"\0" * (256 << 20)) + inflate.flush())
+    elif damage == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    elif damage == "symlink file":
+        git_reads = True
+        moved = tmp_path / "moved-object"
+        path.rename(moved)
+        path.symlink_to(moved)
+    elif damage == "symlink folder":
+        git_reads = True
+        moved = tmp_path / "moved-folder"
+        path.parent.rename(moved)
+        path.parent.symlink_to(moved)
+    else:
+        git_reads = True
+        repo.git("repack", "-a", "-d", "-q")
+        repo.git("prune-packed")
+        assert not path.exists()
+    git = discover(str(repo.path))
+    assert read_loose(git.git_dir, oid) is None
+    if git_reads:
+        code, out, err = _keyscan(["hook", "pre-commit"], repo.path)
+        assert code == 1 and redact(secret) in out and secret not in out + err
+        if damage != "packed":
+            assert path.resolve().is_file()  # read through git, never followed here
+
+
+
+
+def test_loose_reading_ignores_the_callers_git_environment(tmp_path: Path) -> None:
+    """GIT_OBJECT_DIRECTORY / GIT_DIR of the caller do not choose what is read."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("svcacct")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    decoy = Repo(tmp_path / "decoy")
+    decoy.commit("d", ("k.py", "nothing = 0\n"))
+    code, out, _ = _keyscan(
+        ["hook", "pre-commit"], repo.path,
+        GIT_OBJECT_DIRECTORY=str(decoy.path / ".git" / "objects"),
+    )  # fmt: skip
+    assert code == 1 and redact(secret) in out
