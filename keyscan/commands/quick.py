@@ -194,6 +194,8 @@ def run(job: Callable[[], NoReturn], fast_exit: bool = False) -> NoReturn:
 
     ``fast_exit`` (keyscan run as a program, not ``main(argv)`` from Python): the job's exit
     skips the interpreter's teardown of every module (see :func:`leave`)."""
+    from keyscan.exitcodes import EXIT_CLICK_ABORT
+
     try:
         job()
     except SystemExit as exc:
@@ -205,13 +207,13 @@ def run(job: Callable[[], NoReturn], fast_exit: bool = False) -> NoReturn:
             raise
         sys.stdout = _PacifyFlush(sys.stdout)  # as click does
         sys.stderr = _PacifyFlush(sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_CLICK_ABORT)
     except (EOFError, KeyboardInterrupt):
         from keyscan.cli_common import echo_err
 
         echo_err("")
         echo_err("Aborted!")
-        sys.exit(1)
+        sys.exit(EXIT_CLICK_ABORT)
 
 
 def leave(exc: SystemExit) -> None:
