@@ -164,11 +164,18 @@ def door(args: list[str], env: Mapping[str, str]) -> Callable[[], NoReturn] | No
     line = parse(args, env)
     if line is None:
         return None
-    from keyscan.cli_common import build_context
 
-    if line.job == "pre-commit":
-        return lambda: run_staged(line.repo, build_context(line.params))
-    return lambda: run_git(line.repo, line.params, rev_range=line.rev_range)
+    def job() -> NoReturn:
+        # Imported here, inside the caller's signal handling (keyscan.interrupts): a Ctrl-C
+        # during the imports ends the run as one anywhere else does.
+        from keyscan.cli_common import build_context
+
+        assert line is not None
+        if line.job == "pre-commit":
+            run_staged(line.repo, build_context(line.params))
+        run_git(line.repo, line.params, rev_range=line.rev_range)
+
+    return job
 
 
 class _PacifyFlush:
