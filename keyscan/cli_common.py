@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
-import click
-
 from keyscan.content import ContentOptions
 from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, for_result
 from keyscan.models import Confidence, Finding, Rule, ScanResult
@@ -18,7 +16,10 @@ from keyscan.pipeline import RunOptions
 from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:
+    import click
+
     from keyscan.config import Config
+    from keyscan.git.options import GitScanOptions
     from keyscan.revoke import ExposureHook, RevocationRun, RevokeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,15 +27,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_FORMATS = ["text", "json", "jsonl", "sarif", "github", "junit"]
 
 
+def echo_err(message: str) -> None:
+    """One line on stderr, as click writes it (click is imported only when a line is said:
+    the hook's clean path never imports it)."""
+    import click
+
+    click.echo(message, err=True)
+
+
 def fail(message: str) -> NoReturn:
     """One clear line on stderr and exit 2."""
     from keyscan.terminal import safe
 
-    click.echo(f"keyscan: error: {safe(message)}", err=True)
+    echo_err(f"keyscan: error: {safe(message)}")
     sys.exit(EXIT_ERROR)
 
 
 def output_options(f: F) -> F:
+    import click
+
     options = [
         click.option(
             "--format",
@@ -71,6 +82,8 @@ def output_options(f: F) -> F:
 
 
 def detection_options(f: F) -> F:
+    import click
+
     options = [
         click.option(
             "--rules",
@@ -119,6 +132,8 @@ def detection_options(f: F) -> F:
 
 
 def config_options(f: F) -> F:
+    import click
+
     options = [
         click.option(
             "--config",
@@ -135,6 +150,8 @@ def config_options(f: F) -> F:
 
 def suppression_options(f: F) -> F:
     """--config/--no-config and --baseline."""
+    import click
+
     f = click.option(
         "--baseline",
         "baseline_file",
@@ -160,6 +177,8 @@ def parse_duration(text: str) -> float:
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    import click
+
     if value is None:
         return None
     try:
@@ -170,6 +189,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def verify_options(f: F) -> F:
     """Validity checks (keyscan.verify): --verify and its tuning."""
+    import click
+
     options = [
         click.option(
             "--verify",
@@ -256,6 +277,8 @@ def scan_options(f: F) -> F:
 
 def revoke_options(f: F) -> F:
     """Revocation after a scan (keyscan.revoke): --revoke plans, --revoke --yes carries out."""
+    import click
+
     options = [
         click.option(
             "--revoke",
@@ -329,6 +352,19 @@ class RunContext:
     config: Config | None = None
     # Decoders and archive depth (--no-decode, --archive-depth), for every source.
     content: ContentOptions = field(default_factory=ContentOptions)
+
+
+def git_options(ctx: RunContext, **kwargs: Any) -> GitScanOptions:
+    """The git layer's options of a run (workers, excludes, content) plus ``kwargs``."""
+    from keyscan.git.options import GitScanOptions
+
+    content = getattr(ctx, "content", None)
+    return GitScanOptions(
+        jobs=ctx.jobs,
+        excludes=list(ctx.excludes),
+        content=content if isinstance(content, ContentOptions) else ContentOptions(),
+        **kwargs,
+    )
 
 
 def load_config_for(params: dict[str, Any]) -> Config | None:
@@ -503,7 +539,7 @@ def show_revocation_plan(options: RevokeOptions, out: TextIO) -> Callable[[Revoc
 
     def show(run: RevocationRun) -> None:
         for note in run.warnings:
-            click.echo(f"keyscan: warning: {safe(note)}", err=True)
+            echo_err(f"keyscan: warning: {safe(note)}")
         out.write(plan_text(run, options.fmt, options.delete_service_account))
         out.flush()
 
@@ -518,4 +554,4 @@ def show_revocation_end(run: RevocationRun, options: RevokeOptions, out: TextIO)
     out.write(run_text(run, options.fmt, str(options.audit_path)))
     out.flush()
     for line in run.errors:
-        click.echo(f"keyscan: error: {safe(line)}", err=True)
+        echo_err(f"keyscan: error: {safe(line)}")

@@ -19,6 +19,9 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
+# click's standalone mode exits 1 on a closed stdout pipe or an abort (end of input,
+# KeyboardInterrupt); the click-free door of the small jobs (keyscan.commands.quick) too.
+EXIT_CLICK_ABORT = 1
 
 
 def decide(error: bool, findings: bool) -> int:

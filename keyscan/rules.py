@@ -13,7 +13,7 @@ from typing import Any
 
 from keyscan.detector import MAX_MATCH_SPAN, VALIDATOR_NAMES
 from keyscan.errors import KeyscanError
-from keyscan.models import Confidence, Rule
+from keyscan.models import Confidence, Rule, sha256_hex
 from keyscan.openai_facts import FAMILIES
 
 RULE_KEYS = {
@@ -242,12 +242,11 @@ class RuleCache:
 
     @staticmethod
     def _checksum(version: str, entries: Any) -> str:
-        import hashlib
         import json
 
         # Never sort_keys: the order of a mapping is meaningful (family_by_prefix).
         blob = json.dumps([CACHE_FORMAT, version, entries], separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return sha256_hex(blob.encode("utf-8"))
 
     def _read(self, path: Path) -> dict[str, Any]:
         import json
@@ -347,9 +346,7 @@ def load_file(path: Path, cache: RuleCache | None = None) -> list[Rule]:
     if cache is None:
         doc = _parse_yaml(text, source)
     else:
-        import hashlib
-
-        digest = hashlib.sha256(raw).hexdigest()
+        digest = sha256_hex(raw)
         hit, doc = cache.get(digest)
         if not hit:
             doc = _parse_yaml(text, source)

@@ -1,8 +1,9 @@
 """How many git processes the small jobs start (issue 16: every process is a fork, an exec
 and a wait on the hook's path).
 
-* ``discover``'s one ``rev-parse`` also answers HEAD's commit: the pre-commit hook starts 3
-  git processes (rev-parse, diff-index, cat-file), a 20-commit range ``HEAD~20..HEAD`` 7.
+* ``discover``'s one ``rev-parse`` also answers HEAD's commit: the pre-commit hook starts 2
+  git processes (rev-parse, diff-index: the staged blobs, loose objects, are read without
+  ``cat-file``; a packed one still goes through it), a 20-commit range ``HEAD~20..HEAD`` 7.
 * What that answer says is what a separate ``rev-parse --verify HEAD^{commit}`` says, in a
   work tree, a subfolder, an unborn branch and a bare repository.
 * A range whose ids git has read (HEAD, a walk from it) is not checked a second time; a
@@ -63,7 +64,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
     )  # fmt: skip
 
 
-def test_hook_starts_three_git_processes(tmp_path: Path) -> None:
+def test_hook_starts_two_git_processes(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     repo.commit("first", ("a.py", "x = 1\n"))
     secret = key("project")
@@ -73,6 +74,13 @@ def test_hook_starts_three_git_processes(tmp_path: Path) -> None:
     proc = _run(["hook", "pre-commit"], repo.path, env)
     assert proc.returncode == 1, proc.stderr
     assert redact(secret) in proc.stdout + proc.stderr
+    assert _subcommands(log) == ["rev-parse", "diff-index"]
+    # A staged blob that is packed (not loose) is read by git cat-file, as before.
+    repo.git("repack", "-a", "-d", "-q")
+    repo.git("prune-packed")
+    log.unlink()
+    proc = _run(["hook", "pre-commit"], repo.path, env)
+    assert proc.returncode == 1 and redact(secret) in proc.stdout + proc.stderr
     assert _subcommands(log) == ["rev-parse", "diff-index", "cat-file"]
 
 

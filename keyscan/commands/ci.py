@@ -26,27 +26,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from keyscan.cli_common import RunContext, build_context, fail, scan_options
+from keyscan.cli_common import RunContext, build_context, fail, git_options, scan_options
 
 if TYPE_CHECKING:
     from keyscan.config import Config
-    from keyscan.git.options import GitScanOptions
     from keyscan.git.plumbing import GitRepo
     from keyscan.git.scope import Plan
     from keyscan.models import ScanResult
-
-
-def git_options(ctx: RunContext, **kwargs: Any) -> GitScanOptions:
-    from keyscan.content import ContentOptions
-    from keyscan.git.options import GitScanOptions
-
-    content = getattr(ctx, "content", None)
-    return GitScanOptions(
-        jobs=ctx.jobs,
-        excludes=list(ctx.excludes),
-        content=content if isinstance(content, ContentOptions) else ContentOptions(),
-        **kwargs,
-    )
 
 
 def scan_git_history(repo: str, ctx: RunContext) -> ScanResult:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from keyscan.cli_common import build_context, scan_options
+from keyscan.cli_common import scan_options
 
 
 @click.command()
@@ -51,9 +50,7 @@ def git(
     REPO is a local repository (default: the one containing .; bare ones too) or a URL
     (https://, ssh://, file://), cloned bare into a temporary directory removed afterwards.
     """
-    from keyscan.cli_common import finish
-    from keyscan.git.history import scan_repository
-    from keyscan.git.options import GitScanOptions
+    from keyscan.commands.quick import run_git
 
     if staged and (all_objects or since or rev_range or branch):
         raise click.UsageError("--staged cannot be combined with history options")
@@ -63,17 +60,5 @@ def git(
         )
     if rev_range and (branch or since):
         raise click.UsageError("--range cannot be combined with --branch or --since")
-    ctx = build_context(params)
-    options = GitScanOptions(
-        all_objects=all_objects,
-        since=since,
-        range=rev_range,
-        branch=branch,
-        staged=staged,
-        all_locations=bool(params.get("all_locations")),
-        jobs=ctx.jobs,
-        content=ctx.content,
-        excludes=list(ctx.excludes),
-    )
-    result = scan_repository(repo, options, ctx.rules)
-    sys.exit(finish(result, ctx.run))
+    run_git(repo, params, all_objects=all_objects, since=since, rev_range=rev_range,
+            branch=branch, staged=staged)  # fmt: skip

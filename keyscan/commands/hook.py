@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
+from keyscan.commands.quick import NOTHING_STAGED as NOTHING_STAGED
+from keyscan.commands.quick import run_staged as _run_staged
 from keyscan.exitcodes import EXIT_CLEAN
 
 if TYPE_CHECKING:
@@ -31,8 +33,7 @@ if TYPE_CHECKING:
 
 
 def _run(repo: str, ctx: RunContext, advice: str, **kwargs: Any) -> NoReturn:
-    from keyscan.cli_common import finish
-    from keyscan.commands.ci import git_options
+    from keyscan.cli_common import finish, git_options
     from keyscan.git.history import scan_repository
 
     ctx.run.output.advice = advice
@@ -83,38 +84,12 @@ def pre_commit(files: tuple[str, ...], repo: str, **params: Any) -> None:
     _run_staged(repo, ctx)
 
 
-NOTHING_STAGED = "nothing to scan: nothing is staged and no file was given"
-
-
-def _run_staged(repo: str, ctx: RunContext) -> NoReturn:
-    """The whole index (a plain git hook, or pre-commit with pass_filenames: false)."""
-    from keyscan.cli_common import finish
-    from keyscan.commands.ci import git_options
-    from keyscan.git.history import scan_repository
-
-    ctx.run.output.advice = "commit"  # never committed: unstage or edit
-    result = scan_repository(repo, git_options(ctx, staged=True), ctx.rules)
-    if not result.errors and not result.stats.get("staged_files"):
-        if os.environ.get("GIT_INDEX_FILE"):
-            # git commit runs its hooks with GIT_INDEX_FILE: this commit adds no content.
-            click.echo(f"keyscan: {NOTHING_STAGED} (no file checked)", err=True)
-            sys.exit(EXIT_CLEAN)
-        # `pre-commit run --all-files` with pass_filenames: false, pre-commit.ci, a manual
-        # run: what the user wants checked is not here. Never pass having checked nothing.
-        fail(
-            f"{NOTHING_STAGED}: let pre-commit pass file names (do not set "
-            "pass_filenames: false), or run keyscan scan / keyscan git"
-        )
-    sys.exit(finish(result, ctx.run))
-
-
 def _run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
     """The files pre-commit passes, as they are in the work tree (pre-commit has stashed
     what is not staged during a commit), plus the staged content of those whose index entry
     differs from the file (a partly staged file when nothing was stashed): what would be
     committed is scanned either way."""
-    from keyscan.cli_common import finish
-    from keyscan.commands.ci import git_options
+    from keyscan.cli_common import finish, git_options
     from keyscan.commands.scan import scan_targets
     from keyscan.git.history import scan_repository
     from keyscan.git.plumbing import GitError, discover

@@ -10,6 +10,7 @@ read ``os.environ`` or stdin themselves; the commands pass them in. Git runs onl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -100,25 +101,64 @@ def stash_entries(repo: GitRepo) -> dict[str, str]:
     return {f"stash@{{{n}}}": oid for n, oid in enumerate(lines_of(proc.stdout))}
 
 
+class _RefListing:
+    """``list_refs`` in a thread of its own, while a range is resolved (its git process
+    overlaps the other instead of following it). ``result()``: the refs, or the same call
+    again in the caller's thread when it failed there (its error is raised as before)."""
+
+    def __init__(self, repo: GitRepo) -> None:
+        import threading
+
+        self._repo = repo
+        self._out: list[dict[str, str]] = []
+        self._thread = threading.Thread(target=self._run, name="keyscan-refs", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # asked again in the caller's thread
+            self._out.append(list_refs(self._repo))
+
+    def result(self) -> dict[str, str]:
+        self._thread.join()
+        return self._out[0] if self._out else list_refs(self._repo)
+
+
+def _resolve_all(repo: GitRepo, revs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(include, exclude) ids of ``revs`` (revisions or ranges)."""
+    include: list[str] = []
+    exclude: list[str] = []
+    for rev in revs:
+        for item in _resolve(repo, rev):
+            (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+    return include, exclude
+
+
 def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
-    refs = list_refs(repo)
     head = head_commit(repo)
     include: list[str] = []
     exclude: list[str] = []
     reflog_tips: dict[str, str] = {}
+    revs: list[str] = []
     if options.range:
         rev_range = options.range
         left, dots, right = rev_range.partition("..")
         if dots and left and set(left) == {"0"}:
             # A pre-push hook's "remote side" of a new branch is the null id: no base.
             rev_range = right.lstrip(".") or "HEAD"
-        for item in _resolve(repo, rev_range):
-            (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+        revs = [rev_range]
     elif options.branch or options.scope:
-        for rev in ([options.branch] if options.branch else []) + list(options.scope or []):
-            for item in _resolve(repo, rev):
-                (exclude if item.startswith("^") else include).append(item.lstrip("^"))
+        revs = ([options.branch] if options.branch else []) + list(options.scope or [])
+    if revs:
+        # The refs are listed (for the report) while the revisions are resolved.
+        listing = _RefListing(repo)
+        try:
+            include, exclude = _resolve_all(repo, revs)
+        except GitError:
+            listing.result()  # a failure to list the refs is said first, as it always was
+            raise
+        refs = listing.result()
     else:
+        refs = list_refs(repo)
         include = list(dict.fromkeys(refs.values()))
         if head is not None and head not in include:
             include.append(head)
