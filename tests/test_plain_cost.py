@@ -41,3 +41,29 @@ def test_hex_of_a_key_is_gated_by_the_hex_of_its_marker() -> None:
     assert offsets
     # The hex of "sk-" alone (a hash, a dump) is no longer a gate.
     assert DET.scan_keyed(b"00736b2d00" * 3)[1] == []
+
+
+def test_hyperscan_compiles_no_keyword_it_can_pick_out_of_another_ones_hits() -> None:
+    """OpenAI (from openai in any case) and .openai.azure. (holds openai) are not compiled:
+    one literal more pushed Hyperscan's literal matcher past a bucket limit (~20 ms more on a
+    plain 208 MB tree); the answers are the pure-Python plan's, offsets and all."""
+    import random
+
+    from keyscan.detector import _HyperscanPlan, _KeywordPlan
+
+    hs = pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
+    keywords = DET._keywords
+    fast, pure = _HyperscanPlan(hs, keywords), _KeywordPlan(keywords)
+    compiled = {k for k, _ in fast.keywords}
+    assert b"OpenAI" not in compiled and b".openai.azure." not in compiled
+    assert b"openai" in compiled
+    pieces = [b"OpenAI", b"openai", b"OPENAI", b"x.OpenAI.Azure.com", b".openai.azure.", b"open",
+              b"Open", b"AI.", b"azure.", b"."]  # fmt: skip
+    rng = random.Random(7)
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(20))
+        got, want = fast.find(data), pure.find(data)
+        assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+    assert fast.find(b"the OpenAI.azure. at x.openai.azure.com") == pure.find(
+        b"the OpenAI.azure. at x.openai.azure.com"
+    )
