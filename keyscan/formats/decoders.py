@@ -77,6 +77,8 @@ BASE64_SPLIT: tuple[bytes, ...] = tuple(
 )
 BASE64_GATES: tuple[bytes, ...] = (*BASE64_HEADS, *BASE64_TAILS, *BASE64_SPLIT)
 BASE64_HALVES = BASE64_GATES  # the former name (the two halves of each needle)
+_BASE64_GATE_SET = frozenset(BASE64_GATES)
+assert {len(g) for g in BASE64_GATES} == {6}
 # Signs, in a buffer or a window, that decoding escapes or percent-encoding may reveal a key:
 # a partly encoded key keeps its marker, an encoded assignment its variable name; a key whose
 # every character is encoded starts with the encoded "sk".
@@ -161,24 +163,14 @@ class Decoded:
 # --- base64 -------------------------------------------------------------------------------
 
 
-def _offsets_of(data: bytes, keywords: Sequence[int], needles: tuple[bytes, ...]) -> list[int]:
-    """The keyword offsets (from the detector) where one of ``needles`` starts; most offsets
-    are other keywords, told apart by their first byte."""
-    firsts = {n[0] for n in needles}
-    return [
-        at
-        for at in keywords
-        if data[at] in firsts and any(data.startswith(n, at) for n in needles)
-    ]
-
-
 def _b64_hits(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
     """Offsets in the marker's base64 of the pieces that find it (``BASE64_GATES``) in data:
     from the keyword offsets the detector found (the pieces are among its gate needles), else
     searched here. A piece that starts with a blank counts from its next character (in the
     run)."""
     if not isinstance(keywords, bool):
-        hits = _offsets_of(data, keywords, BASE64_GATES)
+        # Every piece has 6 characters: one slice and a set lookup per keyword offset.
+        hits = [at for at in keywords if data[at : at + 6] in _BASE64_GATE_SET]
     else:
         hits = []
         for piece in BASE64_GATES:
