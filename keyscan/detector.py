@@ -79,6 +79,25 @@ def _common_prefix(words: Sequence[bytes]) -> bytes:
     return first[:n]
 
 
+def _derivations(
+    keywords: Sequence[tuple[bytes, bool]],
+) -> tuple[dict[bytes, bytes], dict[bytes, tuple[bytes, int]]]:
+    """Keywords picked out of another keyword's hits, at no extra pass: a case-sensitive one
+    whose lower-case form is searched in any case (``OpenAI`` from ``openai``), and a
+    case-insensitive one holding another one (``.openai.azure.`` holds ``openai``), with
+    where that one starts in it."""
+    folded = sorted({k for k, ic in keywords if ic})
+    sensitive = sorted({k for k, ic in keywords if not ic})
+    derived = {k: k.lower() for k in sensitive if k.lower() in folded}
+    roots = [k for k in folded if not any(o != k and o in k for o in folded)]
+    inside: dict[bytes, tuple[bytes, int]] = {}
+    for k in folded:
+        for other in roots:
+            if other != k and other in k and k not in inside:
+                inside[k] = (other, k.index(other))
+    return derived, inside
+
+
 class _KeywordPlan:
     """How to find every keyword with as few passes over a buffer as possible.
 
@@ -97,15 +116,7 @@ class _KeywordPlan:
     def __init__(self, keywords: Sequence[tuple[bytes, bool]]) -> None:
         folded = sorted({k for k, ic in keywords if ic})
         sensitive = sorted({k for k, ic in keywords if not ic})
-        self.derived = {k: k.lower() for k in sensitive if k.lower() in folded}
-        # A case-insensitive keyword holding another one (".openai.azure." holds "openai") is
-        # picked out of that one's hits, at no extra pass.
-        roots = [k for k in folded if not any(o != k and o in k for o in folded)]
-        self.inside: dict[bytes, tuple[bytes, int]] = {}
-        for k in folded:
-            for other in roots:
-                if other != k and other in k and k not in self.inside:
-                    self.inside[k] = (other, k.index(other))
+        self.derived, self.inside = _derivations(keywords)
         folded = [k for k in folded if k not in self.inside]
         sets = [
             (ws, fold)
@@ -241,7 +252,18 @@ class _HyperscanPlan:
     ``_KeywordPlan`` cost about 3 ns. Same answers as ``_KeywordPlan`` (a test compares them)."""
 
     def __init__(self, hs: Any, keywords: Sequence[tuple[bytes, bool]]) -> None:
-        self.keywords = list(keywords)
+        # Keywords picked out of another one's hits (as the pure-Python plan does) are not
+        # compiled: each literal more can cost the whole pass (Hyperscan's literal matcher
+        # groups its literals into a few buckets; past some count, frequent lower-case
+        # literals share buckets with the rest and every false candidate is confirmed): one
+        # literal more cost the keyword pass ~20 ms on a plain 208 MB tree
+        # (bench/bench_plain_cost.py).
+        self.derived, self.inside = _derivations(keywords)
+        self.keywords = [
+            (k, ic)
+            for k, ic in keywords
+            if not (ic and k in self.inside) and not (not ic and k in self.derived)
+        ]
         self.lengths = [len(k) for k, _ in self.keywords]
         self.db = hs.Database()
         self.db.compile(
@@ -258,9 +280,24 @@ class _HyperscanPlan:
             ends.setdefault(ident, []).append(end)
 
         self.db.scan(data, match_event_handler=on_match)
-        return {
+        hits = {
             self.keywords[i]: [end - self.lengths[i] for end in found] for i, found in ends.items()
         }
+        if not hits:
+            return hits
+        for k, (other, shift) in self.inside.items():
+            found = [
+                at - shift
+                for at in hits.get((other, True), ())
+                if at >= shift and data[at - shift : at - shift + len(k)].lower() == k
+            ]
+            if found:
+                hits[(k, True)] = found
+        for k, source in self.derived.items():
+            found = [at for at in hits.get((source, True), ()) if data.startswith(k, at)]
+            if found:
+                hits[(k, False)] = found
+        return hits
 
 
 # Bytes a Detector scans with the pure-Python plan before it switches to Hyperscan.

@@ -373,7 +373,12 @@ def test_hyperscan_and_pure_python_plans_agree_on_the_gate_needles() -> None:
         data = b"".join(rng.choice(pieces) + rng.randbytes(rng.randint(0, 4)) for _ in range(50))
         got, want = fast.find(data), pure.find(data)
         assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
-    assert pure.find(b"x736B2Dy") == {(HEX_NEEDLES[0], True): [1]}
+    marker_hex = [b"5433426c626b", b"5433426C626B", b"5433426c626B"]  # the hex gate
+    for _ in range(100):
+        data = b"".join(rng.choice(marker_hex + pieces) for _ in range(30))
+        got, want = fast.find(data), pure.find(data)
+        assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+    assert pure.find(b"x5433426C626By") == {(HEX_NEEDLES[0], True): [1]}
 
 
 def test_base64_many_keys_in_one_long_wrapped_block() -> None:

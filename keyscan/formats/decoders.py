@@ -61,10 +61,24 @@ BASE64_NEEDLES: tuple[tuple[bytes, int], ...] = (
     (b"QzQmxia0ZK", 2),
     (b"UM0JsYmtGS", 3),
 )
-# What the detector looks for: the two halves of each needle. A line break (with any
-# indentation) can fall anywhere in a wrapped block, inside a needle too; it leaves one half
-# whole, and the needle is then found in the run with its blanks removed.
-BASE64_HALVES: tuple[bytes, ...] = tuple(h for n, _ in BASE64_NEEDLES for h in (n[:5], n[5:]))
+# What the detector looks for, per needle: pieces that stay whole wherever a line break (with
+# any indentation) falls in a wrapped block, inside the needle too; the needle is then found
+# in the run with its blanks removed. A break after character p leaves n[:6] whole for p >= 6
+# and n[4:] for p <= 4 (an unbroken needle holds both); after the 5th, n[5:] follows the
+# break's last blank (line break or indentation). Six-character pieces: Hyperscan finds them
+# at no measurable cost on a plain tree, where the two 5-character halves of each needle cost
+# the keyword pass ~15 ms on 208 MB (+35 %), pieces ending in a line break ~8 ms, and the
+# pieces after a bare CR ~13 ms (bench/bench_plain_cost.py): a block wrapped with bare CRs
+# (classic Mac OS) broken right after the 5th character of the needle is not found.
+BASE64_HEADS: tuple[bytes, ...] = tuple(n[:6] for n, _ in BASE64_NEEDLES)
+BASE64_TAILS: tuple[bytes, ...] = tuple(n[4:] for n, _ in BASE64_NEEDLES)
+BASE64_SPLIT: tuple[bytes, ...] = tuple(
+    blank + n[5:] for n, _ in BASE64_NEEDLES for blank in (b"\n", b" ", b"\t")
+)
+BASE64_GATES: tuple[bytes, ...] = (*BASE64_HEADS, *BASE64_TAILS, *BASE64_SPLIT)
+BASE64_HALVES = BASE64_GATES  # the former name (the two halves of each needle)
+_BASE64_GATE_SET = frozenset(BASE64_GATES)
+assert {len(g) for g in BASE64_GATES} == {6}
 # Signs, in a buffer or a window, that decoding escapes or percent-encoding may reveal a key:
 # a partly encoded key keeps its marker, an encoded assignment its variable name; a key whose
 # every character is encoded starts with the encoded "sk".
@@ -149,31 +163,23 @@ class Decoded:
 # --- base64 -------------------------------------------------------------------------------
 
 
-def _offsets_of(data: bytes, keywords: Sequence[int], needles: tuple[bytes, ...]) -> list[int]:
-    """The keyword offsets (from the detector) where one of ``needles`` starts; most offsets
-    are other keywords, told apart by their first byte."""
-    firsts = {n[0] for n in needles}
-    return [
-        at
-        for at in keywords
-        if data[at] in firsts and any(data.startswith(n, at) for n in needles)
-    ]
-
-
 def _b64_hits(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
-    """Offsets of the halves of the marker's base64 (``BASE64_HALVES``) in data: from the
-    keyword offsets the detector found (the halves are among its gate needles), else
-    searched here."""
+    """Offsets in the marker's base64 of the pieces that find it (``BASE64_GATES``) in data:
+    from the keyword offsets the detector found (the pieces are among its gate needles), else
+    searched here. A piece that starts with a blank counts from its next character (in the
+    run)."""
     if not isinstance(keywords, bool):
-        return _offsets_of(data, keywords, BASE64_HALVES)
-    hits: list[int] = []
-    for half in BASE64_HALVES:
-        at = data.find(half)
-        while at >= 0 and len(hits) < MAX_REGIONS:
-            hits.append(at)
-            at = data.find(half, at + 1)
-    hits.sort()
-    return hits
+        # Every piece has 6 characters: one slice and a set lookup per keyword offset.
+        hits = [at for at in keywords if data[at : at + 6] in _BASE64_GATE_SET]
+    else:
+        hits = []
+        for piece in BASE64_GATES:
+            at = data.find(piece)
+            while at >= 0 and len(hits) < MAX_REGIONS:
+                hits.append(at)
+                at = data.find(piece, at + 1)
+        hits.sort()
+    return [at + 1 if data[at] in _BLANKS else at for at in hits]
 
 
 def _b64_run_start(data: bytes, pos: int, floor: int) -> int:
@@ -504,8 +510,16 @@ def _is_hex(text: bytes) -> bool:
 
 # --- hex ---------------------------------------------------------------------------------
 
-# "sk-" in hex: a key encoded in hex (bytes.hex(), xxd -p, a hex column of a config).
-HEX_NEEDLES: tuple[bytes, ...] = (b"736b2d",)  # in any case (GATE_NEEDLES_FOLDED)
+# A key encoded in hex (bytes.hex(), xxd -p, a hex column of a config) is found by the hex of
+# the start of its marker ("T3Blbk": every family but the marker-less one holds it), in any
+# case (GATE_NEEDLES_FOLDED); its start, the hex of "sk-", is then looked for before it. The
+# gate was the hex of "sk-" itself ("736b2d"), which cost the keyword pass ~7 ms on a plain
+# 208 MB tree; the marker's 12 characters cost ~2 ms at most (bench/bench_plain_cost.py).
+HEX_NEEDLES: tuple[bytes, ...] = (MARKER_BYTES[:6].hex().encode(),)
+_HEX_SK = b"736b2d"
+# How far before the marker's hex its "sk-" may be: 2 hex characters per byte of the longest
+# prefix and half (sk-svcacct- and 74 characters: 85 bytes), with room for longer names.
+HEX_BACK = 512
 # A byte of hex text: two digits, maybe after 0x or \x; between bytes, maybe ", ", " " or ":".
 _HEX_BYTE = re.compile(rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
 _HEX_SEP = re.compile(rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
@@ -555,19 +569,35 @@ def decode_hex(data: bytes, start: int) -> Decoded | None:
 
 
 def _hex_starts(data: bytes, keywords: bool | Sequence[int]) -> list[int]:
-    """Offsets of the hex of "sk-", in any case."""
+    """Offsets of the hex of "sk-", in any case, that start a key's hex: before the hex of
+    the marker (``HEX_NEEDLES``), by a whole number of bytes, at most ``HEX_BACK`` characters
+    before it."""
     (needle,) = HEX_NEEDLES
     if not isinstance(keywords, bool):
-        return [
-            at for at in keywords if data[at] == 0x37 and data[at : at + 6].lower() == needle
+        marks = [
+            at
+            for at in keywords
+            if data[at] == needle[0] and data[at : at + len(needle)].lower() == needle
         ]
-    lowered = data.lower()
-    found: list[int] = []
-    at = lowered.find(needle)
-    while at >= 0 and len(found) < MAX_REGIONS:
-        found.append(at)
-        at = lowered.find(needle, at + 1)
-    return found
+    else:
+        lowered = data.lower()
+        marks = []
+        at = lowered.find(needle)
+        while at >= 0 and len(marks) < MAX_REGIONS:
+            marks.append(at)
+            at = lowered.find(needle, at + 1)
+    found: set[int] = set()
+    low = 0  # the window before a marker starts after the one before it (no byte twice)
+    for mark in marks:
+        lo = max(low, mark - HEX_BACK)
+        window = data[lo:mark].lower()
+        at = window.find(_HEX_SK)
+        while at >= 0 and len(found) < MAX_REGIONS:
+            if (mark - lo - at) % 2 == 0:
+                found.add(lo + at)
+            at = window.find(_HEX_SK, at + 1)
+        low = max(low, mark)
+    return sorted(found)
 
 
 # --- keys broken across lines ---------------------------------------------
@@ -1009,7 +1039,7 @@ def _trigger_anchors(data: bytes, trigger: re.Pattern[bytes]) -> Iterator[tuple[
 # Detector looks for them in its own single pass (Detector.scan_keyed), so that
 # worth_decoding costs nothing more.
 GATE_NEEDLES: tuple[bytes, ...] = (
-    *BASE64_HALVES,
+    *BASE64_GATES,
     _FULL_PERCENT,
     *_FULL_ESCAPES,
 )
@@ -1019,10 +1049,11 @@ GATE_NEEDLES: tuple[bytes, ...] = (
 GATE_NEEDLES_FOLDED: tuple[bytes, ...] = HEX_NEEDLES
 # Sets of gate needles of one length (and whether in any case) that the pure-Python keyword
 # plan finds in one translated copy, one pass per set (see keyscan.detector._Translated):
-# the first halves, the second halves, the hex of "sk-".
+# the heads, the tails and the split pieces of the marker's base64, the hex of "sk-".
 GATE_NEEDLE_SETS: tuple[tuple[tuple[bytes, ...], bool], ...] = (
-    (BASE64_HALVES[0::2], False),
-    (BASE64_HALVES[1::2], False),
+    (BASE64_HEADS, False),
+    (BASE64_TAILS, False),
+    (BASE64_SPLIT, False),
     (HEX_NEEDLES, True),
 )
 
@@ -1038,7 +1069,7 @@ def worth_decoding(
         return bool(keywords)
     return (
         bool(keywords)
-        or any(h in data for h in BASE64_HALVES)
+        or any(h in data for h in BASE64_GATES)
         or any(h in data.lower() for h in HEX_NEEDLES)
         or (b"%" in data and _FULL_PERCENT in data)
         or (b"\\" in data and _FULL_ESCAPES[0] in data)
