@@ -194,3 +194,23 @@ def test_gzipped_image_cut_anywhere_is_an_error_never_silent() -> None:
     for cut in range(12, len(data), 13):
         _hits, errors = scan(data[:cut], "img.tar.gz")
         assert errors and all(e.where.startswith("img.tar.gz") for e in errors), cut
+
+
+def test_corrupt_xz_image_is_an_error_never_an_exception() -> None:
+    """Found by the property test: a byte flipped in an xz'd OCI layout raised LZMAError out
+    of the engine. Every single-byte corruption of its head is now an error."""
+    import lzma
+
+    from tests.test_detection_v2_images import make_tar, oci_layout
+    from tests.test_fuzz_properties import scan
+
+    k = key("project", seed=11)
+    layers: list[dict[str, bytes | None]] = [{"app/": None, "app/.env": f"K={k}".encode()}]
+    seed = lzma.compress(make_tar(dict(oci_layout([(layers, None)]).items())))
+    hits, errors = scan(seed, "image.tar.xz")
+    assert not errors and [h.secret for h in hits] == [k.encode()]
+    for at in range(12, min(len(seed), 200)):
+        data = bytearray(seed)
+        data[at] ^= 0xFF
+        hits, errors = scan(bytes(data), "image.tar.xz")  # never raises
+        assert errors, at  # xz checks its data: a damaged image is never read as clean

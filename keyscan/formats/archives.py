@@ -348,6 +348,9 @@ def _compressed_image(
     except Refused as exc:
         ctx.errors.append(ScanError(template.display_path, f"image refused: {exc}"))
         return []
+    except _READ_ERRORS:  # damaged past its head: read as a compressed tar (which says why)
+        fh.seek(0)
+        return None
     finally:
         stream.close()
     fh.seek(0)

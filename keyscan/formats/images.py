@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import re
 import stat
@@ -76,6 +77,7 @@ MAX_CACHE = 64 * 1024 * 1024
 _READ_ERRORS = (
     tarfile.TarError,
     zlib.error,
+    lzma.LZMAError,  # a corrupt xz image (bz2 and gzip raise OSError/zlib.error)
     EOFError,
     OSError,
     ValueError,
