@@ -874,13 +874,14 @@ _BOMS = (
     (b"\xff\xfe", "utf-16le"),
     (b"\xfe\xff", "utf-16be"),
 )
+_BOM_FIRST = frozenset(bom[:1] for bom, _ in _BOMS)
 _UNIT = {"utf-16le": 2, "utf-16be": 2, "utf-32le": 4, "utf-32be": 4}
 
 
 def wide_encoding(data: bytes, at_start: bool = True) -> str | None:
     """ "utf-16le" / "utf-16be" / "utf-32le" / "utf-32be" if data looks like UTF-16 or
     UTF-32 text (a byte-order mark, or the NULs of mostly-ASCII text), else None."""
-    if at_start:
+    if at_start and data[:1] in _BOM_FIRST:  # most buffers: one comparison
         for bom, encoding in _BOMS:
             if data.startswith(bom) and (_UNIT[encoding] == 2 or _utf32_body(data, encoding)):
                 return encoding
