@@ -297,3 +297,39 @@ def test_nothing_to_find_never_skips_what_the_content_layer_finds() -> None:
             skipped += 1
             assert scan_buffer(detector, clean, template, errors=[]) == []
     assert skipped >= 3  # the fast path does fire
+
+
+def test_pool_lists_pack_order_without_an_object_per_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers' pack-order runs come from one ``bytes.split`` of the listing
+    (``pack_order_runs``), not from ``batch_check`` building an ObjectRef per object while
+    every worker waits: the runs cover every object once, in the listing's order, and the
+    scan reports what the id-order path reports."""
+    from keyscan.git import plumbing
+
+    repo, _ = _history(tmp_path)
+    git = plumbing.discover(str(repo.path))
+    listing = git.run(
+        "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname)"
+    ).stdout.decode().split()
+    for n in (1, 2, 3, len(listing) + 5):
+        runs = plumbing.pack_order_runs(git, n)
+        assert [oid for run in runs for oid in run] == listing
+        assert 1 <= len(runs) <= n and all(runs)
+    monkeypatch.setattr(history, "PACK_ORDER", False)
+    by_id = scan(repo.path, jobs=1)
+    monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    real = history.batch_check
+    listed_all: list[bool] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        listed_all.append(bool(kwargs.get("all_objects")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(history, "batch_check", spy)
+    packed = scan(repo.path, jobs=2)
+    assert packed.stats["workers"] == 2
+    assert not any(listed_all), "the pool listed every object through batch_check"
+    assert _summary(packed) == _summary(by_id)

@@ -57,6 +57,7 @@ from keyscan.git.plumbing import (
     last_line,
     lines_of,
     object_in,
+    pack_order_runs,
     parse_person,
     split_commit,
 )
@@ -684,11 +685,9 @@ def scan_pack_order_pool(
 
         thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
         thread.start()
-        listed = [o for o in batch_check(repo, all_objects=True, trees=True)
-                  if isinstance(o, ObjectRef)]  # fmt: skip
+        runs = pack_order_runs(repo, workers)
         pending = [
-            pool.apply_async(_pack_worker, (repo, rules, [o.oid for o in run], options.content))
-            for run in iter_chunks(listed, workers, pieces_per_job=1)
+            pool.apply_async(_pack_worker, (repo, rules, run, options.content)) for run in runs
         ]
         found: dict[str, tuple[str, ChunkResult]] = {}
         for job in pending:
@@ -705,8 +704,8 @@ def scan_pack_order_pool(
     if isinstance(outcome, BaseException):
         raise outcome
     objects = outcome
-    listed_ids = {o.oid for o in listed}
-    del listed
+    listed_ids = {oid for run in runs for oid in run}
+    del runs
     out = ChunkResult()
     late: list[str] = []
     hints: dict[str, str] = {}
