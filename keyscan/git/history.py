@@ -666,8 +666,9 @@ def scan_pack_order_pool(
     This process reads the FIRST run itself, from the moment it starts: the floor's own
     ``cat-file --batch-all-objects --batch --unordered``, stopped once the run's objects are
     read, so no core waits for the listing (0.25-0.4 s on sqlalchemy). The listing runs in
-    a thread and hands each later run to a worker (``workers - 1`` of them) with its own
-    ``cat-file --batch``. Whatever nobody read (git stopped on a corrupt object, or the
+    a thread, cuts ``workers + 1`` runs (this process walks the history too: with a whole
+    half of the objects it was the last to finish) and hands each later run to a worker
+    with its own ``cat-file --batch``. Whatever nobody read (git stopped on a corrupt object, or the
     stream's order differs from the listing's) is read by id afterwards, where each error
     is named; an object read twice is reported once.
 
@@ -682,9 +683,7 @@ def scan_pack_order_pool(
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     # Forked before the walk starts any git process: no worker holds a pipe of ours.
-    pool = multiprocessing.get_context(method).Pool(
-        max(1, workers - 1), initializer=worker_signals
-    )
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
     try:
         box: list[Objects | BaseException] = []
 
@@ -705,7 +704,9 @@ def scan_pack_order_pool(
 
         def split() -> None:
             try:
-                runs = pack_order_runs(repo, workers)
+                # workers + 1 runs: this process also walks the history, so its own run
+                # is one share among workers + 1 (with half the objects, it set the pace).
+                runs = pack_order_runs(repo, workers + 1)
                 if reading.is_set():  # else this process read everything already
                     for run in runs[1:]:
                         handed.append(run)
