@@ -297,3 +297,86 @@ def test_nothing_to_find_never_skips_what_the_content_layer_finds() -> None:
             skipped += 1
             assert scan_buffer(detector, clean, template, errors=[]) == []
     assert skipped >= 3  # the fast path does fire
+
+
+def test_pool_lists_pack_order_without_an_object_per_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers' pack-order runs come from one ``bytes.split`` of the listing
+    (``pack_order_runs``), not from ``batch_check`` building an ObjectRef per object while
+    every worker waits: the runs cover every object once, in the listing's order, and the
+    scan reports what the id-order path reports."""
+    from keyscan.git import plumbing
+
+    repo, _ = _history(tmp_path)
+    git = plumbing.discover(str(repo.path))
+    listing = git.run(
+        "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname)"
+    ).stdout.decode().split()
+    for n in (1, 2, 3, len(listing) + 5):
+        runs = plumbing.pack_order_runs(git, n)
+        assert [oid for run in runs for oid in run] == listing
+        assert 1 <= len(runs) <= n and all(runs)
+    monkeypatch.setattr(history, "PACK_ORDER", False)
+    by_id = scan(repo.path, jobs=1)
+    monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    real = history.batch_check
+    listed_all: list[bool] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        listed_all.append(bool(kwargs.get("all_objects")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(history, "batch_check", spy)
+    packed = scan(repo.path, jobs=2)
+    assert packed.stats["workers"] == 2
+    assert not any(listed_all), "the pool listed every object through batch_check"
+    assert _summary(packed) == _summary(by_id)
+
+
+def test_pool_reads_its_first_run_while_the_listing_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers, this process starts reading (the floor's ``cat-file --batch-all-objects
+    --batch --unordered``) before the pack-order listing is done, stops at the end of the
+    first run and hands the later runs to workers: no core waits for the listing, and the
+    report equals the id-order path's."""
+    import threading
+    import time
+
+    repo, _ = _history(tmp_path)
+    monkeypatch.setattr(history, "PACK_ORDER", False)
+    by_id = scan(repo.path, jobs=1)
+    monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    parent = os.getpid()
+    scanned, listed = threading.Event(), threading.Event()
+    order: list[str] = []
+    calls: list[str] = []
+    real_runs, real_scan = history.pack_order_runs, history.scan_object
+
+    def runs(*args: Any) -> list[list[str]]:
+        scanned.wait(10)  # new code: the parent is already reading
+        order.append("listed")
+        out = real_runs(*args)
+        listed.set()
+        return out
+
+    def scan_object(detector: Any, oid: str, *rest: Any) -> None:
+        if os.getpid() == parent:
+            calls.append(oid)
+            if not scanned.is_set():
+                order.append("read")
+                scanned.set()
+                listed.wait(10)
+                time.sleep(0.3)  # the listing thread hands the later runs over
+        real_scan(detector, oid, *rest)
+
+    monkeypatch.setattr(history, "pack_order_runs", runs)
+    monkeypatch.setattr(history, "scan_object", scan_object)
+    packed = scan(repo.path, jobs=2)
+    assert order[:2] == ["read", "listed"]
+    total = packed.stats["objects"]
+    assert 0 < len(calls) < total  # the parent read only its run (and rescans)
+    assert _summary(packed) == _summary(by_id)

@@ -984,6 +984,38 @@ def split_commit(data: bytes) -> tuple[dict[bytes, bytes], int]:
     return headers, (len(data) if end < 0 else end + 2)
 
 
+def pack_order_runs(repo: GitRepo, runs: int) -> list[list[str]]:
+    """Every object of the repository once, in pack order (``cat-file --batch-all-objects
+    --batch-check --unordered``: nothing inflated), cut into at most ``runs`` contiguous runs
+    of about equal size (bytes plus 256 per object, as ``iter_chunks`` weighs them). The
+    listing is parsed by one ``bytes.split``: no Python object per object beyond its id (on
+    sqlalchemy's 277k objects ``batch_check`` took about 1 s of the parent's time before any
+    worker could start)."""
+    out = repo.run(
+        "cat-file", "--batch-all-objects", "--unordered",
+        "--batch-check=%(objectname) %(objectsize)",
+    ).stdout  # fmt: skip
+    tokens = out.split()
+    del out
+    ids = tokens[0::2]
+    weights = [int(size) + 256 for size in tokens[1::2]]
+    del tokens
+    if not ids:
+        return []
+    n = max(1, runs)
+    target = sum(weights) / n
+    cuts: list[int] = []
+    size = 0
+    for i, weight in enumerate(weights):
+        size += weight
+        if size >= target and len(cuts) < n - 1:
+            cuts.append(i + 1)
+            size = 0
+    starts = [0, *cuts]
+    ends = [*cuts, len(ids)]
+    return [[oid.decode() for oid in ids[a:b]] for a, b in zip(starts, ends, strict=True) if b > a]
+
+
 def iter_chunks(
     items: Iterable[ObjectRef], jobs: int, pieces_per_job: int = 4
 ) -> list[list[ObjectRef]]:
