@@ -35,7 +35,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, NamedTuple, cast
+from typing import IO, Any, NamedTuple, TypeVar, cast
 
 from keyscan.errors import KeyscanError
 
@@ -323,6 +323,9 @@ def _kill_tree(pid: int) -> None:
             os.kill(target, signal.SIGKILL)
 
 
+_T = TypeVar("_T")
+
+
 class _Watched:
     """A process's stdout whose blocking reads the watchdog times; after the watchdog killed
     git, a read raises GitTimeout instead of returning a short answer."""
@@ -331,35 +334,25 @@ class _Watched:
         self.raw = raw
         self.watchdog = watchdog
 
-    def read(self, size: int = -1) -> bytes:
+    def _timed(self, read: Callable[[int], _T], arg: int) -> _T:
+        """One blocking read, timed by the watchdog."""
         wd = self.watchdog
         wd.enter()
         try:
-            data = self.raw.read(size)
+            out = read(arg)
         finally:
             wd.leave()
         wd.check()
-        return data
+        return out
+
+    def read(self, size: int = -1) -> bytes:
+        return self._timed(self.raw.read, size)
 
     def readline(self, size: int = -1) -> bytes:
-        wd = self.watchdog
-        wd.enter()
-        try:
-            line = self.raw.readline(size)
-        finally:
-            wd.leave()
-        wd.check()
-        return line
+        return self._timed(self.raw.readline, size)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        wd = self.watchdog
-        wd.enter()
-        try:
-            lines = self.raw.readlines(hint)
-        finally:
-            wd.leave()
-        wd.check()
-        return lines
+        return self._timed(self.raw.readlines, hint)
 
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():
