@@ -28,7 +28,7 @@ from keyscan.rules import load_rules
 DET = Detector(load_rules())
 
 
-def make_zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+def make_zip(members: dict[str, bytes] | dict[str, bytes | str], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     bio = io.BytesIO()
     with zipfile.ZipFile(bio, "w", method) as z:
         for name, data in members.items():

@@ -8,14 +8,11 @@ Electron asar."""
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import lzma
 import struct
 import subprocess
 import sys
-import tarfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,26 +24,9 @@ from keyscan.formats import archive_kind
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
+from tests.test_archives import make_tar, make_zip
 
 DET = Detector(load_rules())
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    bio = io.BytesIO()
-    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return bio.getvalue()
-
-
-def make_tar(members: dict[str, bytes], mode: str = "w") -> bytes:
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode=mode) as t:  # type: ignore[call-overload]
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return bio.getvalue()
 
 
 def make_ar(members: list[tuple[str, bytes]], style: str = "gnu") -> bytes:

@@ -13,32 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from keyscan.content import ContentOptions, scan_buffer
-from keyscan.detector import Detector
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
-from keyscan.rules import load_rules
-
-DET = Detector(load_rules())
-
-
-def make_zip(members: dict[str, bytes | str], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    bio = io.BytesIO()
-    with zipfile.ZipFile(bio, "w", method) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return bio.getvalue()
-
-
-def scan(data: bytes, path: str, **opts: object) -> tuple[list[tuple[str, str]], list[ScanError]]:
-    errors: list[ScanError] = []
-    hits = scan_buffer(
-        DET,
-        data,
-        Location(path, 0, 0, 0),
-        ContentOptions(**opts),
-        errors=errors,  # type: ignore[arg-type]
-    )
-    return sorted((h.location.display_path, h.secret.decode()) for h in hits), errors
+from tests.test_archives import DET, make_zip, scan
 
 
 def keyscan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
