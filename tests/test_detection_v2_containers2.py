@@ -30,22 +30,14 @@ from keyscan.keygen import key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
 from tests.test_detection_v2_images import docker_save, env
+from tests.test_detection_v2_images import make_tar as images_make_tar
 
 DET = Detector(load_rules())
 
 
 def make_tar(members: dict[str, bytes | None]) -> bytes:
-    bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w", format=tarfile.USTAR_FORMAT) as t:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                t.addfile(info)
-                continue
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return bio.getvalue()
+    """A ustar tar (fixed 512-byte headers: the cut points below are predictable)."""
+    return images_make_tar(members, tarfile.USTAR_FORMAT)
 
 
 def scan(data: bytes, path: str, **opts: Any) -> tuple[list[Hit], list[ScanError]]:

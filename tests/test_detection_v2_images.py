@@ -29,9 +29,9 @@ DET = Detector(load_rules())
 Layer = dict[str, bytes | None]  # path -> content; None: a folder
 
 
-def make_tar(members: dict[str, bytes | None]) -> bytes:
+def make_tar(members: dict[str, bytes | None], fmt: int = tarfile.DEFAULT_FORMAT) -> bytes:
     bio = io.BytesIO()
-    with tarfile.open(fileobj=bio, mode="w") as t:
+    with tarfile.open(fileobj=bio, mode="w", format=fmt) as t:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             if data is None:
