@@ -123,9 +123,7 @@ def _hex_with_counts(counts: list[int], rng: random.Random) -> str:
         'client = AzureOpenAI(azure_endpoint=e, api_key="{secret}")',
     ],
 )
-def test_a_random_hex_key_of_lower_entropy_is_still_found(
-    scanner: Scanner, template: str
-) -> None:
+def test_a_random_hex_key_of_lower_entropy_is_still_found(scanner: Scanner, template: str) -> None:
     # About one random 32-hex Azure key in 8,000 has less than 3.0 bits per character (the
     # old gate, which dropped it); 2.9 bits is such a key. Placeholders stay far below 2.7.
     rng = random.Random(16)
