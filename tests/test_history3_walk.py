@@ -6,7 +6,8 @@ says which of them the refs reach. It is now ONE ``git rev-list --objects --miss
 the pool's pack-order listing), parsed without a Python object per object.
 
 * The git processes of such a scan: no ``--batch-check`` fed by the walk (one process fewer
-  and about 40% less git CPU for the walk on sqlalchemy).
+  and about 40% less git CPU for the walk on sqlalchemy); with workers, the walk starts
+  once the pack-order listing (which the workers wait for) is done.
 * The same answers as the id-order path (``tests/test_history_speed.py`` compares the two
   on a history with keys everywhere); here, what the walk must still say: a missing blob
   and a corrupt one are named (exit 2, what could be read is reported), in one process
@@ -65,6 +66,8 @@ def test_walk_is_one_rev_list_without_batch_check(
     checks = [ln for ln in lines if "--batch-check" in ln and "%(objectsize)" in ln]
     assert all("--batch-all-objects" in ln for ln in checks), checks
     assert len(checks) == (1 if jobs > 1 else 0), checks
+    if jobs > 1:  # the workers wait for the listing, nobody for the walk: listing first
+        assert lines.index(checks[0]) < lines.index(walks[0]), lines
     assert _summary(packed) == _summary(by_id)
     assert keys["dangling"] not in {f.secret for f in packed.findings}
 

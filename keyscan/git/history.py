@@ -13,10 +13,13 @@ How a scan goes (``scan_repository``):
    through ``keyscan.content.scan_buffer``. Each unique blob is scanned exactly once, however
    many commits and paths hold it; binary blobs are scanned too. A scan of every ref reads
    in pack order instead (``scan_pack_order``: one ``cat-file --batch-all-objects --batch
-   --unordered``, the floor's own command, while the walk runs beside it and says what is
-   in scope; with workers, pack-order runs each read by its own ``cat-file``). An object
-   without any keyword, gate needle, archive or UTF-16 text stops at one Hyperscan pass
-   (``nothing_to_find``).
+   --unordered``, the floor's own command; with workers, pack-order runs each read by its
+   own ``cat-file``) and scans every object of the repository as it comes; its walk is one
+   ``rev-list --objects --missing=print`` (``walk_reachable``: no ``--batch-check``, types
+   and sizes come from what is read) that says at the end which objects the refs reach
+   (only those are reported and counted), which are missing, and the path of the few
+   objects that need one. An object without any keyword, gate needle, archive or UTF-16
+   text stops at one Hyperscan pass (``nothing_to_find``).
 4. **Provenance, only for blobs that hold a key.** One ``git log --raw -c -z`` pass over the
    same scope finds, for those blobs only, every commit and path that introduced them
    (combined diff: content that only a merge resolution introduced is attributed to the
