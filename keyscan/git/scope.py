@@ -504,6 +504,9 @@ class Objects:
     unreachable: set[str]  # scanned although unreachable (all_objects)
     unreachable_commits: list[str]
     errors: list[ScanError] = field(default_factory=list)
+    # Objects in scope when ``scan`` is not listed (a scan of every ref reads every object
+    # in pack order; its walk only says which are reachable): None means ``len(scan)``.
+    count: int | None = None
 
 
 # --------------------------------------------------------------------------------------------
