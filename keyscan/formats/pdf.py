@@ -54,8 +54,10 @@ _OBJ = re.compile(
     rb"(?<![0-9])(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj(?![A-Za-z])"
 )
 _ENDOBJ = re.compile(rb"endobj")
-_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
-_ENDSTREAM = re.compile(rb"(?:\r\n|\n|\r)?endstream")
+# Both led by their literal, so that re looks for it at C speed (a pattern that starts with
+# a lookbehind or an optional group is tried at every byte: 20 and 60 ms a 2 MB PDF).
+_STREAM = re.compile(rb"stream(?<!endstream)(?:\r\n|\n|\r)")
+_ENDSTREAM = re.compile(rb"endstream")
 _LENGTH = re.compile(
     rb"/Length[\x00\t\n\x0c\r ]*(\d{1,12})(?![\x00\t\n\x0c\r ]*\d+[\x00\t\n\x0c\r ]*\d*[\x00\t\n\x0c\r ]*R)"
 )
@@ -104,6 +106,64 @@ _TOKEN = re.compile(
     rb"|(?P<other>.)",
     re.S,
 )
+# Skipping what cannot show text. Between two text operators a page's content stream is
+# mostly graphics (numbers, names and operators such as ``m l c re f q cm gs``): every token
+# there is pushed as an operand or is an operator that only clears the operands. Such a run
+# of tokens ending with a clearing operator leaves the reader's state as it found it, with
+# no operand: it is stepped over by one regular-expression match instead of one Python step
+# a token. Both skips below only ever end at the end of a token of ``_TOKEN`` that is such an
+# operator, and only ever cross tokens that are pushed or clear (proof in the comments;
+# ``tests/test_pdf_speed.py`` compares the text with the token-by-token reader's).
+_DELIM = rb"\x00\t\n\x0c\r /\[\]()<>{}%"
+_WS = rb"\x00\t\n\x0c\r "
+# 1. A stretch without any byte that opens a string, an array, a dictionary, a comment or
+# an inline image, or that can be part of a text operator (every one holds T, I, ' or "):
+# its tokens are white space, names, numbers and non-text operators. It is found at C speed,
+# then cut after its last word that starts with a byte no number can start with (an
+# operator, one token to the next delimiter) and is followed by white space inside it.
+_STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
+_LAST_OP = re.compile(
+    rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
+)
+_STRETCH_MIN = 48  # shorter stretches are left to the token loop (and to skip 2)
+# 2. Between strings, arrays and text operators: a run of tokens each matched whole (every
+# alternative matches exactly the token ``_TOKEN`` reads there, no shorter: the lookaheads
+# stop a backtrack from splitting one), pushed (white space, comment, name, number, hex
+# string, ``<<``, ``>>``, a stray ``)`` or ``>``) or an operator that is not a text operator,
+# and ending with such an operator.
+_END = rb"(?![^" + _DELIM + rb"])"
+_TEXT_OP = rb"(?:Tj|TJ|'|\"|Tf|Td|TD|T\*|ET|Tm|BI)" + _END
+_SKIP = re.compile(
+    rb"(?:(?:[" + _WS + rb"]+"
+    rb"|[+-]?(?:\d+\.\d*(?!\d)|\d+(?![\d.])|\.\d+(?!\d))"
+    rb"|/[^" + _DELIM + rb"]*" + _END + rb"|%[^\r\n]*(?![^\r\n])|<<|>>"
+    rb"|<(?!<)[0-9A-Fa-f" + _WS + rb"]*(?:>|(?![0-9A-Fa-f" + _WS + rb">]))"
+    rb"|\)|>(?!>))*"
+    rb"(?![+-]?\.?\d)(?!" + _TEXT_OP + rb")[^" + _DELIM + rb"]+" + _END + rb")+"
+)
+
+
+def _skip(stream: bytes, pos: int) -> int:
+    """The end of the longest run of tokens from ``pos`` (a token's start, no array open)
+    that leaves no operand and shows no text; ``pos`` when there is none."""
+    stretch = _STRETCH.match(stream, pos)
+    end = stretch.end() if stretch is not None else pos
+    if end - pos >= _STRETCH_MIN:
+        last = None
+        size = 256
+        while True:  # the last operator is near the end: look back, widening 16x a time
+            lo = max(pos, end - size)
+            for word in _LAST_OP.finditer(stream, lo, end):
+                last = word
+            if last is not None or lo == pos:
+                break
+            size *= 16
+        if last is not None:
+            pos = last.end()
+    m = _SKIP.match(stream, pos)
+    return m.end() if m is not None else pos
+
+
 _LIT_STOP = re.compile(rb"[()\\]")
 _ESCAPES = {
     ord("n"): b"\n",
@@ -220,6 +280,7 @@ def _read_objects(r: _Reader) -> None:
         _Next(data, _ENDOBJ),
         _Next(data, _ENDSTREAM),
     )
+    next_stream = _Next(data, _STREAM)
     pos = 0
     while True:
         m = next_obj(pos)
@@ -229,12 +290,27 @@ def _read_objects(r: _Reader) -> None:
             r.error(None, f"more than {MAX_OBJECTS} objects: the rest not read")
             return
         num, start, body = int(m.group(1)), m.start(), m.end()
-        endobj = next_endobj(body)
-        nxt = next_obj(body)
         # The dictionary ends where the stream begins (if before endobj and the next object).
-        limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
-        s = _STREAM.search(data, body, limit)
-        obj = _Object(num, start, limit, data[body:limit])
+        # The first "stream" after the object's start is its stream when no endobj and no
+        # object starts before it: then endobj and the next object, which lie beyond the
+        # stream data, are not looked for (that search would cross every stream's bytes).
+        # Neither can start inside "stream" and end after it; with endpos one byte past its
+        # start, a match of _OBJ that ends before it sees its true next byte.
+        s = next_stream(body)
+        if (
+            s is not None
+            and _ENDOBJ.search(data, body, s.start()) is None
+            and _OBJ.search(data, body, s.start() + 1) is None
+        ):
+            obj = _Object(num, start, s.start(), b"")
+        else:
+            endobj = next_endobj(body)
+            nxt = next_obj(body)
+            limit = min(
+                endobj.start() if endobj else len(data), nxt.start() if nxt else len(data)
+            )
+            s = _STREAM.search(data, body, limit)
+            obj = _Object(num, start, limit, data[body:limit])
         if s is None:
             if endobj is None and nxt is None:
                 r.error(obj, "truncated: no endobj")
@@ -255,8 +331,12 @@ def _read_objects(r: _Reader) -> None:
             if e is None:
                 r.error(obj, "truncated: stream has no end, read to the end of the file")
                 send = len(data)
-            else:
+            else:  # the end-of-line before "endstream" (CR LF, LF or CR) is not data
                 send = e.start()
+                if send - 2 >= sstart and data[send - 2 : send] == b"\r\n":
+                    send -= 2
+                elif send - 1 >= sstart and data[send - 1] in b"\r\n":
+                    send -= 1
         obj.stream = data[sstart:send]
         obj.end = send
         r.objects.append(obj)
@@ -470,7 +550,13 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             lines.append(b"".join(line))
             line.clear()
 
+    skip = True  # at a token's start with no operand and no array open
     while pos < n:
+        if skip:
+            pos = _skip(stream, pos)
+            skip = False
+            if pos >= n:
+                break
         m = _TOKEN.match(stream, pos)
         if m is None:  # pragma: no cover - "other" matches any byte
             break
@@ -530,6 +616,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 ei = _EI.search(stream, pos)
                 pos = ei.end() if ei else n
             operands.clear()
+            skip = True
             continue
         (arrays[-1] if arrays else operands).append(value)
         if len(operands) > 64:  # an operand stack that never meets an operator

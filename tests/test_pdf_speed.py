@@ -1,0 +1,568 @@
+"""Issue 16, the cost of PDFs: the PDF reader steps over graphics in one regular-expression
+match (not one Python step a token) and finds each stream without crossing the bytes of
+every other one. Nothing here is timed: the new reader is compared with the old
+algorithm, kept below as a slow reference (``reference_content_text``,
+``reference_read_objects``), on many generated content streams and PDFs, and the work it
+does is counted (token matches, bytes its object searches cross)."""
+
+from __future__ import annotations
+
+import random
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keyscan.content import ContentOptions, scan_buffer
+from keyscan.detector import Detector
+from keyscan.findings import Hit, is_binary
+from keyscan.formats import pdf
+from keyscan.formats.pdf import ToUnicode, content_text, parse_tounicode
+from keyscan.keygen import key
+from keyscan.models import Location, ScanError
+from keyscan.rules import load_rules
+from tests.test_detection_v2_pdf import make_pdf, page, pdf_literal, split, tj_array
+
+DET = Detector(load_rules())
+
+# --- the old algorithm, token by token (the reference) -----------------------------------
+
+
+def reference_content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> bytes:
+    """``content_text`` as it was before issue 16: one ``_TOKEN`` match a token."""
+    lines: list[bytes] = []
+    line: list[bytes] = []
+    operands: list[object] = []
+    arrays: list[list[object]] = []
+    last_y: bytes | None = None
+    pos = 0
+    n = len(stream)
+    cmap: ToUnicode | None = None
+
+    def shown(codes: bytes) -> bytes:
+        return codes if cmap is None else cmap.decode(codes)
+
+    def newline() -> None:
+        if line:
+            lines.append(b"".join(line))
+            line.clear()
+
+    while pos < n:
+        m = pdf._TOKEN.match(stream, pos)
+        assert m is not None
+        kind = m.lastgroup
+        pos = m.end()
+        value: object
+        if kind == "ws" or kind == "other" or kind == "dict":
+            continue
+        if kind == "lit":
+            value, pos = pdf._literal(stream, m.start())
+        elif kind == "hex":
+            value = pdf._unhex(m.group()[1:].rstrip(b">"))
+        elif kind == "num":
+            try:
+                value = float(m.group())
+            except ValueError:
+                value = 0.0
+        elif kind == "name":
+            value = m.group()
+        elif kind == "arr":
+            c = m.group()
+            if c in b"[{":
+                arrays.append([])
+            elif arrays:
+                done = arrays.pop()
+                (arrays[-1] if arrays else operands).append(done)
+            continue
+        else:
+            op = m.group()
+            if arrays:
+                continue
+            if op == b"Tj" and operands and isinstance(operands[-1], bytes):
+                line.append(shown(operands[-1]))
+            elif op == b"TJ" and operands and isinstance(operands[-1], list):
+                for piece in operands[-1]:
+                    if isinstance(piece, bytes):
+                        line.append(shown(piece))
+                    elif isinstance(piece, float) and piece < -pdf._WORD_GAP:
+                        line.append(b" ")
+            elif op in (b"'", b'"') and operands and isinstance(operands[-1], bytes):
+                newline()
+                line.append(shown(operands[-1]))
+            elif op == b"Tf":
+                name = operands[-2] if len(operands) >= 2 else None
+                cmap = fonts.get(name[1:]) if fonts and isinstance(name, bytes) else None
+            elif op in (b"Td", b"TD"):
+                if len(operands) >= 2 and operands[-1] != 0.0:
+                    newline()
+            elif op in (b"T*", b"ET"):
+                newline()
+            elif op == b"Tm":
+                y = repr(operands[-1]).encode() if operands else None
+                if y != last_y:
+                    newline()
+                last_y = y
+            elif op == b"BI":
+                ei = pdf._EI.search(stream, pos)
+                pos = ei.end() if ei else n
+            operands.clear()
+            continue
+        (arrays[-1] if arrays else operands).append(value)
+        if len(operands) > 64:
+            del operands[:-8]
+    newline()
+    return b"\n".join(pdf._text_string(x) for x in lines)
+
+
+_OLD_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+_OLD_ENDSTREAM = re.compile(rb"(?:\r\n|\n|\r)?endstream")
+
+
+def reference_read_objects(r: Any) -> None:
+    """``_read_objects`` as it was before issue 16: each object's end and the next object
+    looked for first (across its stream's bytes), then its stream within them."""
+    data = r.data
+    next_obj, next_endobj, next_endstream = (
+        pdf._Next(data, pdf._OBJ),
+        pdf._Next(data, pdf._ENDOBJ),
+        pdf._Next(data, _OLD_ENDSTREAM),
+    )
+    pos = 0
+    while True:
+        m = next_obj(pos)
+        if m is None:
+            return
+        if len(r.objects) >= pdf.MAX_OBJECTS:
+            r.error(None, f"more than {pdf.MAX_OBJECTS} objects: the rest not read")
+            return
+        num, start, body = int(m.group(1)), m.start(), m.end()
+        endobj = next_endobj(body)
+        nxt = next_obj(body)
+        limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
+        s = _OLD_STREAM.search(data, body, limit)
+        obj = pdf._Object(num, start, limit, data[body:limit])
+        if s is None:
+            if endobj is None and nxt is None:
+                r.error(obj, "truncated: no endobj")
+            r.objects.append(obj)
+            pos = endobj.end() if endobj and endobj.start() == limit else limit
+            continue
+        obj.head = data[body : s.start()]
+        sstart = s.end()
+        send = -1
+        length = pdf._LENGTH.search(obj.head)
+        if length is not None:
+            n = int(length.group(1))
+            after = data[sstart + n : sstart + n + 12].lstrip(b"\r\n \t")
+            if sstart + n <= len(data) and after.startswith(b"endstream"):
+                send = sstart + n
+        if send < 0:
+            e = next_endstream(sstart)
+            if e is None:
+                r.error(obj, "truncated: stream has no end, read to the end of the file")
+                send = len(data)
+            else:
+                send = e.start()
+        obj.stream = data[sstart:send]
+        obj.end = send
+        r.objects.append(obj)
+        pos = send
+
+
+# --- generated content streams -----------------------------------------------------------
+
+NUMBERS = [b"0", b"12", b"-3.5", b".5", b"1.", b"+2", b"1.2.3", b"12.", b"-.5", b"700", b"0.0"]
+ODD_NUMBERS = [b"--", b"+", b".", b"-", b"1e5", b"+.", b"1-2", b"3..4"]
+NAMES = [b"/F1", b"/F2", b"/GS0", b"/T1_0", b"/Ts", b"/Im0", b"/", b"/a#20b", b"/MC0", b"/TT1"]
+GRAPHICS = [
+    b"m",
+    b"l",
+    b"c",
+    b"v",
+    b"re",
+    b"f",
+    b"f*",
+    b"S",
+    b"s",
+    b"q",
+    b"Q",
+    b"cm",
+    b"gs",
+    b"cs",
+    b"CS",
+    b"scn",
+    b"SCN",
+    b"W",
+    b"n",
+    b"BDC",
+    b"BMC",
+    b"EMC",
+    b"Do",
+    b"BT",
+    b"d",
+    b"w",
+    b"Tc",
+    b"Tw",
+    b"Tz",
+    b"TL",
+    b"Tr",
+    b"Ts",
+    b"B*",
+    b"d0",
+    b"h",
+    b"rg",
+    b"RG",
+    b"k",
+    b"K",
+]
+TEXT = [b"Tj", b"TJ", b"'", b'"', b"Tf", b"Td", b"TD", b"T*", b"ET", b"Tm"]
+ODD_OPS = [
+    b"1Tj",
+    b"-Tj",
+    b"Tjx",
+    b"xTj",
+    b"12Td",
+    b".Td",
+    b"T",
+    b"I",
+    b"E",
+    b"BIx",
+    b"'x",
+    b"-x",
+    b"ID",
+    b"EI",
+    b"\xff\xfe",
+    b"\x80T",
+]
+STRINGS = [
+    b"(abc)",
+    b"(a\\)b)",
+    b"(a(b)c)",
+    b"(\\101\\102)",
+    b"(x\\\ny)",
+    b"(Tj)",
+    b"(% no)",
+    b"(sk-proj-)",
+    b"(T3Blbk)",
+    b"()",
+    b"(\\n\\r\\t\\b\\f\\\\)",
+    b"(\\q)",
+    b"(\\0)",
+    b"<41 42>",
+    b"<4142",
+    b"<>",
+    b"<feff0041>",
+    b"<0100 0102>",
+]
+STRUCTURE = [b"[", b"]", b"{", b"}", b"<<", b">>", b">", b")", b"% comment Tj\n", b"%"]
+INLINE = [b"BI /W 1 /H 1 ID \x00\xff(T EI", b"BI ID x EI", b"BI /W 2"]
+SEPARATORS = [b" ", b" ", b" ", b"\n", b"\r\n", b"\r", b"\t", b"\x00", b"\x0c", b"", b"  "]
+KINDS: list[tuple[list[bytes], int]] = [
+    (NUMBERS, 30),
+    (ODD_NUMBERS, 2),
+    (NAMES, 6),
+    (GRAPHICS, 20),
+    (TEXT, 12),
+    (ODD_OPS, 2),
+    (STRINGS, 10),
+    (STRUCTURE, 5),
+    (INLINE, 1),
+]
+
+
+def _token(rng: random.Random) -> bytes:
+    pool = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
+    return rng.choice(pool)
+
+
+def graphics_run(rng: random.Random, count: int) -> bytes:
+    """Path construction and painting as an illustration program writes it."""
+    out = []
+    for _ in range(count):
+        out.append(
+            rng.choice(
+                [
+                    b"%d %d m" % (rng.randrange(999), rng.randrange(999)),
+                    b"%.3f %.3f l" % (rng.random() * 900, rng.random() * 900),
+                    b"%.2f %.2f %.2f %.2f %.2f %.2f c"
+                    % tuple(rng.random() * 700 for _ in range(6)),
+                    b"f",
+                    b"h",
+                    b"S",
+                    b"q",
+                    b"Q",
+                    b"/GS0 gs",
+                    b"0.2 0.4 0.6 rg",
+                    b"1 0 0 1 12 -4 cm",
+                    b"0 0 612 792 re W n",
+                ]
+            )
+        )
+    return b"\n".join(out)
+
+
+def random_stream(rng: random.Random) -> bytes:
+    parts: list[bytes] = []
+    for _ in range(rng.randrange(1, 60)):
+        r = rng.random()
+        if r < 0.1:
+            parts.append(graphics_run(rng, rng.randrange(1, 40)))
+        elif r < 0.13:
+            parts.append(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))))
+        else:
+            parts.append(_token(rng))
+        parts.append(rng.choice(SEPARATORS))
+    return b"".join(parts)
+
+
+def fonts_for(rng: random.Random) -> dict[bytes, ToUnicode] | None:
+    if rng.random() < 0.5:
+        return None
+    cmap = parse_tounicode(
+        b"2 beginbfchar <41> <0078> <42> <0079> endbfchar "
+        b"1 beginbfrange <0100> <0110> <0061> endbfrange"
+    )
+    assert cmap is not None
+    return {b"F1": cmap}
+
+
+def test_content_text_same_as_the_token_by_token_reader_on_generated_streams() -> None:
+    rng = random.Random(16)
+    for _ in range(3000):
+        stream = random_stream(rng)
+        fonts = fonts_for(rng)
+        assert content_text(stream, fonts) == reference_content_text(stream, fonts), stream
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([t for pool, _ in KINDS for t in pool] + [b"12 300 l\n" * 8]),
+            st.sampled_from(SEPARATORS),
+        ),
+        max_size=80,
+    )
+)
+def test_content_text_same_as_the_token_by_token_reader_property(
+    tokens: list[tuple[bytes, bytes]],
+) -> None:
+    stream = b"".join(t + s for t, s in tokens)
+    assert content_text(stream) == reference_content_text(stream)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_content_text_same_on_long_graphics_with_text_between(seed: int) -> None:
+    """Long stretches that the C-speed skip crosses, text operators among them (a key split
+    across Tj pieces with graphics between, TJ kerning, Tm rows, fonts switched)."""
+    rng = random.Random(seed)
+    k = key("project", seed=seed).encode()
+    pieces = split(k.decode(), 4)
+    parts = [graphics_run(rng, 400)]
+    parts.append(b"BT /F1 12 Tf 1 0 0 1 72 700 Tm " + pdf_literal(pieces[0].encode()) + b" Tj")
+    parts.append(graphics_run(rng, 300))
+    kern = -rng.choice([0, 12, 299, 301, 900])  # beyond -300: a word gap, a space
+    parts.append(tj_array(pieces[1:3], kern=kern))
+    parts.append(
+        b"/F2 9 Tf "
+        + graphics_run(rng, 50)
+        + b" <"
+        + pieces[3].encode().hex().encode()
+        + b"> Tj ET"
+    )
+    parts.append(graphics_run(rng, 500))
+    parts.append(b"BT 1 0 0 1 72 %d Tm (next) Tj ET" % rng.choice([700, 688]))
+    stream = rng.choice([b"\n", b" ", b"\r\n"]).join(parts)
+    fonts = fonts_for(rng)
+    assert content_text(stream, fonts) == reference_content_text(stream, fonts)
+    if fonts is None and kern >= -pdf._WORD_GAP:
+        assert k in content_text(stream).replace(b"\n", b"")
+
+
+class _Counting:
+    """A compiled pattern that counts its matches and the bytes its searches cross."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.matches = 0
+        self.crossed = 0
+
+    def match(self, data: bytes, pos: int = 0, endpos: int = 2**62) -> re.Match[bytes] | None:
+        self.matches += 1
+        return self.pattern.match(data, pos, endpos)
+
+    def search(self, data: bytes, pos: int = 0, endpos: int = 2**62) -> re.Match[bytes] | None:
+        m = self.pattern.search(data, pos, endpos)
+        self.crossed += (m.end() if m else min(endpos, len(data))) - pos
+        return m
+
+    def finditer(self, data: bytes, pos: int = 0, endpos: int = 2**62) -> Iterator[Any]:
+        return self.pattern.finditer(data, pos, endpos)
+
+
+def test_graphics_are_stepped_over_not_tokenized(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 0.4 MB drawing with one line of text: a few dozen token matches, not one a token."""
+    rng = random.Random(7)
+    k = key("project", seed=7)
+    stream = b"\n".join(
+        [graphics_run(rng, 20_000), page(tj_array(split(k, 3))), graphics_run(rng, 20_000)]
+    )
+    assert len(stream) > 400_000
+    counting = _Counting(pdf._TOKEN)
+    monkeypatch.setattr(pdf, "_TOKEN", counting)
+    assert content_text(stream) == k.encode()
+    assert counting.matches < 100
+    old = counting.matches
+    assert reference_content_text(stream) == k.encode()
+    assert counting.matches - old > 50_000  # the old way: one a token
+
+
+# --- generated PDFs: objects, streams, whole scans ---------------------------------------
+
+
+def random_pdf(rng: random.Random) -> bytes:
+    """Objects with and without streams; /Length right, wrong or indirect; stream bytes
+    holding endobj, obj, stream and endstream; every end of line; damage."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    for num in range(1, rng.randrange(2, 14)):
+        eol = rng.choice([b"\n", b"\r\n", b"\r", b" "])
+        out += b"%d 0 obj" % num + eol
+        if rng.random() < 0.5:
+            out += b"<< /Title (t%d) /Kind /X >>" % num
+        else:
+            body = rng.choice(
+                [
+                    b"BT (x) Tj ET",
+                    b"q 1 0 0 1 0 0 cm Q",
+                    b"junk endobj 7 0 obj stream\n inside",
+                    b"endstream",
+                    b"x" * rng.randrange(0, 300),
+                    bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))),
+                ]
+            )
+            length = rng.choice([b"%d" % len(body), b"%d" % (len(body) + 3), b"9 0 R", b"0", b""])
+            out += b"<< /Length " + length + b" >>" + rng.choice([b"", b" ", b"\n"])
+            out += b"stream" + rng.choice([b"\n", b"\r\n", b"\r"]) + body
+            out += rng.choice([b"\n", b"\r\n", b"\r", b"", b"\n\r"]) + b"endstream"
+        if rng.random() < 0.9:
+            out += eol + b"endobj"
+        out += eol
+        if rng.random() < 0.05:
+            out += b"stream\n"
+    if rng.random() < 0.2:
+        out = out[: rng.randrange(len(out))]
+    return bytes(out)
+
+
+def _objects(data: bytes, read: Any) -> tuple[list[tuple[object, ...]], list[str]]:
+    r = pdf._Reader(data, Location("x.pdf", 0, 0, 0), ContentOptions(), lambda *a: [], [], 0)
+    read(r)
+    objs = [(o.num, o.offset, o.end, o.head, o.stream) for o in r.objects]
+    return objs, [f"{e.where}: {e.message}" for e in r.errors]
+
+
+def test_objects_read_as_the_old_reader_read_them() -> None:
+    rng = random.Random(1616)
+    for _ in range(3000):
+        data = random_pdf(rng)
+        assert _objects(data, pdf._read_objects) == _objects(data, reference_read_objects), data
+
+
+def test_object_searches_do_not_cross_the_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding the objects of a PDF holding 2 MB of streams crosses a few kilobytes with
+    the object pattern (the old reader crossed every stream once more)."""
+    rng = random.Random(3)
+    big = [bytes(rng.randrange(256) for _ in range(200_000)) for _ in range(10)]
+    objs = [b"<< /Length %d >>\nstream\n" % len(b) + b + b"\nendstream" for b in big]
+    data = make_pdf([page(b"(x) Tj")] * 3, flate=True, extra_objects=objs)
+    counting = _Counting(pdf._OBJ)
+    monkeypatch.setattr(pdf, "_OBJ", counting)
+    new = _objects(data, pdf._read_objects)
+    assert counting.crossed < 20_000
+    counting.crossed = 0
+    assert _objects(data, reference_read_objects) == new
+    assert counting.crossed > 2_000_000
+
+
+def _tounicode_font(k: str) -> tuple[bytes, list[bytes], dict[str, int]]:
+    chars = sorted(set(k))
+    gid = {c: 0x0100 + i for i, c in enumerate(chars)}
+    cmap = (
+        b"%d beginbfchar\n" % len(chars)
+        + b"".join(b"<%04X> <%04X>\n" % (gid[c], ord(c)) for c in chars)
+        + b"endbfchar\n"
+    )
+    data = zlib.compress(cmap)
+    stream = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"
+    font = b"<< /Type /Font /Subtype /Type0 /Encoding /Identity-H /ToUnicode 4 0 R >>"
+    return font, [stream], gid
+
+
+def generated_pdfs() -> Iterator[tuple[str, bytes]]:
+    """PDFs with keys: many pages, big drawings, TJ kerning, ToUnicode fonts, object
+    streams, hex strings, uncompressed and FlateDecode contents."""
+    rng = random.Random(99)
+    for i in range(12):
+        k = key(["project", "svcacct", "admin", "user-none"][i % 4], seed=100 + i)
+        pieces = split(k, 2 + i % 4)
+        drawing = graphics_run(rng, 2000 + 500 * i)
+        pages = [page(b"(intro %d) Tj" % p) + b"\n" + graphics_run(rng, 50) for p in range(i + 1)]
+        pages.append(
+            drawing + b"\n" + page(tj_array(pieces, kern=-((i * 60) % 300))) + b"\n" + drawing
+        )
+        kwargs: dict[str, Any] = {"flate": i % 2 == 0}
+        if i % 3 == 0:
+            font, objects, gid = _tounicode_font(k)
+            arr = b" -8 ".join(b"<" + b"".join(b"%04X" % gid[c] for c in p) + b">" for p in pieces)
+            pages.append(drawing + page(b"[" + arr + b"] TJ"))
+            kwargs.update(font=font, font_objects=objects)
+        if i % 4 == 1:
+            k2 = key("project", seed=200 + i)
+            inner = b"<< /Title " + pdf_literal(k2.encode()) + b" >>"
+            header = b"40 0 "
+            data = zlib.compress(header + inner)
+            kwargs["extra_objects"] = [
+                b"<< /Type /ObjStm /N 1 /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
+                % (len(header), len(data))
+                + data
+                + b"\nendstream"
+            ]
+        yield f"gen{i}", make_pdf(pages, **kwargs)
+
+
+def _scan(data: bytes) -> tuple[list[tuple[object, ...]], list[str]]:
+    errors: list[ScanError] = []
+    hits = scan_buffer(
+        DET,
+        data,
+        Location("d.pdf", 0, 0, 0, binary=is_binary(data)),
+        ContentOptions(),
+        errors=errors,
+    )
+    return [_hit(h) for h in hits], [e.message for e in errors]
+
+
+def _hit(h: Hit) -> tuple[object, ...]:
+    loc = h.location
+    return (h.secret, h.rule_id, h.confidence, loc.offset, loc.decoded, sorted(loc.extra.items()))
+
+
+@pytest.mark.parametrize(
+    "name,data", list(generated_pdfs()), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_whole_scan_same_as_with_the_old_reader(
+    name: str, data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new = _scan(data)
+    assert new[0], name  # each holds keys
+    monkeypatch.setattr(pdf, "content_text", reference_content_text)
+    monkeypatch.setattr(pdf, "_read_objects", reference_read_objects)
+    assert _scan(data) == new
