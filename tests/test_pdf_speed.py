@@ -32,6 +32,21 @@ DET = Detector(load_rules())
 # --- the old algorithm, token by token (the reference) -----------------------------------
 
 
+# The token pattern as it was (the reader's own may read more in one match).
+OLD_TOKEN = re.compile(
+    rb"(?P<ws>[\x00\t\n\x0c\r ]+|%[^\r\n]*)"
+    rb"|(?P<lit>\()"
+    rb"|(?P<dict><<|>>)"
+    rb"|(?P<hex><[0-9A-Fa-f\x00\t\n\x0c\r ]*>?)"
+    rb"|(?P<arr>[\[\]{}])"
+    rb"|(?P<name>/[^\x00\t\n\x0c\r /\[\]()<>{}%]*)"
+    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
+    rb"|(?P<op>[^\x00\t\n\x0c\r /\[\]()<>{}%]+)"
+    rb"|(?P<other>.)",
+    re.S,
+)
+
+
 def reference_content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> bytes:
     """``content_text`` as it was before issue 16: one ``_TOKEN`` match a token."""
     lines: list[bytes] = []
@@ -52,7 +67,7 @@ def reference_content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None =
             line.clear()
 
     while pos < n:
-        m = pdf._TOKEN.match(stream, pos)
+        m = OLD_TOKEN.match(stream, pos)
         assert m is not None
         kind = m.lastgroup
         pos = m.end()
@@ -416,13 +431,32 @@ def test_graphics_are_stepped_over_not_tokenized(monkeypatch: pytest.MonkeyPatch
         [graphics_run(rng, 20_000), page(tj_array(split(k, 3))), graphics_run(rng, 20_000)]
     )
     assert len(stream) > 400_000
-    counting = _Counting(pdf._TOKEN)
-    monkeypatch.setattr(pdf, "_TOKEN", counting)
+    counting = _Counting(pdf._CTOKEN)
+    monkeypatch.setattr(pdf, "_CTOKEN", counting)
     assert content_text(stream) == k.encode()
     assert counting.matches < 100
-    old = counting.matches
+    old = _Counting(OLD_TOKEN)
+    monkeypatch.setitem(globals(), "OLD_TOKEN", old)
     assert reference_content_text(stream) == k.encode()
-    assert counting.matches - old > 50_000  # the old way: one a token
+    assert old.matches > 100_000  # the old way: one a token
+
+
+def test_simple_tj_arrays_and_strings_read_in_one_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TJ array of simple strings, hex strings and kerning is one token match, not one an
+    element; white space goes with the token after it."""
+    k = key("project", seed=8)
+    pieces = split(k, 8)
+    arr = b" ".join(
+        (pdf_literal(p.encode()) if i % 2 else b"<" + p.encode().hex().encode() + b">")
+        + b" -%d" % (i * 7)
+        for i, p in enumerate(pieces)
+    )
+    stream = b"BT /F1 12 Tf 72 700 Td [" + arr + b"] TJ (tail) Tj ET"
+    counting = _Counting(pdf._CTOKEN)
+    monkeypatch.setattr(pdf, "_CTOKEN", counting)
+    assert content_text(stream) == k.encode() + b"tail"
+    assert counting.matches <= 12
+    assert reference_content_text(stream) == content_text(stream)
 
 
 # --- generated PDFs: objects, streams, whole scans ---------------------------------------

@@ -106,6 +106,37 @@ _TOKEN = re.compile(
     rb"|(?P<other>.)",
     re.S,
 )
+# The same tokens for content streams, read faster: the white space before a token is part
+# of its match (one step, not two), and a literal string without parenthesis or backslash
+# inside is read whole (``slit``, what ``_literal`` would return); ``end``: white space at
+# the end. Group names are those of ``_TOKEN``; a token's text is ``m.group(kind)``.
+_CTOKEN = re.compile(
+    rb"[\x00\t\n\x0c\r ]*(?:"
+    rb"(?P<ws>%[^\r\n]*)"
+    rb"|(?P<slit>\([^()\\]*\))"
+    rb"|(?P<lit>\()"
+    rb"|(?P<dict><<|>>)"
+    rb"|(?P<hex><[0-9A-Fa-f\x00\t\n\x0c\r ]*>?)"
+    rb"|(?P<arr>[\[\]{}])"
+    rb"|(?P<name>/[^\x00\t\n\x0c\r /\[\]()<>{}%]*)"
+    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
+    rb"|(?P<op>[^\x00\t\n\x0c\r /\[\]()<>{}%]+)"
+    rb"|(?P<other>.)"
+    rb"|(?P<end>\Z))",
+    re.S,
+)
+# A TJ array of simple strings, hex strings and numbers, read in one match (each element
+# matched whole, as ``_TOKEN`` reads it: the lookaheads keep a number from being split).
+_ARRAY_ELEMENT = (
+    rb"\([^()\\]*\)|<[0-9A-Fa-f\x00\t\n\x0c\r ]*>"
+    rb"|[+-]?(?:\d+\.\d*(?!\d)|\d+(?![\d.])|\.\d+(?!\d))"
+)
+_SIMPLE_ARRAY = re.compile(
+    rb"\[((?:[\x00\t\n\x0c\r ]*(?:" + _ARRAY_ELEMENT + rb"))*)[\x00\t\n\x0c\r ]*\]"
+)
+_ELEMENTS = re.compile(
+    rb"\(([^()\\]*)\)|<([0-9A-Fa-f\x00\t\n\x0c\r ]*)>|([+-]?(?:\d+\.?\d*|\.\d+))"
+)
 # Skipping what cannot show text. Between two text operators a page's content stream is
 # mostly graphics (numbers, names and operators such as ``m l c re f q cm gs``): every token
 # there is pushed as an operand or is an operator that only clears the operands. Such a run
@@ -126,6 +157,7 @@ _LAST_OP = re.compile(
     rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
 )
 _STRETCH_MIN = 48  # shorter stretches are left to the token loop (and to skip 2)
+_SKIP_PAYS = 64  # bytes a skip must cross to be tried again at the next operator
 # 2. Between strings, arrays and text operators: a run of tokens each matched whole (every
 # alternative matches exactly the token ``_TOKEN`` reads there, no shorter: the lookaheads
 # stop a backtrack from splitting one), pushed (white space, comment, name, number, hex
@@ -551,33 +583,61 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             line.clear()
 
     skip = True  # at a token's start with no operand and no array open
+    # Text between few graphics (a document's pages): a skip that crossed little is tried
+    # again only after ``wait`` operators, doubling up to 64, so that it costs little there.
+    wait, backoff = 0, 1
     while pos < n:
         if skip:
-            pos = _skip(stream, pos)
             skip = False
-            if pos >= n:
-                break
-        m = _TOKEN.match(stream, pos)
-        if m is None:  # pragma: no cover - "other" matches any byte
+            if wait:
+                wait -= 1
+            else:
+                start, pos = pos, _skip(stream, pos)
+                if pos - start < _SKIP_PAYS:
+                    backoff = min(2 * backoff, 64)
+                    wait = backoff
+                else:
+                    backoff = 1
+                if pos >= n:
+                    break
+        m = _CTOKEN.match(stream, pos)
+        if m is None:  # pragma: no cover - "other" and "end" match anywhere
             break
         kind = m.lastgroup
         pos = m.end()
         value: object
-        if kind == "ws" or kind == "other" or kind == "dict":
+        if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
             continue
-        if kind == "lit":
-            value, pos = _literal(stream, m.start())
+        if kind == "slit":
+            value = m.group(kind)[1:-1]
+        elif kind == "lit":
+            value, pos = _literal(stream, m.start(kind))
         elif kind == "hex":
-            value = _unhex(m.group()[1:].rstrip(b">"))
+            value = _unhex(m.group(kind)[1:].rstrip(b">"))
         elif kind == "num":
             try:
-                value = float(m.group())
+                value = float(m.group(kind))
             except ValueError:
                 value = 0.0
         elif kind == "name":
-            value = m.group()
+            value = m.group(kind)
         elif kind == "arr":
-            c = m.group()
+            c = m.group(kind)
+            if c == b"[" and not arrays:
+                a = _SIMPLE_ARRAY.match(stream, m.start(kind))
+                if a is not None:  # what the tokens up to its "]" would append
+                    items: list[object] = []
+                    for e in _ELEMENTS.finditer(a.group(1)):
+                        text, digits, number = e.groups()
+                        if text is not None:
+                            items.append(text)
+                        elif digits is not None:
+                            items.append(_unhex(digits))
+                        else:
+                            items.append(float(number))
+                    operands.append(items)
+                    pos = a.end()
+                    continue
             if c in b"[{":
                 arrays.append([])
             elif arrays:
@@ -585,7 +645,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 (arrays[-1] if arrays else operands).append(done)
             continue
         else:  # an operator
-            op = m.group()
+            op = m.group("op")
             if arrays:  # an operator inside an array: malformed, keep reading
                 continue
             if op == b"Tj" and operands and isinstance(operands[-1], bytes):
