@@ -44,24 +44,38 @@ from keyscan.rules import load_rules
 
 
 def repo_pdfs(repo: Path) -> list[tuple[str, bytes]]:
-    """(name, bytes) of every blob of ``repo`` that is a PDF."""
+    """(name, bytes) of every blob of ``repo``'s history whose path ends in .pdf or .ai and
+    that is a PDF (``%PDF-`` in its first kilobyte)."""
     listing = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch-all-objects", "--batch-check"],
+        ["git", "-C", str(repo), "rev-list", "--objects", "--all", "--missing=allow-any"],
         capture_output=True,
         check=True,
     ).stdout.split(b"\n")
-    out = []
+    wanted: dict[bytes, bytes] = {}
     for row in listing:
-        parts = row.split()
-        if len(parts) != 3 or parts[1] != b"blob" or int(parts[2]) < 1024:
-            continue
-        oid = parts[0].decode()
-        data = subprocess.run(
-            ["git", "-C", str(repo), "cat-file", "blob", oid], capture_output=True, check=False
-        ).stdout
-        head = data[:1024]
-        if new_pdf_marker(head):
-            out.append((f"{repo.name}:{oid[:10]}", data))
+        oid, _, path = row.partition(b" ")
+        if path.lower().endswith((b".pdf", b".ai")):
+            wanted.setdefault(oid, path)
+    batch = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input=b"".join(oid + b"\n" for oid in wanted),
+        capture_output=True,
+        check=True,
+    ).stdout
+    out = []
+    pos = 0
+    while pos < len(batch):
+        eol = batch.index(b"\n", pos)
+        head = batch[pos:eol].split()
+        pos = eol + 1
+        if len(head) < 3 or head[1] != b"blob":
+            continue  # missing
+        size = int(head[2])
+        data = batch[pos : pos + size]
+        pos += size + 1
+        if new_pdf_marker(data[:1024]):
+            name = wanted[head[0]].rsplit(b"/", 1)[-1].decode("utf-8", "replace")
+            out.append((f"{name[:14]}:{head[0][:7].decode()}", data))
     return out
 
 

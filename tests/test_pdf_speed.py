@@ -402,6 +402,23 @@ def test_content_text_same_on_long_graphics_with_text_between(seed: int) -> None
         assert k in content_text(stream).replace(b"\n", b"")
 
 
+WIDTHS = [
+    b"-300", b"-300.", b"-300.0", b"-300.000", b"-300.001", b"-300.5", b"-0300.5", b"-301",
+    b"-0301", b"-299.999", b"-309", b"-310", b"-399.9", b"-400", b"-999", b"-1000",
+    b"-1000.", b"-3000.25", b"-00000400", b"300", b"301", b"+301", b"-.5", b"-301.5.5",
+    b"-301-400", b"1-301", b"-3e5", b"--400",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("width", WIDTHS, ids=[w.decode() for w in WIDTHS])
+def test_tj_word_gaps_same_as_the_token_by_token_reader(width: bytes) -> None:
+    """A kerning below -300 (thousandths of an em) is a space; spelled in a regex, checked
+    on the numbers around the bound, in every place of an array."""
+    for arr in (b"[(a)%s(b)]", b"[%s]", b"[(a) %s]", b"[%s (b)]", b"[()%s()]", b"[(a)%s %s(b)]"):
+        stream = b"BT " + arr.replace(b"%s", width) + b" TJ ET"
+        assert content_text(stream) == reference_content_text(stream), stream
+
+
 class _Counting:
     """A compiled pattern that counts its matches and the bytes its searches cross."""
 
@@ -431,8 +448,8 @@ def test_graphics_are_stepped_over_not_tokenized(monkeypatch: pytest.MonkeyPatch
         [graphics_run(rng, 20_000), page(tj_array(split(k, 3))), graphics_run(rng, 20_000)]
     )
     assert len(stream) > 400_000
-    counting = _Counting(pdf._CTOKEN)
-    monkeypatch.setattr(pdf, "_CTOKEN", counting)
+    counting = _Counting(pdf._CPHRASE)
+    monkeypatch.setattr(pdf, "_CPHRASE", counting)
     assert content_text(stream) == k.encode()
     assert counting.matches < 100
     old = _Counting(OLD_TOKEN)
@@ -452,8 +469,8 @@ def test_simple_tj_arrays_and_strings_read_in_one_match(monkeypatch: pytest.Monk
         for i, p in enumerate(pieces)
     )
     stream = b"BT /F1 12 Tf 72 700 Td [" + arr + b"] TJ (tail) Tj ET"
-    counting = _Counting(pdf._CTOKEN)
-    monkeypatch.setattr(pdf, "_CTOKEN", counting)
+    counting = _Counting(pdf._CPHRASE)
+    monkeypatch.setattr(pdf, "_CPHRASE", counting)
     assert content_text(stream) == k.encode() + b"tail"
     assert counting.matches <= 12
     assert reference_content_text(stream) == content_text(stream)

@@ -94,6 +94,7 @@ _TOUNICODE = re.compile(
 _INT = re.compile(rb"/(N|First)[\x00\t\n\x0c\r ]*(\d{1,10})")
 
 # Content-stream and dictionary tokens. Literal strings are read by hand (nesting, escapes).
+# (Dictionaries are read with these; content streams with the faster patterns below.)
 _TOKEN = re.compile(
     rb"(?P<ws>[\x00\t\n\x0c\r ]+|%[^\r\n]*)"
     rb"|(?P<lit>\()"
@@ -106,94 +107,148 @@ _TOKEN = re.compile(
     rb"|(?P<other>.)",
     re.S,
 )
-# The same tokens for content streams, read faster: the white space before a token is part
-# of its match (one step, not two), and a literal string without parenthesis or backslash
-# inside is read whole (``slit``, what ``_literal`` would return); ``end``: white space at
-# the end. Group names are those of ``_TOKEN``; a token's text is ``m.group(kind)``.
-_CTOKEN = re.compile(
-    rb"[\x00\t\n\x0c\r ]*(?:"
-    rb"(?P<ws>%[^\r\n]*)"
-    rb"|(?P<slit>\([^()\\]*\))"
-    rb"|(?P<lit>\()"
-    rb"|(?P<dict><<|>>)"
-    rb"|(?P<hex><[0-9A-Fa-f\x00\t\n\x0c\r ]*>?)"
-    rb"|(?P<arr>[\[\]{}])"
-    rb"|(?P<name>/[^\x00\t\n\x0c\r /\[\]()<>{}%]*)"
-    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
-    rb"|(?P<op>[^\x00\t\n\x0c\r /\[\]()<>{}%]+)"
-    rb"|(?P<other>.)"
-    rb"|(?P<end>\Z))",
-    re.S,
-)
-# A TJ array of simple strings, hex strings and numbers, read in one match (each element
-# matched whole, as ``_TOKEN`` reads it: the lookaheads keep a number from being split).
-_ARRAY_ELEMENT = (
-    rb"\([^()\\]*\)|<[0-9A-Fa-f\x00\t\n\x0c\r ]*>"
-    rb"|[+-]?(?:\d+\.\d*(?!\d)|\d+(?![\d.])|\.\d+(?!\d))"
-)
-_SIMPLE_ARRAY = re.compile(
-    rb"\[((?:[\x00\t\n\x0c\r ]*(?:" + _ARRAY_ELEMENT + rb"))*)[\x00\t\n\x0c\r ]*\]"
-)
-_ELEMENTS = re.compile(
-    rb"\(([^()\\]*)\)|<([0-9A-Fa-f\x00\t\n\x0c\r ]*)>|([+-]?(?:\d+\.?\d*|\.\d+))"
-)
-# Skipping what cannot show text. Between two text operators a page's content stream is
-# mostly graphics (numbers, names and operators such as ``m l c re f q cm gs``): every token
-# there is pushed as an operand or is an operator that only clears the operands. Such a run
-# of tokens ending with a clearing operator leaves the reader's state as it found it, with
-# no operand: it is stepped over by one regular-expression match instead of one Python step
-# a token. Both skips below only ever end at the end of a token of ``_TOKEN`` that is such an
-# operator, and only ever cross tokens that are pushed or clear (proof in the comments;
-# ``tests/test_pdf_speed.py`` compares the text with the token-by-token reader's).
+
+# A kerning adjustment in a TJ array wider than this (thousandths of an em) is a word gap
+# (``_TJ_TEXT`` below spells this number out).
+_WORD_GAP = 300
+
+# --- Reading content streams fast -----------------------------------------------------------
+# ``content_text`` reads the text that the token-by-token reading of ``_TOKEN`` would read
+# (``tests/test_pdf_speed.py`` compares the two on thousands of generated streams), with
+# fewer Python steps: a match may take several tokens at once. Wherever a pattern below
+# takes a token, it takes the very token ``_TOKEN`` reads at that place, never a shorter
+# one: numbers, names and operators end with a lookahead (so that a backtrack cannot split
+# one), and literal strings are taken only when no unescaped parenthesis is inside (then
+# they end where ``_literal`` ends them).
 _DELIM = rb"\x00\t\n\x0c\r /\[\]()<>{}%"
 _WS = rb"\x00\t\n\x0c\r "
-# 1. A stretch without any byte that opens a string, an array, a dictionary, a comment or
-# an inline image, or that can be part of a text operator (every one holds T, I, ' or "):
-# its tokens are white space, names, numbers and non-text operators. It is found at C speed,
-# then cut after its last word that starts with a byte no number can start with (an
-# operator, one token to the next delimiter) and is followed by white space inside it.
+_BLANK = rb"[" + _WS + rb"]*"
+_END = rb"(?![^" + _DELIM + rb"])"  # where a name or an operator ends
+_NUMBER = rb"[+-]?(?:\d+\.\d*(?!\d)|\d+(?![\d.])|\.\d+(?!\d))"
+_SIMPLE_STRING = rb"\([^()\\]*(?:\\[\x00-\xff][^()\\]*)*\)"
+_HEX_STRING = rb"<[0-9A-Fa-f" + _WS + rb"]*>"
+
+# One token with the white space before it (one step, not two). ``slit``: a literal string
+# without unescaped parenthesis inside; ``end``: white space at the end of the stream.
+# Group names are those of ``_TOKEN``; a token's text is ``m.group(kind)``.
+_TOKENS = (
+    rb"(?P<ws>%[^\r\n]*)"
+    rb"|(?P<slit>" + _SIMPLE_STRING + rb")"
+    rb"|(?P<lit>\()"
+    rb"|(?P<dict><<|>>)"
+    rb"|(?P<hex><[0-9A-Fa-f" + _WS + rb"]*>?)"
+    rb"|(?P<arr>[\[\]{}])"
+    rb"|(?P<name>/[^" + _DELIM + rb"]*)"
+    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
+    rb"|(?P<op>[^" + _DELIM + rb"]+)"
+    rb"|(?P<other>.)"
+    rb"|(?P<end>\Z)"
+)
+_CTOKEN = re.compile(_BLANK + rb"(?:" + _TOKENS + rb")", re.S)  # inside an array
+
+# An array of strings, hex strings and numbers (a TJ array), read in one match.
+_ARRAY_ELEMENT = _SIMPLE_STRING + rb"|" + _HEX_STRING + rb"|" + _NUMBER
+_SIMPLE_ARRAY = rb"\[(?:" + _BLANK + rb"(?:" + _ARRAY_ELEMENT + rb"))*" + _BLANK + rb"\]"
+_ELEMENTS = re.compile(
+    rb"(" + _SIMPLE_STRING + rb")|<([0-9A-Fa-f" + _WS + rb"]*)>|([+-]?(?:\d+\.?\d*|\.\d+))"
+)
+
+# A run of tokens that shows no text and leaves no operand: tokens that are only pushed
+# (white space, comment, name, number, hex string, ``<<``, ``>>``, a stray ``)`` or ``>``)
+# or operators other than the text operators, the last one an operator. The reader's state
+# after it is what it was before, without operands: it is stepped over in one match.
+# At most _RUN_OPS operators a match: a longer run is left to the stretch below.
+_RUN_OPS = 16
+_TEXT_OP = rb"(?:Tj|TJ|'|\"|Tf|Td|TD|T\*|ET|Tm|BI)" + _END
+_RUN = (
+    rb"(?:(?:[" + _WS + rb"]+|" + _NUMBER + rb"|/[^" + _DELIM + rb"]*" + _END
+    + rb"|%[^\r\n]*(?![^\r\n])|<<|>>"
+    + rb"|<(?!<)[0-9A-Fa-f" + _WS + rb"]*(?:>|(?![0-9A-Fa-f" + _WS + rb">]))"
+    + rb"|\)|>(?!>))*"
+    + rb"(?![+-]?\.?\d)(?!" + _TEXT_OP + rb")[^" + _DELIM + rb"]+" + _END + rb"){1,%d}"
+    % _RUN_OPS
+)  # fmt: skip
+
+# Outside arrays: the commonest text operations, operands and operator in one match (any
+# operand before them does not matter: each of these operators reads only its own):
+# ``(string) Tj`` (or ``<hex> Tj``), ``[array] TJ``, ``/F1 12 Tf``, ``x y Td`` (or TD), ``a b c d e f Tm``;
+# then a ``run``; then one token.
+_CPHRASE = re.compile(
+    _BLANK
+    + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
+    + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END
+    + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
+    + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
+    + rb"|(?:" + _NUMBER + _BLANK + rb"){5}(?P<tm>" + _NUMBER + rb")" + _BLANK + rb"Tm" + _END
+    + rb"|(?P<run>" + _RUN + rb")"
+    + rb"|" + _TOKENS + rb")",
+    re.S,
+)  # fmt: skip
+_SIMPLE_ARRAY_RE = re.compile(_SIMPLE_ARRAY)
+
+# Long graphics (an illustration: megabytes of paths) are crossed at C speed: a stretch
+# without any byte that opens a string, an array, a dictionary, a comment or an inline
+# image, or that can be part of a text operator (each holds T, I, ' or "), holds only white
+# space, names, numbers and operators that are not text operators. It is cut after its last
+# word that starts with a byte no number starts with (one operator token, to the next
+# delimiter), preceded and followed by white space inside it.
 _STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
 _LAST_OP = re.compile(
     rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
 )
-_STRETCH_MIN = 48  # shorter stretches are left to the token loop (and to skip 2)
-_SKIP_PAYS = 64  # bytes a skip must cross to be tried again at the next operator
-# 2. Between strings, arrays and text operators: a run of tokens each matched whole (every
-# alternative matches exactly the token ``_TOKEN`` reads there, no shorter: the lookaheads
-# stop a backtrack from splitting one), pushed (white space, comment, name, number, hex
-# string, ``<<``, ``>>``, a stray ``)`` or ``>``) or an operator that is not a text operator,
-# and ending with such an operator.
-_END = rb"(?![^" + _DELIM + rb"])"
-_TEXT_OP = rb"(?:Tj|TJ|'|\"|Tf|Td|TD|T\*|ET|Tm|BI)" + _END
-_SKIP = re.compile(
-    rb"(?:(?:[" + _WS + rb"]+"
-    rb"|[+-]?(?:\d+\.\d*(?!\d)|\d+(?![\d.])|\.\d+(?!\d))"
-    rb"|/[^" + _DELIM + rb"]*" + _END + rb"|%[^\r\n]*(?![^\r\n])|<<|>>"
-    rb"|<(?!<)[0-9A-Fa-f" + _WS + rb"]*(?:>|(?![0-9A-Fa-f" + _WS + rb">]))"
-    rb"|\)|>(?!>))*"
-    rb"(?![+-]?\.?\d)(?!" + _TEXT_OP + rb")[^" + _DELIM + rb"]+" + _END + rb")+"
+_STRETCH_MIN = 256  # shorter stretches are left to ``run``
+_STRETCH_PAYS = 1024  # bytes a stretch must cross to be looked for at the next operator
+_BACKOFF_MAX = 64
+
+
+def _stretch_end(stream: bytes, pos: int) -> int:
+    """The end of the last operator of the stretch at ``pos`` (a token's start, no array
+    open); ``pos`` when there is none, or the stretch is short."""
+    stretch = _STRETCH.match(stream, pos)
+    end = stretch.end() if stretch is not None else pos
+    if end - pos < _STRETCH_MIN:
+        return pos
+    last = None
+    size = 256
+    while True:  # the last operator is near the end: look back, widening 16x a time
+        lo = max(pos, end - size)
+        for word in _LAST_OP.finditer(stream, lo, end):
+            last = word
+        if last is not None or lo == pos:
+            break
+        size *= 16
+    return last.end() if last is not None else pos
+
+
+# What TJ shows of a simple array without escapes or hex strings, with no font map: its
+# strings, and a space for a number below -_WORD_GAP (a word gap); other numbers and white
+# space are not matched (``findall`` passes over them: no string or wide number starts
+# inside one). A wide number: -301 to -399, -400 to -999, -1000 and below, or -300 with
+# a non-zero fraction; its integer part and fraction are all its digits (the lookaheads).
+_TJ_TEXT = re.compile(
+    rb"\(([^()\\]*)\)"
+    rb"|(-0*(?:(?:[1-9]\d{3,}|30[1-9]|3[1-9]\d|[4-9]\d\d)(?:\.\d*(?!\d)|(?![\d.]))"
+    rb"|300\.0*[1-9]\d*(?!\d)))"
 )
 
 
-def _skip(stream: bytes, pos: int) -> int:
-    """The end of the longest run of tokens from ``pos`` (a token's start, no array open)
-    that leaves no operand and shows no text; ``pos`` when there is none."""
-    stretch = _STRETCH.match(stream, pos)
-    end = stretch.end() if stretch is not None else pos
-    if end - pos >= _STRETCH_MIN:
-        last = None
-        size = 256
-        while True:  # the last operator is near the end: look back, widening 16x a time
-            lo = max(pos, end - size)
-            for word in _LAST_OP.finditer(stream, lo, end):
-                last = word
-            if last is not None or lo == pos:
-                break
-            size *= 16
-        if last is not None:
-            pos = last.end()
-    m = _SKIP.match(stream, pos)
-    return m.end() if m is not None else pos
+def _simple_literal(token: bytes) -> bytes:
+    """The bytes of a literal string token without unescaped parenthesis inside."""
+    return token[1:-1] if b"\\" not in token else _literal(token, 0)[0]
+
+
+def _array_items(array: bytes) -> list[object]:
+    """The elements of a simple array's text (``_SIMPLE_ARRAY``), as the tokens read them."""
+    items: list[object] = []
+    for e in _ELEMENTS.finditer(array):
+        text, digits, number = e.groups()
+        if text is not None:
+            items.append(_simple_literal(text))
+        elif digits is not None:
+            items.append(_unhex(digits))
+        else:
+            items.append(float(number))
+    return items
 
 
 _LIT_STOP = re.compile(rb"[()\\]")
@@ -209,8 +264,6 @@ _ESCAPES = {
 }
 _OCTAL = re.compile(rb"[0-7]{1,3}")
 _EI = re.compile(rb"[\x00\t\n\x0c\r ]EI(?![^\x00\t\n\x0c\r ])")
-# A kerning adjustment in a TJ array wider than this (thousandths of an em) is a word gap.
-_WORD_GAP = 300
 
 # What a malformed document may make the reader raise; turned into a ScanError.
 _READ_ERRORS = (zlib.error, ValueError, IndexError, OverflowError, MemoryError, RecursionError)
@@ -582,25 +635,34 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             lines.append(b"".join(line))
             line.clear()
 
-    skip = True  # at a token's start with no operand and no array open
-    # Text between few graphics (a document's pages): a skip that crossed little is tried
-    # again only after ``wait`` operators, doubling up to 64, so that it costs little there.
+    def show_array(pieces: list[object]) -> None:  # TJ
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                line.append(shown(piece))
+            elif isinstance(piece, float) and piece < -_WORD_GAP:
+                line.append(b" ")
+
+    stretch = True  # at a token's start with no array open, after an operator
+    # Text between few graphics (a document's pages): a stretch that crossed little is
+    # looked for again only after ``wait`` operators, doubling up to 64.
     wait, backoff = 0, 1
     while pos < n:
-        if skip:
-            skip = False
+        if stretch:
+            stretch = False
             if wait:
                 wait -= 1
             else:
-                start, pos = pos, _skip(stream, pos)
-                if pos - start < _SKIP_PAYS:
-                    backoff = min(2 * backoff, 64)
+                start, pos = pos, _stretch_end(stream, pos)
+                if pos != start:  # it ends with an operator
+                    operands.clear()
+                if pos - start < _STRETCH_PAYS:
+                    backoff = min(2 * backoff, _BACKOFF_MAX)
                     wait = backoff
                 else:
                     backoff = 1
                 if pos >= n:
                     break
-        m = _CTOKEN.match(stream, pos)
+        m = (_CTOKEN if arrays else _CPHRASE).match(stream, pos)
         if m is None:  # pragma: no cover - "other" and "end" match anywhere
             break
         kind = m.lastgroup
@@ -608,8 +670,42 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
         value: object
         if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
             continue
+        if kind == "run":
+            operands.clear()
+            stretch = True
+            if pos - m.start() > _STRETCH_MIN:  # graphics: look for a stretch now
+                wait, backoff = 0, 1
+            continue
+        if kind == "tj" or kind == "tja" or kind == "tf" or kind == "td" or kind == "tm":
+            if kind == "tj":
+                string = m.group(kind)
+                if string[0] == 0x3C:  # <hex>
+                    line.append(shown(_unhex(string[1:-1])))
+                else:
+                    line.append(shown(_simple_literal(string)))
+            elif kind == "tja":
+                inner = m.group(kind)[1:-1]
+                if cmap is None and b"\\" not in inner and b"<" not in inner:
+                    shows = _TJ_TEXT.findall(inner)
+                    if shows:
+                        line.append(b"".join([b" " if gap else text for text, gap in shows]))
+                else:
+                    show_array(_array_items(inner))
+            elif kind == "tf":
+                cmap = fonts.get(m.group(kind)[1:]) if fonts else None
+            elif kind == "td":
+                if float(m.group(kind)) != 0.0:
+                    newline()
+            else:
+                row = repr(float(m.group(kind))).encode()
+                if row != last_y:
+                    newline()
+                last_y = row
+            operands.clear()
+            stretch = True
+            continue
         if kind == "slit":
-            value = m.group(kind)[1:-1]
+            value = _simple_literal(m.group(kind))
         elif kind == "lit":
             value, pos = _literal(stream, m.start(kind))
         elif kind == "hex":
@@ -624,18 +720,9 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
         elif kind == "arr":
             c = m.group(kind)
             if c == b"[" and not arrays:
-                a = _SIMPLE_ARRAY.match(stream, m.start(kind))
+                a = _SIMPLE_ARRAY_RE.match(stream, m.start(kind))
                 if a is not None:  # what the tokens up to its "]" would append
-                    items: list[object] = []
-                    for e in _ELEMENTS.finditer(a.group(1)):
-                        text, digits, number = e.groups()
-                        if text is not None:
-                            items.append(text)
-                        elif digits is not None:
-                            items.append(_unhex(digits))
-                        else:
-                            items.append(float(number))
-                    operands.append(items)
+                    operands.append(_array_items(a.group()[1:-1]))
                     pos = a.end()
                     continue
             if c in b"[{":
@@ -651,11 +738,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             if op == b"Tj" and operands and isinstance(operands[-1], bytes):
                 line.append(shown(operands[-1]))
             elif op == b"TJ" and operands and isinstance(operands[-1], list):
-                for piece in operands[-1]:
-                    if isinstance(piece, bytes):
-                        line.append(shown(piece))
-                    elif isinstance(piece, float) and piece < -_WORD_GAP:
-                        line.append(b" ")
+                show_array(operands[-1])
             elif op in (b"'", b'"') and operands and isinstance(operands[-1], bytes):
                 newline()
                 line.append(shown(operands[-1]))
@@ -676,7 +759,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 ei = _EI.search(stream, pos)
                 pos = ei.end() if ei else n
             operands.clear()
-            skip = True
+            stretch = True
             continue
         (arrays[-1] if arrays else operands).append(value)
         if len(operands) > 64:  # an operand stack that never meets an operator
