@@ -419,6 +419,34 @@ def test_tj_word_gaps_same_as_the_token_by_token_reader(width: bytes) -> None:
         assert content_text(stream) == reference_content_text(stream), stream
 
 
+PIECE_PARTS = [
+    b"a", b"Th", b"0", b"12", b"\\050", b"\\05", b"\\0", b"\\1234", b"\\(", b"\\)",
+    b"\\\\", b"\\n", b"\\\r\n", b"\\\r", b"\\\n", b"\\q", b" ", b"\xe9", b"\\",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(PIECE_PARTS), max_size=5),
+            st.sampled_from([b"", b" ", b"-12", b"-301", b"-1000", b"120", b" -400 ", b"\n"]),
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_tj_arrays_with_escapes_same_as_the_token_by_token_reader(
+    pieces: list[tuple[list[bytes], bytes]], with_font: bool
+) -> None:
+    """Strings with escapes in TJ arrays: an octal escape or a line continuation at the end
+    of one string is decoded with that string alone (never joined with the next one's)."""
+    arr = b"".join(b"(" + b"".join(parts) + b")" + kern for parts, kern in pieces)
+    fonts = fonts_for(random.Random(0)) if with_font else None
+    for stream in (b"BT [" + arr + b"] TJ ET", b"BT /F1 1 Tf [" + arr + b"]TJ ET"):
+        assert content_text(stream, fonts) == reference_content_text(stream, fonts), stream
+
+
 class _Counting:
     """A compiled pattern that counts its matches and the bytes its searches cross."""
 

@@ -220,16 +220,21 @@ def _stretch_end(stream: bytes, pos: int) -> int:
     return last.end() if last is not None else pos
 
 
-# What TJ shows of a simple array without escapes or hex strings, with no font map: its
+# What TJ shows of a simple array without hex strings, with no font map: its
 # strings, and a space for a number below -_WORD_GAP (a word gap); other numbers and white
 # space are not matched (``findall`` passes over them: no string or wide number starts
 # inside one). A wide number: -301 to -399, -400 to -999, -1000 and below, or -300 with
 # a non-zero fraction; its integer part and fraction are all its digits (the lookaheads).
 _TJ_TEXT = re.compile(
-    rb"\(([^()\\]*)\)"
+    rb"\(([^()\\]*(?:\\[\x00-\xff][^()\\]*)*)\)"
     rb"|(-0*(?:(?:[1-9]\d{3,}|30[1-9]|3[1-9]\d|[4-9]\d\d)(?:\.\d*(?!\d)|(?![\d.]))"
     rb"|300\.0*[1-9]\d*(?!\d)))"
 )
+
+
+def _unescape(text: bytes) -> bytes:
+    """The bytes of a literal string's text (inside its parentheses, none unescaped)."""
+    return text if b"\\" not in text else _literal(b"(" + text + b")", 0)[0]
 
 
 def _simple_literal(token: bytes) -> bytes:
@@ -685,10 +690,12 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     line.append(shown(_simple_literal(string)))
             elif kind == "tja":
                 inner = m.group(kind)[1:-1]
-                if cmap is None and b"\\" not in inner and b"<" not in inner:
+                if cmap is None and b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if shows:
+                    if shows and b"\\" not in inner:
                         line.append(b"".join([b" " if gap else text for text, gap in shows]))
+                    elif shows:  # escapes: each string decoded alone (an octal may end it)
+                        line.append(b"".join([b" " if gap else _unescape(text) for text, gap in shows]))
                 else:
                     show_array(_array_items(inner))
             elif kind == "tf":
