@@ -133,6 +133,26 @@ def reference_content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None =
     return b"\n".join(pdf._text_string(x) for x in lines)
 
 
+def reference_dict_strings(head: bytes) -> list[tuple[str, bytes]]:
+    """``dict_strings`` as it was: every token read."""
+    out: list[tuple[str, bytes]] = []
+    key = ""
+    pos = 0
+    while pos < len(head):
+        m = OLD_TOKEN.match(head, pos)
+        assert m is not None
+        kind = m.lastgroup
+        pos = m.end()
+        if kind == "name":
+            key = m.group().decode("latin-1")
+        elif kind == "lit":
+            value, pos = pdf._literal(head, m.start())
+            out.append((key, pdf._text_string(value)))
+        elif kind == "hex":
+            out.append((key, pdf._text_string(pdf._unhex(m.group()[1:].rstrip(b">")))))
+    return out
+
+
 _OLD_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
 _OLD_ENDSTREAM = re.compile(rb"(?:\r\n|\n|\r)?endstream")
 
@@ -445,6 +465,44 @@ def test_tj_arrays_with_escapes_same_as_the_token_by_token_reader(
     fonts = fonts_for(random.Random(0)) if with_font else None
     for stream in (b"BT [" + arr + b"] TJ ET", b"BT /F1 1 Tf [" + arr + b"]TJ ET"):
         assert content_text(stream, fonts) == reference_content_text(stream, fonts), stream
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"<",
+                b"<<",
+                b">",
+                b">>",
+                b"/Title",
+                b"/URI",
+                b"(a)",
+                b"(",
+                b")",
+                b"<41>",
+                b"% c<\n",
+                b"%",
+                b"\n",
+                b" ",
+                b"12",
+                b"R",
+                b"[",
+                b"]",
+                b"/",
+                b"\\",
+                b"<4",
+                b"x",
+            ]
+        ),
+        max_size=30,
+    )
+)
+def test_dict_strings_same_as_reading_every_token(parts: list[bytes]) -> None:
+    """A dictionary without "(" and without an odd run of "<" has no string: not read."""
+    head = b"".join(parts)
+    assert pdf.dict_strings(head) == reference_dict_strings(head), head
 
 
 class _Counting:

@@ -775,8 +775,16 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
     return b"\n".join(_text_string(x) for x in lines)
 
 
+# A run of "<" of odd length: its last one opens a hex string (pairs are "<<"). Without it
+# and without "(", a dictionary has no string token: no "<" starts one (every run is read
+# as pairs: no token but "<<" and a comment can hold a "<"), no "(" either.
+_ODD_LT = re.compile(rb"(?<!<)(?:<<)*<(?!<)")
+
+
 def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     """(the dictionary key before it, the decoded string) of every string in ``head``."""
+    if b"(" not in head and _ODD_LT.search(head) is None:
+        return []
     out: list[tuple[str, bytes]] = []
     key = ""
     pos = 0
