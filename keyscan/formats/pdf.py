@@ -248,7 +248,7 @@ def _array_items(array: bytes) -> list[object]:
     for e in _ELEMENTS.finditer(array):
         text, digits, number = e.groups()
         if text is not None:
-            items.append(_simple_literal(text))
+            items.append(text[1:-1] if b"\\" not in text else _literal(text, 0)[0])
         elif digits is not None:
             items.append(_unhex(digits))
         else:
@@ -562,17 +562,30 @@ class ToUnicode:
 
     def __init__(self, width: int, table: dict[int, str]) -> None:
         self.width, self.table = width, table
+        # A page shows the same strings again and again (words, TJ pieces): each decoded
+        # once, up to _DECODED strings of up to 64 bytes.
+        self.decoded: dict[bytes, bytes] = {}
 
     def decode(self, codes: bytes) -> bytes:
+        done = self.decoded.get(codes)
+        if done is not None:
+            return done
         w = self.width
+        table = self.table
         out = []
         for i in range(0, len(codes) - w + 1, w):
             code = int.from_bytes(codes[i : i + w], "big")
-            text = self.table.get(code)
+            text = table.get(code)
             if text is None:
                 text = chr(code) if code < 128 else ""
             out.append(text)
-        return "".join(out).encode("utf-8", "surrogatepass")
+        done = "".join(out).encode("utf-8", "surrogatepass")
+        if len(codes) <= 64 and len(self.decoded) < _DECODED:
+            self.decoded[codes] = done
+        return done
+
+
+_DECODED = 4096
 
 
 _BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
