@@ -505,6 +505,26 @@ def test_dict_strings_same_as_reading_every_token(parts: list[bytes]) -> None:
     assert pdf.dict_strings(head) == reference_dict_strings(head), head
 
 
+HOSTILE = [
+    b"1" + b" " * 60 + b"Tj",  # a failing run over white space split many ways: exponential
+    b"1 " * 30_000 + b"Tj",  # operands that never meet an operator: read again at each one
+    b"/a " * 20_000 + b"Tj",
+    b"<41> " * 20_000 + b"'",
+    b"[ " * 5_000 + b"(a)" * 1000,
+    b"(" * 5_000 + b"x Tj",
+    b"[" + b"(a) " * 20_000 + b"TJ",
+    b"\t\x00\x0c" * 20_000 + b"m Tj",
+    b"%" * 10_000 + b"\n1 1 Td",
+]
+
+
+@pytest.mark.parametrize("stream", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_streams_read_as_the_token_by_token_reader(stream: bytes) -> None:
+    """Inputs that made an earlier draft's patterns backtrack without end (the first took
+    minutes) or read operands again at every token; no timing here, the same answer."""
+    assert content_text(stream) == reference_content_text(stream)
+
+
 class _Counting:
     """A compiled pattern that counts its matches and the bytes its searches cross."""
 

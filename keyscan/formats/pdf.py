@@ -157,16 +157,19 @@ _ELEMENTS = re.compile(
 # (white space, comment, name, number, hex string, ``<<``, ``>>``, a stray ``)`` or ``>``)
 # or operators other than the text operators, the last one an operator. The reader's state
 # after it is what it was before, without operands: it is stepped over in one match.
-# At most _RUN_OPS operators a match: a longer run is left to the stretch below.
+# At most _RUN_OPS operators a match (a longer run is left to the stretch below), at most
+# _RUN_OPERANDS tokens before each: a run is tried at every token, and tokens that never
+# meet an operator must not be read again at each one (quadratic). White space is matched
+# whole (a run of it split in two ways would make a failing match exponential).
 _RUN_OPS = 16
+_RUN_OPERANDS = 64
 _TEXT_OP = rb"(?:Tj|TJ|'|\"|Tf|Td|TD|T\*|ET|Tm|BI)" + _END
 _RUN = (
-    rb"(?:(?:[" + _WS + rb"]+|" + _NUMBER + rb"|/[^" + _DELIM + rb"]*" + _END
+    rb"(?:(?:[" + _WS + rb"]+(?![" + _WS + rb"])|" + _NUMBER + rb"|/[^" + _DELIM + rb"]*" + _END
     + rb"|%[^\r\n]*(?![^\r\n])|<<|>>"
     + rb"|<(?!<)[0-9A-Fa-f" + _WS + rb"]*(?:>|(?![0-9A-Fa-f" + _WS + rb">]))"
-    + rb"|\)|>(?!>))*"
-    + rb"(?![+-]?\.?\d)(?!" + _TEXT_OP + rb")[^" + _DELIM + rb"]+" + _END + rb"){1,%d}"
-    % _RUN_OPS
+    + rb"|\)|>(?!>)){0," + b"%d" % _RUN_OPERANDS + rb"}"
+    + rb"(?![+-]?\.?\d)(?!" + _TEXT_OP + rb")[^" + _DELIM + rb"]+" + _END + rb"){1," + b"%d" % _RUN_OPS + rb"}"
 )  # fmt: skip
 
 # Outside arrays: the commonest text operations, operands and operator in one match (any
@@ -185,6 +188,11 @@ _CPHRASE = re.compile(
     re.S,
 )  # fmt: skip
 _SIMPLE_ARRAY_RE = re.compile(_SIMPLE_ARRAY)
+# _CPHRASE is tried after these (and at the start), the single tokens of _CTOKEN after the
+# others (a number, a name...: had a phrase or a run begun there, it would have matched one
+# token earlier, unless it had more operands than a run takes; then the tokens are read one
+# by one). Trying it at every token would read a long list of operands again at each one.
+_PHRASE_AFTER = frozenset(("tj", "tja", "tf", "td", "tm", "run", "op", "slit", "lit", "arr"))
 
 # Long graphics (an illustration: megabytes of paths) are crossed at C speed: a stretch
 # without any byte that opens a string, an array, a dictionary, a comment or an inline
@@ -664,6 +672,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
     # Text between few graphics (a document's pages): a stretch that crossed little is
     # looked for again only after ``wait`` operators, doubling up to 64.
     wait, backoff = 0, 1
+    phrase = True  # try _CPHRASE: not after a token a run or a phrase could have begun with
     while pos < n:
         if stretch:
             stretch = False
@@ -680,11 +689,12 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     backoff = 1
                 if pos >= n:
                     break
-        m = (_CTOKEN if arrays else _CPHRASE).match(stream, pos)
+        m = (_CPHRASE if phrase and not arrays else _CTOKEN).match(stream, pos)
         if m is None:  # pragma: no cover - "other" and "end" match anywhere
             break
         kind = m.lastgroup
         pos = m.end()
+        phrase = kind in _PHRASE_AFTER
         value: object
         if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
             continue
