@@ -75,7 +75,7 @@ def reference_content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None =
         if kind == "ws" or kind == "other" or kind == "dict":
             continue
         if kind == "lit":
-            value, pos = pdf._literal(stream, m.start())
+            value, pos = reference_literal(stream, m.start())
         elif kind == "hex":
             value = pdf._unhex(m.group()[1:].rstrip(b">"))
         elif kind == "num":
@@ -133,6 +133,70 @@ def reference_content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None =
     return b"\n".join(pdf._text_string(x) for x in lines)
 
 
+def reference_literal(data: bytes, pos: int) -> tuple[bytes, int]:
+    """``_literal`` as it was: one step a parenthesis or backslash."""
+    out: list[bytes] = []
+    depth = 1
+    i = pos + 1
+    n = len(data)
+    while i < n:
+        m = re.compile(rb"[()\\]").search(data, i)
+        if m is None:
+            out.append(data[i:])
+            return b"".join(out), n
+        out.append(data[i : m.start()])
+        c = data[m.start()]
+        i = m.end()
+        if c == 0x28:
+            depth += 1
+            out.append(b"(")
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                return b"".join(out), i
+            out.append(b")")
+        else:
+            if i >= n:
+                break
+            e = data[i]
+            if e in pdf._ESCAPES:
+                out.append(pdf._ESCAPES[e])
+                i += 1
+            elif e in b"\r\n":
+                i += 2 if data[i : i + 2] == b"\r\n" else 1
+            elif 0x30 <= e <= 0x37:
+                o = re.compile(rb"[0-7]{1,3}").match(data, i)
+                assert o is not None
+                out.append(bytes([int(o.group(), 8) & 0xFF]))
+                i = o.end()
+            else:
+                out.append(bytes([e]))
+                i += 1
+    return b"".join(out), n
+
+
+LITERAL_PARTS = [
+    b"(", b")", b"\\", b"\\(", b"\\)", b"\\\\", b"\\0", b"\\12", b"\\777", b"\\1234", b"8",
+    b"\\\r\n", b"\\\r", b"\\\n", b"\r\n", b"\\n", b"\\t", b"\\q", b"a", b"\xff", b"\x00",
+]  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(LITERAL_PARTS), max_size=40), st.binary(max_size=8))
+def test_literal_strings_read_as_the_old_reader_read_them(parts: list[bytes], noise: bytes) -> None:
+    """Nesting, escaped parentheses, octal escapes, line continuations, a backslash at the
+    end, unterminated strings: the same bytes and the same end."""
+    data = b"x(" + b"".join(parts) + noise
+    assert pdf._literal(data, 1) == reference_literal(data, 1), data
+
+
+def test_literal_strings_in_random_bytes() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        data = b"(" + bytes(rng.choice(b"()\\\r\n0123abc") for _ in range(rng.randrange(60)))
+        assert pdf._literal(data, 0) == reference_literal(data, 0), data
+
+
 def reference_dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     """``dict_strings`` as it was: every token read."""
     out: list[tuple[str, bytes]] = []
@@ -146,7 +210,7 @@ def reference_dict_strings(head: bytes) -> list[tuple[str, bytes]]:
         if kind == "name":
             key = m.group().decode("latin-1")
         elif kind == "lit":
-            value, pos = pdf._literal(head, m.start())
+            value, pos = reference_literal(head, m.start())
             out.append((key, pdf._text_string(value)))
         elif kind == "hex":
             out.append((key, pdf._text_string(pdf._unhex(m.group()[1:].rstrip(b">")))))

@@ -264,7 +264,6 @@ def _array_items(array: bytes) -> list[object]:
     return items
 
 
-_LIT_STOP = re.compile(rb"[()\\]")
 _ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -275,7 +274,6 @@ _ESCAPES = {
     ord(")"): b")",
     ord("\\"): b"\\",
 }
-_OCTAL = re.compile(rb"[0-7]{1,3}")
 _EI = re.compile(rb"[\x00\t\n\x0c\r ]EI(?![^\x00\t\n\x0c\r ])")
 
 # What a malformed document may make the reader raise; turned into a ScanError.
@@ -513,46 +511,41 @@ def _a85(data: bytes) -> bytes:
     return base64.a85decode(data.translate(None, b"\x00\t\n\x0c\r "))
 
 
+# A literal string's end is found by counting its parentheses, a backslash and the byte
+# after it being one unit (an escaped parenthesis does not count; no other escape holds
+# one); its escapes are then decoded in one substitution: \n \r \t \b \f \( \) \\, a line
+# continuation (backslash, then CR LF, CR or LF: nothing), 1 to 3 octal digits, any other
+# byte as itself, a backslash ending the data dropped.
+_LIT_UNIT = re.compile(rb"\\[\x00-\xff]|[()]")
+_LIT_ESCAPE = re.compile(rb"\\(\r\n|[0-7]{1,3}|[\x00-\xff]|\Z)")
+
+
+def _unescape_one(m: re.Match[bytes]) -> bytes:
+    e = m.group(1)
+    if not e or e in (b"\r\n", b"\r", b"\n"):
+        return b""
+    c = e[0]
+    if 0x30 <= c <= 0x37:
+        return bytes([int(e, 8) & 0xFF])
+    return _ESCAPES.get(c, e)
+
+
 def _literal(data: bytes, pos: int) -> tuple[bytes, int]:
     """The literal string opening at data[pos] == '(': (its bytes, the offset after it)."""
-    out: list[bytes] = []
     depth = 1
-    i = pos + 1
-    n = len(data)
-    while i < n:
-        m = _LIT_STOP.search(data, i)
-        if m is None:
-            out.append(data[i:])
-            return b"".join(out), n
-        out.append(data[i : m.start()])
+    end = len(data)
+    after = end
+    for m in _LIT_UNIT.finditer(data, pos + 1):
         c = data[m.start()]
-        i = m.end()
         if c == 0x28:  # (
             depth += 1
-            out.append(b"(")
         elif c == 0x29:  # )
             depth -= 1
             if depth == 0:
-                return b"".join(out), i
-            out.append(b")")
-        else:  # backslash
-            if i >= n:
+                end, after = m.start(), m.end()
                 break
-            e = data[i]
-            if e in _ESCAPES:
-                out.append(_ESCAPES[e])
-                i += 1
-            elif e in b"\r\n":  # a line continuation
-                i += 2 if data[i : i + 2] == b"\r\n" else 1
-            elif 0x30 <= e <= 0x37:
-                o = _OCTAL.match(data, i)
-                assert o is not None
-                out.append(bytes([int(o.group(), 8) & 0xFF]))
-                i = o.end()
-            else:
-                out.append(bytes([e]))
-                i += 1
-    return b"".join(out), n
+    body = data[pos + 1 : end]
+    return (body if b"\\" not in body else _LIT_ESCAPE.sub(_unescape_one, body)), after
 
 
 def _text_string(raw: bytes) -> bytes:
