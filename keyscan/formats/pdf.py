@@ -228,7 +228,7 @@ def _stretch_end(stream: bytes, pos: int) -> int:
     return last.end() if last is not None else pos
 
 
-# What TJ shows of a simple array without hex strings, with no font map: its
+# What TJ shows of a simple array without hex strings (through the font's map if any): its
 # strings, and a space for a number below -_WORD_GAP (a word gap); other numbers and white
 # space are not matched (``findall`` passes over them: no string or wide number starts
 # inside one). A wide number: -301 to -399, -400 to -999, -1000 and below, or -300 with
@@ -706,12 +706,17 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     line.append(shown(_simple_literal(string)))
             elif kind == "tja":
                 inner = m.group(kind)[1:-1]
-                if cmap is None and b"<" not in inner:
+                if b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if shows and b"\\" not in inner:
-                        line.append(b"".join([b" " if gap else text for text, gap in shows]))
-                    elif shows:  # escapes: each string decoded alone (an octal may end it)
-                        line.append(b"".join([b" " if gap else _unescape(text) for text, gap in shows]))
+                    if shows and b"\\" in inner:  # each string unescaped alone (an octal may end it)
+                        shows = [(_unescape(text), gap) for text, gap in shows]
+                    if shows:
+                        if cmap is None:
+                            joined = b"".join([b" " if gap else text for text, gap in shows])
+                        else:
+                            decode = cmap.decode
+                            joined = b"".join([b" " if gap else decode(t) for t, gap in shows])
+                        line.append(joined)
                 else:
                     show_array(_array_items(inner))
             elif kind == "tf":
