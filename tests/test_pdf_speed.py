@@ -589,6 +589,54 @@ def test_hostile_streams_read_as_the_token_by_token_reader(stream: bytes) -> Non
     assert content_text(stream) == reference_content_text(stream)
 
 
+def tex_like(rng: random.Random) -> bytes:
+    """Text as TeX and word processors write it: font, move and show chained, strings with
+    escapes, kerning, hex strings, Tm rows, graphics between blocks."""
+    out = []
+    for _ in range(rng.randrange(1, 40)):
+        ops = []
+        if rng.random() < 0.6:
+            ops.append(b"/F%d %s Tf" % (rng.randrange(1, 4), rng.choice(NUMBERS)))
+        if rng.random() < 0.6:
+            ops.append(
+                b"%s %s %s"
+                % (
+                    rng.choice(NUMBERS),
+                    rng.choice([*NUMBERS, b"0", b"-0.0"]),
+                    rng.choice([b"Td", b"TD"]),
+                )
+            )
+        r = rng.random()
+        words = [rng.choice(PIECE_PARTS[:-1]) + rng.choice(PIECE_PARTS[:-1]) for _ in range(4)]
+        if r < 0.5:
+            arr = b"".join(
+                (b"(" + w + b")" if rng.random() < 0.8 else b"<" + w.hex().encode() + b">")
+                + rng.choice([b"", b"-12", b"-301", b"-1000", b"40", b" "])
+                for w in words
+            )
+            ops.append(b"[" + arr + b"]" + rng.choice([b"TJ", b" TJ", b"\nTJ"]))
+        elif r < 0.75:
+            ops.append(b"(" + words[0] + b")" + rng.choice([b"Tj", b" Tj", b" '"]))
+        elif r < 0.85:
+            ops.append(b"1 0 0 1 %s %s Tm" % (rng.choice(NUMBERS), rng.choice(NUMBERS)))
+        else:
+            ops.append(graphics_run(rng, rng.randrange(1, 6)))
+        out.append(rng.choice([b"", b" ", b"\n"]).join(ops))
+        if rng.random() < 0.2:
+            out.append(b"ET\nq 1 0 0 1 2 3 cm 0 g 0 G Q\nBT")
+    return b"BT " + rng.choice([b"\n", b" "]).join(out) + b" ET"
+
+
+def test_chained_text_phrases_same_as_the_token_by_token_reader() -> None:
+    rng = random.Random(1616)
+    cmap = parse_tounicode(b"2 beginbfchar <41> <0078> <61> <0079> endbfchar")
+    assert cmap is not None
+    for i in range(1500):
+        stream = tex_like(rng)
+        fonts = None if i % 3 == 0 else {b"F1": cmap, b"F3": cmap}
+        assert content_text(stream, fonts) == reference_content_text(stream, fonts), stream
+
+
 class _Counting:
     """A compiled pattern that counts its matches and the bytes its searches cross."""
 
