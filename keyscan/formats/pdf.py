@@ -54,8 +54,10 @@ _OBJ = re.compile(
     rb"(?<![0-9])(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj(?![A-Za-z])"
 )
 _ENDOBJ = re.compile(rb"endobj")
-_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
-_ENDSTREAM = re.compile(rb"(?:\r\n|\n|\r)?endstream")
+# Both led by their literal, so that re looks for it at C speed (a pattern that starts with
+# a lookbehind or an optional group is tried at every byte: 20 and 60 ms a 2 MB PDF).
+_STREAM = re.compile(rb"stream(?<!endstream)(?:\r\n|\n|\r)")
+_ENDSTREAM = re.compile(rb"endstream")
 _LENGTH = re.compile(
     rb"/Length[\x00\t\n\x0c\r ]*(\d{1,12})(?![\x00\t\n\x0c\r ]*\d+[\x00\t\n\x0c\r ]*\d*[\x00\t\n\x0c\r ]*R)"
 )
@@ -92,6 +94,7 @@ _TOUNICODE = re.compile(
 _INT = re.compile(rb"/(N|First)[\x00\t\n\x0c\r ]*(\d{1,10})")
 
 # Content-stream and dictionary tokens. Literal strings are read by hand (nesting, escapes).
+# (Dictionaries are read with these; content streams with the faster patterns below.)
 _TOKEN = re.compile(
     rb"(?P<ws>[\x00\t\n\x0c\r ]+|%[^\r\n]*)"
     rb"|(?P<lit>\()"
@@ -104,7 +107,163 @@ _TOKEN = re.compile(
     rb"|(?P<other>.)",
     re.S,
 )
-_LIT_STOP = re.compile(rb"[()\\]")
+
+# A kerning adjustment in a TJ array wider than this (thousandths of an em) is a word gap
+# (``_TJ_TEXT`` below spells this number out).
+_WORD_GAP = 300
+
+# --- Reading content streams fast -----------------------------------------------------------
+# ``content_text`` reads the text that the token-by-token reading of ``_TOKEN`` would read
+# (``tests/test_pdf_speed.py`` compares the two on thousands of generated streams), with
+# fewer Python steps: a match may take several tokens at once. Wherever a pattern below
+# takes a token, it takes the very token ``_TOKEN`` reads at that place, never a shorter
+# one: numbers, names and operators end with a lookahead (so that a backtrack cannot split
+# one), and literal strings are taken only when no unescaped parenthesis is inside (then
+# they end where ``_literal`` ends them).
+_DELIM = rb"\x00\t\n\x0c\r /\[\]()<>{}%"
+_WS = rb"\x00\t\n\x0c\r "
+_BLANK = rb"[" + _WS + rb"]*"
+_END = rb"(?![^" + _DELIM + rb"])"  # where a name or an operator ends
+_NUMBER = rb"[+-]?(?:\d+\.\d*(?!\d)|\d+(?![\d.])|\.\d+(?!\d))"
+_SIMPLE_STRING = rb"\([^()\\]*(?:\\[\x00-\xff][^()\\]*)*\)"
+_HEX_STRING = rb"<[0-9A-Fa-f" + _WS + rb"]*>"
+
+# One token with the white space before it (one step, not two). ``slit``: a literal string
+# without unescaped parenthesis inside; ``end``: white space at the end of the stream.
+# Group names are those of ``_TOKEN``; a token's text is ``m.group(kind)``.
+_TOKENS = (
+    rb"(?P<ws>%[^\r\n]*)"
+    rb"|(?P<slit>" + _SIMPLE_STRING + rb")"
+    rb"|(?P<lit>\()"
+    rb"|(?P<dict><<|>>)"
+    rb"|(?P<hex><[0-9A-Fa-f" + _WS + rb"]*>?)"
+    rb"|(?P<arr>[\[\]{}])"
+    rb"|(?P<name>/[^" + _DELIM + rb"]*)"
+    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
+    rb"|(?P<op>[^" + _DELIM + rb"]+)"
+    rb"|(?P<other>.)"
+    rb"|(?P<end>\Z)"
+)
+_CTOKEN = re.compile(_BLANK + rb"(?:" + _TOKENS + rb")", re.S)  # inside an array
+
+# An array of strings, hex strings and numbers (a TJ array), read in one match.
+_ARRAY_ELEMENT = _SIMPLE_STRING + rb"|" + _HEX_STRING + rb"|" + _NUMBER
+_SIMPLE_ARRAY = rb"\[(?:" + _BLANK + rb"(?:" + _ARRAY_ELEMENT + rb"))*" + _BLANK + rb"\]"
+_ELEMENTS = re.compile(
+    rb"(" + _SIMPLE_STRING + rb")|<([0-9A-Fa-f" + _WS + rb"]*)>|([+-]?(?:\d+\.?\d*|\.\d+))"
+)
+
+# A run of tokens that shows no text and leaves no operand: tokens that are only pushed
+# (white space, comment, name, number, hex string, ``<<``, ``>>``, a stray ``)`` or ``>``)
+# or operators other than the text operators, the last one an operator. The reader's state
+# after it is what it was before, without operands: it is stepped over in one match.
+# At most _RUN_OPS operators a match (a longer run is left to the stretch below), at most
+# _RUN_OPERANDS tokens before each: a run is tried at every token, and tokens that never
+# meet an operator must not be read again at each one (quadratic). White space is matched
+# whole (a run of it split in two ways would make a failing match exponential).
+_RUN_OPS = 16
+_RUN_OPERANDS = 64
+_TEXT_OP = rb"(?:Tj|TJ|'|\"|Tf|Td|TD|T\*|ET|Tm|BI)" + _END
+_RUN = (
+    rb"(?:(?:[" + _WS + rb"]+(?![" + _WS + rb"])|" + _NUMBER + rb"|/[^" + _DELIM + rb"]*" + _END
+    + rb"|%[^\r\n]*(?![^\r\n])|<<|>>"
+    + rb"|<(?!<)[0-9A-Fa-f" + _WS + rb"]*(?:>|(?![0-9A-Fa-f" + _WS + rb">]))"
+    + rb"|\)|>(?!>)){0," + b"%d" % _RUN_OPERANDS + rb"}"
+    + rb"(?![+-]?\.?\d)(?!" + _TEXT_OP + rb")[^" + _DELIM + rb"]+" + _END + rb"){1," + b"%d" % _RUN_OPS + rb"}"
+)  # fmt: skip
+
+# Outside arrays: the commonest text operations, operands and operator in one match (any
+# operand before them does not matter: each of these operators reads only its own):
+# ``(string) Tj`` (or ``<hex> Tj``), ``[array] TJ``, ``/F1 12 Tf``, ``x y Td`` (or TD), ``a b c d e f Tm``;
+# then a ``run``; then one token.
+_CPHRASE = re.compile(
+    _BLANK
+    + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
+    + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END
+    + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
+    + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
+    + rb"|(?:" + _NUMBER + _BLANK + rb"){5}(?P<tm>" + _NUMBER + rb")" + _BLANK + rb"Tm" + _END
+    + rb"|(?P<run>" + _RUN + rb")"
+    + rb"|" + _TOKENS + rb")",
+    re.S,
+)  # fmt: skip
+_SIMPLE_ARRAY_RE = re.compile(_SIMPLE_ARRAY)
+# _CPHRASE is tried after these (and at the start), the single tokens of _CTOKEN after the
+# others (a number, a name...: had a phrase or a run begun there, it would have matched one
+# token earlier, unless it had more operands than a run takes; then the tokens are read one
+# by one). Trying it at every token would read a long list of operands again at each one.
+_PHRASE_AFTER = frozenset(("tj", "tja", "tf", "td", "tm", "run", "op", "slit", "lit", "arr"))
+
+# Long graphics (an illustration: megabytes of paths) are crossed at C speed: a stretch
+# without any byte that opens a string, an array, a dictionary, a comment or an inline
+# image, or that can be part of a text operator (each holds T, I, ' or "), holds only white
+# space, names, numbers and operators that are not text operators. It is cut after its last
+# word that starts with a byte no number starts with (one operator token, to the next
+# delimiter), preceded and followed by white space inside it.
+_STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
+_LAST_OP = re.compile(
+    rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
+)
+_STRETCH_MIN = 256  # shorter stretches are left to ``run``
+_STRETCH_PAYS = 1024  # bytes a stretch must cross to be looked for at the next operator
+_BACKOFF_MAX = 64
+
+
+def _stretch_end(stream: bytes, pos: int) -> int:
+    """The end of the last operator of the stretch at ``pos`` (a token's start, no array
+    open); ``pos`` when there is none, or the stretch is short."""
+    stretch = _STRETCH.match(stream, pos)
+    end = stretch.end() if stretch is not None else pos
+    if end - pos < _STRETCH_MIN:
+        return pos
+    last = None
+    size = 256
+    while True:  # the last operator is near the end: look back, widening 16x a time
+        lo = max(pos, end - size)
+        for word in _LAST_OP.finditer(stream, lo, end):
+            last = word
+        if last is not None or lo == pos:
+            break
+        size *= 16
+    return last.end() if last is not None else pos
+
+
+# What TJ shows of a simple array without hex strings (through the font's map if any): its
+# strings, and a space for a number below -_WORD_GAP (a word gap); other numbers and white
+# space are not matched (``findall`` passes over them: no string or wide number starts
+# inside one). A wide number: -301 to -399, -400 to -999, -1000 and below, or -300 with
+# a non-zero fraction; its integer part and fraction are all its digits (the lookaheads).
+_TJ_TEXT = re.compile(
+    rb"\(([^()\\]*(?:\\[\x00-\xff][^()\\]*)*)\)"
+    rb"|(-0*(?:(?:[1-9]\d{3,}|30[1-9]|3[1-9]\d|[4-9]\d\d)(?:\.\d*(?!\d)|(?![\d.]))"
+    rb"|300\.0*[1-9]\d*(?!\d)))"
+)
+
+
+def _unescape(text: bytes) -> bytes:
+    """The bytes of a literal string's text (inside its parentheses, none unescaped)."""
+    return text if b"\\" not in text else _literal(b"(" + text + b")", 0)[0]
+
+
+def _simple_literal(token: bytes) -> bytes:
+    """The bytes of a literal string token without unescaped parenthesis inside."""
+    return token[1:-1] if b"\\" not in token else _literal(token, 0)[0]
+
+
+def _array_items(array: bytes) -> list[object]:
+    """The elements of a simple array's text (``_SIMPLE_ARRAY``), as the tokens read them."""
+    items: list[object] = []
+    for e in _ELEMENTS.finditer(array):
+        text, digits, number = e.groups()
+        if text is not None:
+            items.append(text[1:-1] if b"\\" not in text else _literal(text, 0)[0])
+        elif digits is not None:
+            items.append(_unhex(digits))
+        else:
+            items.append(float(number))
+    return items
+
+
 _ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -115,10 +274,7 @@ _ESCAPES = {
     ord(")"): b")",
     ord("\\"): b"\\",
 }
-_OCTAL = re.compile(rb"[0-7]{1,3}")
 _EI = re.compile(rb"[\x00\t\n\x0c\r ]EI(?![^\x00\t\n\x0c\r ])")
-# A kerning adjustment in a TJ array wider than this (thousandths of an em) is a word gap.
-_WORD_GAP = 300
 
 # What a malformed document may make the reader raise; turned into a ScanError.
 _READ_ERRORS = (zlib.error, ValueError, IndexError, OverflowError, MemoryError, RecursionError)
@@ -220,6 +376,7 @@ def _read_objects(r: _Reader) -> None:
         _Next(data, _ENDOBJ),
         _Next(data, _ENDSTREAM),
     )
+    next_stream = _Next(data, _STREAM)
     pos = 0
     while True:
         m = next_obj(pos)
@@ -229,12 +386,27 @@ def _read_objects(r: _Reader) -> None:
             r.error(None, f"more than {MAX_OBJECTS} objects: the rest not read")
             return
         num, start, body = int(m.group(1)), m.start(), m.end()
-        endobj = next_endobj(body)
-        nxt = next_obj(body)
         # The dictionary ends where the stream begins (if before endobj and the next object).
-        limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
-        s = _STREAM.search(data, body, limit)
-        obj = _Object(num, start, limit, data[body:limit])
+        # The first "stream" after the object's start is its stream when no endobj and no
+        # object starts before it: then endobj and the next object, which lie beyond the
+        # stream data, are not looked for (that search would cross every stream's bytes).
+        # Neither can start inside "stream" and end after it; with endpos one byte past its
+        # start, a match of _OBJ that ends before it sees its true next byte.
+        s = next_stream(body)
+        if (
+            s is not None
+            and _ENDOBJ.search(data, body, s.start()) is None
+            and _OBJ.search(data, body, s.start() + 1) is None
+        ):
+            obj = _Object(num, start, s.start(), b"")
+        else:
+            endobj = next_endobj(body)
+            nxt = next_obj(body)
+            limit = min(
+                endobj.start() if endobj else len(data), nxt.start() if nxt else len(data)
+            )
+            s = _STREAM.search(data, body, limit)
+            obj = _Object(num, start, limit, data[body:limit])
         if s is None:
             if endobj is None and nxt is None:
                 r.error(obj, "truncated: no endobj")
@@ -255,8 +427,12 @@ def _read_objects(r: _Reader) -> None:
             if e is None:
                 r.error(obj, "truncated: stream has no end, read to the end of the file")
                 send = len(data)
-            else:
+            else:  # the end-of-line before "endstream" (CR LF, LF or CR) is not data
                 send = e.start()
+                if send - 2 >= sstart and data[send - 2 : send] == b"\r\n":
+                    send -= 2
+                elif send - 1 >= sstart and data[send - 1] in b"\r\n":
+                    send -= 1
         obj.stream = data[sstart:send]
         obj.end = send
         r.objects.append(obj)
@@ -335,46 +511,41 @@ def _a85(data: bytes) -> bytes:
     return base64.a85decode(data.translate(None, b"\x00\t\n\x0c\r "))
 
 
+# A literal string's end is found by counting its parentheses, a backslash and the byte
+# after it being one unit (an escaped parenthesis does not count; no other escape holds
+# one); its escapes are then decoded in one substitution: \n \r \t \b \f \( \) \\, a line
+# continuation (backslash, then CR LF, CR or LF: nothing), 1 to 3 octal digits, any other
+# byte as itself, a backslash ending the data dropped.
+_LIT_UNIT = re.compile(rb"\\[\x00-\xff]|[()]")
+_LIT_ESCAPE = re.compile(rb"\\(\r\n|[0-7]{1,3}|[\x00-\xff]|\Z)")
+
+
+def _unescape_one(m: re.Match[bytes]) -> bytes:
+    e = m.group(1)
+    if not e or e in (b"\r\n", b"\r", b"\n"):
+        return b""
+    c = e[0]
+    if 0x30 <= c <= 0x37:
+        return bytes([int(e, 8) & 0xFF])
+    return _ESCAPES.get(c, e)
+
+
 def _literal(data: bytes, pos: int) -> tuple[bytes, int]:
     """The literal string opening at data[pos] == '(': (its bytes, the offset after it)."""
-    out: list[bytes] = []
     depth = 1
-    i = pos + 1
-    n = len(data)
-    while i < n:
-        m = _LIT_STOP.search(data, i)
-        if m is None:
-            out.append(data[i:])
-            return b"".join(out), n
-        out.append(data[i : m.start()])
+    end = len(data)
+    after = end
+    for m in _LIT_UNIT.finditer(data, pos + 1):
         c = data[m.start()]
-        i = m.end()
         if c == 0x28:  # (
             depth += 1
-            out.append(b"(")
         elif c == 0x29:  # )
             depth -= 1
             if depth == 0:
-                return b"".join(out), i
-            out.append(b")")
-        else:  # backslash
-            if i >= n:
+                end, after = m.start(), m.end()
                 break
-            e = data[i]
-            if e in _ESCAPES:
-                out.append(_ESCAPES[e])
-                i += 1
-            elif e in b"\r\n":  # a line continuation
-                i += 2 if data[i : i + 2] == b"\r\n" else 1
-            elif 0x30 <= e <= 0x37:
-                o = _OCTAL.match(data, i)
-                assert o is not None
-                out.append(bytes([int(o.group(), 8) & 0xFF]))
-                i = o.end()
-            else:
-                out.append(bytes([e]))
-                i += 1
-    return b"".join(out), n
+    body = data[pos + 1 : end]
+    return (body if b"\\" not in body else _LIT_ESCAPE.sub(_unescape_one, body)), after
 
 
 def _text_string(raw: bytes) -> bytes:
@@ -392,17 +563,30 @@ class ToUnicode:
 
     def __init__(self, width: int, table: dict[int, str]) -> None:
         self.width, self.table = width, table
+        # A page shows the same strings again and again (words, TJ pieces): each decoded
+        # once, up to _DECODED strings of up to 64 bytes.
+        self.decoded: dict[bytes, bytes] = {}
 
     def decode(self, codes: bytes) -> bytes:
+        done = self.decoded.get(codes)
+        if done is not None:
+            return done
         w = self.width
+        table = self.table
         out = []
         for i in range(0, len(codes) - w + 1, w):
             code = int.from_bytes(codes[i : i + w], "big")
-            text = self.table.get(code)
+            text = table.get(code)
             if text is None:
                 text = chr(code) if code < 128 else ""
             out.append(text)
-        return "".join(out).encode("utf-8", "surrogatepass")
+        done = "".join(out).encode("utf-8", "surrogatepass")
+        if len(codes) <= 64 and len(self.decoded) < _DECODED:
+            self.decoded[codes] = done
+        return done
+
+
+_DECODED = 4096
 
 
 _BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
@@ -470,28 +654,105 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             lines.append(b"".join(line))
             line.clear()
 
+    def show_array(pieces: list[object]) -> None:  # TJ
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                line.append(shown(piece))
+            elif isinstance(piece, float) and piece < -_WORD_GAP:
+                line.append(b" ")
+
+    stretch = True  # at a token's start with no array open, after an operator
+    # Text between few graphics (a document's pages): a stretch that crossed little is
+    # looked for again only after ``wait`` operators, doubling up to 64.
+    wait, backoff = 0, 1
+    phrase = True  # try _CPHRASE: not after a token a run or a phrase could have begun with
     while pos < n:
-        m = _TOKEN.match(stream, pos)
-        if m is None:  # pragma: no cover - "other" matches any byte
+        if stretch:
+            stretch = False
+            if wait:
+                wait -= 1
+            else:
+                start, pos = pos, _stretch_end(stream, pos)
+                if pos != start:  # it ends with an operator
+                    operands.clear()
+                if pos - start < _STRETCH_PAYS:
+                    backoff = min(2 * backoff, _BACKOFF_MAX)
+                    wait = backoff
+                else:
+                    backoff = 1
+                if pos >= n:
+                    break
+        m = (_CPHRASE if phrase and not arrays else _CTOKEN).match(stream, pos)
+        if m is None:  # pragma: no cover - "other" and "end" match anywhere
             break
         kind = m.lastgroup
         pos = m.end()
+        phrase = kind in _PHRASE_AFTER
         value: object
-        if kind == "ws" or kind == "other" or kind == "dict":
+        if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
             continue
-        if kind == "lit":
-            value, pos = _literal(stream, m.start())
+        if kind == "run":
+            operands.clear()
+            stretch = True
+            if pos - m.start() > _STRETCH_MIN:  # graphics: look for a stretch now
+                wait, backoff = 0, 1
+            continue
+        if kind == "tj" or kind == "tja" or kind == "tf" or kind == "td" or kind == "tm":
+            if kind == "tj":
+                string = m.group(kind)
+                if string[0] == 0x3C:  # <hex>
+                    line.append(shown(_unhex(string[1:-1])))
+                else:
+                    line.append(shown(_simple_literal(string)))
+            elif kind == "tja":
+                inner = m.group(kind)[1:-1]
+                if b"<" not in inner:
+                    shows = _TJ_TEXT.findall(inner)
+                    if shows and b"\\" in inner:  # each string unescaped alone (an octal may end it)
+                        shows = [(_unescape(text), gap) for text, gap in shows]
+                    if shows:
+                        if cmap is None:
+                            joined = b"".join([b" " if gap else text for text, gap in shows])
+                        else:
+                            decode = cmap.decode
+                            joined = b"".join([b" " if gap else decode(t) for t, gap in shows])
+                        line.append(joined)
+                else:
+                    show_array(_array_items(inner))
+            elif kind == "tf":
+                cmap = fonts.get(m.group(kind)[1:]) if fonts else None
+            elif kind == "td":
+                if float(m.group(kind)) != 0.0:
+                    newline()
+            else:
+                row = repr(float(m.group(kind))).encode()
+                if row != last_y:
+                    newline()
+                last_y = row
+            operands.clear()
+            stretch = True
+            continue
+        if kind == "slit":
+            value = _simple_literal(m.group(kind))
+        elif kind == "lit":
+            value, pos = _literal(stream, m.start(kind))
         elif kind == "hex":
-            value = _unhex(m.group()[1:].rstrip(b">"))
+            value = _unhex(m.group(kind)[1:].rstrip(b">"))
         elif kind == "num":
             try:
-                value = float(m.group())
+                value = float(m.group(kind))
             except ValueError:
                 value = 0.0
         elif kind == "name":
-            value = m.group()
+            value = m.group(kind)
         elif kind == "arr":
-            c = m.group()
+            c = m.group(kind)
+            if c == b"[" and not arrays:
+                a = _SIMPLE_ARRAY_RE.match(stream, m.start(kind))
+                if a is not None:  # what the tokens up to its "]" would append
+                    operands.append(_array_items(a.group()[1:-1]))
+                    pos = a.end()
+                    continue
             if c in b"[{":
                 arrays.append([])
             elif arrays:
@@ -499,17 +760,13 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 (arrays[-1] if arrays else operands).append(done)
             continue
         else:  # an operator
-            op = m.group()
+            op = m.group("op")
             if arrays:  # an operator inside an array: malformed, keep reading
                 continue
             if op == b"Tj" and operands and isinstance(operands[-1], bytes):
                 line.append(shown(operands[-1]))
             elif op == b"TJ" and operands and isinstance(operands[-1], list):
-                for piece in operands[-1]:
-                    if isinstance(piece, bytes):
-                        line.append(shown(piece))
-                    elif isinstance(piece, float) and piece < -_WORD_GAP:
-                        line.append(b" ")
+                show_array(operands[-1])
             elif op in (b"'", b'"') and operands and isinstance(operands[-1], bytes):
                 newline()
                 line.append(shown(operands[-1]))
@@ -530,6 +787,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 ei = _EI.search(stream, pos)
                 pos = ei.end() if ei else n
             operands.clear()
+            stretch = True
             continue
         (arrays[-1] if arrays else operands).append(value)
         if len(operands) > 64:  # an operand stack that never meets an operator
@@ -538,8 +796,16 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
     return b"\n".join(_text_string(x) for x in lines)
 
 
+# A run of "<" of odd length: its last one opens a hex string (pairs are "<<"). Without it
+# and without "(", a dictionary has no string token: no "<" starts one (every run is read
+# as pairs: no token but "<<" and a comment can hold a "<"), no "(" either.
+_ODD_LT = re.compile(rb"(?<!<)(?:<<)*<(?!<)")
+
+
 def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     """(the dictionary key before it, the decoded string) of every string in ``head``."""
+    if b"(" not in head and _ODD_LT.search(head) is None:
+        return []
     out: list[tuple[str, bytes]] = []
     key = ""
     pos = 0
