@@ -287,6 +287,8 @@ class _HyperscanPlan:
             ends.setdefault(ident, []).append(end)
 
         self.db.scan(data, match_event_handler=on_match)
+        if not ends:  # most buffers
+            return {}
         hits = {
             self.keywords[i]: [end - self.lengths[i] for end in found] for i, found in ends.items()
         }

@@ -162,3 +162,32 @@ def test_below_every_threshold_no_workers(tmp_path: Path, monkeypatch: pytest.Mo
         hits, count, _ = found(tmp_path, jobs)
         assert hits == planted and count == 200
     assert pools == []
+
+
+def test_a_file_grown_since_fstat_is_read_whole_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-read path for small files: a file longer than fstat said (it grew in between)
+    is read on to its end, its keys found, and reported as changed (as before)."""
+    import os
+
+    k = key("project", seed=1602)
+    path = tmp_path / "grows.env"
+    path.write_bytes(b"x = 1\n" * 20_000 + f"OPENAI_API_KEY={k}\n".encode())
+    real = os.fstat
+    calls = []
+
+    def stale_fstat(fd: int) -> os.stat_result:
+        st = real(fd)
+        calls.append(fd)
+        if len(calls) == 1:  # the size seen before the read: 100 bytes
+            fields = list(st)
+            fields[6] = 100
+            return os.stat_result(fields)
+        return st
+
+    monkeypatch.setattr(os, "fstat", stale_fstat)
+    out = files.scan_tasks(files.Detector(RULES), files.walk([str(path)])[0])
+    monkeypatch.undo()
+    assert [h.secret.decode() for h in out.hits] == [k]
+    assert [e.message for e in out.errors] == ["changed while being scanned: scan again"]

@@ -240,10 +240,16 @@ def name_hits(detector: Detector, name: str, template: Location) -> list[Hit]:
     return hits
 
 
-def _read_small(fd: int, size: int) -> bytes | None:
-    """The whole file if it still holds at most CHUNK bytes, else None (stream it)."""
-    parts: list[bytes] = []
-    total = 0
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+
+
+def _read_small(fd: int, size: int, first: bytes = b"") -> bytes | None:
+    """The whole file if it still holds at most CHUNK bytes, else None (stream it).
+    ``first``: what was already read from the start of the file."""
+    parts: list[bytes] = [first]
+    total = len(first)
+    if total > CHUNK:
+        return None
     want = size + 1  # one byte more tells a file that grew since fstat
     while True:
         ask = max(want - total, 65536)
@@ -266,8 +272,10 @@ def scan_file(
         _scan_content(detector, task, out, options)
     finally:  # the name holds a key whether or not the content could be read
         name = task.display if task.name is None else task.name
-        template = Location(path=task.display, line=0, column=0, offset=0)
-        out.add(name_hits(detector, name, template))
+        # One keyword pass first: most names hold no keyword, and then no key.
+        if detector.finds_keywords(name.encode("utf-8", "surrogateescape")):
+            template = Location(path=task.display, line=0, column=0, offset=0)
+            out.add(name_hits(detector, name, template))
 
 
 def _scan_content(
@@ -280,7 +288,7 @@ def _scan_content(
         return
     try:
         # O_NONBLOCK: a FIFO swapped in since the walk must not hang the scan.
-        fd = os.open(task.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(task.path, _OPEN_FLAGS)
     except OSError as exc:
         out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
         return
@@ -289,11 +297,19 @@ def _scan_content(
         if not stat.S_ISREG(st.st_mode):
             out.errors.append(ScanError(task.display, "cannot read: not a regular file"))
             return
-        data = _read_small(fd, st.st_size) if st.st_size <= CHUNK else None
+        data = None
+        if st.st_size <= CHUNK:
+            # Most files: one read of at least 64 KiB; shorter than asked is the end.
+            ask = max(st.st_size + 1, 65536)
+            data = os.read(fd, ask)
+            if len(data) >= ask:  # grew since fstat: read on, as the general case does
+                data = _read_small(fd, st.st_size, data)
         template = Location(path=task.display, line=0, column=0, offset=0)
         if data is not None:
             template.binary = is_binary(data)
-            out.add(scan_buffer(detector, data, template, options, errors=out.errors))
+            hits = scan_buffer(detector, data, template, options, errors=out.errors)
+            if hits:
+                out.add(hits)
             size = len(data)
         else:
             os.lseek(fd, 0, os.SEEK_SET)
