@@ -110,6 +110,22 @@ def test_default_scan_hands_the_rest_to_workers_past_the_byte_threshold(
     assert (count, size) == (count_one, bytes_one) == (N, bytes_one)
 
 
+def test_default_scan_hands_off_once_it_has_spent_its_cpu_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content that costs more than its bytes: the CPU spent here also hands the rest to
+    workers (a budget of 0: at the first look at the clock, after HAND_OFF_CHECK_FILES files),
+    with the same answers."""
+    needs_hyperscan(monkeypatch)
+    planted = small_tree(tmp_path, N)
+    monkeypatch.setattr(files, "PARALLEL_AFTER_CPU", 0.0)
+    monkeypatch.setattr(files, "default_jobs", lambda: 2)
+    pools = count_pools(monkeypatch)
+    hits, count, _ = found(tmp_path, None)
+    assert pools == [2]
+    assert hits == planted and count == N
+
+
 def test_hand_off_scans_every_file_exactly_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
