@@ -51,9 +51,10 @@ PARALLEL_MIN_FILES = 64
 PARALLEL_MIN_BYTES_ACCELERATED = 256 * 1024 * 1024
 # ... or once it has spent this much CPU (seconds): content that costs far more than its
 # bytes (PDFs, Office files, archives) is shared out all the same. The 10,000-file bench
-# tree costs ~0.1 s, the 208 MB one ~0.4 s. Looked at every HAND_OFF_CHECK_FILES files or
-# HAND_OFF_CHECK_BYTES bytes (reading the CPU clock is a system call).
-PARALLEL_AFTER_CPU = 0.5
+# tree costs ~0.1 s, the 208 MB one ~0.4 s (on a machine twice slower, still below).
+# Looked at every HAND_OFF_CHECK_FILES files or HAND_OFF_CHECK_BYTES bytes (reading the CPU
+# clock is a system call).
+PARALLEL_AFTER_CPU = 1.0
 HAND_OFF_CHECK_FILES = 64
 HAND_OFF_CHECK_BYTES = 1024 * 1024
 # Files handed to a worker at a time (dynamic scheduling keeps both cores busy to the end).
