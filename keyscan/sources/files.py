@@ -44,9 +44,9 @@ PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 PARALLEL_MIN_FILES = 64
 # With the Hyperscan plan and the default number of workers, the scan runs in this process
 # and hands what is left to workers only once it has read this many bytes. Measured on 2
-# cores (issue 16): Hyperscan finds keywords at ~1 ns per byte, so a file costs mostly its
-# ~12 us of open/read/Python, which workers do not share out (a batch is pickled, walked and
-# merged by the parent): 10,000 files of 4 KB took 0.20 s in one process and 0.26 s with two
+# cores (issue 16): with Hyperscan a byte costs ~1 ns in all (read and keyword pass), so a
+# file costs mostly its ~12 us of open/read/Python, which workers do not share out (the
+# parent walks, pickles and merges every batch): 10,000 files of 4 KB took 0.20 s in one process and 0.26 s with two
 # workers, 200 files of 1 MB 0.19 s and 0.23 s, the 208 MB bench tree 0.47 and 0.50 s.
 PARALLEL_MIN_BYTES_ACCELERATED = 256 * 1024 * 1024
 # ... or once it has spent this much CPU (seconds): content that costs far more than its
@@ -434,10 +434,9 @@ def scan_files(
     hands batches to the workers while the walk goes on. ``jobs`` None (the default: every
     core) with the Hyperscan keyword plan: the scan starts in this process and hands the rest
     to workers once it has read ``PARALLEL_MIN_BYTES_ACCELERATED`` bytes or spent
-    ``PARALLEL_AFTER_CPU`` seconds of CPU. ``jobs`` given
-    (``--jobs N``), or the pure-Python plan: workers as soon as the first files reach
-    ``PARALLEL_MIN_BYTES`` or the walk ``PARALLEL_MIN_FILES * 16`` files. ``jobs`` 1: one
-    process. Streams named on the command line (pipes, ``/dev/stdin``) are read here, never
+    ``PARALLEL_AFTER_CPU`` seconds of CPU. ``jobs`` given (``--jobs N``), or the pure-Python
+    plan: workers as soon as the first files reach ``PARALLEL_MIN_BYTES`` or the walk
+    ``PARALLEL_MIN_FILES * 16`` files. ``jobs`` 1: one process. Streams named on the command line (pipes, ``/dev/stdin``) are read here, never
     in a worker (workers have no stdin).
     """
     explicit = jobs is not None
