@@ -24,10 +24,13 @@ from keyscan.sources import files
 RULES = load_rules()
 
 
-def needs_hyperscan(monkeypatch: pytest.MonkeyPatch) -> None:
+def needs_hyperscan(monkeypatch: pytest.MonkeyPatch, load: float = 0.0) -> None:
+    """The Hyperscan plan, on a machine whose load average is ``load`` (the hand-off to
+    workers looks at it)."""
     monkeypatch.delenv("KEYSCAN_PURE_PYTHON", raising=False)
     pytest.importorskip("hyperscan", reason="no hyperscan wheel for this platform")
     assert accelerated_plan()
+    monkeypatch.setattr(files, "free_cores", lambda jobs: jobs - load)
 
 
 def count_pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -124,6 +127,30 @@ def test_default_scan_hands_off_once_it_has_spent_its_cpu_budget(
     hits, count, _ = found(tmp_path, None)
     assert pools == [2]
     assert hits == planted and count == N
+
+
+def test_no_hand_off_while_other_work_keeps_the_cores_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past both thresholds, but the load average leaves less than HAND_OFF_MIN_FREE_CORES:
+    the whole scan stays in this process, and finds the same."""
+    needs_hyperscan(monkeypatch, load=1.0)
+    planted = small_tree(tmp_path, N)
+    monkeypatch.setattr(files, "PARALLEL_MIN_BYTES_ACCELERATED", 64 * 1024)
+    monkeypatch.setattr(files, "PARALLEL_AFTER_CPU", 0.0)
+    monkeypatch.setattr(files, "default_jobs", lambda: 2)
+    pools = count_pools(monkeypatch)
+    hits, count, _ = found(tmp_path, None)
+    assert pools == []
+    assert hits == planted and count == N
+    assert files.free_cores(2) == 1.0 < files.HAND_OFF_MIN_FREE_CORES
+
+
+def test_free_cores_reads_the_load_average(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.25, 3.0, 3.0))
+    assert files.free_cores(4) == 3.75
 
 
 def test_hand_off_scans_every_file_exactly_once(
