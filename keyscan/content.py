@@ -147,8 +147,12 @@ def _scan(
             hits = _merge(cells, hits)
     if not options.decode:
         return hits
-    found = _decoded_hits(
-        detector, data, keywords, template, matches, base_offset, base_line, limit
+    # No keyword offsets (nor gate needle): no decoder has anything to look at
+    # (decoders.worth_decoding with gates checked), so the call is skipped.
+    found = (
+        _decoded_hits(detector, data, keywords, template, matches, base_offset, base_line, limit)
+        if keywords
+        else []
     )
     if utf16_ok:
         encoding = decoders.wide_encoding(data, at_start=base_offset == 0)

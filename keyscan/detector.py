@@ -246,6 +246,13 @@ def _load_hyperscan(honour_env: bool = True) -> Any | None:
     return hyperscan
 
 
+def accelerated_plan() -> bool:
+    """Whether a Detector built now (``accelerate=None``) searches keywords with Hyperscan
+    once past its first ``ACCELERATE_AFTER`` bytes: installed, ``KEYSCAN_PURE_PYTHON`` not
+    set. Imports hyperscan (~2 ms): ask only when the scan is large."""
+    return _load_hyperscan() is not None
+
+
 class _HyperscanPlan:
     """Every keyword in one pass of Hyperscan, the multi-pattern engine noseyparker and
     Kingfisher build on: about 0.3 ns per byte for all keywords together, where the passes of
@@ -280,6 +287,8 @@ class _HyperscanPlan:
             ends.setdefault(ident, []).append(end)
 
         self.db.scan(data, match_event_handler=on_match)
+        if not ends:  # most buffers
+            return {}
         hits = {
             self.keywords[i]: [end - self.lengths[i] for end in found] for i, found in ends.items()
         }

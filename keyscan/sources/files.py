@@ -9,8 +9,8 @@
 * Every file is read in chunks of ``CHUNK`` bytes that overlap by ``OVERLAP`` bytes, so memory
   stays bounded and a key across a chunk boundary is still found exactly once (the chunked
   reader, ``scan_stream``, is in keyscan.content: archives use it for big members too).
-* Large trees are split across worker processes; small scans stay in one process so that a
-  pre-commit run on a few files starts instantly.
+* Large scans are split across worker processes; smaller ones stay in one process (see
+  ``scan_files``: with Hyperscan, workers pay only for hundreds of megabytes).
 """
 
 from __future__ import annotations
@@ -32,14 +32,35 @@ from keyscan.content import (
     scan_special_file,
     scan_stream,
 )
-from keyscan.detector import Detector
+from keyscan.detector import Detector, accelerated_plan
 from keyscan.findings import Hit, HitSink, is_binary
 from keyscan.models import Location, Rule, ScanError
 
-# A scan goes to worker processes once its first files add up to this many bytes, or once
-# the walk has found PARALLEL_MIN_FILES * 16 files; otherwise it stays in one process.
+# With the pure-Python keyword plan, or when the caller asks for a number of workers
+# (``--jobs N``), a scan goes to worker processes once its first files add up to this many
+# bytes, or once the walk has found PARALLEL_MIN_FILES * 16 files; otherwise it stays in one
+# process.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 PARALLEL_MIN_FILES = 64
+# With the Hyperscan plan and the default number of workers, the scan runs in this process
+# and hands what is left to workers only once it has read this many bytes. Measured on 2
+# cores (issue 16): with Hyperscan a byte costs ~1 ns in all (read and keyword pass), so a
+# file costs mostly its ~12 us of open/read/Python, which workers do not share out (the
+# parent walks, pickles and merges every batch): 10,000 files of 4 KB took 0.20 s in one process and 0.26 s with two
+# workers, 200 files of 1 MB 0.19 s and 0.23 s, the 208 MB bench tree 0.47 and 0.50 s.
+PARALLEL_MIN_BYTES_ACCELERATED = 256 * 1024 * 1024
+# ... or once it has spent this much CPU (seconds): content that costs far more than its
+# bytes (PDFs, Office files, archives) is shared out all the same. The 10,000-file bench
+# tree costs ~0.1 s, the 208 MB one ~0.4 s (on a machine twice slower, still below).
+# Looked at every HAND_OFF_CHECK_FILES files or HAND_OFF_CHECK_BYTES bytes (reading the CPU
+# clock is a system call).
+PARALLEL_AFTER_CPU = 1.0
+HAND_OFF_CHECK_FILES = 64
+HAND_OFF_CHECK_BYTES = 1024 * 1024
+# ... and only if other work leaves the workers this many cores (``jobs`` less the 1-minute
+# load average): on a busy machine workers only slow the scan down. Measured on 2 shared cores
+# at load 3.5: 964 MB in one process 1.91 s, handed off 2.69 s, workers from the start 2.90 s.
+HAND_OFF_MIN_FREE_CORES = 1.5
 # Files handed to a worker at a time (dynamic scheduling keeps both cores busy to the end).
 BATCH_FILES = 256
 
@@ -231,10 +252,16 @@ def name_hits(detector: Detector, name: str, template: Location) -> list[Hit]:
     return hits
 
 
-def _read_small(fd: int, size: int) -> bytes | None:
-    """The whole file if it still holds at most CHUNK bytes, else None (stream it)."""
-    parts: list[bytes] = []
-    total = 0
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+
+
+def _read_small(fd: int, size: int, first: bytes = b"") -> bytes | None:
+    """The whole file if it still holds at most CHUNK bytes, else None (stream it).
+    ``first``: what was already read from the start of the file."""
+    parts: list[bytes] = [first]
+    total = len(first)
+    if total > CHUNK:
+        return None
     want = size + 1  # one byte more tells a file that grew since fstat
     while True:
         ask = max(want - total, 65536)
@@ -257,8 +284,10 @@ def scan_file(
         _scan_content(detector, task, out, options)
     finally:  # the name holds a key whether or not the content could be read
         name = task.display if task.name is None else task.name
-        template = Location(path=task.display, line=0, column=0, offset=0)
-        out.add(name_hits(detector, name, template))
+        # One keyword pass first: most names hold no keyword, and then no key.
+        if detector.finds_keywords(name.encode("utf-8", "surrogateescape")):
+            template = Location(path=task.display, line=0, column=0, offset=0)
+            out.add(name_hits(detector, name, template))
 
 
 def _scan_content(
@@ -271,7 +300,7 @@ def _scan_content(
         return
     try:
         # O_NONBLOCK: a FIFO swapped in since the walk must not hang the scan.
-        fd = os.open(task.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(task.path, _OPEN_FLAGS)
     except OSError as exc:
         out.errors.append(ScanError(task.display, f"cannot read: {exc.strerror or exc}"))
         return
@@ -280,11 +309,19 @@ def _scan_content(
         if not stat.S_ISREG(st.st_mode):
             out.errors.append(ScanError(task.display, "cannot read: not a regular file"))
             return
-        data = _read_small(fd, st.st_size) if st.st_size <= CHUNK else None
+        data = None
+        if st.st_size <= CHUNK:
+            # Most files: one read of at least 64 KiB; shorter than asked is the end.
+            ask = max(st.st_size + 1, 65536)
+            data = os.read(fd, ask)
+            if len(data) >= ask:  # grew since fstat: read on, as the general case does
+                data = _read_small(fd, st.st_size, data)
         template = Location(path=task.display, line=0, column=0, offset=0)
         if data is not None:
             template.binary = is_binary(data)
-            out.add(scan_buffer(detector, data, template, options, errors=out.errors))
+            hits = scan_buffer(detector, data, template, options, errors=out.errors)
+            if hits:
+                out.add(hits)
             size = len(data)
         else:
             os.lseek(fd, 0, os.SEEK_SET)
@@ -398,9 +435,15 @@ def scan_files(
     """Scan files, in worker processes when the work is large enough to pay for them.
 
     ``tasks`` may be a lazy walk: the first files are looked at to decide; a large scan then
-    hands batches to the workers while the walk goes on. Streams named on the command line
-    (pipes, ``/dev/stdin``) are read here, never in a worker (workers have no stdin).
+    hands batches to the workers while the walk goes on. ``jobs`` None (the default: every
+    core) with the Hyperscan keyword plan: the scan starts in this process and hands the rest
+    to workers once it has read ``PARALLEL_MIN_BYTES_ACCELERATED`` bytes or spent
+    ``PARALLEL_AFTER_CPU`` seconds of CPU. ``jobs`` given (``--jobs N``), or the pure-Python
+    plan: workers as soon as the first files reach ``PARALLEL_MIN_BYTES`` or the walk
+    ``PARALLEL_MIN_FILES * 16`` files. ``jobs`` 1: one process. Streams named on the command line (pipes, ``/dev/stdin``) are read here, never
+    in a worker (workers have no stdin).
     """
+    explicit = jobs is not None
     jobs = default_jobs() if jobs is None else jobs
     it = iter(tasks)
     head: list[FileTask] = []
@@ -419,6 +462,61 @@ def scan_files(
             jobs = 1
     if jobs <= 1:
         return scan_tasks(Detector(rules), itertools.chain(streams, head, it), options)
+    if not explicit and accelerated_plan():
+        return _scan_then_hand_off(rules, itertools.chain(streams, head, it), jobs, options)
+    return _scan_in_pool(rules, itertools.chain(head, it), streams, jobs, options)
+
+
+def _scan_then_hand_off(
+    rules: Sequence[Rule], tasks: Iterator[FileTask], jobs: int, options: ContentOptions | None
+) -> FileScan:
+    """Scan here until ``PARALLEL_MIN_BYTES_ACCELERATED`` bytes have been read or
+    ``PARALLEL_AFTER_CPU`` seconds of CPU spent, then hand what the walk has left to
+    ``jobs`` workers, unless other work keeps the cores busy (``free_cores``). Which process
+    scans a file never changes what is found."""
+    import time
+
+    detector = Detector(rules)
+    out = FileScan()
+    started = time.process_time()
+    check_files, check_bytes = HAND_OFF_CHECK_FILES, HAND_OFF_CHECK_BYTES
+    for task in tasks:
+        scan_file(detector, task, out, options)
+        if out.bytes >= PARALLEL_MIN_BYTES_ACCELERATED:
+            break
+        if out.files >= check_files or out.bytes >= check_bytes:
+            if time.process_time() - started >= PARALLEL_AFTER_CPU:
+                break
+            check_files = out.files + HAND_OFF_CHECK_FILES
+            check_bytes = out.bytes + HAND_OFF_CHECK_BYTES
+    else:
+        return out
+    if free_cores(jobs) < HAND_OFF_MIN_FREE_CORES:  # busy: the rest here too
+        for task in tasks:
+            scan_file(detector, task, out, options)
+        return out
+    merge_scan(out, _scan_in_pool(rules, tasks, [], jobs, options))
+    return out
+
+
+def free_cores(jobs: int) -> float:
+    """Cores that other work leaves free: ``jobs`` less the 1-minute load average (all of
+    them where the system has no load average)."""
+    try:
+        return jobs - os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        return float(jobs)
+
+
+def _scan_in_pool(
+    rules: Sequence[Rule],
+    tasks: Iterator[FileTask],
+    streams: list[FileTask],
+    jobs: int,
+    options: ContentOptions | None,
+) -> FileScan:
+    """Batches of tasks scanned by ``jobs`` worker processes (dynamic scheduling); streams,
+    those given and those met in tasks, read here after the pool."""
     import multiprocessing
 
     method = "fork" if sys.platform.startswith("linux") else "spawn"
@@ -426,7 +524,7 @@ def scan_files(
 
     def batches() -> Iterator[tuple[Sequence[Rule], ContentOptions | None, list[FileTask]]]:
         batch: list[FileTask] = []
-        for task in itertools.chain(head, it):
+        for task in tasks:
             if task.stream:
                 streams.append(task)  # read after the pool, in this process
                 continue
