@@ -120,7 +120,7 @@ LOOSE_MAX_BYTES = 64 * 1024 * 1024
 _OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
-def _hash_function(oid: str) -> Callable[[bytes], Any]:
+def hash_function(oid: str) -> Callable[[bytes], Any]:
     """SHA-1 or SHA-256 (by the id's length), CPython's built-in one where there is one."""
     if len(oid) == 64:
         from keyscan.models import sha256
@@ -183,7 +183,7 @@ def read_loose(git_dir: str, oid: str) -> bytes | None:
             return None  # git says what is wrong with it
     except (zlib.error, ValueError):
         return None
-    digest = _hash_function(oid)(head[: end + 1])
+    digest = hash_function(oid)(head[: end + 1])
     digest.update(body)
     return body if digest.hexdigest() == oid else None
 
