@@ -82,6 +82,11 @@ _DROP_ENV = frozenset({
     "GIT_SSH_COMMAND_UNSAFE",
     "GIT_EDITOR",
     "GIT_SEQUENCE_EDITOR",
+    # How git reads pathspecs: keyscan's own (``:(literal)`` names) mean what they say.
+    "GIT_LITERAL_PATHSPECS",
+    "GIT_GLOB_PATHSPECS",
+    "GIT_NOGLOB_PATHSPECS",
+    "GIT_ICASE_PATHSPECS",
 })  # fmt: skip
 _DROP_ENV_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 
