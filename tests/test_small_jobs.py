@@ -17,11 +17,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from keyscan.commands.quick import DEFAULTS, parse
 from keyscan.keygen import key
+from keyscan.models import ScanResult
 from keyscan.redaction import redact
 from tests.git_helpers import Repo
 
@@ -226,6 +228,51 @@ def test_both_doors_say_the_same_for_pre_push(tmp_path: Path) -> None:
         assert quick[0] == expected, (args, stdin, quick)
         assert quick == slow, (args, stdin)
         assert secret not in quick[1] + quick[2]
+
+
+def _result_view(result: ScanResult) -> dict[str, Any]:
+    view = {k: v for k, v in result.__dict__.items() if k != "duration"}
+    view["findings"] = [(f.fingerprint, [(loc.path, loc.line, loc.blob) for loc in f.locations])
+                        for f in result.findings]  # fmt: skip
+    return view
+
+
+def test_staged_entry_answers_as_scan_repository(tmp_path: Path) -> None:
+    """The hook's staged entry (keyscan.git.staged.scan_staged_repository) and
+    keyscan.git.history.scan_repository give the same result: a staged key, a path filter,
+    nothing staged, an unborn branch, a subfolder, a bare repository, a URL, no repository."""
+    from keyscan.git.history import scan_repository
+    from keyscan.git.options import GitScanOptions
+    from keyscan.git.staged import scan_staged_repository
+    from keyscan.rules import load_rules
+
+    rules = load_rules(cache_path=False)
+    unborn = Repo(tmp_path / "unborn")
+    unborn.write("k.py", f'K = "{key("project")}"\n')
+    unborn.git("add", "k.py")
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"), ("sub/b.py", "y = 2\n"))
+    repo.write("sub/k.py", f'K = "{key("svcacct")}"\n')
+    repo.write("c.py", "z = 3\n")
+    repo.git("add", "sub/k.py", "c.py")
+    clean = Repo(tmp_path / "clean")
+    clean.commit("first", ("a.py", "x = 1\n"))
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(clean.path), str(bare)], check=True)
+    (tmp_path / "plain").mkdir()
+    cases = [
+        (str(repo.path), None), (str(repo.path), ["c.py"]), (str(repo.path / "sub"), None),
+        (str(clean.path), None), (str(unborn.path), None), (str(bare), None),
+        ("https://example.invalid/x.git", None), (str(tmp_path / "plain"), None),
+        (str(tmp_path / "missing"), None),
+    ]  # fmt: skip
+    for target, paths in cases:
+        options = GitScanOptions(staged=True, paths=paths)
+        mine = scan_staged_repository(target, options, rules)
+        theirs = scan_repository(target, options, rules)
+        assert _result_view(mine) == _result_view(theirs), target
+    assert len(scan_staged_repository(str(repo.path), GitScanOptions(staged=True), rules)
+               .findings) == 1  # fmt: skip
 
 
 # click: the door; hashlib: OpenSSL (keyscan.models.sha256 is CPython's own).

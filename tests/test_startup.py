@@ -328,6 +328,10 @@ HOOK_NEVER = {
     "keyscan.verify",
     "keyscan.formats.archives",
     "keyscan.regexlint",
+    # the staged scan has an entry of its own (keyscan.git.staged.scan_staged_repository)
+    "keyscan.git.history",
+    "keyscan.git.provenance",
+    "keyscan.git.scope",
 }
 
 

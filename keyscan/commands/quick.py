@@ -63,10 +63,10 @@ def run_staged(repo: str, ctx: RunContext) -> NoReturn:
     """The whole index (a plain git hook, or pre-commit with pass_filenames: false)."""
     from keyscan.cli_common import echo_err, fail, finish, git_options
     from keyscan.exitcodes import EXIT_CLEAN
-    from keyscan.git.history import scan_repository
+    from keyscan.git.staged import scan_staged_repository
 
     ctx.run.output.advice = "commit"  # never committed: unstage or edit
-    result = scan_repository(repo, git_options(ctx, staged=True), ctx.rules)
+    result = scan_staged_repository(repo, git_options(ctx, staged=True), ctx.rules)
     if not result.errors and not result.stats.get("staged_files"):
         if os.environ.get("GIT_INDEX_FILE"):
             # git commit runs its hooks with GIT_INDEX_FILE: this commit adds no content.
@@ -136,8 +136,8 @@ def run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
     differs from the file (a partly staged file when nothing was stashed): what would be
     committed is scanned either way."""
     from keyscan.cli_common import fail, finish, git_options
-    from keyscan.git.history import scan_repository
     from keyscan.git.plumbing import GitError, discover
+    from keyscan.git.staged import scan_staged_repository
 
     ctx.run.output.advice = "commit"  # never committed: unstage or edit
     result = scan_targets(files, ctx)
@@ -147,7 +147,8 @@ def run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
     except GitError as exc:
         fail(f"{exc.where}: {exc.message}")
     if differing:
-        staged = scan_repository(repo, git_options(ctx, staged=True, paths=differing), ctx.rules)
+        options = git_options(ctx, staged=True, paths=differing)
+        staged = scan_staged_repository(repo, options, ctx.rules)
         _merge(result, staged)
     sys.exit(finish(result, ctx.run))
 
