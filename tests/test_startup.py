@@ -332,6 +332,9 @@ HOOK_NEVER = {
     "keyscan.git.history",
     "keyscan.git.provenance",
     "keyscan.git.scope",
+    # no .keyscan.yaml: the policy module (and datetime) is never imported
+    "keyscan.config",
+    "datetime",
 }
 
 
@@ -358,6 +361,28 @@ def test_hook_import_set(tmp_path: Path) -> None:
     modules = set(json.loads(out.read_text()))
     assert "keyscan.git.staged" in modules and "keyscan.detector" in modules
     assert not HOOK_NEVER & modules, sorted(HOOK_NEVER & modules)
+
+
+def test_hook_with_a_config_file_still_reads_it(tmp_path: Path) -> None:
+    """keyscan.config is imported only when there is a .keyscan.yaml: then it is applied
+    (an allow entry hides the staged key: exit 0) or refused with one line (exit 2)."""
+    repo = Repo(tmp_path / "repo")
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    run = [sys.executable, "-m", "keyscan", "hook", "pre-commit"]
+    proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    (repo.path / ".keyscan.yaml").write_text(
+        "allow:\n  - path: k.py\n    reason: a test fixture\n"
+    )
+    proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (repo.path / ".keyscan.yaml").write_text("allow: [1, 2\n")
+    proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and ".keyscan.yaml" in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
 
 
 def test_hook_with_a_corrupt_cache_still_finds_the_key(tmp_path: Path) -> None:
