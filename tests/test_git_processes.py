@@ -19,6 +19,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,58 @@ def test_index_differs_reads_the_whole_index_for_many_files(
     few = quick._index_differs(git, names)
     monkeypatch.setattr(quick, "PATHSPECS_MAX", 2)
     assert quick._index_differs(git, names) == few == ["f1.py", "f3.py"]
+
+
+def test_hook_starts_no_thread(tmp_path: Path) -> None:
+    """The hook's git commands are watched from the reading thread (plumbing._read_to_end):
+    no watchdog thread is started (each start is a wait for the scheduler, milliseconds on a
+    loaded machine)."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    out = tmp_path / "threads.txt"
+    code = (
+        "import atexit, threading\n"
+        "started = []\n"
+        "real = threading.Thread.start\n"
+        "def start(self):\n"
+        "    started.append(self.name)\n"
+        "    real(self)\n"
+        "threading.Thread.start = start\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(repr(started)))\n"
+        "from keyscan.cli import main\n"
+        "main(['hook', 'pre-commit'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert redact(secret) in proc.stdout
+    assert out.read_text() == "[]"
+
+
+def test_watchdog_without_a_thread_stops_a_stuck_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_git's thread-free watchdog: a git stuck on a FIFO is killed after the timeout
+    (GitTimeout, one line), a slow but progressing one is not."""
+    from keyscan.git import plumbing
+
+    monkeypatch.setenv("KEYSCAN_GIT_TIMEOUT", "1")
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    git = discover(str(repo.path))
+    fifo = tmp_path / "included.cfg"
+    os.mkfifo(fifo)
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(plumbing.GitTimeout, match="made no progress for 1 s"):
+        git.run("-c", f"include.path={fifo}", "config", "--list")
+    assert "keyscan-git-watch" not in before | {t.name for t in threading.enumerate()}
+    # Slow output that keeps coming is progress: never killed.
+    script = tmp_path / "slow.sh"
+    script.write_text("#!/bin/sh\nfor i in 1 2 3 4 5 6; do echo $i; sleep 0.3; done\n")
+    script.chmod(0o755)
+    env = plumbing.git_env()
+    proc = plumbing.run_git([str(script)], "slow", str(tmp_path), cwd=str(tmp_path), env=env)
+    assert proc.stdout.split() == [b"1", b"2", b"3", b"4", b"5", b"6"]
