@@ -364,6 +364,15 @@ class PatternCache:
         tag = f"{sys.implementation.cache_tag}-{sre.MAGIC}-{sre.CODESIZE}"
         return f"rules-patterns-{tag}.json"
 
+    @classmethod
+    def beside(cls, rule_cache: Path) -> PatternCache | None:
+        """The pattern cache in the rule cache's folder, or None where this Python's ``re``
+        has no such engine (another implementation): patterns are then compiled by ``re``."""
+        try:
+            return cls(rule_cache.with_name(cls.file_name()))
+        except (ImportError, AttributeError):
+            return None
+
     def _read(self) -> dict[str, Any]:
         import json
 
@@ -567,7 +576,7 @@ def load_rules(
     verdicts: dict[tuple[bytes, int], str | None] = {}
     where = default_rule_cache_path() if cache_path is True else cache_path or None
     cache = RuleCache(where) if where is not None else None
-    patterns = PatternCache(where.with_name(PatternCache.file_name())) if where else None
+    patterns = PatternCache.beside(where) if where is not None else None
     for directory, trusted in dirs:
         for path in rule_files(directory):
             for rule in load_file(path, cache, patterns):

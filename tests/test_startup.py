@@ -302,6 +302,22 @@ def test_stale_corrupt_or_refused_pattern_cache_is_compiled_again(
     assert compiled == 0 and warm == fresh  # and rewritten
 
 
+def test_no_pattern_cache_where_re_has_no_such_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another Python implementation (no ``_sre``): the rules load, compiled by re."""
+    fresh, _ = _load_counting(monkeypatch, False)
+
+    def missing() -> None:
+        raise ImportError("no _sre here")
+
+    monkeypatch.setattr(PatternCache, "_engine", staticmethod(missing))
+    loaded, compiled = _load_counting(monkeypatch, _cache(tmp_path))
+    assert loaded == fresh and compiled > 20
+    assert (tmp_path / "cache" / CACHE_NAME).is_file()
+    assert not list((tmp_path / "cache").glob("rules-patterns-*"))
+
+
 def test_pattern_cache_is_per_python_and_engine() -> None:
     import _sre  # type: ignore[import-not-found]
 
