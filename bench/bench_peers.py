@@ -13,7 +13,8 @@ rotating round by round so that a change of load weighs on all alike; two warm-u
 
 * hook: one staged 9.4 KB file in a ``--files``-file repository (bench/bench_hook.py's):
   ``keyscan hook pre-commit``, ``betterleaks git --staged``, ``kingfisher scan --staged``,
-  ``detect-secrets-hook FILE``;
+  ``detect-secrets-hook FILE``, and the pre-commit framework's form ``keyscan hook pre-commit
+  FILE`` (row ``keyscan FILE``);
 * range: the last 20 commits of that repository (20 commits added on top):
   ``keyscan git --range HEAD~20..HEAD``, ``betterleaks git --log-opts=HEAD~20..HEAD``,
   ``kingfisher scan --since-commit HEAD~20``;
@@ -26,8 +27,10 @@ rotating round by round so that a change of load weighs on all alike; two warm-u
   --batch-all-objects --batch --unordered > /dev/null`` (the "x floor" column: each tool's
   wall time over the floor's, same rounds).
 
-``--baseline PATH``: another keyscan executable (an older install) run in the same rounds as
-row "baseline", for paired old/new figures.
+``--baseline PATH``: another keyscan executable (e.g. a regular install of the previous
+commit) run in the same rounds as row "baseline" (and "baseline FILE" in the hook job):
+old against new, paired. Each keyscan keeps its rule cache in a folder of its own (warm
+after the warm-up rounds), so that two versions never rebuild each other's.
 
 Kingfisher runs its OpenAI rule only (``--rule kingfisher.openai``), betterleaks its default
 rules (it has no OpenAI-only switch that keeps its speed path). Prints one Markdown table:
@@ -100,18 +103,23 @@ def jobs_for(
     bl = str(bins / "betterleaks")
     jobs: list[tuple[str, Path, dict[str, list[str]]]] = []
     if "hook" in which:
-        jobs.append((f"hook: 1 staged file, {files} files", root, {
+        hook = {
             "keyscan": [keyscan, "hook", "pre-commit"],
             "betterleaks": [bl, "git", "--staged", "--no-banner", "."],
             "kingfisher": [*kf, ".", "--staged"],
             "detect-secrets": [str(bins / "detect-secrets-hook"), staged],
-        }))  # fmt: skip
+            "keyscan FILE": [keyscan, "hook", "pre-commit", staged],
+        }
+        if baseline:
+            hook["baseline FILE"] = [baseline, "hook", "pre-commit", staged]
+        jobs.append((f"hook: 1 staged file, {files} files", root, hook))
     if "range" in which:
-        jobs.append(("range: 20 commits", root, {
+        ranged = {
             "keyscan": [keyscan, "git", "--range", "HEAD~20..HEAD", "."],
             "betterleaks": [bl, "git", "--log-opts=HEAD~20..HEAD", "--no-banner", "."],
             "kingfisher": [*kf, ".", "--since-commit", "HEAD~20", "--branch", "HEAD"],
-        }))  # fmt: skip
+        }
+        jobs.append(("range: 20 commits", root, ranged))
     if "tree" in which:
         jobs.append((f"tree: {files} files", root, {
             "keyscan": [keyscan, "scan", "."],
@@ -135,16 +143,23 @@ def jobs_for(
     return jobs
 
 
-def run_once(argv: list[str], cwd: Path) -> tuple[float, float, int]:
+def run_once(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
 def measure(
-    commands: dict[str, list[str]], cwd: Path, runs: int
+    commands: dict[str, list[str]],
+    cwd: Path,
+    runs: int,
+    envs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, tuple[float, float, int]]:
     wall: dict[str, list[float]] = {k: [] for k in commands}
     cpu: dict[str, list[float]] = {k: [] for k in commands}
@@ -153,7 +168,7 @@ def measure(
     for i in range(runs + 2):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
-            w, c, code = run_once(commands[name], cwd)
+            w, c, code = run_once(commands[name], cwd, (envs or {}).get(name))
             codes[name] = code
             if i >= 2:
                 wall[name].append(w)
@@ -173,7 +188,11 @@ def main() -> None:
         help="keyscan executable (default: this interpreter's); a regular install "
         "(pip install ., byte-compiled) starts faster than an editable one",
     )
-    ap.add_argument("--baseline", help="another keyscan executable, timed in the same rounds")
+    ap.add_argument(
+        "--baseline",
+        help="another keyscan executable (e.g. the code before a change), timed in the same "
+        "rounds of every job: old against new, paired",
+    )
     args = ap.parse_args()
     bins = ensure_peers(args.venv)
     keyscan = args.keyscan or (
@@ -192,9 +211,14 @@ def main() -> None:
         if "range" in which:
             add_commits(root, 20)
         jobs = jobs_for(which, root, staged, histories, bins, keyscan, args.files, args.baseline)
+        # Each keyscan its own rule cache (two versions never rebuild each other's).
+        envs = {
+            name: {**os.environ, "KEYSCAN_CACHE_DIR": str(Path(tmp) / f"cache-{name.split()[0]}")}
+            for name in ("keyscan", "keyscan FILE", "baseline", "baseline FILE")
+        }
         for title, cwd, commands in jobs:
             print(f"running {title} ...", file=sys.stderr)
-            result = measure(commands, cwd, args.runs)
+            result = measure(commands, cwd, args.runs, envs)
             base = result["keyscan"][0]
             floor = result["floor"][0] if "floor" in result else None
             for tool, (wall, cpu, code) in result.items():

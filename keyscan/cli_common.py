@@ -369,13 +369,15 @@ def git_options(ctx: RunContext, **kwargs: Any) -> GitScanOptions:
 
 def load_config_for(params: dict[str, Any]) -> Config | None:
     """``--config FILE``, else ``.keyscan.yaml`` found from the current directory; exit 2 if bad."""
-    from keyscan.config import ConfigError, find_config, load_config
+    from keyscan.regularfile import find_config
 
     path: Path | None = params.get("config_file")
     if path is None and not params.get("no_config"):
         path = find_config()
     if path is None:
-        return None
+        return None  # keyscan.config not imported: about 2 ms of every hook run
+    from keyscan.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:

@@ -47,10 +47,13 @@ from keyscan.regularfile import (
     size_text,
 )
 
+# Finding the file needs none of this module (a run with no .keyscan.yaml never imports it).
+from keyscan.regularfile import CONFIG_NAMES as CONFIG_NAMES
+from keyscan.regularfile import find_config as find_config
+
 if TYPE_CHECKING:
     from keyscan.git.plumbing import GitRepo
 
-CONFIG_NAMES = (".keyscan.yaml", ".keyscan.yml")
 TOP_KEYS = {"version", "exclude", "disable_rules", "rules", "allow", "baseline"}
 ALLOW_KINDS = ("secret", "path", "fingerprint")
 ALLOW_KEYS = {*ALLOW_KINDS, "rule", "reason", "expires"}
@@ -158,21 +161,6 @@ def _note_expired(f: Finding, entry: AllowEntry) -> None:
     note = f"suppression expired on {entry.expires} ({entry.where})"
     if note not in f.notes:
         f.notes.append(note)
-
-
-def find_config(start: Path | None = None) -> Path | None:
-    """``.keyscan.yaml`` in ``start`` (default: cwd) or a parent, up to the repository root."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        for name in CONFIG_NAMES:
-            candidate = folder / name
-            # Not only regular files: a FIFO or device here is refused by load_config with
-            # one line, not skipped in silence.
-            if os.path.lexists(candidate) and not candidate.is_dir():
-                return candidate
-        if (folder / ".git").exists():
-            return None
-    return None
 
 
 def _str_list(doc: dict[str, Any], key: str, where: str) -> list[str]:

@@ -15,6 +15,25 @@ BASELINE_MAX_BYTES = 64 * MIB
 RULES_MAX_BYTES = 1 * MIB  # per rule file
 
 
+CONFIG_NAMES = (".keyscan.yaml", ".keyscan.yml")
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """``.keyscan.yaml`` in ``start`` (default: cwd) or a parent, up to the repository root.
+    (Here, not in keyscan.config: a run without one never imports that module.)"""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            candidate = folder / name
+            # Not only regular files: a FIFO or device here is refused by load_config with
+            # one line, not skipped in silence.
+            if os.path.lexists(candidate) and not candidate.is_dir():
+                return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
 class PolicyFileError(KeyscanError, ValueError):
     """A config, baseline or rule file that is not a regular file of bounded size."""
 

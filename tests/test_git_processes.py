@@ -6,6 +6,8 @@ and a wait on the hook's path).
   ``cat-file``; a packed one still goes through it), a 20-commit range ``HEAD~20..HEAD`` 7.
 * What that answer says is what a separate ``rev-parse --verify HEAD^{commit}`` says, in a
   work tree, a subfolder, an unborn branch and a bare repository.
+* The pre-commit framework's hook (``hook pre-commit FILE...``) asks ``ls-files`` about the
+  files it names only (literal pathspecs, whatever the caller's pathspec settings).
 * A range whose ids git has read (HEAD, a walk from it) is not checked a second time; a
   full-length id or a ref to a missing object still is ("unknown revision").
 """
@@ -17,6 +19,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,98 @@ def test_range_check_still_runs_where_rev_parse_reads_nothing(tmp_path: Path) ->
     for rev in ("gone", "HEAD~1..gone", f"{missing}..HEAD"):
         with pytest.raises(Exception, match="unknown revision"):
             _resolve(found, rev)
+
+
+def test_framework_hook_asks_git_only_for_the_files_it_names(tmp_path: Path) -> None:
+    """``keyscan hook pre-commit FILE...``: ``ls-files`` is given the files (literal
+    pathspecs), not the whole index; the caller's pathspec settings change nothing."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", *((f"f{i}.py", f"x = {i}\n") for i in range(50)))
+    secret = key("project")
+    repo.write("[p]*.py", f'P = "{secret}"\n')  # a name that is also a glob
+    repo.git("add", "[p]*.py")
+    repo.write("[p]*.py", "P = None\n")  # the key is only in what would be committed
+    env, log = _counting_git(tmp_path)
+    for extra in ({}, {"GIT_LITERAL_PATHSPECS": "1"}, {"GIT_GLOB_PATHSPECS": "1"},
+                  {"GIT_ICASE_PATHSPECS": "1"}):  # fmt: skip
+        log.unlink(missing_ok=True)
+        proc = _run(["hook", "pre-commit", "[p]*.py", "f1.py"], repo.path, {**env, **extra})
+        assert proc.returncode == 1, (extra, proc.stderr)
+        assert redact(secret) in proc.stdout and secret not in proc.stdout + proc.stderr
+        calls = [line for line in log.read_text().splitlines() if " ls-files " in f" {line} "]
+        assert len(calls) == 1 and calls[0].endswith("-- :(literal)[p]*.py :(literal)f1.py")
+
+
+def test_index_differs_reads_the_whole_index_for_many_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond PATHSPECS_MAX files the whole index is listed: the same answer."""
+    from keyscan.commands import quick
+
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", *((f"f{i}.py", f"x = {i}\n") for i in range(5)))
+    repo.write("f1.py", "x = 10\n")
+    repo.git("add", "f1.py")
+    repo.write("f1.py", "x = 1\n")
+    repo.write("f3.py", "x = 30\n")  # not staged: the index still holds the commit's f3
+    git = discover(str(repo.path))
+    monkeypatch.chdir(repo.path)
+    names = [f"f{i}.py" for i in range(5)]
+    few = quick._index_differs(git, names)
+    monkeypatch.setattr(quick, "PATHSPECS_MAX", 2)
+    assert quick._index_differs(git, names) == few == ["f1.py", "f3.py"]
+
+
+def test_hook_starts_no_thread(tmp_path: Path) -> None:
+    """The hook's git commands are watched from the reading thread (plumbing._read_to_end):
+    no watchdog thread is started (each start is a wait for the scheduler, milliseconds on a
+    loaded machine)."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    out = tmp_path / "threads.txt"
+    code = (
+        "import atexit, threading\n"
+        "started = []\n"
+        "real = threading.Thread.start\n"
+        "def start(self):\n"
+        "    started.append(self.name)\n"
+        "    real(self)\n"
+        "threading.Thread.start = start\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(repr(started)))\n"
+        "from keyscan.cli import main\n"
+        "main(['hook', 'pre-commit'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert redact(secret) in proc.stdout
+    assert out.read_text() == "[]"
+
+
+def test_watchdog_without_a_thread_stops_a_stuck_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_git's thread-free watchdog: a git stuck on a FIFO is killed after the timeout
+    (GitTimeout, one line), a slow but progressing one is not."""
+    from keyscan.git import plumbing
+
+    monkeypatch.setenv("KEYSCAN_GIT_TIMEOUT", "1")
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"))
+    git = discover(str(repo.path))
+    fifo = tmp_path / "included.cfg"
+    os.mkfifo(fifo)
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(plumbing.GitTimeout, match="made no progress for 1 s"):
+        git.run("-c", f"include.path={fifo}", "config", "--list")
+    assert "keyscan-git-watch" not in before | {t.name for t in threading.enumerate()}
+    # Slow output that keeps coming is progress: never killed.
+    script = tmp_path / "slow.sh"
+    script.write_text("#!/bin/sh\nfor i in 1 2 3 4 5 6; do echo $i; sleep 0.3; done\n")
+    script.chmod(0o755)
+    env = plumbing.git_env()
+    proc = plumbing.run_git([str(script)], "slow", str(tmp_path), cwd=str(tmp_path), env=env)
+    assert proc.stdout.split() == [b"1", b"2", b"3", b"4", b"5", b"6"]

@@ -1,6 +1,6 @@
-"""The small jobs' click-free door (issue 16): ``keyscan hook pre-commit`` and
-``keyscan git --range A..B [REPO]`` run without importing click, and do exactly what the
-click commands do.
+"""The small jobs' click-free door (issue 16): ``keyscan hook pre-commit [FILE]...`` (the
+pre-commit framework passes file names), ``keyscan hook pre-push [REPO]`` and ``keyscan git
+--range A..B [REPO]`` run without importing click, and do exactly what the click commands do.
 
 * The door's parameters are the ones click parses for the same command line.
 * Every other command line (an option, --help, a missing or odd value, shell completion,
@@ -17,11 +17,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from keyscan.commands.quick import DEFAULTS, parse
 from keyscan.keygen import key
+from keyscan.models import ScanResult
 from keyscan.redaction import redact
 from tests.git_helpers import Repo
 
@@ -48,13 +50,29 @@ def test_range_parameters_are_the_ones_click_parses(args: list[str]) -> None:
     assert line.params == {k: v for k, v in parsed.items() if k not in GIT_ARGS}
 
 
-def test_pre_commit_parameters_are_the_ones_click_parses() -> None:
+@pytest.mark.parametrize(
+    "files", [[], ["k.py"], ["a.py", "sub/b.py", "c d.txt", "x=y", "some/folder"]]
+)
+def test_pre_commit_parameters_are_the_ones_click_parses(files: list[str]) -> None:
+    """Also with the file names the pre-commit framework passes (pass_filenames: true)."""
     from keyscan.commands.hook import pre_commit
 
-    line = parse(["hook", "pre-commit"], {})
+    line = parse(["hook", "pre-commit", *files], {})
     assert line is not None and line.job == "pre-commit" and line.repo == "."
-    parsed = pre_commit.make_context("pre-commit", []).params
-    assert parsed.pop("files") == () and parsed.pop("repo") == line.repo
+    parsed = pre_commit.make_context("pre-commit", list(files)).params
+    assert parsed.pop("files") == line.files == tuple(files)
+    assert parsed.pop("repo") == line.repo
+    assert line.params == parsed == DEFAULTS
+
+
+@pytest.mark.parametrize("args", [[], ["."], ["some/repo"]])
+def test_pre_push_parameters_are_the_ones_click_parses(args: list[str]) -> None:
+    from keyscan.commands.hook import pre_push
+
+    line = parse(["hook", "pre-push", *args], {})
+    assert line is not None and line.job == "pre-push"
+    parsed = pre_push.make_context("pre-push", list(args)).params
+    assert parsed.pop("repo") == line.repo
     assert line.params == parsed == DEFAULTS
 
 
@@ -62,9 +80,21 @@ def test_pre_commit_parameters_are_the_ones_click_parses() -> None:
     "args, env",
     [
         (["hook", "pre-commit", "--help"], {}),
-        (["hook", "pre-commit", "k.py"], {}),
         (["hook", "pre-commit", "-q"], {}),
-        (["hook", "pre-push"], {}),
+        (["hook", "pre-commit", "k.py", "-q"], {}),
+        (["hook", "pre-commit", "k.py", "--repo", "."], {}),
+        (["hook", "pre-commit", "--", "k.py"], {}),
+        (["hook", "pre-commit", "-"], {}),
+        (["hook", "pre-commit", "k.py", ""], {}),
+        (["hook", "pre-commit", "k.py"], {"PRE_COMMIT_FROM_REF": "a", "PRE_COMMIT_TO_REF": "b"}),
+        (["hook", "pre-commit", "k.py"], {"_KEYSCAN_COMPLETE": "bash_complete"}),
+        (["hook", "pre-push", "--help"], {}),
+        (["hook", "pre-push", "-q"], {}),
+        (["hook", "pre-push", "one", "two"], {}),
+        (["hook", "pre-push", ""], {}),
+        (["hook", "pre-push"], {"_KEYSCAN_COMPLETE": "bash_complete"}),
+        (["hook", "pre-receive"], {}),
+        (["hook", "agent"], {}),
         (["hook", "pre-commit"], {"PRE_COMMIT_FROM_REF": "a", "PRE_COMMIT_TO_REF": "b"}),
         (["hook", "pre-commit"], {"_KEYSCAN_COMPLETE": "bash_complete"}),
         (["git"], {}),
@@ -89,11 +119,13 @@ def test_every_other_command_line_is_clicks(args: list[str], env: dict[str, str]
     assert parse(args, env) is None
 
 
-def _keyscan(args: list[str], cwd: Path, **env: str) -> tuple[int, str, str]:
+def _keyscan(
+    args: list[str], cwd: Path, stdin: str | None = None, **env: str
+) -> tuple[int, str, str]:
     full = {**os.environ, **env}
     proc = subprocess.run(
         [sys.executable, "-m", "keyscan", *args], cwd=cwd, env=full, capture_output=True,
-        text=True,
+        text=True, input=stdin,
     )  # fmt: skip
     # The scan's duration is the only thing two runs may print differently.
     seconds = re.compile(r"\d+\.\d+ s\b")
@@ -140,6 +172,109 @@ def test_both_doors_say_the_same(tmp_path: Path) -> None:
         assert quick == slow
 
 
+def test_both_doors_say_the_same_for_the_files_pre_commit_passes(tmp_path: Path) -> None:
+    """``keyscan hook pre-commit FILE...`` (the pre-commit framework's hook): the files, the
+    staged content of a partly staged one, the older ``pre-commit REPO`` form, a clean file,
+    a missing one: the door's run and click's say the same."""
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"), ("sub/b.py", "y = 2\n"))
+    in_file, in_index = key("project"), key("svcacct")
+    repo.write("k.py", f'K = "{in_file}"\n')
+    repo.write("p.py", f'P = "{in_index}"\n')
+    repo.git("add", "k.py", "p.py")
+    repo.write("p.py", "P = None\n")  # the key is only in what would be committed
+    repo.write("clean.py", "z = 3\n")
+    cases: list[tuple[list[str], int]] = [
+        (["k.py", "clean.py", "p.py"], 1),
+        (["clean.py", "sub/b.py"], 0),
+        (["p.py"], 1),
+        (["."], 1),  # the older form: a repository, its staged content
+        (["sub"], 1),
+        (["missing.py"], 2),
+    ]
+    for files, expected in cases:
+        quick = _keyscan(["hook", "pre-commit", *files], repo.path)
+        slow = _keyscan(["hook", "pre-commit", *files, "--min-confidence", "low"], repo.path)
+        assert quick[0] == expected, (files, quick)
+        assert quick == slow, files
+        assert in_file not in quick[1] + quick[2] and in_index not in quick[1] + quick[2]
+    quick = _keyscan(["hook", "pre-commit", "k.py", "p.py"], repo.path)
+    assert redact(in_file) in quick[1] and redact(in_index) in quick[1]
+
+
+def test_both_doors_say_the_same_for_pre_push(tmp_path: Path) -> None:
+    """``keyscan hook pre-push [REPO]`` with git's lines on stdin (a range, a new branch, a
+    deletion, a line that is not the protocol) or pre-commit's range in the environment."""
+    repo = Repo(tmp_path / "repo")
+    base = repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.commit("key", ("k.py", f'K = "{secret}"\n'))
+    head = repo.commit("clean", ("c.py", "y = 2\n"))
+    zero = "0" * len(head)
+    cases: list[tuple[list[str], str | None, dict[str, str], int]] = [
+        ([], f"refs/heads/main {head} refs/heads/main {base}\n", {}, 1),
+        ([], f"refs/heads/main {head} refs/heads/main {repo.git('rev-parse', 'HEAD~1')}\n",
+         {}, 0),
+        (["."], f"refs/heads/topic {head} refs/heads/topic {zero}\n", {}, 1),
+        ([], f"refs/heads/gone {zero} refs/heads/gone {head}\n", {}, 0),
+        ([], "not the protocol\n", {}, 2),
+        ([], None, {"PRE_COMMIT_FROM_REF": base, "PRE_COMMIT_TO_REF": head}, 1),
+    ]  # fmt: skip
+    for args, stdin, env, expected in cases:
+        quick = _keyscan(["hook", "pre-push", *args], repo.path, stdin, **env)
+        slow = _keyscan(
+            ["hook", "pre-push", *args, "--min-confidence", "low"], repo.path, stdin, **env
+        )
+        assert quick[0] == expected, (args, stdin, quick)
+        assert quick == slow, (args, stdin)
+        assert secret not in quick[1] + quick[2]
+
+
+def _result_view(result: ScanResult) -> dict[str, Any]:
+    view = {k: v for k, v in result.__dict__.items() if k != "duration"}
+    view["findings"] = [(f.fingerprint, [(loc.path, loc.line, loc.blob) for loc in f.locations])
+                        for f in result.findings]  # fmt: skip
+    return view
+
+
+def test_staged_entry_answers_as_scan_repository(tmp_path: Path) -> None:
+    """The hook's staged entry (keyscan.git.staged.scan_staged_repository) and
+    keyscan.git.history.scan_repository give the same result: a staged key, a path filter,
+    nothing staged, an unborn branch, a subfolder, a bare repository, a URL, no repository."""
+    from keyscan.git.history import scan_repository
+    from keyscan.git.options import GitScanOptions
+    from keyscan.git.staged import scan_staged_repository
+    from keyscan.rules import load_rules
+
+    rules = load_rules(cache_path=False)
+    unborn = Repo(tmp_path / "unborn")
+    unborn.write("k.py", f'K = "{key("project")}"\n')
+    unborn.git("add", "k.py")
+    repo = Repo(tmp_path / "repo")
+    repo.commit("first", ("a.py", "x = 1\n"), ("sub/b.py", "y = 2\n"))
+    repo.write("sub/k.py", f'K = "{key("svcacct")}"\n')
+    repo.write("c.py", "z = 3\n")
+    repo.git("add", "sub/k.py", "c.py")
+    clean = Repo(tmp_path / "clean")
+    clean.commit("first", ("a.py", "x = 1\n"))
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(clean.path), str(bare)], check=True)
+    (tmp_path / "plain").mkdir()
+    cases = [
+        (str(repo.path), None), (str(repo.path), ["c.py"]), (str(repo.path / "sub"), None),
+        (str(clean.path), None), (str(unborn.path), None), (str(bare), None),
+        ("https://example.invalid/x.git", None), (str(tmp_path / "plain"), None),
+        (str(tmp_path / "missing"), None),
+    ]  # fmt: skip
+    for target, paths in cases:
+        options = GitScanOptions(staged=True, paths=paths)
+        mine = scan_staged_repository(target, options, rules)
+        theirs = scan_repository(target, options, rules)
+        assert _result_view(mine) == _result_view(theirs), target
+    assert len(scan_staged_repository(str(repo.path), GitScanOptions(staged=True), rules)
+               .findings) == 1  # fmt: skip
+
+
 # click: the door; hashlib: OpenSSL (keyscan.models.sha256 is CPython's own).
 SMALL_JOBS_NEVER = {
     "click", "hashlib", "_hashlib", "yaml", "tempfile", "shutil", "httpx", "hyperscan", "sqlite3",
@@ -157,7 +292,9 @@ def test_builtin_sha256_is_hashlibs(size: int) -> None:
     assert fingerprint_of(data) == hashlib.sha256(data).hexdigest()
 
 
-def _imports(args: list[str], cwd: Path, tmp_path: Path) -> tuple[int, set[str]]:
+def _imports(
+    args: list[str], cwd: Path, tmp_path: Path, stdin: bytes = b""
+) -> tuple[int, set[str]]:
     out = tmp_path / "modules.json"
     code = (
         "import atexit, json, sys\n"
@@ -168,7 +305,9 @@ def _imports(args: list[str], cwd: Path, tmp_path: Path) -> tuple[int, set[str]]
     env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KEYSCAN_RULE_CACHE", None)
     for _ in range(2):  # the first run builds the rule cache (PyYAML)
-        proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, input=stdin
+        )
     return proc.returncode, set(json.loads(out.read_text()))
 
 
@@ -182,6 +321,15 @@ def test_small_jobs_never_import_click(tmp_path: Path) -> None:
     assert code == 1 and "keyscan.git.staged" in modules
     assert not SMALL_JOBS_NEVER & modules, sorted(SMALL_JOBS_NEVER & modules)
     code, modules = _imports(["git", "--range", "HEAD~2..HEAD", "."], repo.path, tmp_path)
+    assert code == 0 and "keyscan.git.history" in modules
+    assert not SMALL_JOBS_NEVER & modules, sorted(SMALL_JOBS_NEVER & modules)
+    # The pre-commit framework's hook (file names) and the pre-push hook.
+    code, modules = _imports(["hook", "pre-commit", "k.py", "f0.py"], repo.path, tmp_path)
+    assert code == 1 and "keyscan.sources.files" in modules
+    assert not SMALL_JOBS_NEVER & modules, sorted(SMALL_JOBS_NEVER & modules)
+    base, head = repo.git("rev-parse", "HEAD~2", "HEAD").split()
+    line = f"refs/heads/main {head} refs/heads/main {base}\n".encode()
+    code, modules = _imports(["hook", "pre-push"], repo.path, tmp_path, line)
     assert code == 0 and "keyscan.git.history" in modules
     assert not SMALL_JOBS_NEVER & modules, sorted(SMALL_JOBS_NEVER & modules)
     # Any other command line still gets click.

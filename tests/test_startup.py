@@ -3,6 +3,10 @@
 * The rule cache (keyscan.rules.RuleCache) spares a run PyYAML when the rule files did not
   change; a stale (other keyscan version, changed rule file), corrupt or tampered cache is
   rebuilt, never trusted; an unwritable one costs the cache, never the run.
+* The pattern cache (keyscan.rules.PatternCache) spares a warm run compiling the rules'
+  regular expressions: the patterns rebuilt from it are the ones ``re`` compiles (same
+  code); a stale, corrupt or tampered file, or an entry the engine refuses, is compiled by
+  ``re`` again and rewritten, never trusted.
 * ``keyscan hook pre-commit`` imports neither PyYAML (warm cache) nor the modules that only
   clones and archives need (tempfile, shutil and with them bz2, lzma, random).
 """
@@ -11,16 +15,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from keyscan.keygen import key
+from keyscan.models import Rule
 from keyscan.redaction import redact
-from keyscan.rules import CACHE_FORMAT, CACHE_NAME, RuleCache, load_rules
+from keyscan.rules import CACHE_FORMAT, CACHE_NAME, PatternCache, RuleCache, load_rules
 from keyscan.version import __version__
 from tests.git_helpers import Repo
 
@@ -179,6 +186,146 @@ def test_yaml_that_json_cannot_hold_is_not_cached(tmp_path: Path, extra: str) ->
     assert len(json.loads(path.read_text())["entries"]) == 1  # the built-in file only
 
 
+# The compiled patterns (keyscan.rules.PatternCache)
+
+
+def _patterns_file(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / PatternCache.file_name()
+
+
+def _rule_patterns(rules: list[Rule]) -> list[re.Pattern[bytes]]:
+    found: list[re.Pattern[bytes]] = []
+    for r in rules:
+        found += [r.regex, *r.allow, *r.deny_secret, *(p for p, _ in r.family_by_context)]
+    return found
+
+
+def _load_counting(
+    monkeypatch: pytest.MonkeyPatch, path: Path | bool, *extra: Path
+) -> tuple[list[Rule], int]:
+    """Rules loaded with the cache at ``path``, and how many patterns ``re`` compiled."""
+    import keyscan.rules as rules_module
+
+    calls = []
+    real = re.compile
+
+    def counting(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]:
+        calls.append(pattern)
+        return real(pattern, flags)
+
+    monkeypatch.setattr(rules_module.re, "compile", counting)
+    try:
+        return load_rules(extra_dirs=extra, cache_path=path), len(calls)
+    finally:
+        monkeypatch.setattr(rules_module.re, "compile", real)
+
+
+def test_warm_pattern_cache_compiles_nothing_and_gives_the_same_patterns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "rules"
+    mine.mkdir()
+    (mine / "a.yaml").write_text(USER_RULE.format(rid="mine.one"))
+    fresh, compiled = _load_counting(monkeypatch, False, mine)
+    assert compiled > 20
+    cold, _ = _load_counting(monkeypatch, _cache(tmp_path), mine)
+    warm, compiled = _load_counting(monkeypatch, _cache(tmp_path), mine)
+    assert compiled == 0  # every pattern came from the cache
+    assert fresh == cold == warm  # re.Pattern equality compares the engine's code too
+    for a, b in zip(_rule_patterns(fresh), _rule_patterns(warm), strict=True):
+        assert (a.pattern, a.flags, a.groups, a.groupindex) == (
+            b.pattern, b.flags, b.groups, b.groupindex
+        )  # fmt: skip
+        assert a == b
+    path = _patterns_file(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The patterns find what re's find (a planted key, through the command line's scanner).
+    from keyscan.api import Scanner
+
+    secret = key("project")
+    for rules in (fresh, warm):
+        found = Scanner(rules=rules).scan_text(f'K = "{secret}"\n').findings
+        assert [f.secret for f in found] == [secret]
+
+
+def _rewrite(path: Path, change: object) -> None:
+    """Apply ``change`` to the file's JSON and write it back with a valid checksum."""
+    from keyscan.models import sha256_hex
+
+    data = json.loads(path.read_bytes().partition(b"\n")[2])
+    change(data)  # type: ignore[operator]
+    text = json.dumps(data)
+    path.write_text(f"{sha256_hex(text.encode())}\n{text}")
+
+
+def _garbage_code(data: dict[str, Any]) -> None:
+    for parts in data["patterns"].values():
+        parts[1] = [17, 99999, 3] * 5  # code the engine refuses
+
+
+def _other_version(data: dict[str, Any]) -> None:
+    data["keyscan"] = "0.0.0-other"
+    for parts in data["patterns"].values():
+        parts[1] = [17, 99999, 3] * 5
+
+
+@pytest.mark.parametrize(
+    "damage", ["garbage code", "other keyscan version", "bad checksum", "truncated", "empty",
+               "not a list", "wrong types"],
+)  # fmt: skip
+def test_stale_corrupt_or_refused_pattern_cache_is_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    fresh, _ = _load_counting(monkeypatch, False)
+    _load_counting(monkeypatch, _cache(tmp_path))
+    path = _patterns_file(tmp_path)
+    if damage == "garbage code":
+        _rewrite(path, _garbage_code)
+    elif damage == "other keyscan version":
+        _rewrite(path, _other_version)
+    elif damage == "bad checksum":
+        raw = path.read_bytes()
+        path.write_bytes(b"0" * 64 + raw[64:])
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:500])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "not a list":
+        _rewrite(path, lambda d: d["patterns"].update({k: 7 for k in d["patterns"]}))
+    else:
+        _rewrite(path, lambda d: d["patterns"].update(
+            {k: ["0", v[1], v[2], v[3], v[4]] for k, v in d["patterns"].items()}))  # fmt: skip
+    again, compiled = _load_counting(monkeypatch, _cache(tmp_path))
+    assert compiled > 20  # not trusted: compiled by re
+    assert again == fresh
+    warm, compiled = _load_counting(monkeypatch, _cache(tmp_path))
+    assert compiled == 0 and warm == fresh  # and rewritten
+
+
+def test_no_pattern_cache_where_re_has_no_such_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another Python implementation (no ``_sre``): the rules load, compiled by re."""
+    fresh, _ = _load_counting(monkeypatch, False)
+
+    def missing() -> None:
+        raise ImportError("no _sre here")
+
+    monkeypatch.setattr(PatternCache, "_engine", staticmethod(missing))
+    loaded, compiled = _load_counting(monkeypatch, _cache(tmp_path))
+    assert loaded == fresh and compiled > 20
+    assert (tmp_path / "cache" / CACHE_NAME).is_file()
+    assert not list((tmp_path / "cache").glob("rules-patterns-*"))
+
+
+def test_pattern_cache_is_per_python_and_engine() -> None:
+    import _sre  # type: ignore[import-not-found]
+
+    name = PatternCache.file_name()
+    assert sys.implementation.cache_tag in name
+    assert str(_sre.MAGIC) in name and name.endswith(".json")
+
+
 # The pre-commit hook path: what it imports
 
 
@@ -197,6 +344,13 @@ HOOK_NEVER = {
     "keyscan.verify",
     "keyscan.formats.archives",
     "keyscan.regexlint",
+    # the staged scan has an entry of its own (keyscan.git.staged.scan_staged_repository)
+    "keyscan.git.history",
+    "keyscan.git.provenance",
+    "keyscan.git.scope",
+    # no .keyscan.yaml: the policy module (and datetime) is never imported
+    "keyscan.config",
+    "datetime",
 }
 
 
@@ -223,6 +377,28 @@ def test_hook_import_set(tmp_path: Path) -> None:
     modules = set(json.loads(out.read_text()))
     assert "keyscan.git.staged" in modules and "keyscan.detector" in modules
     assert not HOOK_NEVER & modules, sorted(HOOK_NEVER & modules)
+
+
+def test_hook_with_a_config_file_still_reads_it(tmp_path: Path) -> None:
+    """keyscan.config is imported only when there is a .keyscan.yaml: then it is applied
+    (an allow entry hides the staged key: exit 0) or refused with one line (exit 2)."""
+    repo = Repo(tmp_path / "repo")
+    secret = key("project")
+    repo.write("k.py", f'K = "{secret}"\n')
+    repo.git("add", "k.py")
+    env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    run = [sys.executable, "-m", "keyscan", "hook", "pre-commit"]
+    proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    (repo.path / ".keyscan.yaml").write_text(
+        "allow:\n  - path: k.py\n    reason: a test fixture\n"
+    )
+    proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (repo.path / ".keyscan.yaml").write_text("allow: [1, 2\n")
+    proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and ".keyscan.yaml" in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
 
 
 def test_hook_with_a_corrupt_cache_still_finds_the_key(tmp_path: Path) -> None:

@@ -16,29 +16,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 import click
 
 from keyscan.cli_common import RunContext, build_context, fail, scan_options
 from keyscan.commands.quick import NOTHING_STAGED as NOTHING_STAGED
-from keyscan.commands.quick import run_staged as _run_staged
-from keyscan.exitcodes import EXIT_CLEAN
-
-if TYPE_CHECKING:
-    from keyscan.git.plumbing import GitRepo
-    from keyscan.models import ScanResult
-
-
-def _run(repo: str, ctx: RunContext, advice: str, **kwargs: Any) -> NoReturn:
-    from keyscan.cli_common import finish, git_options
-    from keyscan.git.history import scan_repository
-
-    ctx.run.output.advice = advice
-    result = scan_repository(repo, git_options(ctx, **kwargs), ctx.rules)
-    sys.exit(finish(result, ctx.run))
+from keyscan.commands.quick import pre_commit_target, run_pre_commit, run_pre_push, run_revs
 
 
 @click.group()
@@ -64,8 +49,7 @@ def pre_commit(files: tuple[str, ...], repo: str, **params: Any) -> None:
 
     Nothing to scan (no FILE, nothing staged) is said, never reported as clean: inside a
     commit it exits 0, elsewhere (pre-commit run with pass_filenames: false) 2."""
-    if len(files) == 1 and os.path.isdir(files[0]):
-        repo, files = files[0], ()  # the older form: keyscan hook pre-commit REPO
+    files, repo = pre_commit_target(files, repo)  # also the older form: ... pre-commit REPO
     if os.environ.get("PRE_COMMIT_FROM_REF") and os.environ.get("PRE_COMMIT_TO_REF"):
         import tempfile
 
@@ -77,98 +61,9 @@ def pre_commit(files: tuple[str, ...], repo: str, **params: Any) -> None:
             # pre-commit names the remote only in its pre-push stage: commits being pushed;
             # otherwise a range in CI, commits already pushed.
             pushing = bool(os.environ.get("PRE_COMMIT_REMOTE_NAME"))
-            _run_revs(repo, ctx, revs, new_branch, "push" if pushing else "history")
-    ctx = build_context(params)
-    if files:
-        _run_files(repo, ctx, list(files))
-    _run_staged(repo, ctx)
-
-
-def _run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
-    """The files pre-commit passes, as they are in the work tree (pre-commit has stashed
-    what is not staged during a commit), plus the staged content of those whose index entry
-    differs from the file (a partly staged file when nothing was stashed): what would be
-    committed is scanned either way."""
-    from keyscan.cli_common import finish, git_options
-    from keyscan.commands.scan import scan_targets
-    from keyscan.git.history import scan_repository
-    from keyscan.git.plumbing import GitError, discover
-
-    ctx.run.output.advice = "commit"  # never committed: unstage or edit
-    result = scan_targets(files, ctx)
-    try:
-        git_repo = discover(repo)
-        differing = _index_differs(git_repo, files)
-    except GitError as exc:
-        fail(f"{exc.where}: {exc.message}")
-    if differing:
-        staged = scan_repository(repo, git_options(ctx, staged=True, paths=differing), ctx.rules)
-        _merge(result, staged)
-    sys.exit(finish(result, ctx.run))
-
-
-def _index_differs(repo: GitRepo, files: Sequence[str]) -> list[str]:
-    """Index paths of ``files`` whose index entry is not the file's content byte for byte."""
-    if repo.work_tree is None:
-        return []
-    top = os.path.realpath(repo.work_tree)
-    wanted: dict[str, str] = {}  # index path -> file
-    for name in files:
-        full = os.path.abspath(name)  # the folder resolved, not a symlink named last
-        rel = os.path.relpath(
-            os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full)), top
-        )
-        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
-            wanted[os.path.normpath(rel).replace(os.sep, "/")] = name
-    if not wanted:
-        return []
-    proc = repo.run("ls-files", "-s", "-z", keep_index=True)
-    differing: list[str] = []
-    for entry in proc.stdout.split(b"\0"):
-        meta, _, raw = entry.partition(b"\t")
-        path = raw.decode("utf-8", "surrogateescape")
-        parts = meta.split()
-        if path in wanted and len(parts) == 3 and _blob_id(wanted[path], parts[1]) != parts[1]:
-            differing.append(path)
-    return differing
-
-
-def _blob_id(path: str, like: bytes) -> bytes | None:
-    """git's blob id of a file's bytes (hashed here: no clean filter of the repository runs),
-    with the hash of ``like`` (SHA-1 or SHA-256 ids)."""
-    import hashlib
-
-    algo = "sha256" if len(like) == 64 else "sha1"
-    try:
-        if os.path.islink(path):
-            data = os.fsencode(os.readlink(path))
-            digest = hashlib.new(algo, b"blob %d\0" % len(data) + data)
-        else:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                digest = hashlib.new(algo, b"blob %d\0" % size)
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest().encode()
-
-
-def _merge(into: ScanResult, part: ScanResult) -> None:
-    """Add ``part``'s findings (one finding per key: locations joined), errors and counts."""
-    by_key = {f.fingerprint: f for f in into.findings}
-    for f in part.findings:
-        known = by_key.get(f.fingerprint)
-        if known is None:
-            into.findings.append(f)
-            by_key[f.fingerprint] = f
-        else:
-            known.locations.extend(f.locations)
-    into.errors.extend(part.errors)
-    into.warnings.extend(part.warnings)
-    into.files += part.files
-    into.bytes += part.bytes
-    into.duration += part.duration
+            run_revs(repo, ctx, revs, new_branch, "push" if pushing else "history")
+    # The body the click-free door runs too (keyscan.commands.quick).
+    run_pre_commit(files, repo, params)
 
 
 def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContext:
@@ -194,35 +89,8 @@ def _range_context(repo: str, params: dict[str, Any], folder: Path) -> RunContex
 def pre_push(repo: str, **params: Any) -> None:
     """Scan the commits being pushed (the range from pre-commit or git, new branches minus
     what the remotes hold)."""
-    from keyscan.git.scope import push_scope
-
-    ctx = build_context(params)
-    env = dict(os.environ)
-    lines: list[str] = []
-    from_framework = "PRE_COMMIT_TO_REF" in env or "PRE_COMMIT_ORIGIN" in env
-    if not from_framework and not sys.stdin.isatty():
-        lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
-    try:
-        revs, new_branch = push_scope(env, lines)
-    except ValueError as exc:
-        fail(str(exc))
-    _run_revs(repo, ctx, revs, new_branch, "push")
-
-
-def _run_revs(
-    repo: str, ctx: RunContext, revs: list[str], new_branch: bool, advice: str
-) -> NoReturn:
-    """Scan ``revs`` (``A..B`` or tips), minus what the remotes hold for a new branch."""
-    from keyscan.git.plumbing import GitError, discover
-    from keyscan.git.scope import push_plan
-
-    if not revs:
-        sys.exit(EXIT_CLEAN)  # only deletions
-    try:
-        checked, exclude = push_plan(discover(repo), revs, new_branch)
-    except GitError as exc:
-        fail(f"{exc.where}: {exc.message}")
-    _run(repo, ctx, advice, scope=checked, exclude_commits=exclude)
+    # The body the click-free door runs too (keyscan.commands.quick).
+    run_pre_push(repo, params)
 
 
 @hook.command("pre-receive")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -82,6 +83,11 @@ _DROP_ENV = frozenset({
     "GIT_SSH_COMMAND_UNSAFE",
     "GIT_EDITOR",
     "GIT_SEQUENCE_EDITOR",
+    # How git reads pathspecs: keyscan's own (``:(literal)`` names) mean what they say.
+    "GIT_LITERAL_PATHSPECS",
+    "GIT_GLOB_PATHSPECS",
+    "GIT_NOGLOB_PATHSPECS",
+    "GIT_ICASE_PATHSPECS",
 })  # fmt: skip
 _DROP_ENV_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 
@@ -212,19 +218,27 @@ class Watchdog:
         procs: Sequence[subprocess.Popen[bytes]],
         timeout: float | None = None,
         extra_progress: Callable[[], int] | None = None,
+        thread: bool = True,
     ) -> None:
+        """``thread=False``: no thread of its own; the reader calls :meth:`tick` every
+        ``interval`` seconds it waits (``_read_to_end``: a small job's git command then
+        costs no thread start, several milliseconds on a loaded machine)."""
         self.what = what
         self.where = where
         self.procs = list(procs)
         self.timeout = git_timeout() if timeout is None else timeout
+        self.interval = max(0.05, min(1.0, self.timeout / 4))
         self.extra_progress = extra_progress
         self.busy: Callable[[], bool] | None = None
         self.waiting = 0  # blocking calls in progress (one thread uses a watchdog)
         self.progress = 0  # blocking calls answered
         self.fired = False
+        self._idle = 0.0
+        self._last: tuple[int, int, int] | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="keyscan-git-watch")
-        self._thread.start()
+        if thread:
+            watch = threading.Thread(target=self._run, daemon=True, name="keyscan-git-watch")
+            watch.start()
 
     def enter(self) -> None:
         self.waiting += 1
@@ -253,26 +267,31 @@ class Watchdog:
         return self.progress, cpu, extra
 
     def _run(self) -> None:
-        interval = max(0.05, min(1.0, self.timeout / 4))
-        idle = 0.0
-        last: tuple[int, int, int] | None = None
-        while not self._stop.wait(interval):
-            if all(p.poll() is not None for p in self.procs):
+        while not self._stop.wait(self.interval):
+            if self.tick():
                 return
-            try:
-                mark = self._mark()
-            except OSError:  # pragma: no cover - a process vanished between two reads
-                continue
-            waiting = self.waiting > 0 and (self.busy is None or self.busy())
-            if not waiting or mark != last:
-                idle, last = 0.0, mark
-                continue
-            idle += interval
-            if idle >= self.timeout:
-                self.fired = True
-                for p in self.procs:
-                    _kill_tree(p.pid)
-                return
+
+    def tick(self) -> bool:
+        """One look, ``interval`` seconds after the last: git is killed once it has made no
+        progress for ``timeout`` seconds while waited on. True: nothing left to watch (every
+        process ended, or the watchdog fired)."""
+        if all(p.poll() is not None for p in self.procs):
+            return True
+        try:
+            mark = self._mark()
+        except OSError:  # pragma: no cover - a process vanished between two reads
+            return False
+        waiting = self.waiting > 0 and (self.busy is None or self.busy())
+        if not waiting or mark != self._last:
+            self._idle, self._last = 0.0, mark
+            return False
+        self._idle += self.interval
+        if self._idle >= self.timeout:
+            self.fired = True
+            for p in self.procs:
+                _kill_tree(p.pid)
+            return True
+        return False
 
 
 def _children(pid: int) -> list[int]:
@@ -398,6 +417,7 @@ def _start(
     also: Sequence[subprocess.Popen[bytes]] = (),
     extra_progress: Callable[[], int] | None = None,
     group: bool = False,
+    watch_thread: bool = True,
 ) -> GitProcess:
     proc = GitProcess(
         argv,
@@ -412,9 +432,40 @@ def _start(
     _RUNNING.add(proc)
     assert proc.stdout is not None
     _grow_pipe(proc.stdout.fileno())
-    proc.watchdog = Watchdog(what, where, [proc, *also], extra_progress=extra_progress)
+    proc.watchdog = Watchdog(
+        what, where, [proc, *also], extra_progress=extra_progress, thread=watch_thread
+    )
     proc.stdout = cast(IO[bytes], _Watched(proc.stdout, proc.watchdog))
     return proc
+
+
+# Where poll() waits on a pipe (POSIX), run_git's watchdog needs no thread.
+_POLL = hasattr(select, "poll")
+
+
+def _read_to_end(raw: IO[bytes], wd: Watchdog) -> bytes:
+    """All of a git process's stdout (nothing read from ``raw`` before), the watchdog
+    looking in this thread whenever a wait lasts ``wd.interval``: the same deadline on being
+    stuck as its thread keeps, without starting one."""
+    fd = raw.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    chunks: list[bytes] = []
+    wd.enter()
+    try:
+        while True:
+            if not poller.poll(wd.interval * 1000):
+                wd.tick()  # stuck too long: git is killed, its pipe ends
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wd.progress += 1
+    finally:
+        wd.leave()
+    wd.check()
+    return b"".join(chunks)
 
 
 def run_git(
@@ -440,6 +491,7 @@ def run_git(
             argv, what, where, cwd=cwd, env=env,
             stdin=subprocess.PIPE if input is not None else None, stderr=errlog,
             extra_progress=lambda: os.fstat(err_fd).st_size, group=group,
+            watch_thread=not _POLL,
         )  # fmt: skip
         feeder: threading.Thread | None = None
         if input is not None:
@@ -447,7 +499,10 @@ def run_git(
             feeder.start()
         assert proc.stdout is not None
         try:
-            out = proc.stdout.read()
+            if _POLL:
+                out = _read_to_end(cast(_Watched, proc.stdout).raw, proc.watchdog)
+            else:
+                out = proc.stdout.read()
         except BaseException:  # interrupted (or the watchdog fired): stop git before waiting
             if group:
                 with contextlib.suppress(OSError):

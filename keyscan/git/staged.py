@@ -21,12 +21,39 @@ from keyscan.content import scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, aggregate, is_binary
 from keyscan.git.options import GitScanOptions, excluded
-from keyscan.git.plumbing import GitError, GitRepo, ObjectReader, lines_of
-from keyscan.git.scope import head_commit
+from keyscan.git.plumbing import GitError, GitRepo, ObjectReader, discover, lines_of
 from keyscan.models import Location, Rule, ScanError, ScanResult
 from keyscan.sources.files import name_hits
 
 EMPTY_TREE_SHA1 = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def scan_staged_repository(
+    target: str, options: GitScanOptions, rules: Sequence[Rule]
+) -> ScanResult:
+    """``keyscan.git.history.scan_repository`` for a staged scan (``options.staged``), without
+    the history machinery (the hook's path imports neither the history walk, provenance nor
+    scopes): the same result, errors in ``result.errors``."""
+    import time
+
+    from keyscan.git.remote import is_url, public_url
+
+    started = time.perf_counter()
+    shown = public_url(target)
+    result = ScanResult(kind="staged", targets=[shown])
+    try:
+        if is_url(target):
+            raise GitError(target, "--staged needs a local repository")
+        scan_staged(discover(target), options, rules, result)
+    except GitError as exc:
+        where, message = exc.where, exc.message
+        if shown != target:
+            where, message = where.replace(target, shown), message.replace(target, shown)
+        result.errors.append(ScanError(where, message))
+    except OSError as exc:  # cannot start git, no more processes, disk full...
+        result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
+    result.duration = time.perf_counter() - started
+    return result
 
 
 def scan_staged(
@@ -37,7 +64,12 @@ def scan_staged(
     Works before the first commit. Plain plumbing only: no GitPython, no hooks."""
     if repo.bare:
         raise GitError(repo.git_dir, "--staged needs a work tree (this repository is bare)")
-    head = head_commit(repo)
+    if repo.head_known:  # discover's rev-parse answered it: no scope machinery to import
+        head = repo.head
+    else:
+        from keyscan.git.scope import head_commit
+
+        head = head_commit(repo)
     base = head if head is not None else _empty_tree(repo)
     proc = repo.run(
         "diff-index", "--cached", "--raw", "-z", "--no-renames", "--no-abbrev",
@@ -120,7 +152,7 @@ LOOSE_MAX_BYTES = 64 * 1024 * 1024
 _OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 
 
-def _hash_function(oid: str) -> Callable[[bytes], Any]:
+def hash_function(oid: str) -> Callable[[bytes], Any]:
     """SHA-1 or SHA-256 (by the id's length), CPython's built-in one where there is one."""
     if len(oid) == 64:
         from keyscan.models import sha256
@@ -183,7 +215,7 @@ def read_loose(git_dir: str, oid: str) -> bytes | None:
             return None  # git says what is wrong with it
     except (zlib.error, ValueError):
         return None
-    digest = _hash_function(oid)(head[: end + 1])
+    digest = hash_function(oid)(head[: end + 1])
     digest.update(body)
     return body if digest.hexdigest() == oid else None
 
