@@ -301,15 +301,18 @@ class RuleCache:
         self.dirty = True
 
     def save(self) -> None:
-        """Write the entries this load used (so the cache never grows), if anything changed."""
-        if self.path is None or not (self.dirty or set(self.entries) != self.used):
+        """Write the cache if this load added to it: the entries it used, then those earlier
+        loads left, up to ``RULE_CACHE_KEEP`` (so that hooks in repositories with rule files
+        of their own do not rebuild each other's entries, and the cache stays bounded)."""
+        if self.path is None or not self.dirty:
             return
         import json
 
         from keyscan.privatefile import private_dir, write_private
         from keyscan.version import __version__
 
-        entries = {d: self.entries[d] for d in sorted(self.used)}
+        kept = sorted(self.used) + [d for d in self.entries if d not in self.used]
+        entries = {d: self.entries[d] for d in kept[:RULE_CACHE_KEEP]}
         data = {
             "format": CACHE_FORMAT,
             "keyscan": __version__,
@@ -325,6 +328,10 @@ class RuleCache:
 
 # A rule cache larger than this is ignored (and rebuilt).
 RULES_CACHE_MAX_BYTES = 16 * 1024 * 1024
+# How many rule files (by content) the rule cache keeps, and how many compiled patterns the
+# pattern cache keeps: those the last load used first, then what earlier loads left.
+RULE_CACHE_KEEP = 16
+PATTERN_CACHE_KEEP = 1024
 
 
 class PatternCache:
@@ -334,9 +341,9 @@ class PatternCache:
     Python cannot keep a compiled pattern between runs, but what ``re`` hands to its C
     engine (``_sre.compile``: the pattern's code, a list of integers, and its groups) can be
     kept: one JSON file per Python and engine version (``file_name``), a line with the
-    SHA-256 of the rest, then the entries of the patterns the last load used (so it never
-    grows), keyed by flags and pattern text. A pattern missing from the cache is compiled
-    by ``re`` as always and its code recorded only if rebuilding it from that code gives the
+    SHA-256 of the rest, then the entries of the patterns the last load used and those
+    earlier loads left (bounded: ``PATTERN_CACHE_KEEP``), keyed by flags and pattern text.
+    A pattern missing from the cache is compiled by ``re`` as always and its code recorded only if rebuilding it from that code gives the
     same pattern (flags, groups). A file that cannot be read, fails its checksum or comes
     from another keyscan version is ignored and rebuilt; an entry that the engine refuses
     (it validates the code) is compiled by ``re``. Written 0600 like the rule cache; it
@@ -456,21 +463,29 @@ class PatternCache:
             return None
         again = self._build(pattern, parts)
         if again is None or (again.flags, again.groups, again.groupindex) != (
-            compiled.flags, compiled.groups, compiled.groupindex
+            compiled.flags,
+            compiled.groups,
+            compiled.groupindex,
         ):
             return None
         return parts
 
     def save(self) -> None:
-        """Write the entries this load used, if anything changed."""
-        if not (self.dirty or set(self.entries) != set(self.used)):
+        """Write the cache if this load compiled something new: the patterns it used, then
+        those earlier loads left, up to ``PATTERN_CACHE_KEEP``."""
+        if not self.dirty:
             return
         import json
 
         from keyscan.privatefile import private_dir, write_private
         from keyscan.version import __version__
 
-        data = {"format": self.FORMAT, "keyscan": __version__, "patterns": self.used}
+        patterns = dict(self.used)
+        for key, parts in self.entries.items():
+            if len(patterns) >= PATTERN_CACHE_KEEP:
+                break
+            patterns.setdefault(key, parts)
+        data = {"format": self.FORMAT, "keyscan": __version__, "patterns": patterns}
         text = json.dumps(data, separators=(",", ":"))
         try:
             private_dir(self.path.parent)
@@ -533,9 +548,7 @@ def load_file(
     return [parse_rule(raw, source, file_allow, file_deny, patterns) for raw in doc["rules"]]
 
 
-def _check_linear(
-    rule: Rule, path: Path, verdicts: dict[tuple[bytes, int], str | None]
-) -> None:
+def _check_linear(rule: Rule, path: Path, verdicts: dict[tuple[bytes, int], str | None]) -> None:
     """Raise RuleError if one of the rule's patterns is not linear (one line: file, rule,
     which pattern, why)."""
     from keyscan.regexlint import check_linear

@@ -102,8 +102,76 @@ def test_changed_rule_file_is_read_again(tmp_path: Path) -> None:
     (mine / "a.yaml").write_text(USER_RULE.format(rid="mine.two"))
     ids = _ids(path, mine)
     assert "mine.two" in ids and "mine.one" not in ids
-    # The cache keeps only what the last load used: it never grows without bound.
-    assert len(json.loads(path.read_text())["entries"]) == 2  # the built-in file and a.yaml
+    # The cache keeps what this load used first, then what earlier loads left (bounded).
+    entries = list(json.loads(path.read_text())["entries"])
+    assert len(entries) == 3  # the built-in file, a.yaml now, a.yaml before
+
+
+def _parses_and_compiles(
+    monkeypatch: pytest.MonkeyPatch, path: Path, *extra: Path
+) -> tuple[list[str], int, int]:
+    """Rule ids loaded with the cache at ``path``; how many files were parsed from YAML and
+    how many patterns re compiled."""
+    import keyscan.rules as rules_module
+
+    parsed: list[str] = []
+    real_parse = rules_module._parse_yaml
+
+    def parse(text: str, source: str) -> Any:
+        parsed.append(source)
+        return real_parse(text, source)
+
+    monkeypatch.setattr(rules_module, "_parse_yaml", parse)
+    try:
+        rules, compiled = _load_counting(monkeypatch, path, *extra)
+    finally:
+        monkeypatch.setattr(rules_module, "_parse_yaml", real_parse)
+    return [r.id for r in rules], len(parsed), compiled
+
+
+def test_repositories_with_rules_of_their_own_keep_each_others_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hooks in two repositories, each with a rule folder of its own, run in turn: after one
+    run each, neither parses YAML nor compiles a pattern again (the cache kept both)."""
+    path = _cache(tmp_path)
+    folders = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "r.yaml").write_text(
+            USER_RULE.format(rid=f"mine.{name}").replace("zz", f"q{name}")
+        )
+        folders.append(folder)
+    for folder in folders:
+        _parses_and_compiles(monkeypatch, path, folder)  # cold, once each
+    for _ in range(2):
+        for folder, name in zip(folders, ("one", "two"), strict=True):
+            ids, parsed, compiled = _parses_and_compiles(monkeypatch, path, folder)
+            assert f"mine.{name}" in ids
+            assert (parsed, compiled) == (0, 0)
+
+
+def test_rule_and_pattern_caches_stay_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyscan.rules as rules_module
+
+    path = _cache(tmp_path)
+    builtin = len({(p.pattern, p.flags) for p in _rule_patterns(load_rules(cache_path=False))})
+    keep = builtin + 3  # the built-in patterns, one of this load's, two left from earlier
+    monkeypatch.setattr(rules_module, "RULE_CACHE_KEEP", 4)
+    monkeypatch.setattr(rules_module, "PATTERN_CACHE_KEEP", keep)
+    for n in range(8):
+        folder = tmp_path / f"f{n}"
+        folder.mkdir()
+        (folder / "r.yaml").write_text(USER_RULE.format(rid=f"mine.n{n}").replace("zz", f"w{n}x"))
+        _parses_and_compiles(monkeypatch, path, folder)
+    entries = json.loads(path.read_text())["entries"]
+    patterns = json.loads(_patterns_file(tmp_path).read_bytes().partition(b"\n")[2])["patterns"]
+    assert len(entries) == 4 and len(patterns) == keep
+    # The last load's own are kept: it is warm.
+    assert _parses_and_compiles(monkeypatch, path, folder)[1:] == (0, 0)
 
 
 def _poisoned(path: Path, version: str, valid_checksum: bool) -> None:
@@ -390,9 +458,7 @@ def test_hook_with_a_config_file_still_reads_it(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "keyscan", "hook", "pre-commit"]
     proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
     assert proc.returncode == 1, proc.stderr
-    (repo.path / ".keyscan.yaml").write_text(
-        "allow:\n  - path: k.py\n    reason: a test fixture\n"
-    )
+    (repo.path / ".keyscan.yaml").write_text("allow:\n  - path: k.py\n    reason: a test fixture\n")
     proc = subprocess.run(run, cwd=repo.path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (repo.path / ".keyscan.yaml").write_text("allow: [1, 2\n")
