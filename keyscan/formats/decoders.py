@@ -47,9 +47,9 @@ import binascii
 import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from keyscan.openai_facts import MARKER_BYTES
+from keyscan.records import dataclass
 
 # The base64 text of the key marker at each of the 3 byte alignments, with how far the
 # needle starts after the beginning of its 4-character group (which fixes the alignment of
