@@ -204,7 +204,14 @@ def _hook_modules(
     out = tmp_path / "modules.json"
     code = (
         "import atexit, json, sys\n"
-        f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+        "def modules():\n"
+        "    lazy = sorted(\n"
+        "        f'{m.__name__}.{k}' for m in list(sys.modules.values())\n"
+        "        if getattr(m, '__name__', '').startswith('keyscan')\n"
+        "        for k, v in vars(m).items() if type(v).__name__ == '_LazyPattern'\n"
+        "    )\n"
+        "    return sorted(sys.modules) + ['lazy:' + name for name in lazy]\n"
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(modules())))\n"
         "from keyscan.cli import main\n"
         "main(['hook', 'pre-commit'])\n"
     )
@@ -222,6 +229,61 @@ def test_clean_hook_run_never_imports_dataclasses(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "keyscan.git.staged" in modules and "keyscan.models" in modules
     assert not CLEAN_HOOK_NEVER & modules, sorted(CLEAN_HOOK_NEVER & modules)
+
+
+# Compiled on first use (keyscan.lazypattern): a clean hook run needs none of them.
+CLEAN_HOOK_NEVER_COMPILES = {
+    "keyscan.formats.decoders._PERCENT_TRIGGER",
+    "keyscan.formats.decoders._B64_RUN",
+    "keyscan.formats.decoders._HEX_TRIGGER",
+    "keyscan.formats.decoders._QP_SOFT_BREAK",
+    "keyscan.openai_facts.AZURE_HOST",
+    "keyscan.openai_facts._AZURE_MENTION",
+    "keyscan.terminal._UNSAFE",
+}
+
+
+def test_clean_hook_run_compiles_no_pattern_it_does_not_use(tmp_path: Path) -> None:
+    proc, modules = _hook_modules(tmp_path, "def f(x):\n    return x + 1\n" * 50)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lazy = {name.removeprefix("lazy:") for name in modules if name.startswith("lazy:")}
+    assert lazy >= CLEAN_HOOK_NEVER_COMPILES, sorted(CLEAN_HOOK_NEVER_COMPILES - lazy)
+
+
+def test_lazy_patterns_are_bound_to_their_names() -> None:
+    """Every stand-in names the global it is bound to (else the compiled pattern would land
+    elsewhere), compiles to ``re.compile``'s pattern and then replaces itself."""
+    code = textwrap.dedent(
+        """
+        import re, sys
+        import keyscan.formats.decoders, keyscan.openai_facts, keyscan.terminal
+        from keyscan.lazypattern import _LazyPattern
+        n = 0
+        for m in (keyscan.formats.decoders, keyscan.openai_facts, keyscan.terminal):
+            for name, value in list(vars(m).items()):
+                if isinstance(value, _LazyPattern):
+                    assert value._name == name, (m.__name__, name)
+                    compiled = value.compiled()
+                    assert vars(m)[name] is compiled and isinstance(compiled, re.Pattern)
+                    assert compiled is re.compile(value._pattern, value._flags)
+                    assert value.pattern == compiled.pattern and value.search is not None
+                    n += 1
+        print(n)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(out) == 20
+
+
+def test_a_replaced_pattern_is_not_overwritten_by_its_stand_in() -> None:
+    from keyscan.lazypattern import lazy_compile
+
+    namespace: dict[str, Any] = {}
+    namespace["P"] = stand_in = lazy_compile(namespace, "P", rb"a+")
+    namespace["P"] = "patched"
+    assert stand_in.fullmatch(b"aaa") is not None and namespace["P"] == "patched"
 
 
 def test_hook_run_with_a_key_still_reports_it(tmp_path: Path) -> None:
