@@ -149,6 +149,34 @@ def test_record_is_the_dataclass_of_its_body(cls: type) -> None:
     assert pickle.loads(pickle.dumps(a)) == a
 
 
+def test_records_code_is_generated_from_the_records() -> None:
+    """keyscan/_records_code.py holds the methods of exactly these classes: regenerate it
+    (``python -c 'import sys, tests.test_import_cost as t, keyscan.records as r;
+    sys.stdout.write(r.generated_module(t.RECORD_CLASSES))' > keyscan/_records_code.py``)
+    after changing a record's fields."""
+    path = Path(records.__file__).with_name("_records_code.py")
+    assert path.read_text(encoding="utf-8") == records.generated_module(RECORD_CLASSES)
+
+
+@pytest.mark.parametrize("cls", RECORD_CLASSES, ids=lambda c: c.__qualname__)
+def test_record_methods_come_byte_compiled(cls: type) -> None:
+    record = records._RECORDS[cls]
+    record.build()
+    assert record.precompiled
+    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+
+
+def test_a_changed_record_is_compiled_at_run_time() -> None:
+    @records.dataclass(frozen=True)
+    class Changed:
+        a: int
+        b: list[int] = records.field(default_factory=list)
+
+    one = Changed(1)
+    assert not records._RECORDS[Changed].precompiled and one == Changed(1, [])
+    assert repr(one).endswith("Changed(a=1, b=[])")
+
+
 def test_records_keep_post_init_factories_and_positional_order() -> None:
     assert Verification("live").status.is_live  # type: ignore[arg-type]
     a, b = ScanResult("files", []), ScanResult("files", [])
