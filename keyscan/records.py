@@ -165,6 +165,10 @@ class _Record:
             made = {}
             exec(source, globs, made)
         made["__repr__"] = _recursive_repr(made["__repr__"])
+        made["__init__"].__annotations__ = {
+            **{name: self.annotations[name] for name in self.fields},
+            "return": None,
+        }
         for name in ("__init__", "__repr__", "__eq__", "__hash__"):
             stub = _STUBS.get((cls, name))
             if stub is not None and cls.__dict__.get(name) is stub:
@@ -305,14 +309,24 @@ class _LazyDataclassAttribute:
         return cls.__dict__[self.name]
 
 
-def _stub(cls: type, name: str) -> Any:
-    def stub(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _RECORDS[cls].build()
-        return getattr(cls, name)(self, *args, **kwargs)
+class _Stub:
+    """A method not built yet: whatever asks for it (a call through the type's slot,
+    ``cls.__init__``, ``inspect.signature(cls)``) gets the built method, so the stub itself
+    is never seen."""
 
-    stub.__name__ = name
-    stub.__qualname__ = f"{cls.__qualname__}.{name}"
-    _STUBS[(cls, name)] = stub
+    __slots__ = ("cls", "name")
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.cls = cls
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        _RECORDS[self.cls].build()
+        return self.cls.__dict__[self.name].__get__(instance, owner)
+
+
+def _stub(cls: type, name: str) -> Any:
+    stub = _STUBS[(cls, name)] = _Stub(cls, name)
     return stub
 
 

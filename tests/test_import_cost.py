@@ -115,6 +115,8 @@ def test_record_is_the_dataclass_of_its_body(cls: type) -> None:
     assert repr(vars(cls)["__dataclass_params__"]) == repr(vars(twin)["__dataclass_params__"])
     assert cls.__match_args__ == twin.__match_args__  # type: ignore[attr-defined]
     assert cls.__doc__ == twin.__doc__
+    assert str(inspect.signature(cls)) == str(inspect.signature(twin))
+    assert cls.__init__.__annotations__ == twin.__init__.__annotations__  # type: ignore[misc]
     assert (cls.__hash__ is None) == (twin.__hash__ is None)
     params = vars(twin)["__dataclass_params__"]
 
@@ -147,6 +149,26 @@ def test_record_is_the_dataclass_of_its_body(cls: type) -> None:
             hash(a)
     assert copy.copy(a) == a and copy.deepcopy(a) == a
     assert pickle.loads(pickle.dumps(a)) == a
+
+
+def test_signature_of_a_record_not_built_yet() -> None:
+    """Asking for a method (inspect.signature, cls.__init__) builds the methods: the stub is
+    never seen."""
+    code = textwrap.dedent(
+        """
+        import inspect
+        from keyscan import records
+        from keyscan.models import Finding
+        assert not records._RECORDS[Finding].built
+        print(inspect.signature(Finding))
+        assert records._RECORDS[Finding].built
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("(rule_id: 'str', family: 'str', confidence: 'Confidence'")
+    assert out.rstrip().endswith("more_allowed: 'int' = 0) -> None")
 
 
 def test_records_code_is_generated_from_the_records() -> None:
