@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
@@ -13,6 +12,7 @@ from keyscan.content import ContentOptions
 from keyscan.exitcodes import EXIT_CLEAN, EXIT_ERROR, for_result
 from keyscan.models import Confidence, Finding, Rule, ScanResult
 from keyscan.pipeline import RunOptions
+from keyscan.records import dataclass, field
 from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO
 
 from keyscan.detector import MAX_MATCH_SPAN, Detector, resolve_overlaps
 from keyscan.findings import Hit, HitSink, hits_from_matches, is_binary
 from keyscan.formats import archive_kind, decoders, is_notebook, is_pdf
 from keyscan.models import Confidence, Location, Match, Rule, ScanError
+from keyscan.records import dataclass, replace
 
 if TYPE_CHECKING:
     from keyscan.formats.archives import Rescan

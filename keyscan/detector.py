@@ -328,31 +328,66 @@ def keyword_plan(
     return _HyperscanPlan(hs, keywords)
 
 
+class _Derived:
+    """What a Detector derives from its rules (keywords, filter segments, reaches, the
+    pure-Python keyword plan), none of it changed by scanning. The last rules' are kept, so
+    that a second detector over the same rule objects (the metadata redactor's, after the
+    scan's) shares them instead of deriving them again."""
+
+    __slots__ = ("filters", "keywords", "plan", "reach", "rules")
+    _last: _Derived | None = None
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        keywords = {(k, r.keywords_ignore_case) for r in rules for k in r.keywords}
+        # The decoders' gate needles ride along in the same pass (free with Hyperscan): their
+        # offsets count among the keyword offsets scan_keyed returns.
+        self.keywords = sorted(
+            keywords
+            | {(n, False) for n in GATE_NEEDLES}
+            | {(n, True) for n in GATE_NEEDLES_FOLDED}
+        )
+        self.filters = _filter_segments(rules)
+        self.reach = {id(r): _reach(r) for r in rules}
+        self.plan: _KeywordPlan | None = None
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...]) -> _Derived:
+        last = _Derived._last
+        if (
+            last is not None
+            and len(last.rules) == len(rules)
+            and all(a is b for a, b in zip(last.rules, rules, strict=True))  # kept alive
+        ):
+            return last
+        derived = _Derived._last = cls(rules)
+        return derived
+
+    def pure_plan(self) -> _KeywordPlan:
+        if self.plan is None:
+            self.plan = _KeywordPlan(self.keywords)
+        return self.plan
+
+
 class Detector:
     """Runs a fixed set of rules over byte buffers. Stateless apart from its rules."""
 
     def __init__(self, rules: Sequence[Rule], accelerate: bool | None = None) -> None:
         self.rules = tuple(rules)
-        keywords = {(k, r.keywords_ignore_case) for r in self.rules for k in r.keywords}
-        # The decoders' gate needles ride along in the same pass (free with Hyperscan): their
-        # offsets count among the keyword offsets scan_keyed returns.
-        self._keywords = sorted(
-            keywords
-            | {(n, False) for n in GATE_NEEDLES}
-            | {(n, True) for n in GATE_NEEDLES_FOLDED}
-        )
+        derived = _Derived.of(self.rules)
+        self._keywords = derived.keywords
         self._accelerate = accelerate
         # Hyperscan costs ~10 ms to import and compile: a pre-commit run over a few small
         # files is faster without it. The pure-Python plan serves until the scan has seen
         # ACCELERATE_AFTER bytes (or is asked for Hyperscan), then Hyperscan takes over.
         self._plan: _KeywordPlan | _HyperscanPlan = (
             keyword_plan(self._keywords, accelerate)
-            if accelerate is not None
-            else _KeywordPlan(self._keywords)
+            if accelerate  # True; None: auto, below
+            else derived.pure_plan()
         )
         self._seen = 0
-        self._filters = _filter_segments(self.rules)
-        self._reach = {id(r): _reach(r) for r in self.rules}
+        self._filters = derived.filters
+        self._reach = derived.reach
 
     def _plan_for(self, data: bytes) -> _KeywordPlan | _HyperscanPlan:
         if self._accelerate is None and isinstance(self._plan, _KeywordPlan):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from keyscan.models import Confidence, Finding, Location, Match, fingerprint_of, redact
+from keyscan.records import dataclass, field
 
 # Comments that suppress a finding on their own line. gitleaks' and detect-secrets' spellings
 # are honoured so that users can migrate without touching their code.

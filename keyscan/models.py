@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any
+
+from keyscan.records import dataclass, field
 
 
 def _sha256_function() -> Callable[[bytes], Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from keyscan.lazypattern import lazy_compile
+
 # The base64 text of the bytes "OpenAI", between the two random halves of every OpenAI key
 # seen in public (not a promise: a low-confidence rule covers marker-less keys).
 MARKER = "T3BlbkFJ"
@@ -177,7 +179,8 @@ def is_codex_auth_json(data: bytes) -> bool:
 # (sovereign clouds: ``.azure.us``, ``.azure.cn``). keyscan checks it (``--verify-azure``) only
 # against such a host, found in the key's own context: exact suffix match on the parsed host
 # name, https only, no port, no userinfo, ASCII only (no IP literal can match).
-AZURE_HOST = re.compile(
+AZURE_HOST = lazy_compile(
+    globals(), "AZURE_HOST",
     r"(?P<resource>[a-z0-9][a-z0-9-]{1,62})\.(?:openai|cognitiveservices)\.azure\.(?:com|us|cn)",
     re.ASCII,
 )
@@ -196,8 +199,10 @@ AZURE_REVOKE_HELP = (
     "the second key)"
 )
 
-_AZURE_MENTION = re.compile(rb"\.(?:openai|cognitiveservices)\.azure\.", re.IGNORECASE)
-_HOST_BYTE = re.compile(rb"[A-Za-z0-9.-]")
+_AZURE_MENTION = lazy_compile(
+    globals(), "_AZURE_MENTION", rb"\.(?:openai|cognitiveservices)\.azure\.", re.IGNORECASE
+)
+_HOST_BYTE = lazy_compile(globals(), "_HOST_BYTE", rb"[A-Za-z0-9.-]")
 # What may stand right before a bare host name (``Host: x``, ``"x"``, ``=x``...) or right
 # after any host name (end of the URL): anything else (``@``, ``:`` then a port, ``/`` of a
 # path before it, ``\``, ``%``, a non-ASCII lookalike) refuses the candidate.

@@ -9,10 +9,10 @@ turns the result into an exit code; the Python API (``keyscan.api.triage``) retu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from keyscan.models import Confidence, Finding, Rule, ScanResult
+from keyscan.records import dataclass, field
 from keyscan.report.options import OutputOptions
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 
+from keyscan.lazypattern import lazy_compile
+
 # C0/C1 controls (ANSI escapes, CR, BS...), bidi controls that reorder what is shown, line
 # and paragraph separators, and lone surrogates (bytes of a name that is not UTF-8).
-_UNSAFE = re.compile(
+_UNSAFE = lazy_compile(
+    globals(), "_UNSAFE",
     "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
     "\ud800-\udfff]"
 )

@@ -47,9 +47,10 @@ import binascii
 import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
+from keyscan.lazypattern import lazy_compile
 from keyscan.openai_facts import MARKER_BYTES
+from keyscan.records import dataclass
 
 # The base64 text of the key marker at each of the 3 byte alignments, with how far the
 # needle starts after the beginning of its 4-character group (which fixes the alignment of
@@ -90,22 +91,29 @@ _FULL_ESCAPES = (b"\\u0073\\u006",)
 MIN_BASE64_RUN = 64
 # Runs of the base64 and base64url alphabets over wrapped lines: a line break may have
 # blanks around it (indentation of a YAML block scalar, trailing spaces, CRLF).
-_B64_RUN = re.compile(rb"(?:[A-Za-z0-9+/_-]+|[ \t]*(?:\r\n?|\n)[ \t]*(?=[A-Za-z0-9+/_-]))*")
-_B64_LINE = re.compile(rb"[A-Za-z0-9+/_-]+")
+_B64_RUN = lazy_compile(
+    globals(), "_B64_RUN", rb"(?:[A-Za-z0-9+/_-]+|[ \t]*(?:\r\n?|\n)[ \t]*(?=[A-Za-z0-9+/_-]))*"
+)
+_B64_LINE = lazy_compile(globals(), "_B64_LINE", rb"[A-Za-z0-9+/_-]+")
 _B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 _BLANKS = frozenset(b" \t\r\n")
 _B64_TO_STD = bytes.maketrans(b"-_", b"+/")
 
-_PERCENT_TRIGGER = re.compile(
+_PERCENT_TRIGGER = lazy_compile(
+    globals(), "_PERCENT_TRIGGER",
     rb"sk%2[dD]|%73%6[bB]%2[dD]|(?:key|KEY|Key|token|TOKEN|secret|SECRET)(?:%2[27])?%3[aAdD]"
 )
-_FULL_PERCENT_TRIGGER = re.compile(rb"%73%6[bB]%2[dD]")
-_ESCAPE_TRIGGER = re.compile(rb"\\u00|\\u\{|\\x[0-9A-Fa-f]{2}|\\/")
-_FULL_ESCAPE_TRIGGER = re.compile(rb"\\u0073\\u006[bB]")
+_FULL_PERCENT_TRIGGER = lazy_compile(globals(), "_FULL_PERCENT_TRIGGER", rb"%73%6[bB]%2[dD]")
+_ESCAPE_TRIGGER = lazy_compile(globals(), "_ESCAPE_TRIGGER", rb"\\u00|\\u\{|\\x[0-9A-Fa-f]{2}|\\/")
+_FULL_ESCAPE_TRIGGER = lazy_compile(globals(), "_FULL_ESCAPE_TRIGGER", rb"\\u0073\\u006[bB]")
 # HTML/XML character references: numeric ones, and the named ones of ASCII characters a key
 # or its assignment may hold (not &hyphen;/&dash;: those are U+2010, no ASCII "-").
-_REF_TRIGGER = re.compile(rb"&#[xX]?[0-9a-fA-F]{1,7};|&(?:sol|lowbar|equals|colon|quot|apos);")
-_REF = re.compile(rb"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));")
+_REF_TRIGGER = lazy_compile(
+    globals(), "_REF_TRIGGER", rb"&#[xX]?[0-9a-fA-F]{1,7};|&(?:sol|lowbar|equals|colon|quot|apos);"
+)
+_REF = lazy_compile(
+    globals(), "_REF", rb"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));"
+)
 _NAMED_REFS = {
     b"sol": b"/",
     b"lowbar": b"_",
@@ -521,10 +529,11 @@ _HEX_SK = b"736b2d"
 # prefix and half (sk-svcacct- and 74 characters: 85 bytes), with room for longer names.
 HEX_BACK = 512
 # A byte of hex text: two digits, maybe after 0x or \x; between bytes, maybe ", ", " " or ":".
-_HEX_BYTE = re.compile(rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
-_HEX_SEP = re.compile(rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
+_HEX_BYTE = lazy_compile(globals(), "_HEX_BYTE", rb"(?:0[xX]|\\[xX])?([0-9a-fA-F]{2})")
+_HEX_SEP = lazy_compile(globals(), "_HEX_SEP", rb",[ \t]*(?:\r?\n[ \t]*)?|[ :]")
 # "sk-" in hex with separators; starts with a literal (a fast search), its 0x or \\x before.
-_HEX_TRIGGER = re.compile(
+_HEX_TRIGGER = lazy_compile(
+    globals(), "_HEX_TRIGGER",
     rb"73(?:, ?|[ :])?(?:0[xX]|\\[xX])?6[bB](?:, ?|[ :])?(?:0[xX]|\\[xX])?2[dD]"
 )
 # Bytes decoded from one trigger: the longest key is ~170 characters, then some context.
@@ -607,7 +616,8 @@ _KEY_CHAR = rb"[A-Za-z0-9_-]"
 # Dockerfile, a YAML double-quoted scalar's escaped line break), with the next line's
 # indentation; or a line break followed by indentation (YAML plain scalars continued on an
 # indented line, folded ``>`` and literal ``|`` block scalars).
-_CONTINUATION = re.compile(
+_CONTINUATION = lazy_compile(
+    globals(), "_CONTINUATION",
     rb"(?<=" + _KEY_CHAR + rb")(?:\\\r?\n[ \t]*|\r?\n[ \t]+)(?=" + _KEY_CHAR + rb")"
 )
 # Where a key broken across lines may be, among the rule keywords (no needle of its own, so
@@ -619,7 +629,7 @@ JOIN_WINDOW = 384
 JOIN_NAME_REACH = 96
 
 
-_KEY_RUN = re.compile(rb"(?:[A-Za-z0-9_-]+|\\\r?\n[ \t]*|\r?\n[ \t]+)*")
+_KEY_RUN = lazy_compile(globals(), "_KEY_RUN", rb"(?:[A-Za-z0-9_-]+|\\\r?\n[ \t]*|\r?\n[ \t]+)*")
 _KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 # A key spans at most this many continuations after its anchor (~200 characters wrapped
 # at 9).
@@ -731,10 +741,10 @@ _GAP_BLANKS = b" \t\r\n"
 # Between two literals: whitespace (line breaks too: C, and Python inside parentheses) and at
 # most one concatenation operator: ``+`` (JS, Java, C#, Go, Python), ``.`` (PHP, Perl), ``..``
 # (Lua). Nothing else: no comment, no comma, no name.
-_CONCAT_GAP = re.compile(rb"[ \t\r\n]*(?:(?:\+|\.\.?)[ \t\r\n]*)?")
+_CONCAT_GAP = lazy_compile(globals(), "_CONCAT_GAP", rb"[ \t\r\n]*(?:(?:\+|\.\.?)[ \t\r\n]*)?")
 # What a piece may not hold: an escape, an interpolation (``$x``, ``${x}``, ``#{x}``), a line
 # break. Such a literal is not joined (its value is not its text).
-_PIECE_BAD = re.compile(rb"[\\$\r\n]|#\{")
+_PIECE_BAD = lazy_compile(globals(), "_PIECE_BAD", rb"[\\$\r\n]|#\{")
 CONCAT_MAX_PIECE = 512  # characters inside one literal
 # Literals in one chain (a 164-character key in pieces of 6); a longer chain is not joined.
 CONCAT_MAX_PIECES = 32
@@ -974,7 +984,7 @@ def decode_utf16(data: bytes, encoding: str) -> Decoded:
 # --- quoted-printable ------------------------------------------------------------------
 
 _QP_SOFT_BREAKS = (b"=\n", b"=\r\n")
-_QP_SOFT_BREAK = re.compile(rb"=\r?\n")
+_QP_SOFT_BREAK = lazy_compile(globals(), "_QP_SOFT_BREAK", rb"=\r?\n")
 QP_WINDOW = (512, 1536)
 # Where a soft break inside a key can be, around a keyword (bytes before, after): the marker
 # sits mid-key (a half is at most ~100 characters, over 2 wrapped lines), the sk-proj-

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from keyscan.content import ContentOptions
+from keyscan.records import dataclass, field
 
 
 @dataclass

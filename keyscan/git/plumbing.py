@@ -35,10 +35,10 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, TypeVar, cast
 
 from keyscan.errors import KeyscanError
+from keyscan.records import dataclass
 
 # Overrides on every git command line: the scanned repository's config cannot make git run a
 # program (fsmonitor, hooks, gpg, external diff, textconv) or ask a question.

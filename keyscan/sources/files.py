@@ -21,7 +21,6 @@ import os
 import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import BinaryIO, cast
 
 from keyscan.content import (
@@ -35,6 +34,7 @@ from keyscan.content import (
 from keyscan.detector import Detector, accelerated_plan
 from keyscan.findings import Hit, HitSink, is_binary
 from keyscan.models import Location, Rule, ScanError
+from keyscan.records import dataclass, field
 
 # With the pure-Python keyword plan, or when the caller asks for a number of workers
 # (``--jobs N``), a scan goes to worker processes once its first files add up to this many
