@@ -3,7 +3,12 @@ and a wait on the hook's path).
 
 * ``discover``'s one ``rev-parse`` also answers HEAD's commit: the pre-commit hook starts 2
   git processes (rev-parse, diff-index: the staged blobs, loose objects, are read without
-  ``cat-file``; a packed one still goes through it), a 20-commit range ``HEAD~20..HEAD`` 7.
+  ``cat-file``; a packed one still goes through it), a 20-commit range ``HEAD~20..HEAD`` 6
+  (7 before: the walk's objects no longer go through ``cat-file --batch-check``, and HEAD's
+  submodules come from its folders and gitlinks, ``ls-tree -r -d``, not its 10,000 files).
+* The untyped walk finds, reports and counts what the typed walk did (submodules in a
+  range, gitlinks added and removed, merges, notebooks, names, empty and bad ranges), and
+  ``ls-tree -r -d`` lists the submodules the full listing does.
 * What that answer says is what a separate ``rev-parse --verify HEAD^{commit}`` says, in a
   work tree, a subfolder, an unborn branch and a bare repository.
 * The pre-commit framework's hook (``hook pre-commit FILE...``) asks ``ls-files`` about the
@@ -14,7 +19,9 @@ and a wait on the hook's path).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -87,17 +94,112 @@ def test_hook_starts_two_git_processes(tmp_path: Path) -> None:
     assert _subcommands(log) == ["rev-parse", "diff-index", "cat-file"]
 
 
-def test_range_starts_seven_git_processes(tmp_path: Path) -> None:
+def test_range_starts_six_git_processes(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     for i in range(22):
         repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
     env, log = _counting_git(tmp_path)
     proc = _run(["git", "--range", "HEAD~20..HEAD", "."], repo.path, env)
     assert proc.returncode == 0, proc.stderr
-    # discover (with HEAD), refs, the range, the walk and its types, the reads, submodules
+    # discover (with HEAD), refs, the range, the walk, the reads, HEAD's submodules
     assert sorted(_subcommands(log)) == sorted(
-        ["rev-parse", "for-each-ref", "rev-parse", "rev-list", "cat-file", "cat-file", "ls-tree"]
+        ["rev-parse", "for-each-ref", "rev-parse", "rev-list", "cat-file", "ls-tree"]
     ), _subcommands(log)
+    lines = log.read_text().splitlines()
+    reads = next(ln for ln in lines if " cat-file " in f" {ln} ")
+    assert reads.split()[-2:] == ["--batch", "--buffer"]
+    assert " -d " in next(ln for ln in lines if " ls-tree " in f" {ln} ")
+
+
+def _gitlink(repo: Repo, path: str, commit: str) -> None:
+    repo.git("update-index", "--add", "--cacheinfo", f"160000,{commit},{path}")
+
+
+def _history_with_gitlinks(tmp_path: Path) -> tuple[Repo, dict[str, str]]:
+    """main: files, a notebook with a key, a folder named by a key, gitlinks added and
+    removed, a merge of a topic branch holding a key; topic left as a branch."""
+    other = Repo(tmp_path / "other")
+    sub_a = other.commit("a", ("a.txt", "a\n"))
+    sub_b = other.commit("b", ("b.txt", "b\n"))
+    repo = Repo(tmp_path / "repo")
+    marks: dict[str, str] = {}
+    marks["c0"] = repo.commit("c0", ("a.py", "x = 1\n"), ("pkg/b.py", "y = 2\n"))
+    cell = {"cell_type": "code", "source": [f"K = '{key('project')}'"]}
+    notebook = json.dumps({"cells": [cell]}) + "\n"
+    _gitlink(repo, "vendor/lib", sub_a)
+    marks["c1"] = repo.commit("c1 notebook, gitlink", ("nb/x.ipynb", notebook))
+    _gitlink(repo, "deep/er/sub mod", sub_b)
+    _gitlink(repo, "vendor/lib", sub_b)  # moved on
+    marks["c2"] = repo.commit("c2", (f"d{key('project')}/x.txt", "named\n"))
+    repo.git("checkout", "-q", "-b", "topic")
+    marks["t1"] = repo.commit("t1", ("t.py", f'T = "{key("svcacct")}"\n'))
+    repo.git("checkout", "-q", "main")
+    repo.git("rm", "-q", "--cached", "vendor/lib")  # a gitlink removed
+    marks["c3"] = repo.commit("c3", ("c.py", "z = 3\n"))
+    repo.tick += 60
+    repo.git("merge", "-q", "--no-ff", "-m", "merge topic", "topic")
+    marks["m"] = repo.git("rev-parse", "HEAD")
+    marks["c4"] = repo.commit("c4", ("e.py", "w = 4\n"))
+    return repo, marks
+
+
+def _range_json(repo: Repo, rev_range: str, untyped: bool) -> tuple[int, str, str]:
+    """``keyscan git --range`` (JSON, one process) with the untyped walk on or off, in a
+    process of its own; the scan's duration blanked."""
+    code = (
+        "import keyscan.git.history as history\n"
+        f"history.UNTYPED_WALK = {untyped!r}\n"
+        "from keyscan.cli import main\n"
+        f"main(['git', '--range', {rev_range!r}, '-f', 'json', '-j', '1', '.'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True,
+                          text=True, env=dict(os.environ, **ENV_TEMPLATE))  # fmt: skip
+    seconds = re.compile(r'("duration_seconds": |"enumerate_and_scan": |"provenance": )[0-9.e-]+')
+    return proc.returncode, seconds.sub(r"\g<1>0", proc.stdout), proc.stderr
+
+
+@pytest.mark.parametrize(
+    "rev_range",
+    ["HEAD~1..HEAD", "HEAD~3..HEAD", "c0..HEAD", "c1..c2", "c2..t1", "main..topic",
+     "topic..main", "HEAD..HEAD", "c3...t1", "HEAD~1", "t1", "nowhere..HEAD", "c1..nowhere"],
+)  # fmt: skip
+def test_untyped_walk_reports_what_the_typed_walk_reports(
+    tmp_path: Path, rev_range: str
+) -> None:
+    repo, marks = _history_with_gitlinks(tmp_path)
+    for name, sha in marks.items():
+        rev_range = re.sub(rf"\b{name}\b", sha, rev_range) if name[0] in "ctm" and name != "m" \
+            else rev_range
+    untyped = _range_json(repo, rev_range, True)
+    typed = _range_json(repo, rev_range, False)
+    assert untyped == typed
+    code, out, err = untyped
+    if "nowhere" in rev_range:
+        assert code == 2 and "unknown revision" in out + err
+        return
+    doc = json.loads(out)
+    assert code == (1 if doc["findings"] else 0), err
+    warnings = [w for w in doc["scan"]["warnings"] if w.startswith("submodule ")]
+    assert len(warnings) == 1 and "deep/er/sub mod" in warnings[0], warnings  # HEAD's one
+    empty = rev_range in ("HEAD..HEAD", "main..topic")  # topic is merged: nothing new
+    assert (doc["scan"]["stats"]["objects"] == 0) == empty
+
+
+def test_head_folders_list_the_submodules_the_full_listing_lists(tmp_path: Path) -> None:
+    """``ls-tree -r -d`` (folders and gitlinks) against the full ``ls-tree -r`` of every
+    commit: gitlinks added, moved on, removed, nested, named with spaces."""
+    from keyscan.git.history import _submodules_at
+    from keyscan.git.provenance import head_tree
+
+    repo, marks = _history_with_gitlinks(tmp_path)
+    git = discover(str(repo.path))
+    seen = set()
+    for sha in marks.values():
+        full = head_tree(git, sha)[1]
+        assert _submodules_at(git, sha) == full, sha
+        seen.add(len(full))
+    assert seen == {0, 1, 2}
+    assert _submodules_at(git, None) == []
 
 
 def _separate_head(path: Path) -> str | None:
