@@ -3,9 +3,12 @@ and a wait on the hook's path).
 
 * ``discover``'s one ``rev-parse`` also answers HEAD's commit: the pre-commit hook starts 2
   git processes (rev-parse, diff-index: the staged blobs, loose objects, are read without
-  ``cat-file``; a packed one still goes through it), a 20-commit range ``HEAD~20..HEAD`` 6
-  (7 before: the walk's objects no longer go through ``cat-file --batch-check``, and HEAD's
-  submodules come from its folders and gitlinks, ``ls-tree -r -d``, not its 10,000 files).
+  ``cat-file``; a packed one still goes through it), a 20-commit range ``HEAD~20..HEAD`` 5
+  (7 before: ``discover``'s rev-parse resolves the range too, the walk's objects no longer
+  go through ``cat-file --batch-check``, and HEAD's submodules come from its folders and
+  gitlinks, ``ls-tree -r -d``, not its 10,000 files).
+* What that combined rev-parse says is what the separate calls say (HEAD, the work tree,
+  the range's ids, or nothing taken from it: an unborn HEAD, a bare repository, a bad range).
 * The untyped walk finds, reports and counts what the typed walk did (submodules in a
   range, gitlinks added and removed, merges, notebooks, names, empty and bad ranges), and
   ``ls-tree -r -d`` lists the submodules the full listing does.
@@ -94,18 +97,20 @@ def test_hook_starts_two_git_processes(tmp_path: Path) -> None:
     assert _subcommands(log) == ["rev-parse", "diff-index", "cat-file"]
 
 
-def test_range_starts_six_git_processes(tmp_path: Path) -> None:
+def test_range_starts_five_git_processes(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     for i in range(22):
         repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
     env, log = _counting_git(tmp_path)
     proc = _run(["git", "--range", "HEAD~20..HEAD", "."], repo.path, env)
     assert proc.returncode == 0, proc.stderr
-    # discover (with HEAD), refs, the range, the walk, the reads, HEAD's submodules
+    # discover (with HEAD and the range), refs, the walk, the reads, HEAD's submodules
     assert sorted(_subcommands(log)) == sorted(
-        ["rev-parse", "for-each-ref", "rev-parse", "rev-list", "cat-file", "ls-tree"]
+        ["rev-parse", "for-each-ref", "rev-list", "cat-file", "ls-tree"]
     ), _subcommands(log)
     lines = log.read_text().splitlines()
+    assert next(ln for ln in lines if " rev-parse " in f" {ln} ").endswith(
+        " --end-of-options HEAD~20..HEAD")
     reads = next(ln for ln in lines if " cat-file " in f" {ln} ")
     assert reads.split()[-2:] == ["--batch", "--buffer"]
     assert " -d " in next(ln for ln in lines if " ls-tree " in f" {ln} ")
@@ -235,6 +240,55 @@ def test_discover_answers_head_as_rev_parse_does(tmp_path: Path, where: str) -> 
         assert repo.head_known and repo.head is None and repo.work_tree is not None
     if where.startswith("bare"):
         assert repo.work_tree is None
+
+
+@pytest.mark.parametrize("where", ["work tree", "subfolder", "unborn", "bare", "bare unborn"])
+@pytest.mark.parametrize(
+    "rev", ["HEAD~1..HEAD", "HEAD~2...topic", "topic", "main..topic", "HEAD", "@~1..@",
+            "nowhere..HEAD", "HEAD~1..nowhere", "HEAD:pkg", "first..HEAD", "1111111111"],
+)  # fmt: skip
+def test_discover_resolves_a_range_as_the_separate_calls_do(
+    tmp_path: Path, where: str, rev: str
+) -> None:
+    from keyscan.git.plumbing import GitError
+
+    source = Repo(tmp_path / "source")
+    first = source.commit("first", ("pkg/a.py", "x = 1\n"))
+    source.commit("second", ("pkg/b.py", "x = 2\n"))
+    source.git("branch", "topic")
+    source.commit("third", ("pkg/c.py", "x = 3\n"))
+    rev = rev.replace("first", first)
+    if where in ("work tree", "subfolder"):
+        path = source.path / ("pkg" if where == "subfolder" else "")
+    elif where == "unborn":
+        path = Repo(tmp_path / "unborn").path
+    elif where == "bare":
+        subprocess.run(["git", "clone", "-q", "--bare", str(source.path), str(tmp_path / "b")],
+                       check=True)  # fmt: skip
+        path = tmp_path / "b"
+    else:
+        path = Repo(tmp_path / "bu", bare=True).path
+    plain, combined = discover(str(path)), discover(str(path), rev)
+    assert combined.git_dir == plain.git_dir and combined.work_tree == plain.work_tree
+    assert combined.shallow == plain.shallow and head_commit(combined) == head_commit(plain)
+    if combined.head_known:
+        assert combined.head == plain.head
+    known = combined.resolved_ids(rev)
+    if known is not None:
+        separate = subprocess.run(["git", "rev-parse", "--revs-only", "--end-of-options", rev],
+                                  cwd=path, capture_output=True, text=True)  # fmt: skip
+        assert known == separate.stdout.split() and known
+    answers = []
+    for repo in (plain, combined):
+        try:
+            answers.append(_resolve(repo, rev))
+        except GitError as exc:
+            answers.append(str(exc))
+    assert answers[0] == answers[1]
+    if where == "work tree" and rev in ("HEAD~1..HEAD", "HEAD~2...topic", "@~1..@"):
+        assert known is not None  # the range job's one process fewer
+    if "nowhere" in rev or where not in ("work tree", "subfolder"):
+        assert known is None
 
 
 def test_range_check_still_runs_where_rev_parse_reads_nothing(tmp_path: Path) -> None:

@@ -108,7 +108,9 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
             clone(target, path)
             repo = discover(path)
         else:
-            repo = discover(target)
+            # A range is resolved by discover's own rev-parse (one git process fewer).
+            rev = options.range if options.range and not options.staged else None
+            repo = discover(target, rev)
         if options.staged:
             scan_staged(repo, options, rules, result)
         else:

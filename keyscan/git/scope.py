@@ -63,11 +63,15 @@ def _read_by_git(repo: GitRepo, rev: str) -> bool:
 
 def _resolve(repo: GitRepo, rev: str) -> list[str]:
     """``git rev-parse`` of a revision or range: ids, excluded ones prefixed with ^."""
-    proc = repo.run("rev-parse", "--revs-only", "--end-of-options", _check_rev(rev), check=False)
-    out = lines_of(proc.stdout)
-    if proc.returncode == 0 and out and _read_by_git(repo, rev):
+    known = repo.resolved_ids(_check_rev(rev))  # discover's rev-parse answered it
+    if known is not None:
+        ok, out = True, known
+    else:
+        proc = repo.run("rev-parse", "--revs-only", "--end-of-options", rev, check=False)
+        ok, out = proc.returncode == 0, lines_of(proc.stdout)
+    if ok and out and _read_by_git(repo, rev):
         return out  # every id was read by git already: no second process to ask
-    if proc.returncode == 0 and out:
+    if ok and out:
         # rev-parse passes any full-length hex through, and a ref's id unread: check that
         # the objects exist.
         check = repo.run("cat-file", "--batch-check", input="".join(
@@ -148,7 +152,12 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
         revs = [rev_range]
     elif options.branch or options.scope:
         revs = ([options.branch] if options.branch else []) + list(options.scope or [])
-    if revs:
+    if revs and all(repo.resolved_ids(rev) is not None for rev in revs):
+        # discover's rev-parse resolved them: no thread, no process beside the refs' (a
+        # failure to list the refs is said first, as it always was)
+        refs = list_refs(repo)
+        include, exclude = _resolve_all(repo, revs)
+    elif revs:
         # The refs are listed (for the report) while the revisions are resolved.
         listing = _RefListing(repo)
         try:
