@@ -400,3 +400,35 @@ def test_watchdog_without_a_thread_stops_a_stuck_git(
     env = plumbing.git_env()
     proc = plumbing.run_git([str(script)], "slow", str(tmp_path), cwd=str(tmp_path), env=env)
     assert proc.stdout.split() == [b"1", b"2", b"3", b"4", b"5", b"6"]
+
+
+def test_refs_of_a_resolved_range_are_listed_beside_the_scan(tmp_path: Path) -> None:
+    """A range discover resolved: the refs are listed in a thread while the walk and the
+    scan go on (``later_refs``), the same refs as ``list_refs``; the report counts them
+    and names the refs that reach a key as before."""
+    from keyscan.git.options import GitScanOptions
+    from keyscan.git.scope import list_refs, resolve_scope
+    from tests.git_helpers import cli_json
+
+    repo = Repo(tmp_path / "repo")
+    first = repo.commit("first", ("a.py", "x = 1\n"))
+    secret = key("project")
+    repo.commit("key", ("k.py", f'K = "{secret}"\n'))
+    repo.git("tag", "v1")
+    repo.git("branch", "topic", first)
+    plain = discover(str(repo.path))
+    combined = discover(str(repo.path), "HEAD~1..HEAD")
+    options = GitScanOptions(range="HEAD~1..HEAD")
+    later = resolve_scope(combined, options, later_refs=True)
+    assert later.refs_listing is not None  # listed beside what comes next
+    assert later.wait_refs() == list_refs(plain) and len(later.refs) == 3
+    assert later.refs_listing is None
+    now = resolve_scope(plain, options, later_refs=True)  # nothing resolved: as before
+    assert now.refs_listing is None and now.refs == later.refs
+    assert (now.include, now.exclude) == (later.include, later.exclude)
+    assert not [t for t in threading.enumerate() if t.name == "keyscan-refs"]
+    code, doc, err = cli_json("git", "--range", "HEAD~1..HEAD", cwd=repo.path)
+    assert code == 1, err
+    assert doc["scan"]["stats"]["refs"] == 3
+    refs = doc["findings"][0]["extra"]["git"]["refs"]
+    assert sorted(refs) == ["refs/heads/main", "refs/tags/v1"]

@@ -1052,11 +1052,12 @@ def scan_history(
     if options.all_objects and (options.since or options.range or options.branch or options.scope):
         raise GitError("--all-objects", "scans the whole repository: not with a range or branch")
     t0 = time.perf_counter()
-    scope = resolve_scope(repo, options)
+    # A range discover resolved: the refs (for the report) are listed beside the scan.
+    scope = resolve_scope(repo, options, later_refs=True)
     result.warnings.extend(scope.warnings)
     stats: dict[str, Any] = result.stats
     stats.update(
-        refs=len(scope.refs),
+        refs=0,  # below, once listed
         heads=list(scope.include),
         excluded=list(scope.exclude),
         head=scope.head,
@@ -1069,7 +1070,8 @@ def scan_history(
             "boundary are not in the repository and were not scanned"
         )
     if not scope.include and not options.all_objects:
-        stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
+        stats.update(refs=len(scope.wait_refs()), commits=0, blobs=0, tags=0, objects=0,
+                     unreachable=0)  # fmt: skip
         return
     # HEAD's submodules are listed while the history is read: its git process overlaps the
     # scan instead of following it. Only a scan with findings lists HEAD's files (where
@@ -1079,6 +1081,7 @@ def scan_history(
         objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
     finally:
         head_listing = listing.result()
+    stats["refs"] = len(scope.wait_refs())
     result.errors.extend(objects.errors)
     t2 = time.perf_counter()
     result.errors.extend(scanned.errors)

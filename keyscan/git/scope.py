@@ -34,6 +34,15 @@ class Scope:
     warnings: list[str] = field(default_factory=list)
     # Tips that are not refs but history all the same: older stash entries ("stash@{1}").
     reflog_tips: dict[str, str] = field(default_factory=dict)
+    # ``refs`` still being listed (``resolve_scope(..., later_refs=True)``): ``wait_refs``.
+    refs_listing: _RefListing | None = None
+
+    def wait_refs(self) -> dict[str, str]:
+        """``refs``, once listed (a listing that failed raises its error here)."""
+        if self.refs_listing is not None:
+            self.refs = self.refs_listing.result()
+            self.refs_listing = None
+        return self.refs
 
 
 def _check_rev(rev: str) -> str:
@@ -137,8 +146,12 @@ def _resolve_all(repo: GitRepo, revs: Sequence[str]) -> tuple[list[str], list[st
     return include, exclude
 
 
-def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
+def resolve_scope(repo: GitRepo, options: GitScanOptions, later_refs: bool = False) -> Scope:
+    """``later_refs``: when discover's rev-parse resolved the revisions already, the refs
+    (needed only for the report) are listed beside what comes next (the walk, the scan):
+    ``Scope.wait_refs`` before reading ``refs``."""
     head = head_commit(repo)
+    listing: _RefListing | None = None
     include: list[str] = []
     exclude: list[str] = []
     reflog_tips: dict[str, str] = {}
@@ -153,19 +166,21 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
     elif options.branch or options.scope:
         revs = ([options.branch] if options.branch else []) + list(options.scope or [])
     if revs and all(repo.resolved_ids(rev) is not None for rev in revs):
-        # discover's rev-parse resolved them: no thread, no process beside the refs' (a
-        # failure to list the refs is said first, as it always was)
-        refs = list_refs(repo)
+        # discover's rev-parse resolved them: no process beside the refs'
+        if later_refs:
+            listing, refs = _RefListing(repo), {}
+        else:  # a failure to list the refs is said first, as it always was
+            refs = list_refs(repo)
         include, exclude = _resolve_all(repo, revs)
     elif revs:
         # The refs are listed (for the report) while the revisions are resolved.
-        listing = _RefListing(repo)
+        beside = _RefListing(repo)
         try:
             include, exclude = _resolve_all(repo, revs)
         except GitError:
-            listing.result()  # a failure to list the refs is said first, as it always was
+            beside.result()  # a failure to list the refs is said first, as it always was
             raise
-        refs = listing.result()
+        refs = beside.result()
     else:
         refs = list_refs(repo)
         include = list(dict.fromkeys(refs.values()))
@@ -185,7 +200,8 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
             # longer known, so it is scanned again rather than failing the scan.
             warnings.append(f"{rev}: excluded commit not in the repository any more, ignored")
     return Scope(include=list(dict.fromkeys(include)), exclude=list(dict.fromkeys(exclude)),
-                 refs=refs, head=head, warnings=warnings, reflog_tips=reflog_tips)  # fmt: skip
+                 refs=refs, head=head, warnings=warnings, reflog_tips=reflog_tips,
+                 refs_listing=listing)  # fmt: skip
 
 
 def revs_input(include: Sequence[str], exclude: Sequence[str]) -> bytes:
