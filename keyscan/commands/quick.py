@@ -1,14 +1,16 @@
 """The small jobs' door: ``keyscan hook pre-commit [FILE]...`` (a plain git hook, or the
-pre-commit framework passing file names), ``keyscan hook pre-push [REPO]`` and ``keyscan git
---range A..B [REPO]`` run without click (issue 16: importing click is a quarter of the hook's
-whole-process time).
+pre-commit framework passing file names), ``keyscan hook pre-push [REPO]``, ``keyscan git
+--range A..B [REPO]`` and ``keyscan scan [PATH]...`` (with ``-q``/``--quiet`` and
+``-f``/``--format FORMAT`` at most once each) run without click (issue 16: importing click
+is a quarter of the hook's whole-process time).
 
 :func:`door` recognises only the plainest command lines of these jobs (no option but
-``--range``, no ``--help``, no shell completion, no pre-commit range, no word that starts
-with ``-``), whose parameters are click's defaults (``DEFAULTS``; a test compares them with
-what click parses for the same line). Every other command line goes through click, so help,
-usage errors and every option behave exactly as before. The bodies (:func:`run_pre_commit`,
-:func:`run_pre_push`, :func:`run_git`, :func:`scan_targets`) are the ones the click commands
+``--range``, or ``-q``/``--format`` for ``scan``; no ``--help``, no shell completion, no
+pre-commit range, no other word that starts with ``-``), whose parameters are click's
+defaults (``DEFAULTS``; a test compares them with what click parses for the same line).
+Every other command line goes through click, so help, usage errors and every option behave
+exactly as before. The bodies (:func:`run_pre_commit`, :func:`run_pre_push`,
+:func:`run_git`, :func:`run_scan`, :func:`scan_targets`) are the ones the click commands
 run, so both doors do the same thing.
 """
 
@@ -128,6 +130,15 @@ def scan_targets(targets: list[str], ctx: RunContext) -> ScanResult:
     result.findings = found.findings()
     result.duration = time.perf_counter() - started
     return result
+
+
+def run_scan(paths: tuple[str, ...], params: dict[str, Any]) -> NoReturn:
+    """``keyscan scan [PATH]...``: the paths (default: the current folder)."""
+    from keyscan.cli_common import build_context, finish
+
+    ctx = build_context(params)
+    result = scan_targets(list(paths) or ["."], ctx)
+    sys.exit(finish(result, ctx.run))
 
 
 def run_files(repo: str, ctx: RunContext, files: list[str]) -> NoReturn:
@@ -324,6 +335,45 @@ def _range_args(rest: list[str]) -> tuple[str, str] | None:
     return rev_range, positional[0] if positional else "."
 
 
+# The options of ``keyscan scan`` the door reads itself: name -> (parameter, takes a value).
+_SCAN_OPTIONS: dict[str, tuple[str, bool]] = {
+    "-q": ("quiet", False),
+    "--quiet": ("quiet", False),
+    "-f": ("fmt", True),
+    "--format": ("fmt", True),
+}
+
+
+def _scan_args(rest: list[str]) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """(paths, parameters) of ``keyscan scan [PATH]... [-q] [-f FORMAT]`` in any order, each
+    option at most once, or None: anything else (another option, a bundle such as ``-qf``,
+    ``-fjson``, ``--format=json``, a format click would refuse, ``-``, ``--``, an empty
+    word) is click's."""
+    params = dict(DEFAULTS)
+    seen: set[str] = set()
+    paths: list[str] = []
+    it = iter(rest)
+    for arg in it:
+        if not arg or arg == "-" or arg.startswith("-"):
+            known = _SCAN_OPTIONS.get(arg)
+            if known is None or known[0] in seen:
+                return None
+            name, takes_value = known
+            seen.add(name)
+            if takes_value:
+                from keyscan.cli_common import OUTPUT_FORMATS
+
+                value = next(it, None)
+                if value not in OUTPUT_FORMATS:
+                    return None  # missing or not a choice: click's usage error
+                params[name] = value
+            else:
+                params[name] = True
+        else:
+            paths.append(arg)
+    return tuple(paths), params
+
+
 def _plain_words(words: list[str]) -> list[str] | None:
     """``words`` if none is an option, "-", "--" or empty (click's business), else None."""
     if any(not w or w.startswith("-") for w in words):
@@ -340,7 +390,7 @@ class Line:
 
     def __init__(
         self,
-        job: str,  # "pre-commit", "pre-push" or "git"
+        job: str,  # "pre-commit", "pre-push", "git" or "scan"
         repo: str,
         params: dict[str, Any],
         rev_range: str | None = None,
@@ -375,6 +425,12 @@ def parse(args: list[str], env: Mapping[str, str]) -> Line | None:
             return None
         rev_range, repo = found
         return Line("git", repo, {**DEFAULTS, "all_locations": False}, rev_range)
+    if args[:1] == ["scan"]:
+        scan = _scan_args(args[1:])
+        if scan is None:
+            return None
+        paths, params = scan
+        return Line("scan", ".", params, files=paths)
     return None
 
 
@@ -394,6 +450,8 @@ def door(args: list[str], env: Mapping[str, str]) -> Callable[[], NoReturn] | No
             run_pre_commit(files, repo, line.params)
         if line.job == "pre-push":
             run_pre_push(line.repo, line.params)
+        if line.job == "scan":
+            run_scan(line.files, line.params)
         run_git(line.repo, line.params, rev_range=line.rev_range)
 
     return job

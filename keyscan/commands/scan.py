@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from keyscan.cli_common import build_context, finish, scan_options
+from keyscan.cli_common import scan_options
 
-# The body lives beside the click-free door of the hook, which scans the files the
-# pre-commit framework passes without click (keyscan.commands.quick).
+# The body lives beside the click-free door (keyscan.commands.quick), which runs the plain
+# forms of ``keyscan scan`` (and the files the pre-commit framework passes) without click.
+from keyscan.commands.quick import run_scan
 from keyscan.commands.quick import scan_targets as scan_targets
 
 
@@ -19,6 +19,4 @@ from keyscan.commands.quick import scan_targets as scan_targets
 @scan_options
 def scan(paths: tuple[str, ...], **params: Any) -> None:
     """Scan files and directories (default: .) for OpenAI keys. Use - for stdin."""
-    ctx = build_context(params)
-    result = scan_targets(list(paths) or ["."], ctx)
-    sys.exit(finish(result, ctx.run))
+    run_scan(paths, params)

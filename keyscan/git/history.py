@@ -80,6 +80,11 @@ PARALLEL_MIN_BYTES = 24 * 1024 * 1024
 # them by id in the walk's order, as a scope (branch, range, exclusions) does.
 PACK_ORDER = True
 
+# A scan read in one process by id (a range, a branch...) takes its objects from the walk's
+# own output, types and sizes from what ``cat-file --batch`` reads (``_walk_untyped``):
+# False puts ``cat-file --batch-check`` behind the walk again, as before (tests compare).
+UNTYPED_WALK = True
+
 
 # --------------------------------------------------------------------------------------------
 # Entry point
@@ -103,7 +108,9 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
             clone(target, path)
             repo = discover(path)
         else:
-            repo = discover(target)
+            # A range is resolved by discover's own rev-parse (one git process fewer).
+            rev = options.range if options.range and not options.staged else None
+            repo = discover(target, rev)
         if options.staged:
             scan_staged(repo, options, rules, result)
         else:
@@ -134,9 +141,16 @@ def enumerate_objects(
     scope: Scope,
     all_objects: bool,
     on_object: Callable[[ObjectRef], None] | None = None,
+    typed: bool = True,
 ) -> Objects:
     """Objects to scan. A history walk that fails part-way (corrupt tree or commit) or an
-    object that cannot be read is an error in ``Objects.errors``; the rest is still scanned."""
+    object that cannot be read is an error in ``Objects.errors``; the rest is still scanned.
+
+    ``typed`` False (a reader that learns types from what it reads; not with
+    ``all_objects``): the walk's own output, no ``cat-file --batch-check`` behind it
+    (``_walk_untyped``)."""
+    if not typed and not all_objects:
+        return _walk_untyped(repo, scope, on_object)
     scan: list[ObjectRef] = []
     reachable: set[str] = set()
     errors: list[ScanError] = []
@@ -203,6 +217,45 @@ def enumerate_objects(
 
 
 
+def _walk_untyped(
+    repo: GitRepo, scope: Scope, on_object: Callable[[ObjectRef], None] | None
+) -> Objects:
+    """``enumerate_objects`` without ``cat-file --batch-check`` (one git process fewer):
+    ``rev-list --objects --missing=print``'s lines, each an ObjectRef of unknown type
+    (``""``) and size (0) whose hint is the walk's path, raw (``scan_objects`` keeps what
+    a typed walk keeps: a tree's path, a notebook's). The same objects, in the same order,
+    and the same errors (a missing object, a walk that stops) as the typed walk."""
+    scan: list[ObjectRef] = []
+    errors: list[ScanError] = []
+    if not scope.include:
+        return Objects(scan, set(), set(), [], errors)
+    proc = repo.run(
+        "rev-list", "--objects", "--missing=print", "--stdin",
+        input=revs_input(scope.include, scope.exclude), check=False,
+    )  # fmt: skip
+    for line in proc.stdout.split(b"\n"):
+        if not line:
+            continue
+        oid, _, path = line.partition(b" ")
+        if oid.startswith(b"?"):
+            errors.append(ScanError(oid[1:].decode("ascii", "replace"), UNREADABLE))
+            continue
+        ref = ObjectRef(oid.decode("ascii", "replace"), "", 0, path.decode("utf-8", "surrogateescape"))
+        scan.append(ref)
+        if on_object is not None:
+            on_object(ref)
+    if proc.returncode != 0:
+        err = proc.stderr
+        errors.append(
+            ScanError(
+                object_in(err) or "history",
+                f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
+                "what it reached was scanned",
+            )
+        )
+    return Objects(scan, set(), set(), [], errors)
+
+
 # --------------------------------------------------------------------------------------------
 # Fast scan
 
@@ -229,6 +282,38 @@ def scan_objects(
     hints = {} if hints is None else hints  # may still be filling (streamed walk)
     for oid, kind, data in ObjectReader(repo).read(oids):
         scan_object(detector, oid, kind, data, content, hints.get(oid, ""), out)
+    return out
+
+
+def _hint_of(kind: str, path: str) -> str:
+    """The hint a typed walk (``batch_check``) gives an object met at ``path``: a tree's
+    path, a notebook blob's path, nothing else."""
+    if kind == "tree":
+        return path
+    return path if kind == "blob" and path.lower().endswith(".ipynb") else ""
+
+
+def scan_walked_objects(
+    repo: GitRepo,
+    detector: Detector,
+    oids: Iterable[str],
+    content: ContentOptions,
+    paths: dict[str, str],
+    missing: set[str] | None = None,
+) -> ChunkResult:
+    """``scan_objects`` of an untyped walk (``_walk_untyped``): ``paths`` holds the walk's
+    path of each object (may still be filling), made a hint once the read says the type.
+    An object ``cat-file --batch`` cannot find (missing, or a header it cannot parse) is
+    the error a typed walk's ``--batch-check`` names it with, and is added to ``missing``
+    (a typed walk does not count it among the objects in scope)."""
+    out = ChunkResult()
+    for oid, kind, data in ObjectReader(repo).read(oids):
+        if kind == "error" and data == b"object is missing":
+            out.errors.append(ScanError(oid, UNREADABLE))
+            if missing is not None:
+                missing.add(oid)
+            continue
+        scan_object(detector, oid, kind, data, content, _hint_of(kind, paths.get(oid, "")), out)
     return out
 
 
@@ -306,6 +391,10 @@ def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[H
 
 # A gitlink entry of ``ls-tree -r -z``: "160000 commit <id>\t<path>".
 _GITLINK = re.compile(rb"(?:^|\0)160000 commit ([0-9a-f]+)\t([^\0]*)")
+# HEAD's folders and gitlinks, not its files: ``-d`` leaves out blobs only (a gitlink is
+# listed as a full listing lists it, in the same order), so the submodules HEAD records
+# come from a hundredth of the output on a 10,000-file tree of 100 folders.
+_FOLDERS_AND_GITLINKS = ("ls-tree", "-r", "-d", "-z", "--full-tree")
 
 
 def _submodules_at(
@@ -316,7 +405,7 @@ def _submodules_at(
     10,000-file tree costs several milliseconds to parse in Python."""
     if head is None:
         return []
-    out = repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout if listing is None else listing
+    out = repo.run(*_FOLDERS_AND_GITLINKS, head).stdout if listing is None else listing
     return [
         (path.decode("utf-8", "surrogateescape"), sha.decode())
         for sha, path in _GITLINK.findall(out)
@@ -324,9 +413,9 @@ def _submodules_at(
 
 
 class _HeadListing:
-    """``git ls-tree -r -z --full-tree HEAD`` in a thread of its own. ``result()``: its
-    output, or None when it failed (the caller then runs it again and reports the error
-    as before)."""
+    """``git ls-tree -r -d -z --full-tree HEAD`` (HEAD's folders and gitlinks) in a thread of
+    its own. ``result()``: its output, or None when it failed (the caller then runs it
+    again and reports the error as before)."""
 
     def __init__(self, repo: GitRepo, head: str | None) -> None:
         self._out: list[bytes] = []
@@ -339,7 +428,7 @@ class _HeadListing:
 
     def _run(self, repo: GitRepo, head: str) -> None:
         with contextlib.suppress(Exception):  # asked again in the caller's thread
-            self._out.append(repo.run("ls-tree", "-r", "-z", "--full-tree", head).stdout)
+            self._out.append(repo.run(*_FOLDERS_AND_GITLINKS, head).stdout)
 
     def result(self) -> bytes | None:
         if self._thread is None:
@@ -517,9 +606,13 @@ def enumerate_and_scan(
 
     box: list[Objects | BaseException] = []
 
+    # The reader learns each object's type from what it reads: no --batch-check.
+    typed = options.all_objects or not UNTYPED_WALK
+    missing: set[str] = set()
+
     def walk() -> None:
         try:
-            box.append(enumerate_objects(repo, scope, options.all_objects, collect))
+            box.append(enumerate_objects(repo, scope, options.all_objects, collect, typed))
             if batch:
                 found.put(batch.copy())
         except BaseException as exc:  # handed to the main thread
@@ -538,11 +631,18 @@ def enumerate_and_scan(
 
     thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
     thread.start()
-    scanned = scan_objects(repo, Detector(rules), stream(), options.content, hints)
+    if typed:
+        scanned = scan_objects(repo, Detector(rules), stream(), options.content, hints)
+    else:  # hints holds the walk's raw paths
+        scanned = scan_walked_objects(
+            repo, Detector(rules), stream(), options.content, hints, missing
+        )
     thread.join()
     outcome = box[0]
     if isinstance(outcome, BaseException):
         raise outcome
+    if missing:  # listed by the walk, not found by the reader: not counted, as before
+        outcome.scan = [ref for ref in outcome.scan if ref.oid not in missing]
     return outcome, scanned, 1
 
 
@@ -952,11 +1052,12 @@ def scan_history(
     if options.all_objects and (options.since or options.range or options.branch or options.scope):
         raise GitError("--all-objects", "scans the whole repository: not with a range or branch")
     t0 = time.perf_counter()
-    scope = resolve_scope(repo, options)
+    # A range discover resolved: the refs (for the report) are listed beside the scan.
+    scope = resolve_scope(repo, options, later_refs=True)
     result.warnings.extend(scope.warnings)
     stats: dict[str, Any] = result.stats
     stats.update(
-        refs=len(scope.refs),
+        refs=0,  # below, once listed
         heads=list(scope.include),
         excluded=list(scope.exclude),
         head=scope.head,
@@ -969,15 +1070,18 @@ def scan_history(
             "boundary are not in the repository and were not scanned"
         )
     if not scope.include and not options.all_objects:
-        stats.update(commits=0, blobs=0, tags=0, objects=0, unreachable=0)
+        stats.update(refs=len(scope.wait_refs()), commits=0, blobs=0, tags=0, objects=0,
+                     unreachable=0)  # fmt: skip
         return
-    # HEAD's tree is listed (submodules, and where findings still are) while the history is
-    # read: its git process overlaps the scan instead of following it.
+    # HEAD's submodules are listed while the history is read: its git process overlaps the
+    # scan instead of following it. Only a scan with findings lists HEAD's files (where
+    # findings still are: head_tree), after the scan.
     listing = _HeadListing(repo, scope.head)
     try:
         objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
     finally:
         head_listing = listing.result()
+    stats["refs"] = len(scope.wait_refs())
     result.errors.extend(objects.errors)
     t2 = time.perf_counter()
     result.errors.extend(scanned.errors)
@@ -985,7 +1089,7 @@ def scan_history(
     result.bytes = scanned.bytes
     hits = scanned.hits
     if hits:
-        head_blobs, submodules = head_tree(repo, scope.head, head_listing)
+        head_blobs, submodules = head_tree(repo, scope.head)
         result.findings = attribute(repo, hits, scope, objects, options, head_blobs)
     else:  # nothing to attribute: only the submodules HEAD records (the warnings below)
         submodules = _submodules_at(repo, scope.head, head_listing)

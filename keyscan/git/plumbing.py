@@ -567,6 +567,16 @@ class GitRepo:
     # fewer on every run); ``head_known`` False: not asked (a bare repository), ask git.
     head: str | None = None
     head_known: bool = False
+    # A revision or range ``discover`` was asked to resolve in its own rev-parse (a range
+    # job's: one git process fewer), with the ids ``rev-parse --revs-only`` printed for it.
+    resolved: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def resolved_ids(self, rev: str) -> list[str] | None:
+        """The ids ``discover`` resolved ``rev`` to, or None (ask git)."""
+        for known, ids in self.resolved:
+            if known == rev:
+                return list(ids)
+        return None
 
     @property
     def bare(self) -> bool:
@@ -664,8 +674,15 @@ def _candidate_git_dir(start: str) -> str | None:
     return None
 
 
-def discover(target: str) -> GitRepo:
-    """The repository at or above ``target`` (a work tree or a bare repository)."""
+def discover(target: str, rev: str | None = None) -> GitRepo:
+    """The repository at or above ``target`` (a work tree or a bare repository).
+
+    ``rev`` (a range job's ``A..B``): resolved by the same ``rev-parse`` when git can say it
+    there (``GitRepo.resolved``): HEAD's commit, then a fixed line, then the ids
+    ``rev-parse --revs-only --end-of-options REV`` prints. Whenever that answer is not
+    plain (HEAD not a commit, a failure, a bare repository), nothing is taken from it: the
+    usual call (``--verify -q HEAD^{commit}``) runs as before, or, for a bare repository,
+    its answer is the usual one and the revision is asked separately, as before."""
     if not os.path.exists(target):
         raise GitError(target, "no such file or directory")
     start = target if os.path.isdir(target) else os.path.dirname(target) or "."
@@ -685,6 +702,17 @@ def discover(target: str) -> GitRepo:
             regular = True  # a dangling link: git says what is wrong
         if not regular:
             raise GitError(target, ".git is not a regular file (a FIFO or device?): refusing it")
+    combined = rev is not None and _combinable(rev)
+    if combined:
+        assert rev is not None
+        # HEAD's commit (nothing, and nothing after it, when it is not one), a fixed line
+        # ("true"/"false": never an id), then the revision's ids.
+        head_args = ["--revs-only", "HEAD^{commit}", "--is-bare-repository",
+                     "--end-of-options", rev]  # fmt: skip
+    else:
+        # Printed last (after every other answer), nothing when HEAD is unborn (exit 1);
+        # a bare repository stops at --show-toplevel (exit 128) and never gets here.
+        head_args = ["--verify", "-q", "HEAD^{commit}"]
     proc = run_git(
         [
             "git",
@@ -694,11 +722,7 @@ def discover(target: str) -> GitRepo:
             "--is-bare-repository",
             "--is-shallow-repository",
             "--show-toplevel",
-            # Printed last (after every other answer), nothing when HEAD is unborn (exit 1);
-            # a bare repository stops at --show-toplevel (exit 128) and never gets here.
-            "--verify",
-            "-q",
-            "HEAD^{commit}",
+            *head_args,
         ],
         "rev-parse",
         target,
@@ -707,6 +731,23 @@ def discover(target: str) -> GitRepo:
         check=False,
     )
     out = proc.stdout.decode("utf-8", "surrogateescape").split("\n")
+    resolved: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # A bare repository stops at --show-toplevel (exit 128), before anything that differs
+    # from the usual call: its answer is read as the usual one.
+    stopped_early = proc.returncode != 0 and len([line for line in out if line]) <= 3
+    if combined and not stopped_early:
+        assert rev is not None
+        answer = _combined_answer(out, proc.returncode)
+        if answer is None:
+            return discover(target)  # not plain: the usual call, as before
+        head_id, ids = answer
+        check_git_files(out[0], target)
+        if ids:
+            resolved = ((rev, tuple(ids)),)
+        return GitRepo(
+            git_dir=out[0], work_tree=out[3], shallow=out[2] == "true", head=head_id,
+            head_known=True, resolved=resolved,
+        )  # fmt: skip
     if proc.returncode != 0 and len(out) < 3:
         why = last_line(proc.stderr)
         if b"not a git repository" in proc.stderr:
@@ -730,6 +771,28 @@ def discover(target: str) -> GitRepo:
 
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_EXCLUDED_ID = re.compile(r"\^?[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def _combinable(rev: str) -> bool:
+    """Whether ``rev`` can be resolved in ``discover``'s rev-parse and mean the same: a
+    revision or range (never an option, no path syntax such as ``HEAD:./x`` that would be
+    read from another folder)."""
+    return bool(rev) and not rev.startswith("-") and not any(c in rev for c in ":\n\0")
+
+
+def _combined_answer(out: list[str], code: int) -> tuple[str, list[str]] | None:
+    """(HEAD's commit, the revision's ids) from ``discover``'s combined rev-parse, or None
+    when the answer is not plain: a failure, HEAD not a commit (rev-parse then prints
+    nothing more), anything but ids where ids belong."""
+    if code != 0 or len(out) < 6 or out[1] != "false":
+        return None  # a failure, or a bare repository (the usual call reads it)
+    head, fixed, rest = out[4], out[5], [line for line in out[6:] if line]
+    if not _OBJECT_ID.fullmatch(head) or fixed not in ("true", "false"):
+        return None
+    if not all(_EXCLUDED_ID.fullmatch(line) for line in rest):
+        return None
+    return head, rest
 
 
 class ObjectRef(NamedTuple):

@@ -34,6 +34,15 @@ class Scope:
     warnings: list[str] = field(default_factory=list)
     # Tips that are not refs but history all the same: older stash entries ("stash@{1}").
     reflog_tips: dict[str, str] = field(default_factory=dict)
+    # ``refs`` still being listed (``resolve_scope(..., later_refs=True)``): ``wait_refs``.
+    refs_listing: _RefListing | None = None
+
+    def wait_refs(self) -> dict[str, str]:
+        """``refs``, once listed (a listing that failed raises its error here)."""
+        if self.refs_listing is not None:
+            self.refs = self.refs_listing.result()
+            self.refs_listing = None
+        return self.refs
 
 
 def _check_rev(rev: str) -> str:
@@ -63,11 +72,15 @@ def _read_by_git(repo: GitRepo, rev: str) -> bool:
 
 def _resolve(repo: GitRepo, rev: str) -> list[str]:
     """``git rev-parse`` of a revision or range: ids, excluded ones prefixed with ^."""
-    proc = repo.run("rev-parse", "--revs-only", "--end-of-options", _check_rev(rev), check=False)
-    out = lines_of(proc.stdout)
-    if proc.returncode == 0 and out and _read_by_git(repo, rev):
+    known = repo.resolved_ids(_check_rev(rev))  # discover's rev-parse answered it
+    if known is not None:
+        ok, out = True, known
+    else:
+        proc = repo.run("rev-parse", "--revs-only", "--end-of-options", rev, check=False)
+        ok, out = proc.returncode == 0, lines_of(proc.stdout)
+    if ok and out and _read_by_git(repo, rev):
         return out  # every id was read by git already: no second process to ask
-    if proc.returncode == 0 and out:
+    if ok and out:
         # rev-parse passes any full-length hex through, and a ref's id unread: check that
         # the objects exist.
         check = repo.run("cat-file", "--batch-check", input="".join(
@@ -133,8 +146,12 @@ def _resolve_all(repo: GitRepo, revs: Sequence[str]) -> tuple[list[str], list[st
     return include, exclude
 
 
-def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
+def resolve_scope(repo: GitRepo, options: GitScanOptions, later_refs: bool = False) -> Scope:
+    """``later_refs``: when discover's rev-parse resolved the revisions already, the refs
+    (needed only for the report) are listed beside what comes next (the walk, the scan):
+    ``Scope.wait_refs`` before reading ``refs``."""
     head = head_commit(repo)
+    listing: _RefListing | None = None
     include: list[str] = []
     exclude: list[str] = []
     reflog_tips: dict[str, str] = {}
@@ -148,15 +165,22 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
         revs = [rev_range]
     elif options.branch or options.scope:
         revs = ([options.branch] if options.branch else []) + list(options.scope or [])
-    if revs:
+    if revs and all(repo.resolved_ids(rev) is not None for rev in revs):
+        # discover's rev-parse resolved them: no process beside the refs'
+        if later_refs:
+            listing, refs = _RefListing(repo), {}
+        else:  # a failure to list the refs is said first, as it always was
+            refs = list_refs(repo)
+        include, exclude = _resolve_all(repo, revs)
+    elif revs:
         # The refs are listed (for the report) while the revisions are resolved.
-        listing = _RefListing(repo)
+        beside = _RefListing(repo)
         try:
             include, exclude = _resolve_all(repo, revs)
         except GitError:
-            listing.result()  # a failure to list the refs is said first, as it always was
+            beside.result()  # a failure to list the refs is said first, as it always was
             raise
-        refs = listing.result()
+        refs = beside.result()
     else:
         refs = list_refs(repo)
         include = list(dict.fromkeys(refs.values()))
@@ -176,7 +200,8 @@ def resolve_scope(repo: GitRepo, options: GitScanOptions) -> Scope:
             # longer known, so it is scanned again rather than failing the scan.
             warnings.append(f"{rev}: excluded commit not in the repository any more, ignored")
     return Scope(include=list(dict.fromkeys(include)), exclude=list(dict.fromkeys(exclude)),
-                 refs=refs, head=head, warnings=warnings, reflog_tips=reflog_tips)  # fmt: skip
+                 refs=refs, head=head, warnings=warnings, reflog_tips=reflog_tips,
+                 refs_listing=listing)  # fmt: skip
 
 
 def revs_input(include: Sequence[str], exclude: Sequence[str]) -> bytes:
