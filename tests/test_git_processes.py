@@ -389,10 +389,18 @@ def test_watchdog_without_a_thread_stops_a_stuck_git(
     git = discover(str(repo.path))
     fifo = tmp_path / "included.cfg"
     os.mkfifo(fifo)
-    before = {t.name for t in threading.enumerate()}
+    # Threads started during the call (not the ones an earlier test in this worker left).
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
     with pytest.raises(plumbing.GitTimeout, match="made no progress for 1 s"):
         git.run("-c", f"include.path={fifo}", "config", "--list")
-    assert "keyscan-git-watch" not in before | {t.name for t in threading.enumerate()}
+    assert started == []
     # Slow output that keeps coming is progress: never killed.
     script = tmp_path / "slow.sh"
     script.write_text("#!/bin/sh\nfor i in 1 2 3 4 5 6; do echo $i; sleep 0.3; done\n")
