@@ -818,6 +818,42 @@ def _pack_worker(
     return kept
 
 
+# Pieces of a pool's pack-order listing per process (workers + this one): this process
+# reads pieces from the front, the workers take them from the back, each claiming one
+# before reading it, so nobody waits while a piece is left (the pieces' costs differ:
+# PDFs, archives, a loaded core).
+PIECES_PER_PROCESS = 3
+
+# The pool's claim flags (one byte per piece), inherited by each worker (``_pool_init``).
+_CLAIMS: Any = None
+
+
+def _pool_init(claims: Any) -> None:
+    global _CLAIMS
+    _CLAIMS = claims
+    from keyscan.interrupts import worker_signals
+
+    worker_signals()
+
+
+def _claim(claims: Any, piece: int) -> bool:
+    """Take ``piece`` unless another process took it first."""
+    with claims.get_lock():
+        if claims[piece]:
+            return False
+        claims[piece] = 1
+        return True
+
+
+def _piece_worker(
+    repo: GitRepo, rules: Sequence[Rule], piece: int, oids: list[str], content: ContentOptions
+) -> list[tuple[str, str, ChunkResult]]:
+    """``_pack_worker`` on one piece, unless the parent (or another worker) claimed it."""
+    if not _claim(_CLAIMS, piece):
+        return []
+    return _pack_worker(repo, rules, oids, content)
+
+
 def scan_pack_order_pool(
     repo: GitRepo,
     scope: Scope,
@@ -827,18 +863,20 @@ def scan_pack_order_pool(
 ) -> tuple[Objects, ChunkResult]:
     """``scan_pack_order`` on several cores: every object of the repository, listed in pack
     order (``cat-file --batch-all-objects --batch-check --unordered``: no inflating), cut
-    into contiguous runs (pack order keeps delta chains within a run: git's total work
-    stays the floor's, on every core), while the history walk (``walk_reachable``) runs in
-    this process and says, at the end, which objects are in scope.
+    into contiguous pieces (pack order keeps delta chains within a piece: git's total work
+    stays close to the floor's, on every core), while the history walk (``walk_reachable``)
+    runs in this process and says, at the end, which objects are in scope.
 
-    This process reads the FIRST run itself, from the moment it starts: the floor's own
-    ``cat-file --batch-all-objects --batch --unordered``, stopped once the run's objects are
-    read, so no core waits for the listing (0.25-0.4 s on sqlalchemy). The listing runs in
-    a thread, cuts ``workers + 1`` runs (this process walks the history too: with a whole
-    half of the objects it was the last to finish) and hands each later run to a worker
-    with its own ``cat-file --batch``. Whatever nobody read (git stopped on a corrupt object, or the
-    stream's order differs from the listing's) is read by id afterwards, where each error
-    is named; an object read twice is reported once.
+    This process reads from the FIRST object, from the moment it starts: the floor's own
+    ``cat-file --batch-all-objects --batch --unordered``, never stopped while a piece is
+    left that nobody claimed. The listing runs in a thread, cuts ``PIECES_PER_PROCESS *
+    (workers + 1)`` pieces of about equal size and hands them to the workers from the LAST
+    one back (each with its own ``cat-file --batch``); this process claims each piece as
+    its stream enters it and stops at the first one a worker took: whoever is ahead (the
+    pieces' costs differ: PDFs, archives, a loaded core) keeps going, and all finish
+    together. Whatever nobody read (git stopped on a corrupt object, or the stream's order
+    differs from the listing's) is read by id afterwards, where each error is named; an
+    object read twice is reported once.
 
     Workers know no paths: objects in scope that need one (a notebook; a tree whose entries
     hold a key) are scanned again here with it. Counts come from the listing (types and
@@ -847,32 +885,31 @@ def scan_pack_order_pool(
     from itertools import compress
     from multiprocessing.pool import AsyncResult
 
-    from keyscan.interrupts import worker_signals
-
     method = "fork" if sys.platform.startswith("linux") else "spawn"
+    context = multiprocessing.get_context(method)
+    pieces = PIECES_PER_PROCESS * (workers + 1)
+    claims = context.Array("b", pieces)  # shared: who reads which piece
     # Forked before the walk starts any git process: no worker holds a pipe of ours.
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
+    pool = context.Pool(workers, initializer=_pool_init, initargs=(claims,))
     try:
         box: list[Reach | BaseException] = []  # the walk's outcome
-        plan: list[list[str] | BaseException] = []  # the first run, once listed
+        plan: list[list[list[str]] | BaseException] = []  # the pieces, once listed
         facts: list[Listing] = []  # the whole listing: ids, types, sizes
-        handed: list[list[str]] = []  # the runs given to workers
+        handed: list[int] = []  # the pieces offered to workers
         pending: list[AsyncResult[list[tuple[str, str, ChunkResult]]]] = []
         listed = threading.Event()
-        reading = threading.Event()  # set while this process still reads its run
+        reading = threading.Event()  # set while this process still reads
         reading.set()
 
         def split() -> None:
             try:
-                # workers + 1 runs: this process also walks the history, so its own run
-                # is one share among workers + 1 (with half the objects, it set the pace).
-                runs = pack_order_runs(repo, workers + 1, facts)
+                runs = pack_order_runs(repo, pieces, facts)
                 if reading.is_set():  # else this process read everything already
-                    for run in runs[1:]:
-                        handed.append(run)
+                    for at in range(len(runs) - 1, 0, -1):  # the last piece first
+                        handed.append(at)
                         pending.append(pool.apply_async(
-                            _pack_worker, (repo, rules, run, options.content)))  # fmt: skip
-                plan.append(runs[0] if runs else [])
+                            _piece_worker, (repo, rules, at, runs[at], options.content)))  # fmt: skip
+                plan.append(runs)
             except BaseException as exc:  # handed to the main thread
                 plan.append(exc)
                 return
@@ -891,7 +928,30 @@ def scan_pack_order_pool(
         detector = Detector(rules)
         found: dict[str, tuple[str, ChunkResult]] = {}
         mine: list[str] = []
-        stop: int | None = None  # objects in the first run, once listed
+        ends: list[int] = []  # where each piece ends (objects), once listed
+        owned = 0  # pieces [0, owned) are this process's
+
+        def advance(at: int) -> bool:
+            """Own the piece holding object ``at`` (and those before it); False: a worker
+            has it (this process stops)."""
+            nonlocal owned
+            owned = max(owned, 1)  # the first piece is nobody else's
+            while owned < len(ends) and ends[owned - 1] <= at:
+                if not _claim(claims, owned):
+                    return False
+                owned += 1
+            return True
+
+        def pieces_listed(runs: list[list[str]]) -> None:
+            """Where each piece ends (one piece when nobody else reads)."""
+            if not handed:
+                ends.append(sum(map(len, runs)))
+                return
+            total = 0
+            for run in runs:
+                total += len(run)
+                ends.append(total)
+
         own = ChunkResult()
         with contextlib.closing(ObjectReader(repo).read_all()) as stream:
             for oid, kind, data in stream:
@@ -900,18 +960,21 @@ def scan_pack_order_pool(
                 if own.hits or own.errors:
                     found[oid] = (kind, own)
                     own = ChunkResult()
-                if stop is None and listed.is_set():
+                if not ends and listed.is_set():
                     first = plan[0]
                     if isinstance(first, BaseException):
                         break
-                    stop = len(first) if handed else -1  # -1: nobody else reads
-                if stop is not None and 0 <= stop <= len(mine):
+                    pieces_listed(first)
+                if ends and not advance(len(mine)):
                     break
         reading.clear()
         listed.wait()
-        first = plan[0]
-        if isinstance(first, BaseException):
-            raise first
+        runs = plan[0]
+        if isinstance(runs, BaseException):
+            raise runs
+        if not ends:  # listed after this process's stream ended
+            pieces_listed(runs)
+            advance(len(mine))
         for job in pending:
             for oid, kind, got in job.get():
                 found[oid] = (kind, got)
@@ -923,9 +986,10 @@ def scan_pack_order_pool(
         pool.join()
     reach = _reach_of(lister, box)
     listing = facts[0]
-    # Listed objects nobody read: the first run's tail when git stopped early (or all of
-    # the listing's when this process was to read everything).
-    own_run = first if handed else [o.decode() for o in listing.ids]
+    # Listed objects nobody read: the tail of this process's pieces when git stopped early
+    # (or of the whole listing when this process was to read everything).
+    own_run = [o for run in runs[:owned] for o in run] if handed else [
+        o.decode() for o in listing.ids]  # fmt: skip
     if mine[: len(own_run)] != own_run:  # rare: compared at C speed, sets only then
         mine_set = {o.encode() for o in mine}
         skipped = {o.encode() for o in own_run} - mine_set

@@ -1,0 +1,101 @@
+"""Small histories (issue 16): the fixed costs above the floor of a whole-history scan.
+
+* The pool's pack-order pieces are shared out as the scan goes: this process reads from
+  the front of the pack for as long as pieces are left that nobody claimed, the workers
+  take pieces from the back, so no process idles while another still has a backlog. The
+  report equals the id-order path's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyscan.git import history
+from tests.git_helpers import scan
+from tests.test_history_speed import _history, _summary
+
+
+def test_parent_reads_on_while_the_workers_are_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers that claimed a piece and then stall (a loaded core, a costly PDF): this
+    process does not stop at its own share; it claims and reads every piece nobody took
+    (here all but the workers' two, from the back), stops at the first one a worker holds,
+    and the report is the id-order path's, each object reported once."""
+    repo, _ = _history(tmp_path)
+    monkeypatch.setattr(history, "PACK_ORDER", False)
+    by_id = scan(repo.path, jobs=1)
+    monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(history, "PIECES_PER_PROCESS", 4)
+    parent = os.getpid()
+    flag = tmp_path / "parent-stopped"
+    read_here: list[str] = []
+    refused: list[int] = []
+    cut: list[list[list[str]]] = []
+    real_runs, real_scan = history.pack_order_runs, history.scan_object
+    real_claim, real_worker = history._claim, history._pack_worker
+
+    def runs(*args: Any) -> list[list[str]]:
+        out = real_runs(*args)
+        cut.append(out)
+        return out
+
+    def wait_for(what: Any) -> None:
+        deadline = time.monotonic() + 30
+        while not what() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def scan_object(detector: Any, oid: str, *rest: Any) -> None:
+        if os.getpid() == parent and not refused:  # this process's stream
+            if not read_here:  # both workers hold a piece before it reads anything
+                wait_for(lambda: len(list(tmp_path.glob("claimed-*"))) >= 2)
+            read_here.append(oid)
+        real_scan(detector, oid, *rest)
+
+    def claim(claims: Any, piece: int) -> bool:
+        taken = real_claim(claims, piece)
+        if os.getpid() == parent and not taken:
+            refused.append(piece)
+            flag.touch()  # the stalled workers may go on
+        return taken
+
+    def stalled_worker(*args: Any) -> Any:  # runs in a worker, once it holds its piece
+        (tmp_path / f"claimed-{os.getpid()}").touch()
+        wait_for(flag.exists)
+        return real_worker(*args)
+
+    monkeypatch.setattr(history, "pack_order_runs", runs)
+    monkeypatch.setattr(history, "scan_object", scan_object)
+    monkeypatch.setattr(history, "_claim", claim)
+    monkeypatch.setattr(history, "_pack_worker", stalled_worker)
+    packed = scan(repo.path, jobs=2)
+    assert packed.stats["workers"] == 2
+    (pieces,) = cut
+    assert 6 <= len(pieces) <= 4 * 3
+    # The workers took the last two pieces; this process read every other one, in pack
+    # order, and stopped at the first piece a worker held: far more than a third.
+    assert refused == [len(pieces) - 2]
+    assert read_here == [oid for run in pieces[:-2] for oid in run]
+    assert _summary(packed) == _summary(by_id)
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 5])
+def test_pieces_report_what_the_id_order_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pieces: int
+) -> None:
+    """However finely the pack is cut, every object in scope is read and reported once."""
+    repo, _ = _history(tmp_path)
+    monkeypatch.setattr(history, "PACK_ORDER", False)
+    by_id = scan(repo.path, jobs=1)
+    monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(history, "PIECES_PER_PROCESS", pieces)
+    packed = scan(repo.path, jobs=2)
+    assert packed.stats["workers"] == 2
+    assert _summary(packed) == _summary(by_id)
