@@ -99,3 +99,59 @@ def test_pieces_report_what_the_id_order_reports(
     packed = scan(repo.path, jobs=2)
     assert packed.stats["workers"] == 2
     assert _summary(packed) == _summary(by_id)
+
+
+def test_a_worker_builds_one_detector_for_all_its_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker scans several pieces with ONE Detector (Hyperscan compiles its database
+    once per Detector): never one per piece."""
+    repo, _ = _history(tmp_path)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(history, "PIECES_PER_PROCESS", 4)
+    parent = os.getpid()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    cut: list[list[list[str]]] = []
+    real_runs, real_scan, real_worker = (
+        history.pack_order_runs, history.scan_object, history._pack_worker)  # fmt: skip
+    real_detector = history.Detector
+
+    class CountedDetector(real_detector):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if os.getpid() != parent:
+                (marks / f"detector-{os.getpid()}-{time.monotonic_ns()}").touch()
+
+    def runs(*args: Any) -> list[list[str]]:
+        out = real_runs(*args)
+        cut.append(out)
+        return out
+
+    def piece(*args: Any) -> Any:  # in a worker, per piece it holds
+        (marks / f"piece-{os.getpid()}-{time.monotonic_ns()}").touch()
+        return real_worker(*args)
+
+    first: list[str] = []
+
+    def scan_object(detector: Any, oid: str, *rest: Any) -> None:
+        if os.getpid() == parent and not first:  # the workers take every later piece
+            first.append(oid)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                cut and len(list(marks.glob("piece-*"))) >= len(cut[0]) - 1
+            ):
+                time.sleep(0.01)
+        real_scan(detector, oid, *rest)
+
+    monkeypatch.setattr(history, "Detector", CountedDetector)
+    monkeypatch.setattr(history, "pack_order_runs", runs)
+    monkeypatch.setattr(history, "scan_object", scan_object)
+    monkeypatch.setattr(history, "_pack_worker", piece)
+    packed = scan(repo.path, jobs=2)
+    assert packed.stats["workers"] == 2 and not packed.errors
+    pieces = [p.name.split("-")[1] for p in marks.glob("piece-*")]
+    built = [p.name.split("-")[1] for p in marks.glob("detector-*")]
+    assert len(pieces) == len(cut[0]) - 1 >= 4  # the workers read several pieces each...
+    assert sorted(set(built)) == sorted(built)  # ...with one Detector per worker
+    assert set(built) <= set(pieces)

@@ -803,11 +803,10 @@ def scan_pack_order(
 
 
 def _pack_worker(
-    repo: GitRepo, rules: Sequence[Rule], oids: list[str], content: ContentOptions
+    repo: GitRepo, detector: Detector, oids: list[str], content: ContentOptions
 ) -> list[tuple[str, str, ChunkResult]]:
     """Scan a run of objects (pack order) read by this worker's own ``cat-file``; only the
     objects with a hit or an error come back (the parent keeps those in scope)."""
-    detector = Detector(rules)
     kept: list[tuple[str, str, ChunkResult]] = []
     own = ChunkResult()  # one per object with a hit or an error, not one per object
     for oid, kind, data in ObjectReader(repo).read(oids):
@@ -824,13 +823,17 @@ def _pack_worker(
 # PDFs, archives, a loaded core).
 PIECES_PER_PROCESS = 3
 
-# The pool's claim flags (one byte per piece), inherited by each worker (``_pool_init``).
+# The pool's claim flags (one byte per piece) and rules, inherited by each worker
+# (``_pool_init``), and the worker's one Detector for all its pieces (Hyperscan compiles
+# its database once per Detector).
 _CLAIMS: Any = None
+_RULES: Sequence[Rule] = ()
+_DETECTOR: Detector | None = None
 
 
-def _pool_init(claims: Any) -> None:
-    global _CLAIMS
-    _CLAIMS = claims
+def _pool_init(claims: Any, rules: Sequence[Rule]) -> None:
+    global _CLAIMS, _RULES, _DETECTOR
+    _CLAIMS, _RULES, _DETECTOR = claims, rules, None
     from keyscan.interrupts import worker_signals
 
     worker_signals()
@@ -846,12 +849,15 @@ def _claim(claims: Any, piece: int) -> bool:
 
 
 def _piece_worker(
-    repo: GitRepo, rules: Sequence[Rule], piece: int, oids: list[str], content: ContentOptions
+    repo: GitRepo, piece: int, oids: list[str], content: ContentOptions
 ) -> list[tuple[str, str, ChunkResult]]:
     """``_pack_worker`` on one piece, unless the parent (or another worker) claimed it."""
+    global _DETECTOR
     if not _claim(_CLAIMS, piece):
         return []
-    return _pack_worker(repo, rules, oids, content)
+    if _DETECTOR is None:
+        _DETECTOR = Detector(_RULES)
+    return _pack_worker(repo, _DETECTOR, oids, content)
 
 
 def scan_pack_order_pool(
@@ -890,7 +896,7 @@ def scan_pack_order_pool(
     pieces = PIECES_PER_PROCESS * (workers + 1)
     claims = context.Array("b", pieces)  # shared: who reads which piece
     # Forked before the walk starts any git process: no worker holds a pipe of ours.
-    pool = context.Pool(workers, initializer=_pool_init, initargs=(claims,))
+    pool = context.Pool(workers, initializer=_pool_init, initargs=(claims, rules))
     try:
         box: list[Reach | BaseException] = []  # the walk's outcome
         plan: list[list[list[str]] | BaseException] = []  # the pieces, once listed
@@ -908,7 +914,7 @@ def scan_pack_order_pool(
                     for at in range(len(runs) - 1, 0, -1):  # the last piece first
                         handed.append(at)
                         pending.append(pool.apply_async(
-                            _piece_worker, (repo, rules, at, runs[at], options.content)))  # fmt: skip
+                            _piece_worker, (repo, at, runs[at], options.content)))  # fmt: skip
                 plan.append(runs)
             except BaseException as exc:  # handed to the main thread
                 plan.append(exc)
