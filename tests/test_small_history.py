@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from keyscan.git import history
-from tests.git_helpers import scan
+from tests.git_helpers import Repo, scan
 from tests.test_history_speed import _history, _summary
 
 
@@ -155,3 +155,31 @@ def test_a_worker_builds_one_detector_for_all_its_pieces(
     assert len(pieces) == len(cut[0]) - 1 >= 4  # the workers read several pieces each...
     assert sorted(set(built)) == sorted(built)  # ...with one Detector per worker
     assert set(built) <= set(pieces)
+
+
+def test_store_size_without_a_git_process(tmp_path: Path) -> None:
+    """The pool's threshold (``estimate_bytes``) is read from the object folder: packs and
+    loose objects add up as ``git count-objects -v`` counts them (within the block rounding
+    of its KiB), and a scan of every ref no longer starts ``count-objects``."""
+    from keyscan.git.plumbing import discover
+    from tests.test_git_processes import _counting_git, _run, _subcommands
+
+    repo = Repo(tmp_path / "repo")
+    for i in range(30):
+        repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n" * (50 * i + 1)))
+    git = discover(str(repo.path))
+
+    def by_git() -> int:
+        out = repo.git("count-objects", "-v")
+        fields = dict(line.split(": ") for line in out.splitlines())
+        return (int(fields["size"]) + int(fields["size-pack"])) * 1024
+
+    loose = history.estimate_bytes(git)
+    assert 0 < loose <= by_git() <= loose + 4096 * 200  # du rounds each file up to a block
+    repo.git("gc", "-q")
+    packed = history.estimate_bytes(git)
+    assert packed > 0 and packed - 1024 < by_git() <= packed  # git rounds down to KiB
+    env, log = _counting_git(tmp_path)
+    proc = _run(["git", "."], repo.path, env)
+    assert proc.returncode == 0, proc.stderr
+    assert "count-objects" not in _subcommands(log), _subcommands(log)

@@ -422,13 +422,41 @@ def _merge(into: ChunkResult, part: ChunkResult) -> None:
 
 
 def estimate_bytes(repo: GitRepo) -> int:
-    """Packed plus loose size of the object store (what ``git count-objects -v`` says)."""
+    """Packed plus loose size of the object store (what ``git count-objects -v`` says), from
+    the file system where the repository keeps its objects in its own ``objects`` folder:
+    one git process fewer on every scan of a whole history (names and sizes only: nothing
+    in the folder is opened). Elsewhere (a linked worktree's git dir), git is asked."""
+    objects = os.path.join(repo.git_dir, "objects")
+    if os.path.isdir(objects) and not os.path.islink(objects):
+        try:
+            return _store_bytes(objects)
+        except OSError:
+            pass  # git says
     proc = repo.run("count-objects", "-v", check=False)
     total = 0
     for line in lines_of(proc.stdout):
         key, _, value = line.partition(": ")
         if key in ("size", "size-pack") and value.strip().isdigit():
             total += int(value) * 1024
+    return total
+
+
+def _store_bytes(objects: str) -> int:
+    """Bytes of the regular files in ``objects/pack/`` (packs and their indexes, as
+    ``size-pack`` counts them) and ``objects/[0-9a-f]{2}/`` (loose objects)."""
+    total = 0
+    with os.scandir(objects) as top:
+        for folder in top:
+            name = folder.name
+            if name == "pack" or (len(name) == 2 and all(c in "0123456789abcdef" for c in name)):
+                if not folder.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(folder.path) as inner:
+                    for entry in inner:
+                        if name == "pack" and not entry.name.endswith((".pack", ".idx")):
+                            continue
+                        if entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
     return total
 
 
@@ -936,16 +964,18 @@ def scan_pack_order_pool(
         mine: list[str] = []
         ends: list[int] = []  # where each piece ends (objects), once listed
         owned = 0  # pieces [0, owned) are this process's
+        edge = 0  # where the next piece starts (advance() only there)
 
         def advance(at: int) -> bool:
             """Own the piece holding object ``at`` (and those before it); False: a worker
             has it (this process stops)."""
-            nonlocal owned
+            nonlocal owned, edge
             owned = max(owned, 1)  # the first piece is nobody else's
             while owned < len(ends) and ends[owned - 1] <= at:
                 if not _claim(claims, owned):
                     return False
                 owned += 1
+            edge = ends[owned - 1] if owned < len(ends) else 1 << 62  # all owned
             return True
 
         def pieces_listed(runs: list[list[str]]) -> None:
@@ -971,7 +1001,7 @@ def scan_pack_order_pool(
                     if isinstance(first, BaseException):
                         break
                     pieces_listed(first)
-                if ends and not advance(len(mine)):
+                if ends and len(mine) >= edge and not advance(len(mine)):
                     break
         reading.clear()
         listed.wait()
