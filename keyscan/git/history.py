@@ -511,13 +511,41 @@ def _merge(into: ChunkResult, part: ChunkResult) -> None:
 
 
 def estimate_bytes(repo: GitRepo) -> int:
-    """Packed plus loose size of the object store (what ``git count-objects -v`` says)."""
+    """Packed plus loose size of the object store (what ``git count-objects -v`` says), from
+    the file system where the repository keeps its objects in its own ``objects`` folder:
+    one git process fewer on every scan of a whole history (names and sizes only: nothing
+    in the folder is opened). Elsewhere (a linked worktree's git dir), git is asked."""
+    objects = os.path.join(repo.git_dir, "objects")
+    if os.path.isdir(objects) and not os.path.islink(objects):
+        try:
+            return _store_bytes(objects)
+        except OSError:
+            pass  # git says
     proc = repo.run("count-objects", "-v", check=False)
     total = 0
     for line in lines_of(proc.stdout):
         key, _, value = line.partition(": ")
         if key in ("size", "size-pack") and value.strip().isdigit():
             total += int(value) * 1024
+    return total
+
+
+def _store_bytes(objects: str) -> int:
+    """Bytes of the regular files in ``objects/pack/`` (packs and their indexes, as
+    ``size-pack`` counts them) and ``objects/[0-9a-f]{2}/`` (loose objects)."""
+    total = 0
+    with os.scandir(objects) as top:
+        for folder in top:
+            name = folder.name
+            if name == "pack" or (len(name) == 2 and all(c in "0123456789abcdef" for c in name)):
+                if not folder.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(folder.path) as inner:
+                    for entry in inner:
+                        if name == "pack" and not entry.name.endswith((".pack", ".idx")):
+                            continue
+                        if entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
     return total
 
 
@@ -903,11 +931,10 @@ def scan_pack_order(
 
 
 def _pack_worker(
-    repo: GitRepo, rules: Sequence[Rule], oids: list[str], content: ContentOptions
+    repo: GitRepo, detector: Detector, oids: list[str], content: ContentOptions
 ) -> list[tuple[str, str, ChunkResult]]:
     """Scan a run of objects (pack order) read by this worker's own ``cat-file``; only the
     objects with a hit or an error come back (the parent keeps those in scope)."""
-    detector = Detector(rules)
     kept: list[tuple[str, str, ChunkResult]] = []
     own = ChunkResult()  # one per object with a hit or an error, not one per object
     for oid, kind, data in ObjectReader(repo).read(oids):
@@ -916,6 +943,49 @@ def _pack_worker(
             kept.append((oid, kind, own))
             own = ChunkResult()
     return kept
+
+
+# Pieces of a pool's pack-order listing per process (workers + this one): this process
+# reads pieces from the front, the workers take them from the back, each claiming one
+# before reading it, so nobody waits while a piece is left (the pieces' costs differ:
+# PDFs, archives, a loaded core).
+PIECES_PER_PROCESS = 3
+
+# The pool's claim flags (one byte per piece) and rules, inherited by each worker
+# (``_pool_init``), and the worker's one Detector for all its pieces (Hyperscan compiles
+# its database once per Detector).
+_CLAIMS: Any = None
+_RULES: Sequence[Rule] = ()
+_DETECTOR: Detector | None = None
+
+
+def _pool_init(claims: Any, rules: Sequence[Rule]) -> None:
+    global _CLAIMS, _RULES, _DETECTOR
+    _CLAIMS, _RULES, _DETECTOR = claims, rules, None
+    from keyscan.interrupts import worker_signals
+
+    worker_signals()
+
+
+def _claim(claims: Any, piece: int) -> bool:
+    """Take ``piece`` unless another process took it first."""
+    with claims.get_lock():
+        if claims[piece]:
+            return False
+        claims[piece] = 1
+        return True
+
+
+def _piece_worker(
+    repo: GitRepo, piece: int, oids: list[str], content: ContentOptions
+) -> list[tuple[str, str, ChunkResult]]:
+    """``_pack_worker`` on one piece, unless the parent (or another worker) claimed it."""
+    global _DETECTOR
+    if not _claim(_CLAIMS, piece):
+        return []
+    if _DETECTOR is None:
+        _DETECTOR = Detector(_RULES)
+    return _pack_worker(repo, _DETECTOR, oids, content)
 
 
 def scan_pack_order_pool(
@@ -927,18 +997,20 @@ def scan_pack_order_pool(
 ) -> tuple[Objects, ChunkResult]:
     """``scan_pack_order`` on several cores: every object of the repository, listed in pack
     order (``cat-file --batch-all-objects --batch-check --unordered``: no inflating), cut
-    into contiguous runs (pack order keeps delta chains within a run: git's total work
-    stays the floor's, on every core), while the history walk (``walk_reachable``) runs in
-    this process and says, at the end, which objects are in scope.
+    into contiguous pieces (pack order keeps delta chains within a piece: git's total work
+    stays close to the floor's, on every core), while the history walk (``walk_reachable``)
+    runs in this process and says, at the end, which objects are in scope.
 
-    This process reads the FIRST run itself, from the moment it starts: the floor's own
-    ``cat-file --batch-all-objects --batch --unordered``, stopped once the run's objects are
-    read, so no core waits for the listing (0.25-0.4 s on sqlalchemy). The listing runs in
-    a thread, cuts ``workers + 1`` runs (this process walks the history too: with a whole
-    half of the objects it was the last to finish) and hands each later run to a worker
-    with its own ``cat-file --batch``. Whatever nobody read (git stopped on a corrupt object, or the
-    stream's order differs from the listing's) is read by id afterwards, where each error
-    is named; an object read twice is reported once.
+    This process reads from the FIRST object, from the moment it starts: the floor's own
+    ``cat-file --batch-all-objects --batch --unordered``, never stopped while a piece is
+    left that nobody claimed. The listing runs in a thread, cuts ``PIECES_PER_PROCESS *
+    (workers + 1)`` pieces of about equal size and hands them to the workers from the LAST
+    one back (each with its own ``cat-file --batch``); this process claims each piece as
+    its stream enters it and stops at the first one a worker took: whoever is ahead (the
+    pieces' costs differ: PDFs, archives, a loaded core) keeps going, and all finish
+    together. Whatever nobody read (git stopped on a corrupt object, or the stream's order
+    differs from the listing's) is read by id afterwards, where each error is named; an
+    object read twice is reported once.
 
     Workers know no paths: objects in scope that need one (a notebook; a tree whose entries
     hold a key) are scanned again here with it. Counts come from the listing (types and
@@ -947,32 +1019,31 @@ def scan_pack_order_pool(
     from itertools import compress
     from multiprocessing.pool import AsyncResult
 
-    from keyscan.interrupts import worker_signals
-
     method = "fork" if sys.platform.startswith("linux") else "spawn"
+    context = multiprocessing.get_context(method)
+    pieces = PIECES_PER_PROCESS * (workers + 1)
+    claims = context.Array("b", pieces)  # shared: who reads which piece
     # Forked before the walk starts any git process: no worker holds a pipe of ours.
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=worker_signals)
+    pool = context.Pool(workers, initializer=_pool_init, initargs=(claims, rules))
     try:
         box: list[Reach | BaseException] = []  # the walk's outcome
-        plan: list[list[str] | BaseException] = []  # the first run, once listed
+        plan: list[list[list[str]] | BaseException] = []  # the pieces, once listed
         facts: list[Listing] = []  # the whole listing: ids, types, sizes
-        handed: list[list[str]] = []  # the runs given to workers
+        handed: list[int] = []  # the pieces offered to workers
         pending: list[AsyncResult[list[tuple[str, str, ChunkResult]]]] = []
         listed = threading.Event()
-        reading = threading.Event()  # set while this process still reads its run
+        reading = threading.Event()  # set while this process still reads
         reading.set()
 
         def split() -> None:
             try:
-                # workers + 1 runs: this process also walks the history, so its own run
-                # is one share among workers + 1 (with half the objects, it set the pace).
-                runs = pack_order_runs(repo, workers + 1, facts)
+                runs = pack_order_runs(repo, pieces, facts)
                 if reading.is_set():  # else this process read everything already
-                    for run in runs[1:]:
-                        handed.append(run)
+                    for at in range(len(runs) - 1, 0, -1):  # the last piece first
+                        handed.append(at)
                         pending.append(pool.apply_async(
-                            _pack_worker, (repo, rules, run, options.content)))  # fmt: skip
-                plan.append(runs[0] if runs else [])
+                            _piece_worker, (repo, at, runs[at], options.content)))  # fmt: skip
+                plan.append(runs)
             except BaseException as exc:  # handed to the main thread
                 plan.append(exc)
                 return
@@ -991,7 +1062,32 @@ def scan_pack_order_pool(
         detector = Detector(rules)
         found: dict[str, tuple[str, ChunkResult]] = {}
         mine: list[str] = []
-        stop: int | None = None  # objects in the first run, once listed
+        ends: list[int] = []  # where each piece ends (objects), once listed
+        owned = 0  # pieces [0, owned) are this process's
+        edge = 0  # where the next piece starts (advance() only there)
+
+        def advance(at: int) -> bool:
+            """Own the piece holding object ``at`` (and those before it); False: a worker
+            has it (this process stops)."""
+            nonlocal owned, edge
+            owned = max(owned, 1)  # the first piece is nobody else's
+            while owned < len(ends) and ends[owned - 1] <= at:
+                if not _claim(claims, owned):
+                    return False
+                owned += 1
+            edge = ends[owned - 1] if owned < len(ends) else 1 << 62  # all owned
+            return True
+
+        def pieces_listed(runs: list[list[str]]) -> None:
+            """Where each piece ends (one piece when nobody else reads)."""
+            if not handed:
+                ends.append(sum(map(len, runs)))
+                return
+            total = 0
+            for run in runs:
+                total += len(run)
+                ends.append(total)
+
         own = ChunkResult()
         with contextlib.closing(ObjectReader(repo).read_all()) as stream:
             for oid, kind, data in stream:
@@ -1000,18 +1096,21 @@ def scan_pack_order_pool(
                 if own.hits or own.errors:
                     found[oid] = (kind, own)
                     own = ChunkResult()
-                if stop is None and listed.is_set():
+                if not ends and listed.is_set():
                     first = plan[0]
                     if isinstance(first, BaseException):
                         break
-                    stop = len(first) if handed else -1  # -1: nobody else reads
-                if stop is not None and 0 <= stop <= len(mine):
+                    pieces_listed(first)
+                if ends and len(mine) >= edge and not advance(len(mine)):
                     break
         reading.clear()
         listed.wait()
-        first = plan[0]
-        if isinstance(first, BaseException):
-            raise first
+        runs = plan[0]
+        if isinstance(runs, BaseException):
+            raise runs
+        if not ends:  # listed after this process's stream ended
+            pieces_listed(runs)
+            advance(len(mine))
         for job in pending:
             for oid, kind, got in job.get():
                 found[oid] = (kind, got)
@@ -1023,9 +1122,10 @@ def scan_pack_order_pool(
         pool.join()
     reach = _reach_of(lister, box)
     listing = facts[0]
-    # Listed objects nobody read: the first run's tail when git stopped early (or all of
-    # the listing's when this process was to read everything).
-    own_run = first if handed else [o.decode() for o in listing.ids]
+    # Listed objects nobody read: the tail of this process's pieces when git stopped early
+    # (or of the whole listing when this process was to read everything).
+    own_run = [o for run in runs[:owned] for o in run] if handed else [
+        o.decode() for o in listing.ids]  # fmt: skip
     if mine[: len(own_run)] != own_run:  # rare: compared at C speed, sets only then
         mine_set = {o.encode() for o in mine}
         skipped = {o.encode() for o in own_run} - mine_set
