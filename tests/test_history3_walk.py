@@ -19,7 +19,6 @@ the pool's pack-order listing), parsed without a Python object per object.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import zlib
 from pathlib import Path
@@ -29,19 +28,7 @@ import pytest
 from keyscan.git import history
 from keyscan.keygen import key
 from tests.git_helpers import Repo, scan
-from tests.test_history_speed import _history, _summary
-
-
-def _logging_git(tmp_path: Path) -> Path:
-    real = shutil.which("git")
-    assert real is not None
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    log = tmp_path / "git.log"
-    wrapper = folder / "git"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    return log
+from tests.test_history_speed import _history, _logging_git, _summary
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -245,14 +245,7 @@ def _walk_untyped(
         if on_object is not None:
             on_object(ref)
     if proc.returncode != 0:
-        err = proc.stderr
-        errors.append(
-            ScanError(
-                object_in(err) or "history",
-                f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
-                "what it reached was scanned",
-            )
-        )
+        errors.append(_walk_stopped(proc.stderr))
     return Objects(scan, set(), set(), [], errors)
 
 
@@ -269,6 +262,15 @@ class ChunkResult:
     tags: int = 0
     bytes: int = 0
 
+
+
+def _walk_stopped(err: bytes) -> ScanError:
+    """The error of a walk git stopped: what and why, and that what it reached was scanned."""
+    return ScanError(
+        object_in(err) or "history",
+        f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
+        "what it reached was scanned",
+    )
 
 def scan_objects(
     repo: GitRepo,
@@ -749,14 +751,7 @@ def walk_reachable(repo: GitRepo, scope: Scope) -> Reach:
         ids.difference_update((b"?" + m)[:width] for m in missing)
         errors.extend(ScanError(m.decode(), UNREADABLE) for m in missing)
     if proc.returncode != 0:
-        err = proc.stderr
-        errors.append(
-            ScanError(
-                object_in(err) or "history",
-                f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
-                "what it reached was scanned",
-            )
-        )
+        errors.append(_walk_stopped(proc.stderr))
     return Reach(ids, out, errors)
 
 
