@@ -149,11 +149,16 @@ def _scan(
         return hits
     # No keyword offsets (nor gate needle): no decoder has anything to look at
     # (decoders.worth_decoding with gates checked), so the call is skipped.
-    found = (
-        _decoded_hits(detector, data, keywords, template, matches, base_offset, base_line, limit)
+    # Decoded for the whole buffer, the overlap included: a plain match before the limit that
+    # spans an encoded key starting past it is that key's encoded form, as in a whole scan
+    # (the next buffer reports the key itself).
+    spanning = (
+        _decoded_hits(detector, data, keywords, template, matches, base_offset, base_line, None)
         if keywords
         else []
     )
+    found = [h for h in spanning if limit is None or h.location.offset - base_offset < limit]
+    beyond = [h for h in spanning if limit is not None and h.location.offset - base_offset >= limit]
     if utf16_ok:
         encoding = decoders.wide_encoding(data, at_start=base_offset == 0)
         if encoding is not None:
@@ -170,9 +175,9 @@ def _scan(
                     errors,
                 )
             )
-    if not found:
+    if not found and not beyond:
         return hits
-    return _merge(_drop_encoded_forms(hits, found), found)
+    return _merge(_drop_encoded_forms(hits, found + beyond), found)
 
 
 def _drop_encoded_forms(plain: list[Hit], decoded: list[Hit]) -> list[Hit]:

@@ -9,7 +9,7 @@ import io
 import random
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from keyscan.content import OVERLAP, ContentOptions, scan_buffer, scan_stream
@@ -256,6 +256,9 @@ def test_random_bytes_never_crash(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32), st.lists(st.integers(0, 40000), min_size=1, max_size=6))
+# Found by Hypothesis: a base64 key written over the tail of a plain key, starting right at a
+# chunk's limit; the chunked reader reported the plain token the whole scan drops.
+@example(seed=166, spots=[0, 1, 3919, 4096])
 def test_chunked_reading_finds_what_a_whole_scan_finds(seed: int, spots: list[int]) -> None:
     rng = random.Random(seed)
     filler = bytearray(rng.choice(b"abcdefghij \n=:{}") for _ in range(45000))
