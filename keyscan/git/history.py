@@ -40,7 +40,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -71,6 +70,7 @@ from keyscan.git.remote import clone, is_url, public_url
 from keyscan.git.scope import Objects, Scope, resolve_scope, revs_input
 from keyscan.git.staged import scan_staged
 from keyscan.models import CommitInfo, Location, Rule, ScanError, ScanResult
+from keyscan.records import dataclass, field
 from keyscan.sources.files import name_hits
 
 # Below this many bytes a scan stays in one process (worker start-up is not free).

@@ -14,12 +14,12 @@ import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keyscan.errors import KeyscanError
 from keyscan.git.plumbing import GitError, GitRepo, ObjectRef, lines_of
 from keyscan.models import ScanError
+from keyscan.records import dataclass, field
 
 if TYPE_CHECKING:
     from keyscan.git.options import GitScanOptions
