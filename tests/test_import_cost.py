@@ -299,6 +299,8 @@ def test_clean_range_scan_never_imports_dataclasses(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "keyscan.git.history" in modules and "keyscan.git.scope" in modules
     assert not CLEAN_HOOK_NEVER & modules, sorted(CLEAN_HOOK_NEVER & modules)
+    # Nor what only a staged scan or a tree with a keyword in its names needs.
+    assert not {"keyscan.git.staged", "keyscan.sources.files"} & modules
 
 
 # Compiled on first use (keyscan.lazypattern): a clean hook run needs none of them.

@@ -68,10 +68,8 @@ from keyscan.git.plumbing import (
 from keyscan.git.provenance import attribute, head_tree
 from keyscan.git.remote import clone, is_url, public_url
 from keyscan.git.scope import Objects, Scope, resolve_scope, revs_input
-from keyscan.git.staged import scan_staged
 from keyscan.models import CommitInfo, Location, Rule, ScanError, ScanResult
 from keyscan.records import dataclass, field
-from keyscan.sources.files import name_hits
 
 # Below this many bytes a scan stays in one process (worker start-up is not free).
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
@@ -112,6 +110,8 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
             rev = options.range if options.range and not options.staged else None
             repo = discover(target, rev)
         if options.staged:
+            from keyscan.git.staged import scan_staged  # a range or history never needs it
+
             scan_staged(repo, options, rules, result)
         else:
             scan_history(repo, options, rules, result)
@@ -377,6 +377,8 @@ def _scan_tree(detector: Detector, oid: str, data: bytes, folder: str) -> list[H
     the path itself (line 0, ``extra["file_name"]``). Only parsed when a keyword occurs."""
     if not detector.prefilter(data):
         return []
+    from keyscan.sources.files import name_hits  # only for a tree with a keyword in it
+
     hits: list[Hit] = []
     for mode, raw_name, entry in tree_entries(data, len(oid) // 2):
         name = raw_name.decode("utf-8", "surrogateescape")

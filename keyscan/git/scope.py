@@ -11,7 +11,6 @@ read ``os.environ`` or stdin themselves; the commands pass them in. Git runs onl
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -368,6 +367,8 @@ def _event(env: Mapping[str, str]) -> dict[str, Any]:
     path = env.get("GITHUB_EVENT_PATH")
     if not path:
         return {}
+    import json  # only in CI, for the event's file
+
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
