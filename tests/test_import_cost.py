@@ -248,6 +248,11 @@ CLEAN_HOOK_NEVER = {
     "dis",
     "tokenize",
     "linecache",
+    # pathlib pulls urllib.parse and ipaddress (~2.5 ms): rules and config lookup use
+    # os.path on the way every run takes.
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
 }
 
 
