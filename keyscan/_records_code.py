@@ -130,6 +130,41 @@ def _keyscan_formats_decoders__Block(_HAS_DEFAULT_FACTORY, __dataclass_builtins_
     return __init__, __repr__, __eq__, __hash__
 
 
+def _keyscan_git_history_ChunkResult(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_blobs, _dflt_bytes, _dflt_commits, _dflt_errors, _dflt_hits, _dflt_tags):
+    def __init__(self, hits=_HAS_DEFAULT_FACTORY, errors=_HAS_DEFAULT_FACTORY, blobs=_dflt_blobs, commits=_dflt_commits, tags=_dflt_tags, bytes=_dflt_bytes):
+      self.hits=_dflt_hits() if hits is _HAS_DEFAULT_FACTORY else hits
+      self.errors=_dflt_errors() if errors is _HAS_DEFAULT_FACTORY else errors
+      self.blobs=blobs
+      self.commits=commits
+      self.tags=tags
+      self.bytes=bytes
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(hits={self.hits!r}, errors={self.errors!r}, blobs={self.blobs!r}, commits={self.commits!r}, tags={self.tags!r}, bytes={self.bytes!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.hits,self.errors,self.blobs,self.commits,self.tags,self.bytes,)==(other.hits,other.errors,other.blobs,other.commits,other.tags,other.bytes,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.hits,self.errors,self.blobs,self.commits,self.tags,self.bytes,))
+    return __init__, __repr__, __eq__, __hash__
+
+
+def _keyscan_git_history_Reach(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__):
+    def __init__(self, ids, listing, errors):
+      self.ids=ids
+      self.listing=listing
+      self.errors=errors
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(ids={self.ids!r}, listing={self.listing!r}, errors={self.errors!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.ids,self.listing,self.errors,)==(other.ids,other.listing,other.errors,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.ids,self.listing,self.errors,))
+    return __init__, __repr__, __eq__, __hash__
+
+
 def _keyscan_git_options_GitScanOptions(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_all_locations, _dflt_all_objects, _dflt_branch, _dflt_content, _dflt_exclude_commits, _dflt_excludes, _dflt_jobs, _dflt_paths, _dflt_range, _dflt_scope, _dflt_since, _dflt_staged):
     def __init__(self, scope=_dflt_scope, all_objects=_dflt_all_objects, since=_dflt_since, range=_dflt_range, branch=_dflt_branch, staged=_dflt_staged, paths=_dflt_paths, all_locations=_dflt_all_locations, jobs=_dflt_jobs, content=_HAS_DEFAULT_FACTORY, exclude_commits=_HAS_DEFAULT_FACTORY, excludes=_HAS_DEFAULT_FACTORY):
       self.scope=scope
@@ -171,6 +206,101 @@ def _keyscan_git_plumbing_GitRepo(_HAS_DEFAULT_FACTORY, __dataclass_builtins_obj
       return NotImplemented
     def __hash__(self):
       return hash((self.git_dir,self.work_tree,self.shallow,self.head,self.head_known,self.resolved,))
+    return __init__, __repr__, __eq__, __hash__
+
+
+def _keyscan_git_provenance_Intro(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__):
+    def __init__(self, commit, path, time, order):
+      __dataclass_builtins_object__.__setattr__(self,'commit',commit)
+      __dataclass_builtins_object__.__setattr__(self,'path',path)
+      __dataclass_builtins_object__.__setattr__(self,'time',time)
+      __dataclass_builtins_object__.__setattr__(self,'order',order)
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(commit={self.commit!r}, path={self.path!r}, time={self.time!r}, order={self.order!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.commit,self.path,self.time,self.order,)==(other.commit,other.path,other.time,other.order,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.commit,self.path,self.time,self.order,))
+    return __init__, __repr__, __eq__, __hash__
+
+
+def _keyscan_git_scope_Objects(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_count, _dflt_errors):
+    def __init__(self, scan, reachable, unreachable, unreachable_commits, errors=_HAS_DEFAULT_FACTORY, count=_dflt_count):
+      self.scan=scan
+      self.reachable=reachable
+      self.unreachable=unreachable
+      self.unreachable_commits=unreachable_commits
+      self.errors=_dflt_errors() if errors is _HAS_DEFAULT_FACTORY else errors
+      self.count=count
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(scan={self.scan!r}, reachable={self.reachable!r}, unreachable={self.unreachable!r}, unreachable_commits={self.unreachable_commits!r}, errors={self.errors!r}, count={self.count!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.scan,self.reachable,self.unreachable,self.unreachable_commits,self.errors,self.count,)==(other.scan,other.reachable,other.unreachable,other.unreachable_commits,other.errors,other.count,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.scan,self.reachable,self.unreachable,self.unreachable_commits,self.errors,self.count,))
+    return __init__, __repr__, __eq__, __hash__
+
+
+def _keyscan_git_scope_Plan(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_exclude, _dflt_nothing, _dflt_policy, _dflt_policy_rev, _dflt_scope, _dflt_since, _dflt_warnings):
+    def __init__(self, provider, what, scope=_dflt_scope, exclude=_HAS_DEFAULT_FACTORY, since=_dflt_since, warnings=_HAS_DEFAULT_FACTORY, nothing=_dflt_nothing, policy=_dflt_policy, policy_rev=_dflt_policy_rev):
+      self.provider=provider
+      self.what=what
+      self.scope=scope
+      self.exclude=_dflt_exclude() if exclude is _HAS_DEFAULT_FACTORY else exclude
+      self.since=since
+      self.warnings=_dflt_warnings() if warnings is _HAS_DEFAULT_FACTORY else warnings
+      self.nothing=nothing
+      self.policy=policy
+      self.policy_rev=policy_rev
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(provider={self.provider!r}, what={self.what!r}, scope={self.scope!r}, exclude={self.exclude!r}, since={self.since!r}, warnings={self.warnings!r}, nothing={self.nothing!r}, policy={self.policy!r}, policy_rev={self.policy_rev!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.provider,self.what,self.scope,self.exclude,self.since,self.warnings,self.nothing,self.policy,self.policy_rev,)==(other.provider,other.what,other.scope,other.exclude,other.since,other.warnings,other.nothing,other.policy,other.policy_rev,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.provider,self.what,self.scope,self.exclude,self.since,self.warnings,self.nothing,self.policy,self.policy_rev,))
+    return __init__, __repr__, __eq__, __hash__
+
+
+def _keyscan_git_scope_ReceivePlan(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_new_commits):
+    def __init__(self, tips, exclude, updates, new_commits=_dflt_new_commits):
+      self.tips=tips
+      self.exclude=exclude
+      self.updates=updates
+      self.new_commits=new_commits
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(tips={self.tips!r}, exclude={self.exclude!r}, updates={self.updates!r}, new_commits={self.new_commits!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.tips,self.exclude,self.updates,self.new_commits,)==(other.tips,other.exclude,other.updates,other.new_commits,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.tips,self.exclude,self.updates,self.new_commits,))
+    return __init__, __repr__, __eq__, __hash__
+
+
+def _keyscan_git_scope_Scope(_HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_reflog_tips, _dflt_refs_listing, _dflt_warnings):
+    def __init__(self, include, exclude, refs, head, warnings=_HAS_DEFAULT_FACTORY, reflog_tips=_HAS_DEFAULT_FACTORY, refs_listing=_dflt_refs_listing):
+      self.include=include
+      self.exclude=exclude
+      self.refs=refs
+      self.head=head
+      self.warnings=_dflt_warnings() if warnings is _HAS_DEFAULT_FACTORY else warnings
+      self.reflog_tips=_dflt_reflog_tips() if reflog_tips is _HAS_DEFAULT_FACTORY else reflog_tips
+      self.refs_listing=refs_listing
+    def __repr__(self):
+      return self.__class__.__qualname__ + f"(include={self.include!r}, exclude={self.exclude!r}, refs={self.refs!r}, head={self.head!r}, warnings={self.warnings!r}, reflog_tips={self.reflog_tips!r}, refs_listing={self.refs_listing!r})"
+    def __eq__(self, other):
+      if other.__class__ is self.__class__:
+        return (self.include,self.exclude,self.refs,self.head,self.warnings,self.reflog_tips,self.refs_listing,)==(other.include,other.exclude,other.refs,other.head,other.warnings,other.reflog_tips,other.refs_listing,)
+      return NotImplemented
+    def __hash__(self):
+      return hash((self.include,self.exclude,self.refs,self.head,self.warnings,self.reflog_tips,self.refs_listing,))
     return __init__, __repr__, __eq__, __hash__
 
 
@@ -522,8 +652,15 @@ SOURCES = {
     '_keyscan_findings_Overflow': 'def __init__(self, count=_dflt_count, allowed=_dflt_allowed, best=_dflt_best):\n  self.count=count\n  self.allowed=allowed\n  self.best=best\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(count={self.count!r}, allowed={self.allowed!r}, best={self.best!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.count,self.allowed,self.best,)==(other.count,other.allowed,other.best,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.count,self.allowed,self.best,))',
     '_keyscan_formats_decoders_Decoded': 'def __init__(self, how, start, end, data, to_parent, joints=_dflt_joints):\n  self.how=how\n  self.start=start\n  self.end=end\n  self.data=data\n  self.to_parent=to_parent\n  self.joints=joints\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(how={self.how!r}, start={self.start!r}, end={self.end!r}, data={self.data!r}, to_parent={self.to_parent!r}, joints={self.joints!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.how,self.start,self.end,self.data,self.to_parent,self.joints,)==(other.how,other.start,other.end,other.data,other.to_parent,other.joints,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.how,self.start,self.end,self.data,self.to_parent,self.joints,))',
     '_keyscan_formats_decoders__Block': 'def __init__(self, text, starts, origins):\n  self.text=text\n  self.starts=starts\n  self.origins=origins\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(text={self.text!r}, starts={self.starts!r}, origins={self.origins!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.text,self.starts,self.origins,)==(other.text,other.starts,other.origins,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.text,self.starts,self.origins,))',
+    '_keyscan_git_history_ChunkResult': 'def __init__(self, hits=_HAS_DEFAULT_FACTORY, errors=_HAS_DEFAULT_FACTORY, blobs=_dflt_blobs, commits=_dflt_commits, tags=_dflt_tags, bytes=_dflt_bytes):\n  self.hits=_dflt_hits() if hits is _HAS_DEFAULT_FACTORY else hits\n  self.errors=_dflt_errors() if errors is _HAS_DEFAULT_FACTORY else errors\n  self.blobs=blobs\n  self.commits=commits\n  self.tags=tags\n  self.bytes=bytes\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(hits={self.hits!r}, errors={self.errors!r}, blobs={self.blobs!r}, commits={self.commits!r}, tags={self.tags!r}, bytes={self.bytes!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.hits,self.errors,self.blobs,self.commits,self.tags,self.bytes,)==(other.hits,other.errors,other.blobs,other.commits,other.tags,other.bytes,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.hits,self.errors,self.blobs,self.commits,self.tags,self.bytes,))',
+    '_keyscan_git_history_Reach': 'def __init__(self, ids, listing, errors):\n  self.ids=ids\n  self.listing=listing\n  self.errors=errors\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(ids={self.ids!r}, listing={self.listing!r}, errors={self.errors!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.ids,self.listing,self.errors,)==(other.ids,other.listing,other.errors,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.ids,self.listing,self.errors,))',
     '_keyscan_git_options_GitScanOptions': 'def __init__(self, scope=_dflt_scope, all_objects=_dflt_all_objects, since=_dflt_since, range=_dflt_range, branch=_dflt_branch, staged=_dflt_staged, paths=_dflt_paths, all_locations=_dflt_all_locations, jobs=_dflt_jobs, content=_HAS_DEFAULT_FACTORY, exclude_commits=_HAS_DEFAULT_FACTORY, excludes=_HAS_DEFAULT_FACTORY):\n  self.scope=scope\n  self.all_objects=all_objects\n  self.since=since\n  self.range=range\n  self.branch=branch\n  self.staged=staged\n  self.paths=paths\n  self.all_locations=all_locations\n  self.jobs=jobs\n  self.content=_dflt_content() if content is _HAS_DEFAULT_FACTORY else content\n  self.exclude_commits=_dflt_exclude_commits() if exclude_commits is _HAS_DEFAULT_FACTORY else exclude_commits\n  self.excludes=_dflt_excludes() if excludes is _HAS_DEFAULT_FACTORY else excludes\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(scope={self.scope!r}, all_objects={self.all_objects!r}, since={self.since!r}, range={self.range!r}, branch={self.branch!r}, staged={self.staged!r}, paths={self.paths!r}, all_locations={self.all_locations!r}, jobs={self.jobs!r}, content={self.content!r}, exclude_commits={self.exclude_commits!r}, excludes={self.excludes!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.scope,self.all_objects,self.since,self.range,self.branch,self.staged,self.paths,self.all_locations,self.jobs,self.content,self.exclude_commits,self.excludes,)==(other.scope,other.all_objects,other.since,other.range,other.branch,other.staged,other.paths,other.all_locations,other.jobs,other.content,other.exclude_commits,other.excludes,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.scope,self.all_objects,self.since,self.range,self.branch,self.staged,self.paths,self.all_locations,self.jobs,self.content,self.exclude_commits,self.excludes,))',
     '_keyscan_git_plumbing_GitRepo': 'def __init__(self, git_dir, work_tree, shallow=_dflt_shallow, head=_dflt_head, head_known=_dflt_head_known, resolved=_dflt_resolved):\n  __dataclass_builtins_object__.__setattr__(self,\'git_dir\',git_dir)\n  __dataclass_builtins_object__.__setattr__(self,\'work_tree\',work_tree)\n  __dataclass_builtins_object__.__setattr__(self,\'shallow\',shallow)\n  __dataclass_builtins_object__.__setattr__(self,\'head\',head)\n  __dataclass_builtins_object__.__setattr__(self,\'head_known\',head_known)\n  __dataclass_builtins_object__.__setattr__(self,\'resolved\',resolved)\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(git_dir={self.git_dir!r}, work_tree={self.work_tree!r}, shallow={self.shallow!r}, head={self.head!r}, head_known={self.head_known!r}, resolved={self.resolved!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.git_dir,self.work_tree,self.shallow,self.head,self.head_known,self.resolved,)==(other.git_dir,other.work_tree,other.shallow,other.head,other.head_known,other.resolved,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.git_dir,self.work_tree,self.shallow,self.head,self.head_known,self.resolved,))',
+    '_keyscan_git_provenance_Intro': 'def __init__(self, commit, path, time, order):\n  __dataclass_builtins_object__.__setattr__(self,\'commit\',commit)\n  __dataclass_builtins_object__.__setattr__(self,\'path\',path)\n  __dataclass_builtins_object__.__setattr__(self,\'time\',time)\n  __dataclass_builtins_object__.__setattr__(self,\'order\',order)\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(commit={self.commit!r}, path={self.path!r}, time={self.time!r}, order={self.order!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.commit,self.path,self.time,self.order,)==(other.commit,other.path,other.time,other.order,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.commit,self.path,self.time,self.order,))',
+    '_keyscan_git_scope_Objects': 'def __init__(self, scan, reachable, unreachable, unreachable_commits, errors=_HAS_DEFAULT_FACTORY, count=_dflt_count):\n  self.scan=scan\n  self.reachable=reachable\n  self.unreachable=unreachable\n  self.unreachable_commits=unreachable_commits\n  self.errors=_dflt_errors() if errors is _HAS_DEFAULT_FACTORY else errors\n  self.count=count\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(scan={self.scan!r}, reachable={self.reachable!r}, unreachable={self.unreachable!r}, unreachable_commits={self.unreachable_commits!r}, errors={self.errors!r}, count={self.count!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.scan,self.reachable,self.unreachable,self.unreachable_commits,self.errors,self.count,)==(other.scan,other.reachable,other.unreachable,other.unreachable_commits,other.errors,other.count,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.scan,self.reachable,self.unreachable,self.unreachable_commits,self.errors,self.count,))',
+    '_keyscan_git_scope_Plan': 'def __init__(self, provider, what, scope=_dflt_scope, exclude=_HAS_DEFAULT_FACTORY, since=_dflt_since, warnings=_HAS_DEFAULT_FACTORY, nothing=_dflt_nothing, policy=_dflt_policy, policy_rev=_dflt_policy_rev):\n  self.provider=provider\n  self.what=what\n  self.scope=scope\n  self.exclude=_dflt_exclude() if exclude is _HAS_DEFAULT_FACTORY else exclude\n  self.since=since\n  self.warnings=_dflt_warnings() if warnings is _HAS_DEFAULT_FACTORY else warnings\n  self.nothing=nothing\n  self.policy=policy\n  self.policy_rev=policy_rev\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(provider={self.provider!r}, what={self.what!r}, scope={self.scope!r}, exclude={self.exclude!r}, since={self.since!r}, warnings={self.warnings!r}, nothing={self.nothing!r}, policy={self.policy!r}, policy_rev={self.policy_rev!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.provider,self.what,self.scope,self.exclude,self.since,self.warnings,self.nothing,self.policy,self.policy_rev,)==(other.provider,other.what,other.scope,other.exclude,other.since,other.warnings,other.nothing,other.policy,other.policy_rev,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.provider,self.what,self.scope,self.exclude,self.since,self.warnings,self.nothing,self.policy,self.policy_rev,))',
+    '_keyscan_git_scope_ReceivePlan': 'def __init__(self, tips, exclude, updates, new_commits=_dflt_new_commits):\n  self.tips=tips\n  self.exclude=exclude\n  self.updates=updates\n  self.new_commits=new_commits\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(tips={self.tips!r}, exclude={self.exclude!r}, updates={self.updates!r}, new_commits={self.new_commits!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.tips,self.exclude,self.updates,self.new_commits,)==(other.tips,other.exclude,other.updates,other.new_commits,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.tips,self.exclude,self.updates,self.new_commits,))',
+    '_keyscan_git_scope_Scope': 'def __init__(self, include, exclude, refs, head, warnings=_HAS_DEFAULT_FACTORY, reflog_tips=_HAS_DEFAULT_FACTORY, refs_listing=_dflt_refs_listing):\n  self.include=include\n  self.exclude=exclude\n  self.refs=refs\n  self.head=head\n  self.warnings=_dflt_warnings() if warnings is _HAS_DEFAULT_FACTORY else warnings\n  self.reflog_tips=_dflt_reflog_tips() if reflog_tips is _HAS_DEFAULT_FACTORY else reflog_tips\n  self.refs_listing=refs_listing\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(include={self.include!r}, exclude={self.exclude!r}, refs={self.refs!r}, head={self.head!r}, warnings={self.warnings!r}, reflog_tips={self.reflog_tips!r}, refs_listing={self.refs_listing!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.include,self.exclude,self.refs,self.head,self.warnings,self.reflog_tips,self.refs_listing,)==(other.include,other.exclude,other.refs,other.head,other.warnings,other.reflog_tips,other.refs_listing,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.include,self.exclude,self.refs,self.head,self.warnings,self.reflog_tips,self.refs_listing,))',
     '_keyscan_models_BranchTip': 'def __init__(self, ref, paths=_HAS_DEFAULT_FACTORY):\n  self.ref=ref\n  self.paths=_dflt_paths() if paths is _HAS_DEFAULT_FACTORY else paths\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(ref={self.ref!r}, paths={self.paths!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.ref,self.paths,)==(other.ref,other.paths,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.ref,self.paths,))',
     '_keyscan_models_CommitInfo': 'def __init__(self, sha, author_name, author_email, date, subject):\n  __dataclass_builtins_object__.__setattr__(self,\'sha\',sha)\n  __dataclass_builtins_object__.__setattr__(self,\'author_name\',author_name)\n  __dataclass_builtins_object__.__setattr__(self,\'author_email\',author_email)\n  __dataclass_builtins_object__.__setattr__(self,\'date\',date)\n  __dataclass_builtins_object__.__setattr__(self,\'subject\',subject)\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(sha={self.sha!r}, author_name={self.author_name!r}, author_email={self.author_email!r}, date={self.date!r}, subject={self.subject!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.sha,self.author_name,self.author_email,self.date,self.subject,)==(other.sha,other.author_name,other.author_email,other.date,other.subject,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.sha,self.author_name,self.author_email,self.date,self.subject,))',
     '_keyscan_models_Finding': 'def __init__(self, rule_id, family, confidence, fingerprint, redacted, length, secret, locations=_HAS_DEFAULT_FACTORY, description=_dflt_description, verification=_dflt_verification, notes=_HAS_DEFAULT_FACTORY, suppressed_by=_HAS_DEFAULT_FACTORY, revocation=_dflt_revocation, extra=_HAS_DEFAULT_FACTORY, git=_dflt_git, more_locations=_dflt_more_locations, more_allowed=_dflt_more_allowed):\n  self.rule_id=rule_id\n  self.family=family\n  self.confidence=confidence\n  self.fingerprint=fingerprint\n  self.redacted=redacted\n  self.length=length\n  self.secret=secret\n  self.locations=_dflt_locations() if locations is _HAS_DEFAULT_FACTORY else locations\n  self.description=description\n  self.verification=verification\n  self.notes=_dflt_notes() if notes is _HAS_DEFAULT_FACTORY else notes\n  self.suppressed_by=_dflt_suppressed_by() if suppressed_by is _HAS_DEFAULT_FACTORY else suppressed_by\n  self.revocation=revocation\n  self.extra=_dflt_extra() if extra is _HAS_DEFAULT_FACTORY else extra\n  self.git=git\n  self.more_locations=more_locations\n  self.more_allowed=more_allowed\ndef __repr__(self):\n  return self.__class__.__qualname__ + f"(rule_id={self.rule_id!r}, family={self.family!r}, confidence={self.confidence!r}, fingerprint={self.fingerprint!r}, redacted={self.redacted!r}, length={self.length!r}, locations={self.locations!r}, description={self.description!r}, verification={self.verification!r}, notes={self.notes!r}, suppressed_by={self.suppressed_by!r}, revocation={self.revocation!r}, extra={self.extra!r}, git={self.git!r}, more_locations={self.more_locations!r}, more_allowed={self.more_allowed!r})"\ndef __eq__(self, other):\n  if other.__class__ is self.__class__:\n    return (self.rule_id,self.family,self.confidence,self.fingerprint,self.redacted,self.length,self.locations,self.description,self.verification,self.notes,self.suppressed_by,self.revocation,self.extra,self.git,self.more_locations,self.more_allowed,)==(other.rule_id,other.family,other.confidence,other.fingerprint,other.redacted,other.length,other.locations,other.description,other.verification,other.notes,other.suppressed_by,other.revocation,other.extra,other.git,other.more_locations,other.more_allowed,)\n  return NotImplemented\ndef __hash__(self):\n  return hash((self.rule_id,self.family,self.confidence,self.fingerprint,self.redacted,self.length,self.locations,self.description,self.verification,self.notes,self.suppressed_by,self.revocation,self.extra,self.git,self.more_locations,self.more_allowed,))',

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 from keyscan.content import ContentOptions
@@ -16,6 +15,8 @@ from keyscan.records import dataclass, field
 from keyscan.report.options import OutputOptions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
 
     from keyscan.config import Config
@@ -82,6 +83,8 @@ def output_options(f: F) -> F:
 
 
 def detection_options(f: F) -> F:
+    from pathlib import Path
+
     import click
 
     options = [
@@ -132,6 +135,8 @@ def detection_options(f: F) -> F:
 
 
 def config_options(f: F) -> F:
+    from pathlib import Path
+
     import click
 
     options = [
@@ -150,6 +155,8 @@ def config_options(f: F) -> F:
 
 def suppression_options(f: F) -> F:
     """--config/--no-config and --baseline."""
+    from pathlib import Path
+
     import click
 
     f = click.option(
@@ -434,6 +441,8 @@ def build_context(
             run.suppressors.append(config.suppress)
     baseline_path = params.get("baseline_file") or (config.baseline if config else None)
     if use_baseline and baseline_path is not None:
+        from pathlib import Path
+
         from keyscan.baseline import Baseline, BaselineError
 
         try:

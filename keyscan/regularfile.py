@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keyscan.errors import KeyscanError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MIB = 1024 * 1024
 CONFIG_MAX_BYTES = 1 * MIB
@@ -18,27 +21,33 @@ RULES_MAX_BYTES = 1 * MIB  # per rule file
 CONFIG_NAMES = (".keyscan.yaml", ".keyscan.yml")
 
 
-def find_config(start: Path | None = None) -> Path | None:
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
     """``.keyscan.yaml`` in ``start`` (default: cwd) or a parent, up to the repository root.
-    (Here, not in keyscan.config: a run without one never imports that module.)"""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
+    (Here, not in keyscan.config: a run without one never imports that module; nor pathlib,
+    unless one is found.)"""
+    folder = os.path.realpath(os.getcwd() if start is None else os.fspath(start))
+    while True:
         for name in CONFIG_NAMES:
-            candidate = folder / name
+            candidate = os.path.join(folder, name)
             # Not only regular files: a FIFO or device here is refused by load_config with
             # one line, not skipped in silence.
-            if os.path.lexists(candidate) and not candidate.is_dir():
-                return candidate
-        if (folder / ".git").exists():
+            if os.path.lexists(candidate) and not os.path.isdir(candidate):
+                from pathlib import Path
+
+                return Path(candidate)
+        if os.path.exists(os.path.join(folder, ".git")):
             return None
-    return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 class PolicyFileError(KeyscanError, ValueError):
     """A config, baseline or rule file that is not a regular file of bounded size."""
 
 
-def read_regular(path: Path, limit: int, what: str) -> bytes:
+def read_regular(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
 
     Opened with O_NONBLOCK, so a FIFO cannot block the open, then checked with fstat on the

@@ -6,15 +6,22 @@ A rule file holds ``rules:`` (a list of rules) and optionally file-wide ``allow:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscan.detector import MAX_MATCH_SPAN, VALIDATOR_NAMES
 from keyscan.errors import KeyscanError
 from keyscan.models import Confidence, Rule, sha256_hex
 from keyscan.openai_facts import FAMILIES
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Paths are plain strings on the way every run takes (pathlib costs a hook ~2.5 ms of
+# imports: urllib.parse, ipaddress); the public functions still hand back ``Path``.
+StrPath = str | os.PathLike[str]
 
 RULE_KEYS = {
     "id",
@@ -46,23 +53,33 @@ class RuleError(KeyscanError, ValueError):
 
 def builtin_rules_dir() -> Path:
     """The packaged rules (wheel) or the checkout's top-level rules/ (editable install)."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_rules"
-    if packaged.is_dir():
+    from pathlib import Path
+
+    return Path(_builtin_rules_dir())
+
+
+def _builtin_rules_dir() -> str:
+    here = os.path.dirname(os.path.realpath(__file__))
+    packaged = os.path.join(here, "_rules")
+    if os.path.isdir(packaged):
         return packaged
-    return here.parent / "rules"
+    return os.path.join(os.path.dirname(here), "rules")
 
 
-def rule_files(directory: Path) -> list[Path]:
+def rule_files(directory: StrPath) -> list[str]:
     """The rule files of a folder (or the file itself). Entries that are not folders are
     kept even if not regular files: load_file refuses a FIFO or device with one line."""
-    if directory.is_dir():
-        return sorted(
-            p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.is_dir()
-        )
-    if directory.exists() or directory.is_symlink():
-        return [directory]
-    raise RuleError(f"{directory}: rules folder not found")
+    folder = os.fspath(directory)
+    if os.path.isdir(folder):
+        with os.scandir(folder) as entries:
+            return sorted(
+                e.path
+                for e in entries
+                if os.path.splitext(e.name)[1] in (".yaml", ".yml") and not e.is_dir()
+            )
+    if os.path.exists(folder) or os.path.islink(folder):
+        return [folder]
+    raise RuleError(f"{folder}: rules folder not found")
 
 
 def _compile(
@@ -211,23 +228,24 @@ CACHE_FORMAT = 1
 CACHE_NAME = "rules-cache.json"
 
 
-def default_rule_cache_path() -> Path | None:
+def default_rule_cache_path() -> str | None:
     """Where the parsed rule files are cached: ``$KEYSCAN_CACHE_DIR/rules-cache.json``, else
     ``$XDG_CACHE_HOME/keyscan/``, else ``~/.cache/keyscan/``. None (no cache) when
     ``KEYSCAN_RULE_CACHE=0``."""
-    import os
-
     if os.environ.get("KEYSCAN_RULE_CACHE", "1") in ("0", "off", "no", "false"):
         return None
     explicit = os.environ.get("KEYSCAN_CACHE_DIR")
     if explicit:
-        return Path(explicit) / CACHE_NAME
+        return os.path.join(explicit, CACHE_NAME)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    try:
-        base = Path(xdg) if xdg else Path.home() / ".cache"
-    except RuntimeError:  # no home folder
-        return None
-    return base / "keyscan" / CACHE_NAME
+    if xdg:
+        base = xdg
+    else:
+        home = os.path.expanduser("~")
+        if home == "~":  # no home folder (Path.home() raises there)
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "keyscan", CACHE_NAME)
 
 
 class RuleCache:
@@ -242,7 +260,7 @@ class RuleCache:
     0600 through keyscan.privatefile (atomic replace); a cache that cannot be written is
     skipped silently: the rules load all the same. It holds only rule files' text (no key)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: StrPath | None) -> None:
         self.path = path
         self.entries: dict[str, Any] = {}
         self.used: set[str] = set()
@@ -258,7 +276,7 @@ class RuleCache:
         blob = json.dumps([CACHE_FORMAT, version, entries], separators=(",", ":"))
         return sha256_hex(blob.encode("utf-8"))
 
-    def _read(self, path: Path) -> dict[str, Any]:
+    def _read(self, path: StrPath) -> dict[str, Any]:
         import json
 
         from keyscan.version import __version__
@@ -320,7 +338,7 @@ class RuleCache:
             "checksum": self._checksum(__version__, entries),
         }
         try:
-            private_dir(self.path.parent)
+            private_dir(os.path.dirname(os.fspath(self.path)))
             write_private(self.path, json.dumps(data))
         except OSError:
             pass  # a read-only home or a full disk costs the cache, never the run
@@ -351,7 +369,7 @@ class PatternCache:
 
     FORMAT = 1
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: StrPath) -> None:
         self.path = path
         self.used: dict[str, list[Any]] = {}
         self.dirty = False
@@ -372,11 +390,11 @@ class PatternCache:
         return f"rules-patterns-{tag}.json"
 
     @classmethod
-    def beside(cls, rule_cache: Path) -> PatternCache | None:
+    def beside(cls, rule_cache: StrPath) -> PatternCache | None:
         """The pattern cache in the rule cache's folder, or None where this Python's ``re``
         has no such engine (another implementation): patterns are then compiled by ``re``."""
         try:
-            return cls(rule_cache.with_name(cls.file_name()))
+            return cls(os.path.join(os.path.dirname(os.fspath(rule_cache)), cls.file_name()))
         except (ImportError, AttributeError):
             return None
 
@@ -488,7 +506,7 @@ class PatternCache:
         data = {"format": self.FORMAT, "keyscan": __version__, "patterns": patterns}
         text = json.dumps(data, separators=(",", ":"))
         try:
-            private_dir(self.path.parent)
+            private_dir(os.path.dirname(os.fspath(self.path)))
             write_private(self.path, f"{sha256_hex(text.encode('utf-8'))}\n{text}")
         except OSError:
             pass  # a read-only home or a full disk costs the cache, never the run
@@ -508,7 +526,7 @@ def _parse_yaml(text: str, source: str) -> Any:
 
 
 def load_file(
-    path: Path, cache: RuleCache | None = None, patterns: PatternCache | None = None
+    path: StrPath, cache: RuleCache | None = None, patterns: PatternCache | None = None
 ) -> list[Rule]:
     from keyscan.regularfile import RULES_MAX_BYTES, PolicyFileError, read_regular
 
@@ -548,7 +566,7 @@ def load_file(
     return [parse_rule(raw, source, file_allow, file_deny, patterns) for raw in doc["rules"]]
 
 
-def _check_linear(rule: Rule, path: Path, verdicts: dict[tuple[bytes, int], str | None]) -> None:
+def _check_linear(rule: Rule, path: StrPath, verdicts: dict[tuple[bytes, int], str | None]) -> None:
     """Raise RuleError if one of the rule's patterns is not linear (one line: file, rule,
     which pattern, why)."""
     from keyscan.regexlint import check_linear
@@ -569,10 +587,10 @@ def _check_linear(rule: Rule, path: Path, verdicts: dict[tuple[bytes, int], str 
 
 
 def load_rules(
-    extra_dirs: Iterable[Path] = (),
+    extra_dirs: Iterable[StrPath] = (),
     include_builtin: bool = True,
     disabled: Iterable[str] = (),
-    cache_path: Path | bool | None = True,
+    cache_path: StrPath | bool | None = True,
 ) -> list[Rule]:
     """Built-in rules plus user rule folders. Duplicate ids are an error; disabled ids are dropped.
 
@@ -582,8 +600,8 @@ def load_rules(
 
     ``cache_path``: True, the default cache (``default_rule_cache_path``); a path; or
     False/None, no cache (see ``RuleCache``)."""
-    builtin = [builtin_rules_dir()] if include_builtin else []
-    dirs = [(d, True) for d in builtin] + [(Path(d), False) for d in extra_dirs]
+    builtin = [_builtin_rules_dir()] if include_builtin else []
+    dirs = [(d, True) for d in builtin] + [(os.fspath(d), False) for d in extra_dirs]
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     verdicts: dict[tuple[bytes, int], str | None] = {}

@@ -29,8 +29,11 @@ import keyscan.cli_common
 import keyscan.content
 import keyscan.findings
 import keyscan.formats.decoders
+import keyscan.git.history
 import keyscan.git.options
 import keyscan.git.plumbing
+import keyscan.git.provenance
+import keyscan.git.scope
 import keyscan.models
 import keyscan.pipeline
 import keyscan.report.options
@@ -53,6 +56,9 @@ MODULES = [
     keyscan.git.options,
     keyscan.git.plumbing,
     keyscan.sources.files,
+    keyscan.git.scope,
+    keyscan.git.provenance,
+    keyscan.git.history,
 ]
 
 
@@ -89,7 +95,7 @@ def test_the_hook_path_classes_are_records() -> None:
     names = {c.__name__ for c in RECORD_CLASSES}
     assert {"Rule", "Match", "Finding", "Location", "ScanResult", "ScanError"} <= names
     assert {"Hit", "HitSink", "FileScan", "GitRepo", "GitScanOptions", "RunContext"} <= names
-    assert len(RECORD_CLASSES) == 25
+    assert len(RECORD_CLASSES) == 32
 
 
 def _arguments(cls: type) -> dict[str, Any]:
@@ -242,13 +248,21 @@ CLEAN_HOOK_NEVER = {
     "dis",
     "tokenize",
     "linecache",
+    # pathlib pulls urllib.parse and ipaddress (~2.5 ms): rules and config lookup use
+    # os.path on the way every run takes.
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
 }
 
 
 def _hook_modules(
-    tmp_path: Path, content: str
+    tmp_path: Path, content: str, argv: tuple[str, ...] = ("hook", "pre-commit")
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     repo = Repo(tmp_path / "repo")
+    if argv[0] == "git":  # a range of three commits
+        for i in range(3):
+            repo.commit(f"c{i}", (f"m{i}.py", content))
     repo.write("a.py", content)
     repo.git("add", "a.py")
     out = tmp_path / "modules.json"
@@ -263,7 +277,7 @@ def _hook_modules(
         "    return sorted(sys.modules) + ['lazy:' + name for name in lazy]\n"
         f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(modules())))\n"
         "from keyscan.cli import main\n"
-        "main(['hook', 'pre-commit'])\n"
+        f"main({list(argv)!r})\n"
     )
     env = {**os.environ, "KEYSCAN_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KEYSCAN_RULE_CACHE", None)
@@ -279,6 +293,19 @@ def test_clean_hook_run_never_imports_dataclasses(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "keyscan.git.staged" in modules and "keyscan.models" in modules
     assert not CLEAN_HOOK_NEVER & modules, sorted(CLEAN_HOOK_NEVER & modules)
+
+
+def test_clean_range_scan_never_imports_dataclasses(tmp_path: Path) -> None:
+    """``keyscan git --range`` (a pull request's commits): the history, scope and provenance
+    records are keyscan.records too, so the range's start-up pays no dataclasses/inspect."""
+    proc, modules = _hook_modules(
+        tmp_path, "def f(x):\n    return x + 1\n" * 50, ("git", "--range", "HEAD~2..HEAD", ".")
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "keyscan.git.history" in modules and "keyscan.git.scope" in modules
+    assert not CLEAN_HOOK_NEVER & modules, sorted(CLEAN_HOOK_NEVER & modules)
+    # Nor what only a staged scan or a tree with a keyword in its names needs.
+    assert not {"keyscan.git.staged", "keyscan.sources.files"} & modules
 
 
 # Compiled on first use (keyscan.lazypattern): a clean hook run needs none of them.

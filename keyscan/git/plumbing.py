@@ -57,6 +57,14 @@ SAFE_CONFIG: tuple[str, ...] = (
     "-c", "maintenance.auto=false",
 )  # fmt: skip
 
+# How git reads objects, for speed (never safety): a delta base cache of 256 MiB instead of
+# git's 96 MiB. A history's objects are mostly deltas whose bases are reconstructed again
+# once evicted; with the larger cache git's own floor (cat-file of every object) took
+# 4.17 -> 3.25 s on sqlalchemy and 7.28 -> 6.88 s on numpy (README "Performance"); 512 MiB
+# and more gained little and grew each process. A bound, not an allocation: small jobs
+# never fill it.
+READ_CONFIG: tuple[str, ...] = ("-c", "core.deltaBaseCacheLimit=256m")
+
 # Variables of the caller's environment that would point git at another repository, object
 # store or index, add configuration, or run a program. They are set inside every git hook
 # (GIT_DIR, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY in a quarantine...): a scan must not follow.
@@ -583,7 +591,7 @@ class GitRepo:
         return self.work_tree is None
 
     def argv(self, *args: str) -> list[str]:
-        return ["git", "--git-dir", self.git_dir, *SAFE_CONFIG, *args]
+        return ["git", "--git-dir", self.git_dir, *SAFE_CONFIG, *READ_CONFIG, *args]
 
     @property
     def cwd(self) -> str:

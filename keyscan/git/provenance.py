@@ -9,7 +9,6 @@ whether HEAD and other branch tips still hold them (``head_tree``, ``head_blobs`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keyscan.findings import Hit, aggregate
@@ -17,6 +16,7 @@ from keyscan.git.options import excluded
 from keyscan.git.plumbing import PIPE, GitError, GitRepo, last_line, lines_of, object_in, split_z
 from keyscan.git.scope import Objects, Scope, revs_input
 from keyscan.models import BranchTip, CommitInfo, Finding, GitIntroduction, GitProvenance
+from keyscan.records import dataclass
 
 if TYPE_CHECKING:
     from keyscan.git.options import GitScanOptions

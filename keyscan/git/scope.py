@@ -11,15 +11,14 @@ read ``os.environ`` or stdin themselves; the commands pass them in. Git runs onl
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keyscan.errors import KeyscanError
 from keyscan.git.plumbing import GitError, GitRepo, ObjectRef, lines_of
 from keyscan.models import ScanError
+from keyscan.records import dataclass, field
 
 if TYPE_CHECKING:
     from keyscan.git.options import GitScanOptions
@@ -368,6 +367,8 @@ def _event(env: Mapping[str, str]) -> dict[str, Any]:
     path = env.get("GITHUB_EVENT_PATH")
     if not path:
         return {}
+    import json  # only in CI, for the event's file
+
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
