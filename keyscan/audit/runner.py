@@ -258,7 +258,11 @@ def run_local(
                 )
     except BaseException:
         _terminate_workers(pool)
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Wait for the pool's manager thread too (its workers are gone: it ends at once). Left
+        # running, it closes its wake-up pipe while the interpreter's exit writes to that pipe
+        # without the pool's lock (concurrent.futures.process._python_exit): a traceback
+        # after the run's one line, or a byte written to a reused descriptor.
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
