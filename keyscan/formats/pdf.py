@@ -180,7 +180,7 @@ _CPHRASE = re.compile(
     _BLANK
     + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
     + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END
-    + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
+    + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
     + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
     + rb"|(?:" + _NUMBER + _BLANK + rb"){5}(?P<tm>" + _NUMBER + rb")" + _BLANK + rb"Tm" + _END
     + rb"|(?P<run>" + _RUN + rb")"
