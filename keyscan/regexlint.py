@@ -31,6 +31,11 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as C  # type: ignore[no-redef,unused-ignore]
     import sre_parse as P  # type: ignore[no-redef,unused-ignore]
 
+# Added in Python 3.11 (possessive quantifiers, atomic groups); None on 3.10, where no
+# parsed pattern holds them.
+_POSSESSIVE_REPEAT = getattr(C, "POSSESSIVE_REPEAT", None)
+_ATOMIC_GROUP = getattr(C, "ATOMIC_GROUP", None)
+
 Cont = Callable[[int], bool]
 
 
@@ -124,7 +129,7 @@ class Interp:
         nxt: Cont = lambda p: self.seq(items, k + 1, p, icase, cont)  # noqa: E731
         if self._single(op):
             return pos < len(s) and self.char_ok(op, av, s[pos], icase) and nxt(pos + 1)
-        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, _POSSESSIVE_REPEAT):
             lo, hi, sub = av
             hi = len(s) + 1 if hi is C.MAXREPEAT else hi
             sub_items = list(sub.data)
@@ -145,7 +150,7 @@ class Interp:
                     run < hi and pos + run < len(s) and self.char_ok(sop, sav, s[pos + run], icase)
                 ):
                     run += 1
-                if op is C.POSSESSIVE_REPEAT:
+                if op is _POSSESSIVE_REPEAT:
                     return run >= lo and nxt(pos + run)
                 return any(nxt(pos + r) for r in range(run, lo - 1, -1))
             return self.rep(sub_items, lo, hi, op is C.MIN_REPEAT, 0, pos, icase, nxt)
@@ -185,7 +190,7 @@ class Interp:
             else:
                 raise Unsupported(str(av))
             return ok and nxt(pos)
-        if op is getattr(C, "ATOMIC_GROUP", None):
+        if op is _ATOMIC_GROUP:
             ends: list[int] = []
 
             def first(p: int) -> bool:
@@ -261,14 +266,14 @@ def _witness(items: list[Any], icase: bool = False) -> bytes:
             out.append(ord("a"))
         elif op is C.IN:
             out += _in_witness(av)
-        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, _POSSESSIVE_REPEAT):
             lo, _hi, sub = av
             out += _witness(list(sub.data)) * max(lo, 1)
         elif op is C.SUBPATTERN:
             out += _witness(list(av[3].data))
         elif op is C.BRANCH:
             out += _witness(list(av[1][0].data))
-        elif op is getattr(C, "ATOMIC_GROUP", None):
+        elif op is _ATOMIC_GROUP:
             out += _witness(list(av.data))
     return bytes(out)
 
@@ -294,7 +299,7 @@ def _in_witness(av: Any) -> bytes:
 def _repeats(items: list[Any], found: list[tuple[bytes, int]]) -> None:
     """(witness of the body, upper bound or -1) of every repeat, outermost first."""
     for op, av in items:
-        if op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, _POSSESSIVE_REPEAT):
             _lo, hi, sub = av
             body = list(sub.data)
             if hi is C.MAXREPEAT or hi > 1:
@@ -307,7 +312,7 @@ def _repeats(items: list[Any], found: list[tuple[bytes, int]]) -> None:
                 _repeats(list(alt.data), found)
         elif op in (C.ASSERT, C.ASSERT_NOT):
             _repeats(list(av[1].data), found)
-        elif op is getattr(C, "ATOMIC_GROUP", None):
+        elif op is _ATOMIC_GROUP:
             _repeats(list(av.data), found)
 
 

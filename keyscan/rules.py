@@ -467,8 +467,12 @@ class PatternCache:
         import importlib
 
         try:
-            parser = importlib.import_module("re._parser")
-            compiler = importlib.import_module("re._compiler")
+            try:
+                parser = importlib.import_module("re._parser")
+                compiler = importlib.import_module("re._compiler")
+            except ImportError:  # Python 3.10: the same modules under their old names
+                parser = importlib.import_module("sre_parse")
+                compiler = importlib.import_module("sre_compile")
             parsed = parser.parse(pattern, flags)
             code = compiler._code(parsed, flags)
             groupindex = dict(parsed.state.groupdict)

@@ -17,8 +17,16 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_distribution_name_is_not_the_taken_pypi_name() -> None:
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: what the install made of pyproject.toml
+        from importlib.metadata import distribution
 
+        dist = distribution("keyscan-openai")
+        assert dist.metadata["Name"] == "keyscan-openai"
+        scripts = {e.name: e.value for e in dist.entry_points if e.group == "console_scripts"}
+        assert scripts["keyscan"].startswith("keyscan")
+        return
     doc = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert doc["project"]["name"] == "keyscan-openai"
     assert doc["project"]["scripts"]["keyscan"].startswith("keyscan")
