@@ -338,7 +338,7 @@ class RuleCache:
             "checksum": self._checksum(__version__, entries),
         }
         try:
-            private_dir(os.path.dirname(os.fspath(self.path)))
+            private_dir(os.path.dirname(os.fspath(self.path)) or ".")
             write_private(self.path, json.dumps(data))
         except OSError:
             pass  # a read-only home or a full disk costs the cache, never the run
@@ -510,7 +510,7 @@ class PatternCache:
         data = {"format": self.FORMAT, "keyscan": __version__, "patterns": patterns}
         text = json.dumps(data, separators=(",", ":"))
         try:
-            private_dir(os.path.dirname(os.fspath(self.path)))
+            private_dir(os.path.dirname(os.fspath(self.path)) or ".")
             write_private(self.path, f"{sha256_hex(text.encode('utf-8'))}\n{text}")
         except OSError:
             pass  # a read-only home or a full disk costs the cache, never the run

@@ -512,3 +512,14 @@ def test_scan_without_findings_lists_submodules_as_head_tree_does(tmp_path: Path
     expected = head_tree(git, head)[1]
     assert len(expected) == 2 and _submodules_at(git, head) == expected
     assert _submodules_at(git, None) == []
+
+
+def test_cache_named_without_a_folder_is_written_in_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library caller's ``cache_path="rules-cache.json"`` (no folder): both caches are
+    written beside it, in the current folder, as a Path's ``.parent`` (``.``) made them."""
+    monkeypatch.chdir(tmp_path)
+    load_rules(cache_path=CACHE_NAME)
+    assert (tmp_path / CACHE_NAME).is_file()
+    assert (tmp_path / PatternCache.file_name()).is_file()
