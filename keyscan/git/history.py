@@ -66,7 +66,7 @@ from keyscan.git.plumbing import (
     split_commit,
 )
 from keyscan.git.provenance import attribute, head_tree
-from keyscan.git.remote import clone, is_url, public_url
+from keyscan.git.remote import clone, is_url, public_url, shown_error
 from keyscan.git.scope import Objects, Scope, resolve_scope, revs_input
 from keyscan.models import CommitInfo, Location, Rule, ScanError, ScanResult
 from keyscan.records import dataclass, field
@@ -116,10 +116,7 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
         else:
             scan_history(repo, options, rules, result)
     except GitError as exc:
-        where, message = exc.where, exc.message
-        if shown != target:
-            where, message = where.replace(target, shown), message.replace(target, shown)
-        result.errors.append(ScanError(where, message))
+        result.errors.append(ScanError(*shown_error(exc, target, shown)))
     except OSError as exc:  # cannot start git, no more processes, disk full...
         result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
     finally:

@@ -92,6 +92,15 @@ def public_url(target: str) -> str:
     return f"{scheme}://{netloc}{slash}{path}"
 
 
+def shown_error(exc: GitError, target: str, shown: str) -> tuple[str, str]:
+    """Where and what of a git error as a report shows them: ``target`` written as
+    ``shown`` (its ``public_url``, credentials masked) in both."""
+    where, message = exc.where, exc.message
+    if shown != target:
+        where, message = where.replace(target, shown), message.replace(target, shown)
+    return where, message
+
+
 def public_target(target: str) -> str:
     """The name under which an audited repository is stored and shown: credentials in a URL
     (a token as user name or a password) are replaced by ``***``, keys in it redacted."""

@@ -36,7 +36,7 @@ def scan_staged_repository(
     scopes): the same result, errors in ``result.errors``."""
     import time
 
-    from keyscan.git.remote import is_url, public_url
+    from keyscan.git.remote import is_url, public_url, shown_error
 
     started = time.perf_counter()
     shown = public_url(target)
@@ -46,10 +46,7 @@ def scan_staged_repository(
             raise GitError(target, "--staged needs a local repository")
         scan_staged(discover(target), options, rules, result)
     except GitError as exc:
-        where, message = exc.where, exc.message
-        if shown != target:
-            where, message = where.replace(target, shown), message.replace(target, shown)
-        result.errors.append(ScanError(where, message))
+        result.errors.append(ScanError(*shown_error(exc, target, shown)))
     except OSError as exc:  # cannot start git, no more processes, disk full...
         result.errors.append(ScanError(shown, f"cannot run git: {exc.strerror or exc}"))
     result.duration = time.perf_counter() - started
