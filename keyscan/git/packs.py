@@ -1,0 +1,518 @@
+"""A repository's packs read in this process: every packed object once, in pack order, with
+no git process and no pipe between git and keyscan.
+
+Why: a scan of every ref reads every object of the repository. Through ``git cat-file
+--batch-all-objects --batch`` each byte crosses a pipe twice (git's write, keyscan's read):
+on sqlalchemy's 4.6 GB that is 2.7 s of kernel CPU beside git's 3.2 s of inflating, more
+than the whole of the floor. Read here, the same work is zlib's inflate (the same C code
+git runs) and delta application, done by dulwich's compiled ``apply_delta`` (Rust; the one
+place keyscan imports dulwich). ``Store`` says where every object starts (the pack index,
+``.idx``; the reverse index, ``.rev``, for pack order where git wrote one); ``Reader``
+inflates each, rebuilds a deltified one from its base, and keeps recent bases in a bounded
+cache, as git's delta base cache does.
+
+What this module does not read is left to git (``git cat-file`` by id, through
+``keyscan.git.plumbing``, which names every error): loose objects, objects in an alternate
+object store (a repository with alternates is not read here at all), an object larger than
+``LARGE`` (git reads it with the memory it always did), and any object whose entry is not
+what the index and git's pack format say (a corrupt entry, an unknown type, a delta whose
+base or sizes do not match, a chain that does not end). Nothing here is executed or
+followed: the object folders and files are opened without following a symbolic link, only
+regular files, never blocking on a FIFO.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import sys
+import zlib
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+# Pack entry types (git's pack format): 1-4 whole objects, 6 and 7 deltas.
+KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+OFS_DELTA = 6
+REF_DELTA = 7
+
+# An object larger than this (inflated) is left to git: memory as before for the rare huge
+# blob (git never deltifies a blob above core.bigFileThreshold, 512 MiB by default).
+LARGE = 256 * 1024 * 1024
+# The delta base cache of each reader: git's, as keyscan configures it (plumbing.READ_CONFIG).
+CACHE_BYTES = 256 * 1024 * 1024
+# A delta chain longer than this is not one git wrote (pack.depth is at most 4095).
+MAX_CHAIN = 5000
+# At most this many loose objects, or this share of all: more and git reads the history
+# (loose objects are read by id after the packs, in one process).
+LOOSE_MAX = 2000
+LOOSE_SHARE = 0.02
+
+ApplyDelta = Callable[[bytes, bytes], Sequence[bytes]]
+
+
+def apply_delta_function() -> ApplyDelta | None:
+    """dulwich's compiled ``apply_delta``, or None where it is not installed (its
+    pure-Python fallback is no faster than git's pipe: not used)."""
+    try:
+        from dulwich._pack import apply_delta  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    function: ApplyDelta = apply_delta
+    return function
+
+
+class Unreadable(Exception):
+    """An entry this module does not read (git reads it by id and names what is wrong)."""
+
+
+class Pack(NamedTuple):
+    """One pack: ``path`` of the ``.pack``; per entry in pack order (by offset): where it
+    starts and ends, its id (raw), and whether an earlier pack holds the same object."""
+
+    path: str
+    starts: list[int]
+    ends: list[int]
+    names: bytes  # the index's sorted ids, raw, ``id_size`` bytes each
+    order: array[int]  # entry in pack order -> position in ``names``
+    offsets: array[int]  # position in ``names`` -> offset in the pack
+    fanout: array[int]
+    skip: frozenset[int]  # entries (pack order) another pack already holds
+
+
+class Piece(NamedTuple):
+    """A contiguous run of entries of one pack: ``entries[start:end]`` of ``packs[pack]``."""
+
+    pack: int
+    start: int
+    end: int
+
+
+class Store:
+    """The packs of one object folder (``objects/pack``), indexed; ``loose``: how many loose
+    objects sit beside them (read by git)."""
+
+    def __init__(self, packs: list[Pack], id_size: int, loose: int) -> None:
+        self.packs = packs
+        self.id_size = id_size
+        self.loose = loose
+
+    @property
+    def entries(self) -> int:
+        return sum(len(p.starts) - len(p.skip) for p in self.packs)
+
+    def pieces(self, count: int) -> list[Piece]:
+        """About ``count`` runs of equal packed size (bytes in the pack plus 256 per entry),
+        in pack order; a run never spans two packs."""
+        weight = [p.ends[-1] - p.starts[0] + 256 * len(p.starts) if p.starts else 0
+                  for p in self.packs]  # fmt: skip
+        target = max(1.0, sum(weight) / max(1, count))
+        out: list[Piece] = []
+        for at, pack in enumerate(self.packs):
+            start = 0
+            size = 0.0
+            starts, ends = pack.starts, pack.ends
+            for k in range(len(starts)):
+                size += ends[k] - starts[k] + 256
+                if size >= target:
+                    out.append(Piece(at, start, k + 1))
+                    start, size = k + 1, 0.0
+            if start < len(starts):
+                out.append(Piece(at, start, len(starts)))
+        return out
+
+    def hex_id(self, pack: Pack, entry: int) -> str:
+        size = self.id_size
+        at = pack.order[entry] * size
+        return pack.names[at : at + size].hex()
+
+
+def open_store(git_dir: str, id_size: int) -> Store | None:
+    """The packs of ``git_dir``'s own object folder, or None when git should read the
+    history instead: no readable object folder, alternates, an index or reverse index
+    this module does not know, a pack whose header disagrees with its index, or many
+    loose objects (see ``LOOSE_MAX``)."""
+    objects = os.path.join(git_dir, "objects")
+    folder = os.path.join(objects, "pack")
+    try:
+        if not (_is_dir(objects) and _is_dir(folder)):
+            return None
+        alternates = os.path.join(objects, "info", "alternates")
+        if os.path.lexists(alternates) and os.lstat(alternates).st_size:
+            return None  # objects elsewhere: git reads them
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return None
+    packs: list[Pack] = []
+    for name in names:
+        if not (name.startswith("pack-") and name.endswith(".idx")):
+            continue
+        base = os.path.join(folder, name[:-4])
+        pack = _open_pack(base, id_size)
+        if pack is None:
+            return None
+        packs.append(pack)
+    loose = _count_loose(objects)
+    if loose is None or loose > max(LOOSE_MAX, LOOSE_SHARE * sum(len(p.starts) for p in packs)):
+        return None
+    return Store(_without_duplicates(packs, id_size), id_size, loose)
+
+
+def _is_dir(path: str) -> bool:
+    return stat.S_ISDIR(os.lstat(path).st_mode)  # a symbolic link is not followed
+
+
+def _read_regular(path: str) -> bytes | None:
+    """The whole of a regular file, or None (missing, a link, a FIFO, a device...)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _big_endian(kind: str, data: bytes) -> array[int]:
+    values = array(kind, data)
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values
+
+
+def _open_pack(base: str, id_size: int) -> Pack | None:
+    """Parse ``base.idx`` (version 2) and ``base.rev`` (if any); check ``base.pack``'s
+    header against them. None: git reads this repository."""
+    idx = _read_regular(base + ".idx")
+    if idx is None or len(idx) < 8 + 1024 or idx[:8] != b"\xfftOc\x00\x00\x00\x02":
+        return None
+    fanout = _big_endian("I", idx[8 : 8 + 1024])
+    if fanout.itemsize != 4:
+        return None
+    count = fanout[255]
+    names_at = 8 + 1024
+    offsets_at = names_at + count * id_size + 4 * count  # past the names and the CRCs
+    large_at = offsets_at + 4 * count
+    if len(idx) < large_at + 2 * id_size:
+        return None
+    names = idx[names_at : names_at + count * id_size]
+    offsets = _big_endian("I", idx[offsets_at:large_at])
+    if count and max(offsets) & 0x80000000:  # a pack over 2 GiB: 8-byte offsets
+        large = _big_endian("Q", idx[large_at : len(idx) - 2 * id_size])
+        try:
+            offsets = array("Q", (large[o & 0x7FFFFFFF] if o & 0x80000000 else o for o in offsets))
+        except IndexError:
+            return None
+    order = _pack_order(base + ".rev", offsets, id_size)
+    if order is None:
+        return None
+    path = base + ".pack"
+    size = _pack_size(path, count)
+    if size is None:
+        return None
+    starts = [offsets[i] for i in order]
+    ends = starts[1:]
+    ends.append(size - id_size)  # the pack's trailing checksum
+    if starts and (starts[0] < 12 or ends[-1] < starts[-1]):
+        return None
+    return Pack(path, starts, ends, names, order, offsets, fanout, frozenset())
+
+
+def _pack_order(rev: str, offsets: array[int], id_size: int) -> array[int] | None:
+    """Index positions in pack order: the reverse index git wrote, else sorted here."""
+    count = len(offsets)
+    data = _read_regular(rev) if os.path.lexists(rev) else None
+    if data is not None:
+        if data[:8] != b"RIDX\x00\x00\x00\x01" or len(data) != 12 + 4 * count + 2 * id_size:
+            return None
+        order = _big_endian("I", data[12 : 12 + 4 * count])
+    else:
+        order = array("I", sorted(range(count), key=offsets.__getitem__))
+    starts = [offsets[i] for i in order[:2]]
+    if count >= 2 and starts[0] >= starts[1]:
+        return None
+    return order
+
+
+def _pack_size(path: str, count: int) -> int | None:
+    """The size of a regular ``.pack`` whose header says version 2 or 3 and ``count``."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        head = os.pread(fd, 12, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(head) != 12 or head[:4] != b"PACK" or head[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
+        return None
+    if int.from_bytes(head[8:12], "big") != count:
+        return None
+    return info.st_size
+
+
+def _count_loose(objects: str) -> int | None:
+    total = 0
+    try:
+        with os.scandir(objects) as top:
+            for folder in top:
+                name = folder.name
+                hexadecimal = len(name) == 2 and all(c in "0123456789abcdef" for c in name)
+                if hexadecimal and folder.is_dir(follow_symlinks=False):
+                    total += len(os.listdir(folder.path))
+    except OSError:
+        return None
+    return total
+
+
+def _without_duplicates(packs: list[Pack], id_size: int) -> list[Pack]:
+    """Each object in the first pack that holds it (git lists it once)."""
+    if len(packs) < 2:
+        return packs
+    seen: set[bytes] = set()
+    out: list[Pack] = []
+    for pack in packs:
+        names = pack.names
+        ids = [names[i : i + id_size] for i in range(0, len(names), id_size)]
+        if seen:
+            again = {pos for pos, name in enumerate(ids) if name in seen}
+            if again:
+                where = {pos: entry for entry, pos in enumerate(pack.order) if pos in again}
+                pack = pack._replace(skip=frozenset(where.values()))
+        seen.update(ids)
+        out.append(pack)
+    return out
+
+
+class Reader:
+    """Reads pieces of a ``Store`` in this process (one per process: its maps and delta
+    base cache are its own). Entries it does not read are added to ``skipped`` (hex ids):
+    the caller has git read those by id."""
+
+    def __init__(self, store: Store, apply_delta: ApplyDelta) -> None:
+        self.store = store
+        self.apply_delta = apply_delta
+        self.skipped: list[str] = []
+        self._maps: dict[int, mmap.mmap | None] = {}
+        self._cache: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
+        self._cached = 0
+
+    def close(self) -> None:
+        for mapped in self._maps.values():
+            if mapped is not None:
+                mapped.close()
+        self._maps.clear()
+        self._cache.clear()
+        self._cached = 0
+
+    def _map(self, at: int) -> mmap.mmap | None:
+        if at in self._maps:
+            return self._maps[at]
+        pack = self.store.packs[at]
+        mapped = None
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(pack.path, flags)
+            try:
+                info = os.fstat(fd)
+                if (
+                    stat.S_ISREG(info.st_mode)
+                    and info.st_size >= pack.ends[-1] + self.store.id_size
+                ):
+                    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
+            mapped = None
+        self._maps[at] = mapped
+        return mapped
+
+    def read(self, piece: Piece) -> Iterator[tuple[str, str, bytes]]:
+        """``(hex id, type, content)`` of each entry of ``piece``, in pack order."""
+        pack = self.store.packs[piece.pack]
+        mapped = self._map(piece.pack) if pack.starts else None
+        hex_id = self.store.hex_id
+        skip = pack.skip
+        if mapped is None:
+            self.skipped.extend(
+                hex_id(pack, k) for k in range(piece.start, piece.end) if k not in skip
+            )
+            return
+        starts = pack.starts
+        for k in range(piece.start, piece.end):
+            if skip and k in skip:
+                continue
+            try:
+                kind, data = self._object(piece.pack, pack, mapped, starts[k], k)
+            except (Unreadable, zlib.error, ValueError, IndexError, OverflowError, MemoryError):
+                self.skipped.append(hex_id(pack, k))
+                continue
+            except Exception as exc:  # dulwich's ApplyDeltaError: a delta that does not apply
+                if type(exc).__name__ != "ApplyDeltaError":
+                    raise
+                self.skipped.append(hex_id(pack, k))
+                continue
+            yield hex_id(pack, k), KINDS[kind], data
+
+    def _object(
+        self, at: int, pack: Pack, mapped: mmap.mmap, offset: int, entry: int
+    ) -> tuple[int, bytes]:
+        """Type and content of the entry at ``offset`` (``entry``: its place in pack order,
+        or -1 when not known), its delta chain rebuilt from the nearest cached base."""
+        cache = self._cache
+        chain: list[tuple[int, bytes]] = []  # (offset, delta) from the object down
+        while True:
+            got = cache.get((at, offset))
+            if got is not None:
+                cache.move_to_end((at, offset))
+                break
+            kind, base, data = self._entry(pack, mapped, offset, entry)
+            if base < 0:  # a whole object
+                got = (kind, data)
+                self._keep(at, offset, got)
+                break
+            chain.append((offset, data))
+            if len(chain) > MAX_CHAIN:
+                raise Unreadable("delta chain too long")
+            offset, entry = base, -1
+        kind, data = got
+        for offset, delta in reversed(chain):
+            data = self._apply(data, delta)
+            got = (kind, data)
+            self._keep(at, offset, got)
+        return got
+
+    def _keep(self, at: int, offset: int, got: tuple[int, bytes]) -> None:
+        size = len(got[1])
+        if size > CACHE_BYTES // 8:
+            return
+        cache = self._cache
+        cache[(at, offset)] = got
+        self._cached += size
+        while self._cached > CACHE_BYTES:
+            _, (_, old) = cache.popitem(last=False)
+            self._cached -= len(old)
+
+    def _apply(self, base: bytes, delta: bytes) -> bytes:
+        """``delta`` applied to ``base``, its declared sizes checked first (never more
+        memory than ``LARGE``)."""
+        source, at = _varint(delta, 0)
+        target, _ = _varint(delta, at)
+        if source != len(base):
+            raise Unreadable("delta base size differs")
+        if target > LARGE:
+            raise Unreadable("too large")
+        chunks = self.apply_delta(base, delta)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(data) != target:
+            raise Unreadable("delta result size differs")
+        return data
+
+    def _entry(
+        self, pack: Pack, mapped: mmap.mmap, offset: int, entry: int
+    ) -> tuple[int, int, bytes]:
+        """``(type, base offset or -1, inflated data)`` of one entry."""
+        byte = mapped[offset]
+        kind = (byte >> 4) & 7
+        size = byte & 15
+        shift = 4
+        at = offset + 1
+        while byte & 0x80:
+            byte = mapped[at]
+            at += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if shift > 70:
+                raise Unreadable("entry header too long")
+        base = -1
+        if kind == OFS_DELTA:
+            byte = mapped[at]
+            at += 1
+            back = byte & 0x7F
+            while byte & 0x80:
+                byte = mapped[at]
+                at += 1
+                back = ((back + 1) << 7) | (byte & 0x7F)
+                if back > offset:
+                    break
+            base = offset - back
+            if back <= 0 or base < 12:
+                raise Unreadable("delta base outside the pack")
+        elif kind == REF_DELTA:
+            name = mapped[at : at + self.store.id_size]
+            at += self.store.id_size
+            base = _offset_of(pack, name, self.store.id_size)
+            if base < 0:
+                raise Unreadable("delta base not in this pack")
+        elif kind not in KINDS:
+            raise Unreadable("unknown entry type")
+        if size > LARGE:
+            raise Unreadable("too large")
+        end = pack.ends[entry] if entry >= 0 else _end_of(pack, offset)
+        inflate = zlib.decompressobj()
+        # At most what the header says (+1 to see a longer stream): never a zlib bomb.
+        data = inflate.decompress(mapped[at:end], size + 1)
+        if len(data) != size or not inflate.eof:
+            raise Unreadable("entry does not inflate to its size")
+        return kind, base, data
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """A delta header's size (little-endian base 128) at ``at``; and where it ends."""
+    value = 0
+    shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
+        if shift > 70:
+            raise Unreadable("delta header too long")
+
+
+def _end_of(pack: Pack, offset: int) -> int:
+    """Where the entry starting at ``offset`` ends (the next entry's start)."""
+    from bisect import bisect_right
+
+    k = bisect_right(pack.starts, offset) - 1
+    if k < 0 or pack.starts[k] != offset:
+        raise Unreadable("no entry starts there")
+    return pack.ends[k]
+
+
+def _offset_of(pack: Pack, name: bytes, id_size: int) -> int:
+    """Where object ``name`` (raw id) starts in ``pack``, or -1: a binary search of the
+    index's sorted ids within the range its fan-out table gives."""
+    if len(name) != id_size:
+        return -1
+    first = name[0]
+    low = pack.fanout[first - 1] if first else 0
+    high = pack.fanout[first]
+    names = pack.names
+    while low < high:
+        middle = (low + high) // 2
+        here = names[middle * id_size : (middle + 1) * id_size]
+        if here == name:
+            return int(pack.offsets[middle])
+        if here < name:
+            low = middle + 1
+        else:
+            high = middle
+    return -1
