@@ -39,6 +39,7 @@ def test_walk_is_one_rev_list_without_batch_check(
     monkeypatch.setattr(history, "PACK_ORDER", False)
     by_id = scan(repo.path, jobs=1)
     monkeypatch.setattr(history, "PACK_ORDER", True)
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git reads the packs
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
     log = _logging_git(tmp_path)
     monkeypatch.setenv("PATH", f"{log.parent / 'bin'}{os.pathsep}{os.environ['PATH']}")

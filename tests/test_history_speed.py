@@ -207,7 +207,9 @@ def test_full_history_reads_every_object_in_pack_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One ``cat-file --batch-all-objects --batch --unordered`` reads the history (the
-    floor's own command: nothing fed to it, no id-by-id reader) when nothing is found."""
+    floor's own command: nothing fed to it, no id-by-id reader) when nothing is found
+    and git reads the packs (``PACKS_IN_PROCESS`` off, or no dulwich)."""
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)
     repo = Repo(tmp_path / "repo")
     for i in range(5):
         repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
@@ -341,9 +343,11 @@ def test_pool_reads_its_first_run_while_the_listing_runs(
     """With workers, this process starts reading (the floor's ``cat-file --batch-all-objects
     --batch --unordered``) before the pack-order listing is done, stops at the end of the
     first run and hands the later runs to workers: no core waits for the listing, and the
-    report equals the id-order path's."""
+    report equals the id-order path's (git reading the packs)."""
     import threading
     import time
+
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)
 
     repo, _ = _history(tmp_path)
     monkeypatch.setattr(history, "PACK_ORDER", False)

@@ -46,6 +46,7 @@ from typing import Any
 from keyscan.content import ContentOptions, nothing_to_find, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
+from keyscan.git import packs
 from keyscan.git.options import GitScanOptions
 from keyscan.git.plumbing import (
     PIPE,
@@ -77,6 +78,11 @@ PARALLEL_MIN_BYTES = 24 * 1024 * 1024
 # A scan of every ref reads the objects in pack order (``scan_pack_order``): False reads
 # them by id in the walk's order, as a scope (branch, range, exclusions) does.
 PACK_ORDER = True
+
+# A scan of every ref reads the repository's packs in keyscan's own processes
+# (``scan_packs``, ``keyscan.git.packs``: no pipe from git) where it can; False, or where it
+# cannot (no dulwich, alternates, many loose objects...), git reads them (``scan_pack_order``).
+PACKS_IN_PROCESS = True
 
 # A scan read in one process by id (a range, a branch...) takes its objects from the walk's
 # own output, types and sizes from what ``cat-file --batch`` reads (``_walk_untyped``):
@@ -126,7 +132,6 @@ def scan_repository(target: str, options: GitScanOptions, rules: Sequence[Rule])
             shutil.rmtree(tmp, ignore_errors=True)
     result.duration = time.perf_counter() - started
     return result
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,8 +217,6 @@ def enumerate_objects(
     return Objects(scan, reachable, unreachable, unreachable_commits, errors)
 
 
-
-
 def _walk_untyped(
     repo: GitRepo, scope: Scope, on_object: Callable[[ObjectRef], None] | None
 ) -> Objects:
@@ -237,7 +240,9 @@ def _walk_untyped(
         if oid.startswith(b"?"):
             errors.append(ScanError(oid[1:].decode("ascii", "replace"), UNREADABLE))
             continue
-        ref = ObjectRef(oid.decode("ascii", "replace"), "", 0, path.decode("utf-8", "surrogateescape"))
+        ref = ObjectRef(
+            oid.decode("ascii", "replace"), "", 0, path.decode("utf-8", "surrogateescape")
+        )
         scan.append(ref)
         if on_object is not None:
             on_object(ref)
@@ -260,7 +265,6 @@ class ChunkResult:
     bytes: int = 0
 
 
-
 def _walk_stopped(err: bytes) -> ScanError:
     """The error of a walk git stopped: what and why, and that what it reached was scanned."""
     return ScanError(
@@ -268,6 +272,7 @@ def _walk_stopped(err: bytes) -> ScanError:
         f"history walk stopped ({last_line(err) or 'git rev-list failed'}); "
         "what it reached was scanned",
     )
+
 
 def scan_objects(
     repo: GitRepo,
@@ -610,7 +615,12 @@ def enumerate_and_scan(
     scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
     if PACK_ORDER and not scoped and not options.all_objects:  # every ref: pack order
         workers = pack_order_jobs() if options.jobs is None else options.jobs
-        if workers > 1 and estimate_bytes(repo) >= PARALLEL_MIN_BYTES:
+        parallel = workers > 1 and estimate_bytes(repo) >= PARALLEL_MIN_BYTES
+        store = _pack_store(repo, scope) if PACKS_IN_PROCESS else None
+        if store is not None:
+            pool = workers if parallel else 0
+            return (*scan_packs(repo, scope, options, rules, pool, *store), max(1, pool))
+        if parallel:
             return (*scan_pack_order_pool(repo, scope, options, rules, workers), workers)
         return (*scan_pack_order(repo, scope, options, rules), 1)
     if jobs > 1 and (scoped or estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4):
@@ -705,6 +715,18 @@ class Reach:
         end = self.listing.find(b"\n", at)
         name = self.listing[at + len(raw) + 1 : end if end >= 0 else len(self.listing)]
         return name.decode("utf-8", "surrogateescape")
+
+    def paths_of(self, oids: set[bytes]) -> dict[str, str]:
+        """id -> the path the walk first met it at, for each of ``oids`` (one pass over
+        the walk's output; ``path_of`` searches it once per id)."""
+        if len(oids) <= 8:
+            return {oid.decode(): self.path_of(oid.decode()) for oid in oids}
+        found: dict[str, str] = {}
+        for line in self.listing.split(b"\n"):
+            oid, _, path = line.partition(b" ")
+            if oid in oids:
+                found[oid.decode()] = path.decode("utf-8", "surrogateescape")
+        return found
 
     def notebooks(self) -> dict[bytes, str]:
         """id -> path of every reachable object met at a ``.ipynb`` path (the content layer
@@ -864,7 +886,11 @@ class _Tally:
         late = self.late + [o.decode() for o in unread]
         if late:
             asked = set(late)
-            again = scan_objects(repo, detector, late, content, self.hints)
+            again = scan_objects(repo, detector, self.late, content, self.hints)
+            if unread:  # read with the path the walk met them at (a notebook, a tree)
+                paths = self.reach.paths_of(set(unread))
+                rest = scan_walked_objects(repo, detector, late[len(self.late) :], content, paths)
+                _merge(again, rest)
             # An object git cannot read is named as the walk names a missing one.
             errors = []
             for e in again.errors:
@@ -1134,8 +1160,146 @@ def scan_pack_order_pool(
     return tally.finish(repo, detector, options.content, unread)
 
 
-# --------------------------------------------------------------------------------------------
-# History
+def _pack_store(repo: GitRepo, scope: Scope) -> tuple[packs.Store, packs.ApplyDelta] | None:
+    """The repository's packs, to be read in keyscan's processes, or None (git reads)."""
+    apply = packs.apply_delta_function()
+    if apply is None or not scope.include:
+        return None
+    store = packs.open_store(repo.git_dir, len(scope.include[0]) // 2)
+    return None if store is None else (store, apply)
+
+
+# A pack-store pool's shared state, inherited by each forked worker (``_packs_pool_init``):
+# the store (indexes parsed once, before the fork) and the worker's own reader.
+_STORE: packs.Store | None = None
+_APPLY: packs.ApplyDelta | None = None
+_READER: packs.Reader | None = None
+
+
+def _packs_pool_init(
+    claims: Any, rules: Sequence[Rule], store: packs.Store, apply: packs.ApplyDelta
+) -> None:
+    global _STORE, _APPLY, _READER
+    _STORE, _APPLY, _READER = store, apply, None
+    _pool_init(claims, rules)
+
+
+_PieceOut = tuple[list[tuple[str, str, ChunkResult]], Listing]
+
+
+def _packs_piece_worker(piece_at: int, piece: packs.Piece, content: ContentOptions) -> _PieceOut:
+    """One piece of the store, read and scanned by this worker, unless another process
+    claimed it: (objects with a hit or an error, the listing of what was read). What the
+    reader leaves to git is not in the listing: the parent reads it by id."""
+    global _DETECTOR, _READER
+    listing = Listing([], [], [])
+    if not _claim(_CLAIMS, piece_at):
+        return [], listing
+    if _DETECTOR is None:
+        _DETECTOR = Detector(_RULES)
+    if _READER is None:
+        assert _STORE is not None and _APPLY is not None
+        _READER = packs.Reader(_STORE, _APPLY)
+    found: dict[str, tuple[str, ChunkResult]] = {}
+    _scan_piece(_READER, _DETECTOR, piece, content, found, listing)
+    _READER.skipped.clear()
+    return [(oid, kind, got) for oid, (kind, got) in found.items()], listing
+
+
+def _scan_piece(
+    reader: packs.Reader,
+    detector: Detector,
+    piece: packs.Piece,
+    content: ContentOptions,
+    found: dict[str, tuple[str, ChunkResult]],
+    listing: Listing,
+) -> None:
+    """Scan every object of ``piece``: those with a hit or an error into ``found``, every
+    one read into ``listing`` (id, type, size: what the tally counts)."""
+    ids, types, sizes = listing
+    names = _TYPE_NAMES
+    own = ChunkResult()
+    for oid, kind, data in reader.read(piece):
+        scan_object(detector, oid, kind, data, content, "", own)
+        if own.hits or own.errors:
+            found[oid] = (kind, own)
+            own = ChunkResult()
+        ids.append(oid.encode())
+        types.append(names[kind])
+        sizes.append(b"%d" % len(data))
+
+
+def scan_packs(
+    repo: GitRepo,
+    scope: Scope,
+    options: GitScanOptions,
+    rules: Sequence[Rule],
+    workers: int,
+    store: packs.Store,
+    apply: packs.ApplyDelta,
+) -> tuple[Objects, ChunkResult]:
+    """Every ref, read from the repository's packs by keyscan's own processes
+    (``keyscan.git.packs``): what ``scan_pack_order_pool`` does, without git's pipe.
+
+    The store (the pack indexes, parsed before any worker is forked) is cut into
+    ``PIECES_PER_PROCESS * (workers + 1)`` pack-order pieces; this process reads them from
+    the first, the workers from the last back, each claiming a piece before reading it, so
+    all finish together. The history walk (``walk_reachable``, git's ``rev-list``) runs
+    beside them in a thread and says, at the end, which objects are in scope; only those
+    are counted and reported. What the reader leaves to git (loose objects, an entry it
+    does not read, a pack that went away) is read by id afterwards, where git names every
+    error. ``workers`` 0: this process reads everything."""
+    import multiprocessing
+
+    pieces = store.pieces(PIECES_PER_PROCESS * (workers + 1) if workers else 1)
+    pool = None
+    claims: Any = None
+    if workers and len(pieces) > 1:
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        context = multiprocessing.get_context(method)
+        claims = context.Array("b", len(pieces))  # shared: who reads which piece
+        # Forked before the walk starts its git process: no worker holds a pipe of ours.
+        pool = context.Pool(
+            workers, initializer=_packs_pool_init, initargs=(claims, rules, store, apply)
+        )
+    detector = Detector(rules)
+    found: dict[str, tuple[str, ChunkResult]] = {}
+    listing = Listing([], [], [])
+    reader = packs.Reader(store, apply)
+    try:
+        thread, box = _walk_in_thread(repo, scope)
+        pending = [
+            pool.apply_async(_packs_piece_worker, (at, pieces[at], options.content))
+            for at in range(len(pieces) - 1, 0, -1)
+        ] if pool is not None else []  # fmt: skip
+        try:
+            for at, piece in enumerate(pieces):
+                if claims is not None and not _claim(claims, at):
+                    break  # a worker has it, and every piece after it
+                _scan_piece(reader, detector, piece, options.content, found, listing)
+        finally:
+            reader.close()
+        for job in pending:
+            kept, part = job.get()
+            for oid, kind, got in kept:
+                found[oid] = (kind, got)
+            for column, more in zip(listing, part, strict=True):
+                column.extend(more)
+        if pool is not None:
+            pool.close()
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
+    finally:
+        if pool is not None:
+            pool.join()
+    reach = _reach_of(thread, box)
+    # What no reader delivered (``reader.skipped``, loose objects) and the walk reached is
+    # read by id here, where git names every error.
+    tally = _Tally(reach, found, listing)
+    unread = tally.unread(lambda: set(listing.ids))
+    return tally.finish(repo, detector, options.content, unread)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1208,4 +1372,3 @@ def scan_history(
             "provenance": round(time.perf_counter() - t2, 3),
         },
     )
-
