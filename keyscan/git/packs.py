@@ -33,6 +33,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
+from keyscan.errors import KeyscanError
+
 # Pack entry types (git's pack format): 1-4 whole objects, 6 and 7 deltas.
 KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 OFS_DELTA = 6
@@ -64,8 +66,9 @@ def apply_delta_function() -> ApplyDelta | None:
     return function
 
 
-class Unreadable(Exception):
-    """An entry this module does not read (git reads it by id and names what is wrong)."""
+class Unreadable(KeyscanError):
+    """An entry this module does not read (git reads it by id and names what is wrong).
+    Never leaves this module: the reader adds the entry to ``Reader.skipped``."""
 
 
 class Pack(NamedTuple):
