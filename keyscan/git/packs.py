@@ -43,8 +43,10 @@ REF_DELTA = 7
 # An object larger than this (inflated) is left to git: memory as before for the rare huge
 # blob (git never deltifies a blob above core.bigFileThreshold, 512 MiB by default).
 LARGE = 256 * 1024 * 1024
-# The delta base cache of each reader: git's, as keyscan configures it (plumbing.READ_CONFIG).
+# The delta base cache of each reader: git's, as keyscan configures it (plumbing.READ_CONFIG);
+# and the objects just read (a delta that follows soon finds its base there).
 CACHE_BYTES = 256 * 1024 * 1024
+RECENT_BYTES = 64 * 1024 * 1024
 # A delta chain longer than this is not one git wrote (pack.depth is at most 4095).
 MAX_CHAIN = 5000
 # At most this many loose objects, or this share of all: more and git reads the history
@@ -303,25 +305,33 @@ def _without_duplicates(packs: list[Pack], id_size: int) -> list[Pack]:
 
 
 class Reader:
-    """Reads pieces of a ``Store`` in this process (one per process: its maps and delta
-    base cache are its own). Entries it does not read are added to ``skipped`` (hex ids):
-    the caller has git read those by id."""
+    """Reads pieces of a ``Store`` in this process (one per process: its maps and caches
+    are its own). Entries it does not read are added to ``skipped`` (hex ids): the caller
+    has git read those by id.
+
+    Two caches, as a segmented LRU: ``_recent`` (``RECENT_BYTES``) holds the objects just
+    read, ``_bases`` (``CACHE_BYTES``) those a delta needed; an object in ``_recent`` that
+    a delta asks for moves to ``_bases``. Read in pack order, most objects are never a
+    base: they pass through ``_recent`` without pushing the bases out (sqlalchemy, one
+    process: 310k entries inflated for 277k objects, against 322k with one LRU of 256 MiB)."""
 
     def __init__(self, store: Store, apply_delta: ApplyDelta) -> None:
         self.store = store
         self.apply_delta = apply_delta
         self.skipped: list[str] = []
         self._maps: dict[int, mmap.mmap | None] = {}
-        self._cache: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
-        self._cached = 0
+        self._bases: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
+        self._recent: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
+        self._sizes = [0, 0]  # bytes in _bases, in _recent
 
     def close(self) -> None:
         for mapped in self._maps.values():
             if mapped is not None:
                 mapped.close()
         self._maps.clear()
-        self._cache.clear()
-        self._cached = 0
+        self._bases.clear()
+        self._recent.clear()
+        self._sizes = [0, 0]
 
     def _map(self, at: int) -> mmap.mmap | None:
         if at in self._maps:
@@ -347,8 +357,9 @@ class Reader:
 
     def read(self, piece: Piece) -> Iterator[tuple[str, str, bytes]]:
         """``(hex id, type, content)`` of each entry of ``piece``, in pack order."""
-        pack = self.store.packs[piece.pack]
-        mapped = self._map(piece.pack) if pack.starts else None
+        at = piece.pack
+        pack = self.store.packs[at]
+        mapped = self._map(at) if pack.starts else None
         hex_id = self.store.hex_id
         skip = pack.skip
         if mapped is None:
@@ -357,11 +368,22 @@ class Reader:
             )
             return
         starts = pack.starts
+        names, order, width = pack.names, pack.order, self.store.id_size
+        bases_get = self._bases.get
+        entry_of = self._entry
         for k in range(piece.start, piece.end):
             if skip and k in skip:
                 continue
+            key = (at, starts[k])
             try:
-                kind, data = self._object(piece.pack, pack, mapped, starts[k], k)
+                got = bases_get(key)  # rebuilt already, as a base of an object read before
+                if got is None:
+                    kind, base, data = entry_of(pack, mapped, key[1], k)
+                    if base >= 0:
+                        kind, source = self._base(at, pack, mapped, base)
+                        data = self._apply(source, data)
+                    got = (kind, data)
+                    self._keep(False, key, got)
             except (Unreadable, zlib.error, ValueError, IndexError, OverflowError, MemoryError):
                 self.skipped.append(hex_id(pack, k))
                 continue
@@ -370,46 +392,55 @@ class Reader:
                     raise
                 self.skipped.append(hex_id(pack, k))
                 continue
-            yield hex_id(pack, k), KINDS[kind], data
+            where = order[k] * width
+            yield names[where : where + width].hex(), KINDS[got[0]], got[1]
 
-    def _object(
-        self, at: int, pack: Pack, mapped: mmap.mmap, offset: int, entry: int
-    ) -> tuple[int, bytes]:
-        """Type and content of the entry at ``offset`` (``entry``: its place in pack order,
-        or -1 when not known), its delta chain rebuilt from the nearest cached base."""
-        cache = self._cache
-        chain: list[tuple[int, bytes]] = []  # (offset, delta) from the object down
+    def _base(self, at: int, pack: Pack, mapped: mmap.mmap, offset: int) -> tuple[int, bytes]:
+        """Type and content of the delta base at ``offset``, its own chain rebuilt from the
+        nearest cached object; every object of the chain is kept as a base."""
+        bases, recent = self._bases, self._recent
+        chain: list[tuple[tuple[int, int], bytes]] = []  # (key, delta) from the top down
         while True:
-            got = cache.get((at, offset))
+            key = (at, offset)
+            got = bases.get(key)
             if got is not None:
-                cache.move_to_end((at, offset))
+                bases.move_to_end(key)
                 break
-            kind, base, data = self._entry(pack, mapped, offset, entry)
+            got = recent.pop(key, None)
+            if got is not None:
+                self._sizes[1] -= len(got[1])
+                self._keep(True, key, got)
+                break
+            kind, base, data = self._entry(pack, mapped, offset, -1)
             if base < 0:  # a whole object
                 got = (kind, data)
-                self._keep(at, offset, got)
+                self._keep(True, key, got)
                 break
-            chain.append((offset, data))
+            chain.append((key, data))
             if len(chain) > MAX_CHAIN:
                 raise Unreadable("delta chain too long")
-            offset, entry = base, -1
+            offset = base
         kind, data = got
-        for offset, delta in reversed(chain):
+        for key, delta in reversed(chain):
             data = self._apply(data, delta)
             got = (kind, data)
-            self._keep(at, offset, got)
+            self._keep(True, key, got)
         return got
 
-    def _keep(self, at: int, offset: int, got: tuple[int, bytes]) -> None:
+    def _keep(self, base: bool, key: tuple[int, int], got: tuple[int, bytes]) -> None:
+        """Into ``_bases`` (``base``) or ``_recent``; the least recently used out."""
         size = len(got[1])
-        if size > CACHE_BYTES // 8:
+        limit = CACHE_BYTES if base else RECENT_BYTES
+        if size > limit // 4:
             return
-        cache = self._cache
-        cache[(at, offset)] = got
-        self._cached += size
-        while self._cached > CACHE_BYTES:
+        cache = self._bases if base else self._recent
+        slot = 0 if base else 1
+        cache[key] = got
+        sizes = self._sizes
+        sizes[slot] += size
+        while sizes[slot] > limit:
             _, (_, old) = cache.popitem(last=False)
-            self._cached -= len(old)
+            sizes[slot] -= len(old)
 
     def _apply(self, base: bytes, delta: bytes) -> bytes:
         """``delta`` applied to ``base``, its declared sizes checked first (never more
