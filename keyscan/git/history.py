@@ -41,12 +41,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscan.content import ContentOptions, nothing_to_find, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
-from keyscan.git import packs
 from keyscan.git.options import GitScanOptions
 from keyscan.git.plumbing import (
     PIPE,
@@ -71,6 +70,9 @@ from keyscan.git.remote import clone, is_url, public_url, shown_error
 from keyscan.git.scope import Objects, Scope, resolve_scope, revs_input
 from keyscan.models import CommitInfo, Location, Rule, ScanError, ScanResult
 from keyscan.records import dataclass, field
+
+if TYPE_CHECKING:  # loaded by a scan of every ref only (the range and the hook never need it)
+    from keyscan.git import packs
 
 # Below this many bytes a scan stays in one process (worker start-up is not free).
 PARALLEL_MIN_BYTES = 24 * 1024 * 1024
@@ -1162,6 +1164,8 @@ def scan_pack_order_pool(
 
 def _pack_store(repo: GitRepo, scope: Scope) -> tuple[packs.Store, packs.ApplyDelta] | None:
     """The repository's packs, to be read in keyscan's processes, or None (git reads)."""
+    from keyscan.git import packs
+
     apply = packs.apply_delta_function()
     if apply is None or not scope.include:
         return None
@@ -1198,8 +1202,10 @@ def _packs_piece_worker(piece_at: int, piece: packs.Piece, content: ContentOptio
     if _DETECTOR is None:
         _DETECTOR = Detector(_RULES)
     if _READER is None:
+        from keyscan.git.packs import Reader
+
         assert _STORE is not None and _APPLY is not None
-        _READER = packs.Reader(_STORE, _APPLY)
+        _READER = Reader(_STORE, _APPLY)
     found: dict[str, tuple[str, ChunkResult]] = {}
     _scan_piece(_READER, _DETECTOR, piece, content, found, listing)
     _READER.skipped.clear()
@@ -1251,6 +1257,8 @@ def scan_packs(
     error. ``workers`` 0: this process reads everything."""
     import multiprocessing
 
+    from keyscan.git.packs import Reader
+
     pieces = store.pieces(PIECES_PER_PROCESS * (workers + 1) if workers else 1)
     pool = None
     claims: Any = None
@@ -1265,7 +1273,7 @@ def scan_packs(
     detector = Detector(rules)
     found: dict[str, tuple[str, ChunkResult]] = {}
     listing = Listing([], [], [])
-    reader = packs.Reader(store, apply)
+    reader = Reader(store, apply)
     try:
         thread, box = _walk_in_thread(repo, scope)
         pending = [
