@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -71,7 +72,9 @@ def _packed_ids(repo: Repo) -> list[str]:
     return sorted(out)
 
 
-def _read_all(store: packs.Store, pieces: int = 1) -> tuple[dict[str, tuple[str, bytes]], int, list[str]]:
+def _read_all(
+    store: packs.Store, pieces: int = 1
+) -> tuple[dict[str, tuple[str, bytes]], int, list[str]]:
     """Everything the reader delivers: id -> (type, content), how many entries it delivered
     (duplicates counted), what it left to git."""
     assert APPLY is not None
@@ -155,7 +158,7 @@ def test_reader_reads_what_git_reads(tmp_path: Path, how: str, object_format: st
     repo.git("init", "-q", "-b", "main", f"--object-format={object_format}")
     _build(repo)
     _pack(repo, how)
-    assert repo.git("count-objects") .startswith("0 objects"), "loose objects left"
+    assert repo.git("count-objects").startswith("0 objects"), "loose objects left"
     store = _store(repo)
     assert store.id_size == _id_size(repo) and store.loose == 0
     rev = list((Path(_git_dir(repo)) / "objects" / "pack").glob("*.rev"))
@@ -179,7 +182,7 @@ def test_reader_reads_what_git_reads(tmp_path: Path, how: str, object_format: st
         assert got == truth
     kinds = {kind for kind, _ in truth.values()}
     assert kinds == {"commit", "tree", "blob", "tag"}
-    assert (b"" in {data for kind, data in truth.values() if kind == "blob"})
+    assert b"" in {data for kind, data in truth.values() if kind == "blob"}
 
 
 @needs_dulwich
@@ -368,7 +371,7 @@ def _poke(path: str, at: int, value: bytes) -> None:
 def test_a_corrupt_entry_is_left_to_git(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
 ) -> None:
-    repo, first, second, oid = _two_key_repo(tmp_path)
+    repo, _first, second, oid = _two_key_repo(tmp_path)
     store = _store(repo)
     path, start, end = _entry_span(store, oid)
     middle = (start + end) // 2
@@ -387,18 +390,34 @@ def test_a_corrupt_entry_is_left_to_git(
 
 
 @needs_dulwich
+@pytest.mark.parametrize("cut", [1, 30])
 def test_a_truncated_pack_is_answered_as_git_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
 ) -> None:
-    repo, first, second, oid = _two_key_repo(tmp_path)
-    store = _store(repo)
-    (pack,) = store.packs
+    """git refuses a pack whose end does not match its index ("packfile ... does not match
+    index"): its objects are missing to git, named as errors, none reported; the commits
+    and trees (loose) still scanned. The reader must not read what git will not."""
+    first, third = key("project"), key("project")
+    repo = Repo(tmp_path / "repo")
+    repo.commit("one", ("one.py", f'A = "{first}"\n' + "# filler\n" * 100))
+    repo.commit("two", ("two.py", "B = 2\n"), ("three.py", f'C = "{third}"\n'))
+    oid = repo.git("rev-parse", "HEAD:one.py")
+    listing = repo.git("rev-list", "--objects", "--all").splitlines()
+    blobs = [line.split()[0] for line in listing
+             if line.endswith(("one.py", "two.py"))]  # fmt: skip
+    assert len(blobs) == 2
+    pack_base = Path(_git_dir(repo)) / "objects" / "pack" / "pack"
+    repo.git("pack-objects", "-q", str(pack_base), input="\n".join(blobs).encode() + b"\n")
+    repo.git("prune-packed")
+    assert repo.git("cat-file", "-t", oid) == "blob"
+    (pack,) = _store(repo).packs
     size = os.path.getsize(pack.path)
     os.chmod(pack.path, 0o644)
-    os.truncate(pack.path, size - 30)
+    os.truncate(pack.path, size - cut)
     ours, by_git = _both_ways(repo, monkeypatch)
-    assert ours.errors
+    assert sorted(e.where for e in ours.errors) == sorted(blobs)
     assert _summary(ours) == _summary(by_git)
+    assert {f.secret for f in ours.findings} == {third}
     code, _, err = cli("git", str(repo.path), "--no-config")
     assert code == 2, err
 
@@ -420,8 +439,11 @@ def test_an_entry_above_large_is_read_by_git(
     monkeypatch.setattr(packs.Reader, "read", read)
     log = _git_log(tmp_path, monkeypatch)
     ours, by_git = _both_ways(repo, monkeypatch, jobs)
-    if jobs == 1:
-        assert left  # the large file's versions
+    if jobs == 1:  # exactly the objects above LARGE (the large file's versions) go to git
+        sizes = repo.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                         input="\n".join(_packed_ids(repo)).encode()).splitlines()  # fmt: skip
+        large = {line.split()[0] for line in sizes if int(line.split()[1]) > 4096}
+        assert len(large) == 2 and set(left) == large
     assert not ours.errors
     assert _summary(ours) == _summary(by_git)
     assert keys["delta"] in {f.secret for f in ours.findings}
@@ -479,7 +501,7 @@ def test_a_ref_delta_whose_base_is_absent_is_left_to_git(
     while data[at] & 0x80:
         at += 1
     _poke(path, at + 1, b"\x00" * store.id_size)  # the base's id: an object nobody has
-    got, _, skipped = _read_all(store)
+    _, _, skipped = _read_all(store)
     assert skipped == [delta]
     ours, by_git = _both_ways(repo, monkeypatch, jobs)
     assert [e.where for e in ours.errors] == [delta]
@@ -544,6 +566,22 @@ def _idx_garbage(repo: Repo, git_dir: str, tmp_path: Path) -> None:
     idx.write_bytes(b"\xfftOc\x00\x00\x00\x02" + b"\xff" * 1100)
 
 
+def _idx_version_3(repo: Repo, git_dir: str, tmp_path: Path) -> None:
+    """A valid version 2 index but for its version field: only the version says no."""
+    idx = _idx(git_dir)
+    data = bytearray(idx.read_bytes())
+    data[7] = 3
+    os.chmod(idx, 0o644)
+    idx.write_bytes(bytes(data))
+
+
+def _pack_count_differs(repo: Repo, git_dir: str, tmp_path: Path) -> None:
+    """The pack's header counts one object more than its index holds."""
+    pack = _idx(git_dir).with_suffix(".pack")
+    head = pack.read_bytes()[:12]
+    _poke(str(pack), 8, (int.from_bytes(head[8:12], "big") + 1).to_bytes(4, "big"))
+
+
 def _rev_wrong_size(repo: Repo, git_dir: str, tmp_path: Path) -> None:
     (rev,) = (Path(git_dir) / "objects" / "pack").glob("pack-*.rev")
     os.chmod(rev, 0o644)
@@ -582,6 +620,8 @@ REFUSED = {
     "fifo named pack-x.idx": _fifo_idx,
     "idx version 1": _idx_version_1,
     "idx garbage": _idx_garbage,
+    "idx version 3": _idx_version_3,
+    "pack header disagrees with its index": _pack_count_differs,
     "rev of the wrong size": _rev_wrong_size,
     "many loose objects": _many_loose,
     "idx a symlink": _idx_link,
@@ -644,6 +684,16 @@ def test_no_file_outside_the_object_folder_is_opened_through_a_symlink(
     shutil.move(str(rev), rev_target)
     rev.symlink_to(rev_target)
     targets.append(rev_target)
+    with _opened_spy(targets) as opened:
+        store = packs.open_store(git_dir, 20)
+        if store is not None:
+            _read_all(store, 3)
+    assert not opened, opened
+
+
+@contextlib.contextmanager
+def _opened_spy(targets: list[Path]) -> Iterator[list[str]]:
+    """Every ``os.open`` that ends on one of ``targets`` (by inode), recorded."""
     forbidden = {(s.st_dev, s.st_ino) for s in map(os.stat, targets)}
     opened: list[str] = []
     real_open = os.open
@@ -655,12 +705,33 @@ def test_no_file_outside_the_object_folder_is_opened_through_a_symlink(
             opened.append(str(path))
         return fd
 
-    monkeypatch.setattr(os, "open", spy)
+    os.open = spy
+    try:
+        yield opened
+    finally:
+        os.open = real_open
+
+
+@needs_dulwich
+@pytest.mark.parametrize("change", ["removed", "a symlink"])
+def test_a_pack_changed_after_open_store_is_left_to_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The pack goes away (or is swapped for a link to a file outside) between the index
+    and the read: nothing is read from it, every entry is left to git, by id."""
+    _, git_dir = _packed(tmp_path)
     store = packs.open_store(git_dir, 20)
-    if store is not None:
-        _read_all(store, 3)
-    monkeypatch.setattr(os, "open", real_open)
-    assert not opened, opened
+    assert store is not None
+    (pack,) = store.packs
+    outside = tmp_path / "outside.pack"
+    shutil.copy(pack.path, outside)
+    os.unlink(pack.path)
+    if change == "a symlink":
+        os.symlink(outside, pack.path)
+    with _opened_spy([outside]) as opened:
+        got, _, skipped = _read_all(store, 2)
+    assert not got and not opened
+    assert sorted(skipped) == sorted(store.hex_id(pack, k) for k in range(len(pack.starts)))
 
 
 # --------------------------------------------------------------------------------------------
