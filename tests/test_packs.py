@@ -137,12 +137,22 @@ PACKINGS: dict[str, list[list[str]]] = {
     "repack-no-rev": [["-c", "pack.writeReverseIndex=false", "repack", "-adf", "-q"]],
     "ref-deltas": [["-c", "repack.useDeltaBaseOffset=false", "repack", "-adf", "-q"]],
     "deep": [["repack", "-adf", "-q", "--depth=4095", "--window=250"]],
+    "large-offsets": [["repack", "-adf", "-q"]],
 }
 
 
 def _pack(repo: Repo, how: str) -> None:
     for args in PACKINGS[how]:
         repo.git(*args)
+    if how == "large-offsets":  # the index again, every offset above 64 in its 8-byte table
+        (idx,) = (Path(_git_dir(repo)) / "objects" / "pack").glob("pack-*.idx")
+        fresh = idx.with_name("fresh.idx.tmp")
+        repo.git(
+            "index-pack", "--index-version=2,64", "-o", str(fresh), str(idx.with_suffix(".pack"))
+        )
+        assert len(fresh.read_bytes()) > len(idx.read_bytes())
+        os.chmod(idx, 0o644)
+        os.replace(fresh, idx)
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,6 +397,28 @@ def test_a_corrupt_entry_is_left_to_git(
     assert _summary(ours) == _summary(by_git)
     code, _, err = cli("git", str(repo.path), "--no-config")
     assert code == 2 and oid in err, err
+
+
+@needs_dulwich
+def test_a_corrupt_copy_with_a_good_copy_in_another_pack_is_read_as_git_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two packs hold the blob; the copy the reader reads is corrupt: left to git, which
+    reads the good copy. Found, no error, as git alone answers."""
+    repo, first, second, oid = _two_key_repo(tmp_path)
+    folder = Path(_git_dir(repo)) / "objects" / "pack"
+    listing = repo.git("rev-list", "--objects", "--all") + "\n"
+    repo.git("pack-objects", "-q", str(folder / "pack"), input=listing.encode())
+    store = _store(repo)
+    assert len(store.packs) == 2
+    path, start, end = _entry_span(store, oid)  # the copy the reader reads
+    _poke(path, (start + end) // 2, b"\x00\xff\x00")
+    _, _, skipped = _read_all(store)
+    assert skipped == [oid]
+    ours, by_git = _both_ways(repo, monkeypatch)
+    assert not ours.errors
+    assert {f.secret for f in ours.findings} == {first, second}
+    assert _summary(ours) == _summary(by_git)
 
 
 @needs_dulwich
