@@ -422,6 +422,31 @@ def test_a_corrupt_copy_with_a_good_copy_in_another_pack_is_read_as_git_reads_it
 
 
 @needs_dulwich
+def test_a_pack_that_does_not_match_its_index_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git refuses a pack whose trailing checksum is not the one its index records ("does
+    not match index") and reads the object from elsewhere (here: loose). Another pack of
+    one object put in its place parses as well as the right one: the reader must not
+    deliver that object's content under the id the index names."""
+    kept, stranger = key("project"), key("project")
+    repo = Repo(tmp_path / "repo")
+    repo.commit("one", ("one.py", f'A = "{kept}"\n'))
+    oid = repo.git("rev-parse", "HEAD:one.py")
+    other = repo.git("hash-object", "-w", "--stdin", input=f'Z = "{stranger}"\n'.encode())
+    folder = Path(_git_dir(repo)) / "objects" / "pack"
+    mine = repo.git("pack-objects", "-q", str(folder / "pack"), input=f"{oid}\n".encode())
+    theirs = repo.git("pack-objects", "-q", str(tmp_path / "pack"), input=f"{other}\n".encode())
+    target = folder / f"pack-{mine}.pack"
+    os.chmod(target, 0o644)
+    shutil.copy(tmp_path / f"pack-{theirs}.pack", target)  # the object stays loose too
+    assert repo.git("cat-file", "-p", oid) == f'A = "{kept}"'
+    ours, by_git = _both_ways(repo, monkeypatch)
+    assert {f.secret for f in by_git.findings} == {kept}
+    assert _summary(ours) == _summary(by_git)
+
+
+@needs_dulwich
 @pytest.mark.parametrize("cut", [1, 30])
 def test_a_truncated_pack_is_answered_as_git_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
