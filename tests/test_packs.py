@@ -447,6 +447,36 @@ def test_a_pack_that_does_not_match_its_index_is_not_read(
 
 
 @needs_dulwich
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_reverse_index_that_names_an_entry_twice_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """A ``.rev`` of the right size whose pack order names one entry twice (the second
+    time out of order) and another never: the entry named twice must not stand in for the one never named (git reads
+    each object once; the one left out is read by id and its key found)."""
+    secret = key("project")
+    repo = Repo(tmp_path / "repo")
+    for i in range(8):
+        repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
+    repo.commit("key", ("conf.py", f'KEY = "{secret}"\n'))
+    repo.git("-c", "pack.writeReverseIndex=true", "repack", "-adf", "-q")
+    store = _store(repo)
+    (pack,) = store.packs
+    oid = repo.git("rev-parse", "HEAD:conf.py")
+    (k,) = [k for k in range(len(pack.starts)) if store.hex_id(pack, k) == oid]
+    assert k >= 3  # not one of the first two (checked apart)
+    (rev,) = Path(pack.path).parent.glob("pack-*.rev")
+    data = bytearray(rev.read_bytes())
+    at = 12 + 4 * k
+    data[at : at + 4] = data[at - 8 : at - 4]  # entry k names what entry k - 2 names
+    os.chmod(rev, 0o644)
+    rev.write_bytes(bytes(data))
+    ours, by_git = _both_ways(repo, monkeypatch, jobs)
+    assert secret in {f.secret for f in by_git.findings}
+    assert _summary(ours) == _summary(by_git)
+
+
+@needs_dulwich
 @pytest.mark.parametrize("cut", [1, 30])
 def test_a_truncated_pack_is_answered_as_git_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int
@@ -646,6 +676,12 @@ def _rev_wrong_size(repo: Repo, git_dir: str, tmp_path: Path) -> None:
         fh.write(b"\0\0\0\0")
 
 
+def _rev_out_of_range(repo: Repo, git_dir: str, tmp_path: Path) -> None:
+    """A reverse index of the right size naming an entry the index does not have."""
+    (rev,) = (Path(git_dir) / "objects" / "pack").glob("pack-*.rev")
+    _poke(str(rev), 12 + 4 * 2, b"\xff\xff\xff\xf0")
+
+
 def _many_loose(repo: Repo, git_dir: str, tmp_path: Path) -> None:
     for i in range(5):
         repo.git("hash-object", "-w", "--stdin", input=f"loose {i}\n".encode())
@@ -680,6 +716,7 @@ REFUSED = {
     "idx version 3": _idx_version_3,
     "pack header disagrees with its index": _pack_count_differs,
     "rev of the wrong size": _rev_wrong_size,
+    "rev naming an entry the index lacks": _rev_out_of_range,
     "many loose objects": _many_loose,
     "idx a symlink": _idx_link,
     "pack a symlink": _pack_link,

@@ -24,6 +24,7 @@ regular files, never blocking on a FIFO.
 from __future__ import annotations
 
 import mmap
+import operator
 import os
 import stat
 import sys
@@ -222,6 +223,11 @@ def _open_pack(base: str, id_size: int) -> Pack | None:
         return None
     starts = [offsets[i] for i in order]
     ends = starts[1:]
+    # Pack order is strictly increasing offsets: a reverse index that names an entry twice
+    # (and another never) would deliver one object twice and count it so (C speed: ~15 ms
+    # per million entries).
+    if not all(map(operator.lt, starts, ends)):
+        return None
     ends.append(size - id_size)  # the pack's trailing checksum
     if starts and (starts[0] < 12 or ends[-1] < starts[-1]):
         return None
@@ -236,6 +242,8 @@ def _pack_order(rev: str, offsets: array[int], id_size: int) -> array[int] | Non
         if data[:8] != b"RIDX\x00\x00\x00\x01" or len(data) != 12 + 4 * count + 2 * id_size:
             return None
         order = _big_endian("I", data[12 : 12 + 4 * count])
+        if count and max(order) >= count:  # an entry the index does not have
+            return None
     else:
         order = array("I", sorted(range(count), key=offsets.__getitem__))
     starts = [offsets[i] for i in order[:2]]
