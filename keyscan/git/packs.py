@@ -34,6 +34,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
+from keyscan.errors import KeyscanError
+
 # Pack entry types (git's pack format): 1-4 whole objects, 6 and 7 deltas.
 KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
 OFS_DELTA = 6
@@ -65,7 +67,7 @@ def apply_delta_function() -> ApplyDelta | None:
     return function
 
 
-class Unreadable(Exception):
+class Unreadable(KeyscanError):
     """An entry this module does not read (git reads it by id and names what is wrong)."""
 
 
