@@ -846,3 +846,60 @@ def test_without_dulwich_git_reads_and_the_report_is_the_same(
     assert any("--batch-all-objects" in r for r in _readers(log))
     assert _summary(without) == _summary(with_reader)
     assert keys["delta"] in {f.secret for f in without.findings}
+
+
+@needs_dulwich
+def test_each_process_reads_all_its_pieces_with_one_reader_and_one_detector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker keeps one ``Reader`` (its delta base cache) and one Detector (Hyperscan
+    compiles once per Detector) for every piece it reads; the pieces cover the store."""
+    import time
+
+    repo, _ = _packed_history(tmp_path)
+    monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(history, "PIECES_PER_PROCESS", 4)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    real_init, real_piece = packs.Reader.__init__, history._scan_piece
+    real_detector = history.Detector
+
+    def mark(what: str) -> None:
+        (marks / f"{what}-{os.getpid()}-{time.monotonic_ns()}").touch()
+
+    def init(self: packs.Reader, *args: Any) -> None:
+        mark("reader")
+        real_init(self, *args)
+
+    class CountedDetector(real_detector):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            mark("detector")
+            super().__init__(*args, **kwargs)
+
+    def piece(*args: Any) -> None:
+        mark("piece")
+        time.sleep(0.05)  # every process gets pieces
+        real_piece(*args)
+
+    monkeypatch.setattr(packs.Reader, "__init__", init)
+    monkeypatch.setattr(history, "Detector", CountedDetector)
+    monkeypatch.setattr(history, "_scan_piece", piece)
+    result = scan(repo.path, jobs=2)
+    assert result.stats["workers"] == 2 and not result.errors
+
+    def per_process(what: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for path in marks.glob(f"{what}-*"):
+            pid = path.name.split("-")[1]
+            out[pid] = out.get(pid, 0) + 1
+        return out
+
+    pieces, readers, detectors = (
+        per_process("piece"),
+        per_process("reader"),
+        per_process("detector"),
+    )
+    assert sum(pieces.values()) == len(_store(repo).pieces(4 * 3))
+    assert max(pieces.values()) >= 2  # some process read several pieces
+    assert set(readers) == set(pieces) and set(readers.values()) == {1}
+    assert all(detectors.get(pid, 0) <= 1 for pid in pieces)
