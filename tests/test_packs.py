@@ -567,10 +567,14 @@ def test_a_delta_whose_sizes_lie_is_not_applied() -> None:
 
 
 @needs_dulwich
+@pytest.mark.parametrize("base", ["absent", "of another size"])
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_a_ref_delta_whose_base_is_absent_is_left_to_git(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+def test_a_ref_delta_whose_base_is_absent_or_wrong_is_left_to_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int, base: str
 ) -> None:
+    """A REF delta names (raw, uncompressed) the id of its base: rewritten to an object
+    nobody has, or to another object of the pack (whose size is not the delta's declared
+    source size), the reader leaves the delta to git, which names it."""
     secret = key("project")
     repo = Repo(tmp_path / "repo")
     lines = [f"value {i} = {'m' * 50}\n" for i in range(300)]
@@ -587,7 +591,11 @@ def test_a_ref_delta_whose_base_is_absent_is_left_to_git(
     at = start
     while data[at] & 0x80:
         at += 1
-    _poke(path, at + 1, b"\x00" * store.id_size)  # the base's id: an object nobody has
+    if base == "absent":
+        wrong = b"\x00" * store.id_size
+    else:
+        wrong = bytes.fromhex(repo.git("rev-parse", "HEAD:k.py"))
+    _poke(path, at + 1, wrong)
     _, _, skipped = _read_all(store)
     assert skipped == [delta]
     ours, by_git = _both_ways(repo, monkeypatch, jobs)
