@@ -223,14 +223,25 @@ def test_several_packs_holding_the_same_objects(tmp_path: Path) -> None:
 def _packed_history(tmp_path: Path) -> tuple[Repo, dict[str, str]]:
     """``_history`` (keys in blobs, messages, tags, notes, a notebook, a file name; a
     dangling blob and a dropped commit) plus a key added by a small edit to a large file,
-    all packed (unreachable objects too), then commits after the pack (loose objects)."""
+    all packed (unreachable objects in a second pack), then commits after the pack (loose
+    objects)."""
     repo, keys = _history(tmp_path)
     lines = [f"row {i} = {'xyzw' * 12}\n" for i in range(3000)]
     repo.commit("large", ("data/large.txt", "".join(lines)))
     keys["delta"] = key("project")
-    lines[1500] = f'token = "{keys["delta"]}"\n'
+    # Smaller than the version before: git makes it the delta (the larger one the base).
+    lines[1500:1510] = [f'token = "{keys["delta"]}"\n']
     repo.commit("small edit", ("data/large.txt", "".join(lines)))
-    repo.git("repack", "-adk", "-q")  # -k: the dangling blob and dropped commit packed too
+    repo.git("repack", "-adf", "-q")
+    # The dangling blob and the dropped commit, packed too (a pack of their own).
+    unreachable = repo.git("fsck", "--unreachable", "--no-reflogs").splitlines()
+    ids = "".join(line.split()[-1] + "\n" for line in unreachable)
+    assert len(unreachable) >= 3
+    repo.git("pack-objects", "-q", str(Path(_git_dir(repo)) / "objects" / "pack" / "pack"),
+             input=ids.encode())  # fmt: skip
+    repo.git("prune-packed")
+    assert repo.git("count-objects").startswith("0 objects")
+    assert set(ids.split()) <= set(_packed_ids(repo))
     keys["loose"] = key("svcacct")
     repo.commit("after the pack", ("late.py", f"k = '{keys['loose']}'\n"))
     return repo, keys
@@ -244,11 +255,8 @@ def test_scan_with_the_reader_reports_what_git_reports(
     repo, keys = _packed_history(tmp_path)
     store = _store(repo)
     assert 0 < store.loose < 10
-    large = [line.split()[2] for line in repo.git("ls-tree", "-r", "HEAD").splitlines()
-             if line.endswith("data/large.txt")]  # fmt: skip
-    assert _entry_types(store)[large[0]] in (packs.OFS_DELTA, packs.REF_DELTA) or any(
-        t == packs.OFS_DELTA for t in _entry_types(store).values()
-    )
+    keyed = repo.git("rev-parse", "HEAD~1:data/large.txt")  # the version with the key
+    assert _entry_types(store)[keyed] == packs.OFS_DELTA
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)
     by_git = scan(repo.path, jobs=jobs)
