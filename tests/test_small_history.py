@@ -27,6 +27,7 @@ def test_parent_reads_on_while_the_workers_are_busy(
     process does not stop at its own share; it claims and reads every piece nobody took
     (here all but the workers' two, from the back), stops at the first one a worker holds,
     and the report is the id-order path's, each object reported once."""
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pool (pack_order_runs)
     repo, _ = _history(tmp_path)
     monkeypatch.setattr(history, "PACK_ORDER", False)
     by_id = scan(repo.path, jobs=1)
@@ -107,6 +108,7 @@ def test_a_worker_builds_one_detector_for_all_its_pieces(
 ) -> None:
     """A worker scans several pieces with ONE Detector (Hyperscan compiles its database
     once per Detector): never one per piece."""
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pool (pack_order_runs)
     repo, _ = _history(tmp_path)
     monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pieces
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)

@@ -888,7 +888,12 @@ class _Tally:
         late = self.late + [o.decode() for o in unread]
         if late:
             asked = set(late)
-            again = scan_objects(repo, detector, self.late, content, self.hints)
+            # Only what needs it: each reader is a git process (none for an empty list).
+            again = (
+                scan_objects(repo, detector, self.late, content, self.hints)
+                if self.late
+                else ChunkResult()
+            )
             if unread:  # read with the path the walk met them at (a notebook, a tree)
                 paths = self.reach.paths_of(set(unread))
                 rest = scan_walked_objects(repo, detector, late[len(self.late) :], content, paths)

@@ -24,6 +24,7 @@ regular files, never blocking on a FIFO.
 from __future__ import annotations
 
 import mmap
+import operator
 import os
 import stat
 import sys
@@ -221,11 +222,17 @@ def _open_pack(base: str, id_size: int) -> Pack | None:
     if order is None:
         return None
     path = base + ".pack"
-    size = _pack_size(path, count)
+    # The pack's own checksum, as its index records it (git's "does not match index").
+    size = _pack_size(path, count, idx[len(idx) - 2 * id_size : len(idx) - id_size])
     if size is None:
         return None
     starts = [offsets[i] for i in order]
     ends = starts[1:]
+    # Pack order is strictly increasing offsets: a reverse index that names an entry twice
+    # (and another never) would deliver one object twice and count it so (C speed: ~15 ms
+    # per million entries).
+    if not all(map(operator.lt, starts, ends)):
+        return None
     ends.append(size - id_size)  # the pack's trailing checksum
     if starts and (starts[0] < 12 or ends[-1] < starts[-1]):
         return None
@@ -240,6 +247,8 @@ def _pack_order(rev: str, offsets: array[int], id_size: int) -> array[int] | Non
         if data[:8] != b"RIDX\x00\x00\x00\x01" or len(data) != 12 + 4 * count + 2 * id_size:
             return None
         order = _big_endian("I", data[12 : 12 + 4 * count])
+        if count and max(order) >= count:  # an entry the index does not have
+            return None
     else:
         order = array("I", sorted(range(count), key=offsets.__getitem__))
     starts = [offsets[i] for i in order[:2]]
@@ -248,8 +257,11 @@ def _pack_order(rev: str, offsets: array[int], id_size: int) -> array[int] | Non
     return order
 
 
-def _pack_size(path: str, count: int) -> int | None:
-    """The size of a regular ``.pack`` whose header says version 2 or 3 and ``count``."""
+def _pack_size(path: str, count: int, checksum: bytes) -> int | None:
+    """The size of a regular ``.pack`` whose header says version 2 or 3 and ``count``, and
+    whose trailing checksum is ``checksum`` (git reads no object of a pack that does not
+    match its index: another pack in its place would deliver its objects under the ids the
+    index names)."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -260,6 +272,7 @@ def _pack_size(path: str, count: int) -> int | None:
         if not stat.S_ISREG(info.st_mode):
             return None
         head = os.pread(fd, 12, 0)
+        tail = os.pread(fd, len(checksum), max(0, info.st_size - len(checksum)))
     except OSError:
         return None
     finally:
@@ -267,6 +280,8 @@ def _pack_size(path: str, count: int) -> int | None:
     if len(head) != 12 or head[:4] != b"PACK" or head[4:8] not in (b"\0\0\0\2", b"\0\0\0\3"):
         return None
     if int.from_bytes(head[8:12], "big") != count:
+        return None
+    if info.st_size < 12 + len(checksum) or tail != checksum:
         return None
     return info.st_size
 
