@@ -32,7 +32,6 @@ def test_parent_reads_on_while_the_workers_are_busy(
     monkeypatch.setattr(history, "PACK_ORDER", False)
     by_id = scan(repo.path, jobs=1)
     monkeypatch.setattr(history, "PACK_ORDER", True)
-    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pieces (tests/test_packs.py)
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(history, "PIECES_PER_PROCESS", 4)
     parent = os.getpid()
@@ -110,7 +109,6 @@ def test_a_worker_builds_one_detector_for_all_its_pieces(
     once per Detector): never one per piece."""
     monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pool (pack_order_runs)
     repo, _ = _history(tmp_path)
-    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pieces
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(history, "PIECES_PER_PROCESS", 4)
     parent = os.getpid()
