@@ -216,6 +216,29 @@ def test_several_packs_holding_the_same_objects(tmp_path: Path) -> None:
     assert got == _git_objects(repo, ids)
 
 
+def test_a_small_pack_beside_a_large_one(tmp_path: Path) -> None:
+    """A few objects packed again beside the full pack (as a fetch or a partial repack
+    leaves them): looked up in the large pack's index by binary search, each read once."""
+    repo = Repo(tmp_path / "repo")
+    _build(repo)
+    for i in range(40):
+        repo.commit(f"more {i}", (f"more/f{i}.txt", f"{i}\n" * 50))
+    repo.git("repack", "-adf", "-q")
+    folder = Path(_git_dir(repo)) / "objects" / "pack"
+    some = repo.git("rev-list", "--objects", "-3", "HEAD").splitlines()[:12]
+    repo.git("pack-objects", "-q", str(folder / "pack"), input="".join(
+        line.split()[0] + "\n" for line in some).encode())  # fmt: skip
+    store = _store(repo)
+    sizes = sorted(len(p.starts) for p in store.packs)
+    assert len(sizes) == 2 and sizes[0] * 16 < sizes[1]  # the binary-search branch
+    small = min(store.packs, key=lambda p: len(p.starts))
+    assert len(small.skip) == len(small.starts)  # every copy in it is the large pack's too
+    ids = _packed_ids(repo)
+    got, delivered, skipped = _read_all(store, 3)
+    assert not skipped and delivered == len(ids) == store.entries
+    assert got == _git_objects(repo, ids)
+
+
 # --------------------------------------------------------------------------------------------
 # 2. Whole scans: the reader reports what git reports
 

@@ -301,20 +301,32 @@ def _count_loose(objects: str) -> int | None:
 
 
 def _without_duplicates(packs: list[Pack], id_size: int) -> list[Pack]:
-    """Each object in the first pack that holds it (git lists it once)."""
+    """Each object read from one pack only (git lists it once): the largest pack keeps
+    its copy, then the first of the others that holds it. Small packs beside a large one
+    (the usual shape) are looked up in the large one's sorted index by binary search, so
+    its ids are never made into a set (numpy: 480k ids, 0.09 s)."""
     if len(packs) < 2:
         return packs
+    largest = max(range(len(packs)), key=lambda at: len(packs[at].starts))
+    big = packs[largest]
+    others = sum(len(p.starts) for p in packs) - len(big.starts)
+    in_big: Callable[[bytes], bool]
+    if others * 16 < len(big.starts):
+        in_big = lambda name: _offset_of(big, name, id_size) >= 0  # noqa: E731
+    else:
+        names = big.names
+        in_big = {names[i : i + id_size] for i in range(0, len(names), id_size)}.__contains__
     seen: set[bytes] = set()
     out: list[Pack] = []
-    for pack in packs:
-        names = pack.names
-        ids = [names[i : i + id_size] for i in range(0, len(names), id_size)]
-        if seen:
-            again = {pos for pos, name in enumerate(ids) if name in seen}
+    for at, pack in enumerate(packs):
+        if at != largest:
+            names = pack.names
+            ids = [names[i : i + id_size] for i in range(0, len(names), id_size)]
+            again = {pos for pos, name in enumerate(ids) if name in seen or in_big(name)}
             if again:
                 where = {pos: entry for entry, pos in enumerate(pack.order) if pos in again}
                 pack = pack._replace(skip=frozenset(where.values()))
-        seen.update(ids)
+            seen.update(ids)
         out.append(pack)
     return out
 
