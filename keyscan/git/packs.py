@@ -398,6 +398,7 @@ class Reader:
         names, order, width = pack.names, pack.order, self.store.id_size
         bases_get = self._bases.get
         entry_of = self._entry
+        recent, sizes, recent_max = self._recent, self._sizes, RECENT_BYTES // 4
         for k in range(piece.start, piece.end):
             if skip and k in skip:
                 continue
@@ -410,7 +411,12 @@ class Reader:
                         kind, source = self._base(at, pack, mapped, base)
                         data = self._apply(source, data)
                     got = (kind, data)
-                    self._keep(False, key, got)
+                    size = len(data)
+                    if size <= recent_max:  # into _recent (``_keep``, inlined: every object)
+                        recent[key] = got
+                        sizes[1] += size
+                        while sizes[1] > RECENT_BYTES:
+                            sizes[1] -= len(recent.popitem(last=False)[1][1])
             except (Unreadable, zlib.error, ValueError, IndexError, OverflowError, MemoryError):
                 self.skipped.append(hex_id(pack, k))
                 continue
@@ -472,8 +478,27 @@ class Reader:
     def _apply(self, base: bytes, delta: bytes) -> bytes:
         """``delta`` applied to ``base``, its declared sizes checked first (never more
         memory than ``LARGE``)."""
-        source, at = _varint(delta, 0)
-        target, _ = _varint(delta, at)
+        # The two sizes that open a delta (little-endian base 128), parsed inline.
+        source = shift = at = 0
+        while True:
+            byte = delta[at]
+            at += 1
+            source |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 70:
+                raise Unreadable("delta header too long")
+        target = shift = 0
+        while True:
+            byte = delta[at]
+            at += 1
+            target |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 70:
+                raise Unreadable("delta header too long")
         if source != len(base):
             raise Unreadable("delta base size differs")
         if target > LARGE:
@@ -488,13 +513,17 @@ class Reader:
         self, pack: Pack, mapped: mmap.mmap, offset: int, entry: int
     ) -> tuple[int, int, bytes]:
         """``(type, base offset or -1, inflated data)`` of one entry."""
-        byte = mapped[offset]
+        end = pack.ends[entry] if entry >= 0 else _end_of(pack, offset)
+        # The header (type and size, then a base's offset or id) from one slice: indexing
+        # bytes is cheaper than indexing the map. Never past the entry's end.
+        head = mapped[offset : min(end, offset + _HEAD)]
+        byte = head[0]
         kind = (byte >> 4) & 7
         size = byte & 15
         shift = 4
-        at = offset + 1
+        at = 1
         while byte & 0x80:
-            byte = mapped[at]
+            byte = head[at]
             at += 1
             size |= (byte & 0x7F) << shift
             shift += 7
@@ -502,11 +531,11 @@ class Reader:
                 raise Unreadable("entry header too long")
         base = -1
         if kind == OFS_DELTA:
-            byte = mapped[at]
+            byte = head[at]
             at += 1
             back = byte & 0x7F
             while byte & 0x80:
-                byte = mapped[at]
+                byte = head[at]
                 at += 1
                 back = ((back + 1) << 7) | (byte & 0x7F)
                 if back > offset:
@@ -515,37 +544,27 @@ class Reader:
             if back <= 0 or base < 12:
                 raise Unreadable("delta base outside the pack")
         elif kind == REF_DELTA:
-            name = mapped[at : at + self.store.id_size]
-            at += self.store.id_size
-            base = _offset_of(pack, name, self.store.id_size)
+            width = self.store.id_size
+            name = head[at : at + width]
+            at += width
+            base = _offset_of(pack, name, width)
             if base < 0:
                 raise Unreadable("delta base not in this pack")
         elif kind not in KINDS:
             raise Unreadable("unknown entry type")
         if size > LARGE:
             raise Unreadable("too large")
-        end = pack.ends[entry] if entry >= 0 else _end_of(pack, offset)
         inflate = zlib.decompressobj()
         # At most what the header says (+1 to see a longer stream): never a zlib bomb.
-        data = inflate.decompress(mapped[at:end], size + 1)
+        data = inflate.decompress(mapped[offset + at : end], size + 1)
         if len(data) != size or not inflate.eof:
             raise Unreadable("entry does not inflate to its size")
         return kind, base, data
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    """A delta header's size (little-endian base 128) at ``at``; and where it ends."""
-    value = 0
-    shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, at
-        if shift > 70:
-            raise Unreadable("delta header too long")
+# An entry's header is at most this long: 10 bytes of type and size (up to 2**64), then 10
+# of a base's offset or a 32-byte id.
+_HEAD = 64
 
 
 def _end_of(pack: Pack, offset: int) -> int:
