@@ -239,6 +239,29 @@ def test_a_small_pack_beside_a_large_one(tmp_path: Path) -> None:
     assert got == _git_objects(repo, ids)
 
 
+@pytest.mark.parametrize("count", [1, 2, 5, 12])
+def test_pieces_cover_every_entry_once_and_taper_towards_the_middle(
+    tmp_path: Path, count: int
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    _build(repo)
+    for i in range(60):
+        repo.commit(f"more {i}", (f"more/f{i}.txt", f"{i}\n" * (50 + 40 * (i % 7))))
+    repo.git("repack", "-adf", "-q")
+    store = _store(repo)
+    (pack,) = store.packs
+    for taper in (False, True):
+        pieces = store.pieces(count, taper=taper)
+        assert [p.start for p in pieces] == [0] + [p.end for p in pieces[:-1]]
+        assert pieces[-1].end == len(pack.starts) and all(p.end > p.start for p in pieces)
+        assert len(pieces) <= count + 1
+    if count >= 5:  # the ends are the largest runs, the middle ones the smallest
+        tapered = store.pieces(count, taper=True)
+        size = [pack.ends[p.end - 1] - pack.starts[p.start] for p in tapered]
+        middle = size[len(size) // 2 - 1 : len(size) // 2 + 1]
+        assert max(middle) < min(size[0], size[-1]), size
+
+
 # --------------------------------------------------------------------------------------------
 # 2. Whole scans: the reader reports what git reports
 
@@ -897,7 +920,7 @@ def test_each_process_reads_all_its_pieces_with_one_reader_and_one_detector(
 
     repo, _ = _packed_history(tmp_path)
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(history, "PIECES_PER_PROCESS", 4)
+    monkeypatch.setattr(history, "PACK_PIECES_PER_PROCESS", 4)
     marks = tmp_path / "marks"
     marks.mkdir()
     real_init, real_piece = packs.Reader.__init__, history._scan_piece
@@ -938,7 +961,7 @@ def test_each_process_reads_all_its_pieces_with_one_reader_and_one_detector(
         per_process("reader"),
         per_process("detector"),
     )
-    assert sum(pieces.values()) == len(_store(repo).pieces(4 * 3))
+    assert sum(pieces.values()) == len(_store(repo).pieces(4 * 3, taper=True))
     assert max(pieces.values()) >= 2  # some process read several pieces
     assert set(readers) == set(pieces) and set(readers.values()) == {1}
     assert all(detectors.get(pid, 0) <= 1 for pid in pieces)

@@ -980,6 +980,12 @@ def _pack_worker(
 # (alternating runs: sqlalchemy 4.74 -> 4.59 s, numpy 9.01 -> 8.72 s; 1 piece: 4.49 / 8.83 s).
 PIECES_PER_PROCESS = 2
 
+# The same for the pack reader (``scan_packs``), whose pieces shrink towards the middle
+# (``Store.pieces(taper=True)``): a piece that starts cold costs the reader little, and the
+# processes meet on small pieces. numpy, alternating runs: 7.90 s with 2 equal pieces per
+# process, 7.79 tapered, 7.60 with 4 tapered (6: 7.60); sqlalchemy unchanged (3.80 s).
+PACK_PIECES_PER_PROCESS = 4
+
 # The pool's claim flags (one byte per piece) and rules, inherited by each worker
 # (``_pool_init``), and the worker's one Detector for all its pieces (Hyperscan compiles
 # its database once per Detector).
@@ -1264,7 +1270,7 @@ def scan_packs(
 
     from keyscan.git.packs import Reader
 
-    pieces = store.pieces(PIECES_PER_PROCESS * (workers + 1) if workers else 1)
+    pieces = store.pieces(PACK_PIECES_PER_PROCESS * (workers + 1) if workers else 1, taper=True)
     pool = None
     claims: Any = None
     if workers and len(pieces) > 1:

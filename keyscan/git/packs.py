@@ -109,12 +109,20 @@ class Store:
     def entries(self) -> int:
         return sum(len(p.starts) - len(p.skip) for p in self.packs)
 
-    def pieces(self, count: int) -> list[Piece]:
-        """About ``count`` runs of equal packed size (bytes in the pack plus 256 per entry),
-        in pack order; a run never spans two packs."""
+    def pieces(self, count: int, taper: bool = False) -> list[Piece]:
+        """About ``count`` runs in pack order, by packed size (bytes in the pack plus 256
+        per entry); a run never spans two packs. Equal runs, or with ``taper`` runs that
+        shrink towards the middle (weights ``count // 2 - distance from the nearer end``):
+        readers that claim runs from both ends meet on small ones, and finish together."""
         weight = [p.ends[-1] - p.starts[0] + 256 * len(p.starts) if p.starts else 0
                   for p in self.packs]  # fmt: skip
-        target = max(1.0, sum(weight) / max(1, count))
+        n = max(1, count)
+        if taper:
+            half = (n + 1) // 2
+            shares = [half - min(i, n - 1 - i) for i in range(n)]
+        else:
+            shares = [1] * n
+        unit = max(1.0, sum(weight) / sum(shares))
         out: list[Piece] = []
         for at, pack in enumerate(self.packs):
             start = 0
@@ -122,7 +130,7 @@ class Store:
             starts, ends = pack.starts, pack.ends
             for k in range(len(starts)):
                 size += ends[k] - starts[k] + 256
-                if size >= target:
+                if size >= unit * shares[min(len(out), n - 1)]:
                     out.append(Piece(at, start, k + 1))
                     start, size = k + 1, 0.0
             if start < len(starts):
