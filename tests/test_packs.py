@@ -244,9 +244,8 @@ def test_pieces_cover_every_entry_once_and_taper_towards_the_middle(
     tmp_path: Path, count: int
 ) -> None:
     repo = Repo(tmp_path / "repo")
-    _build(repo)
-    for i in range(60):
-        repo.commit(f"more {i}", (f"more/f{i}.txt", f"{i}\n" * (50 + 40 * (i % 7))))
+    for i in range(120):  # objects of about one size (incompressible): runs cut evenly
+        repo.commit(f"more {i}", (f"more/f{i}.txt", os.urandom(1500).hex()))
     repo.git("repack", "-adf", "-q")
     store = _store(repo)
     (pack,) = store.packs
@@ -255,11 +254,31 @@ def test_pieces_cover_every_entry_once_and_taper_towards_the_middle(
         assert [p.start for p in pieces] == [0] + [p.end for p in pieces[:-1]]
         assert pieces[-1].end == len(pack.starts) and all(p.end > p.start for p in pieces)
         assert len(pieces) <= count + 1
-    if count >= 5:  # the ends are the largest runs, the middle ones the smallest
-        tapered = store.pieces(count, taper=True)
-        size = [pack.ends[p.end - 1] - pack.starts[p.start] for p in tapered]
-        middle = size[len(size) // 2 - 1 : len(size) // 2 + 1]
-        assert max(middle) < min(size[0], size[-1]), size
+
+
+def test_tapered_pieces_shrink_towards_the_middle_and_the_front_half_is_lighter() -> None:
+    """On a pack of 1,200 entries of one size the runs follow their weights exactly."""
+    from array import array
+
+    starts = list(range(12, 12 + 100 * 1200, 100))
+    ends = [*starts[1:], starts[-1] + 100]
+    empty = array("I")
+    pack = packs.Pack("x.pack", starts, ends, b"", empty, empty, empty, frozenset())
+    store = packs.Store([pack], 20, 0)
+
+    def entries(**kw: Any) -> list[int]:
+        pieces = store.pieces(6, **kw)
+        assert [p.start for p in pieces] == [0] + [p.end for p in pieces[:-1]]
+        assert pieces[-1].end == 1200
+        return [p.end - p.start for p in pieces]
+
+    assert entries() == [200] * 6
+    assert entries(taper=True) == [300, 200, 100, 100, 200, 300]  # weights 3 2 1 1 2 3
+    lighter = entries(taper=True, front=0.5)  # weights 1.5 1 0.5 1 2 3: 133.3 entries each
+    assert all(
+        abs(got - want) <= 2
+        for got, want in zip(lighter, [200, 133, 67, 133, 267, 400], strict=True)
+    ), lighter
 
 
 # --------------------------------------------------------------------------------------------
@@ -961,7 +980,9 @@ def test_each_process_reads_all_its_pieces_with_one_reader_and_one_detector(
         per_process("reader"),
         per_process("detector"),
     )
-    assert sum(pieces.values()) == len(_store(repo).pieces(4 * 3, taper=True))
+    assert sum(pieces.values()) == len(
+        _store(repo).pieces(4 * 3, taper=True, front=history.PACK_FRONT_WEIGHT)
+    )
     assert max(pieces.values()) >= 2  # some process read several pieces
     assert set(readers) == set(pieces) and set(readers.values()) == {1}
     assert all(detectors.get(pid, 0) <= 1 for pid in pieces)

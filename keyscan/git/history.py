@@ -985,6 +985,10 @@ PIECES_PER_PROCESS = 2
 # processes meet on small pieces. numpy, alternating runs: 7.90 s with 2 equal pieces per
 # process, 7.79 tapered, 7.60 with 4 tapered (6: 7.60); sqlalchemy unchanged (3.80 s).
 PACK_PIECES_PER_PROCESS = 4
+# The pieces this process reads first (the front half) at half the size of the workers'
+# (the back half): this process also parses the walk's output and gathers the workers'
+# answers. numpy, alternating runs: 8.13 s -> 7.90 s (three pairs, each faster).
+PACK_FRONT_WEIGHT = 0.5
 
 # The pool's claim flags (one byte per piece) and rules, inherited by each worker
 # (``_pool_init``), and the worker's one Detector for all its pieces (Hyperscan compiles
@@ -1270,7 +1274,8 @@ def scan_packs(
 
     from keyscan.git.packs import Reader
 
-    pieces = store.pieces(PACK_PIECES_PER_PROCESS * (workers + 1) if workers else 1, taper=True)
+    count = PACK_PIECES_PER_PROCESS * (workers + 1) if workers else 1
+    pieces = store.pieces(count, taper=True, front=PACK_FRONT_WEIGHT)
     pool = None
     claims: Any = None
     if workers and len(pieces) > 1:

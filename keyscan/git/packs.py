@@ -109,19 +109,18 @@ class Store:
     def entries(self) -> int:
         return sum(len(p.starts) - len(p.skip) for p in self.packs)
 
-    def pieces(self, count: int, taper: bool = False) -> list[Piece]:
+    def pieces(self, count: int, taper: bool = False, front: float = 1.0) -> list[Piece]:
         """About ``count`` runs in pack order, by packed size (bytes in the pack plus 256
         per entry); a run never spans two packs. Equal runs, or with ``taper`` runs that
         shrink towards the middle (weights ``count // 2 - distance from the nearer end``):
-        readers that claim runs from both ends meet on small ones, and finish together."""
+        readers that claim runs from both ends meet on small ones, and finish together.
+        ``front``: the weight of the first half's runs against the second half's."""
         weight = [p.ends[-1] - p.starts[0] + 256 * len(p.starts) if p.starts else 0
                   for p in self.packs]  # fmt: skip
         n = max(1, count)
-        if taper:
-            half = (n + 1) // 2
-            shares = [half - min(i, n - 1 - i) for i in range(n)]
-        else:
-            shares = [1] * n
+        half = (n + 1) // 2
+        shares = [float(half - min(i, n - 1 - i) if taper else 1) for i in range(n)]
+        shares = [share * front if i < n // 2 else share for i, share in enumerate(shares)]
         unit = max(1.0, sum(weight) / sum(shares))
         out: list[Piece] = []
         for at, pack in enumerate(self.packs):
