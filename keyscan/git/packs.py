@@ -486,26 +486,20 @@ class Reader:
         """``delta`` applied to ``base``, its declared sizes checked first (never more
         memory than ``LARGE``)."""
         # The two sizes that open a delta (little-endian base 128), parsed inline.
-        source = shift = at = 0
-        while True:
-            byte = delta[at]
-            at += 1
-            source |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 70:
-                raise Unreadable("delta header too long")
-        target = shift = 0
-        while True:
-            byte = delta[at]
-            at += 1
-            target |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 70:
-                raise Unreadable("delta header too long")
+        sizes = [0, 0]
+        at = 0
+        for which in (0, 1):
+            shift = 0
+            while True:
+                byte = delta[at]
+                at += 1
+                sizes[which] |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+                if shift > 70:
+                    raise Unreadable("delta header too long")
+        source, target = sizes
         if source != len(base):
             raise Unreadable("delta base size differs")
         if target > LARGE:
