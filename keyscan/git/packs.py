@@ -354,8 +354,9 @@ class Reader:
         self.apply_delta = apply_delta
         self.skipped: list[str] = []
         self._maps: dict[int, mmap.mmap | None] = {}
-        self._bases: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
-        self._recent: OrderedDict[tuple[int, int], tuple[int, bytes]] = OrderedDict()
+        # Keyed by ``pack << 48 | offset`` (an int: no tuple per look-up).
+        self._bases: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        self._recent: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._sizes = [0, 0]  # bytes in _bases, in _recent
 
     def close(self) -> None:
@@ -403,20 +404,29 @@ class Reader:
             return
         starts = pack.starts
         names, order, width = pack.names, pack.order, self.store.id_size
-        bases_get = self._bases.get
-        entry_of = self._entry
+        bases = self._bases
+        bases_get = bases.get
+        entry_of, apply = self._entry, self._apply
         recent, sizes, recent_max = self._recent, self._sizes, RECENT_BYTES // 4
+        high = at << 48
         for k in range(piece.start, piece.end):
             if skip and k in skip:
                 continue
-            key = (at, starts[k])
+            key = high | starts[k]
             try:
                 got = bases_get(key)  # rebuilt already, as a base of an object read before
                 if got is None:
-                    kind, base, data = entry_of(pack, mapped, key[1], k)
+                    kind, base, data = entry_of(pack, mapped, starts[k], k)
                     if base >= 0:
-                        kind, source = self._base(at, pack, mapped, base)
-                        data = self._apply(source, data)
+                        # The base: a base kept (most deltas), else ``_base`` (an object
+                        # just read moves to the bases; or its chain is rebuilt).
+                        found = bases_get(high | base)
+                        if found is not None:
+                            bases.move_to_end(high | base)
+                        else:
+                            found = self._base(at, pack, mapped, base)
+                        kind = found[0]
+                        data = apply(found[1], data)
                     got = (kind, data)
                     size = len(data)
                     if size <= recent_max:  # into _recent (``_keep``, inlined: every object)
@@ -439,9 +449,10 @@ class Reader:
         """Type and content of the delta base at ``offset``, its own chain rebuilt from the
         nearest cached object; every object of the chain is kept as a base."""
         bases, recent = self._bases, self._recent
-        chain: list[tuple[tuple[int, int], bytes]] = []  # (key, delta) from the top down
+        chain: list[tuple[int, bytes]] = []  # (key, delta) from the top down
+        high = at << 48
         while True:
-            key = (at, offset)
+            key = high | offset
             got = bases.get(key)
             if got is not None:
                 bases.move_to_end(key)
@@ -467,7 +478,7 @@ class Reader:
             self._keep(True, key, got)
         return got
 
-    def _keep(self, base: bool, key: tuple[int, int], got: tuple[int, bytes]) -> None:
+    def _keep(self, base: bool, key: int, got: tuple[int, bytes]) -> None:
         """Into ``_bases`` (``base``) or ``_recent``; the least recently used out."""
         size = len(got[1])
         limit = CACHE_BYTES if base else RECENT_BYTES
@@ -555,13 +566,23 @@ class Reader:
             raise Unreadable("unknown entry type")
         if size > LARGE:
             raise Unreadable("too large")
-        inflate = zlib.decompressobj()
-        # At most what the header says (+1 to see a longer stream): never a zlib bomb.
-        data = inflate.decompress(mapped[offset + at : end], size + 1)
-        if len(data) != size or not inflate.eof:
+        packed = mapped[offset + at : end]
+        if len(packed) <= _ONE_SHOT:  # inflates to at most ~1,032 times that: bounded
+            data = zlib.decompress(packed, bufsize=size + 1)  # raises if the stream is cut
+        else:
+            inflate = zlib.decompressobj()
+            # At most what the header says (+1 to see a longer stream): never a zlib bomb.
+            data = inflate.decompress(packed, size + 1)
+            if not inflate.eof:
+                raise Unreadable("entry does not inflate to its size")
+        if len(data) != size:
             raise Unreadable("entry does not inflate to its size")
         return kind, base, data
 
+
+# An entry this small (compressed) is inflated in one call: zlib's ratio is at most about
+# 1,032:1, so it never holds more than ~66 MB; a larger one inflates no further than its size.
+_ONE_SHOT = 64 * 1024
 
 # An entry's header is at most this long: 10 bytes of type and size (up to 2**64), then 10
 # of a base's offset or a 32-byte id.
