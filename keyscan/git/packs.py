@@ -177,16 +177,33 @@ def _is_dir(path: str) -> bool:
     return stat.S_ISDIR(os.lstat(path).st_mode)  # a symbolic link is not followed
 
 
-def _read_regular(path: str) -> bytes | None:
-    """The whole of a regular file, or None (missing, a link, a FIFO, a device...)."""
+def _open_regular(path: str) -> tuple[int, os.stat_result] | None:
+    """A descriptor of ``path`` and its status if it is a regular file (the caller closes
+    it), else None: missing, a symbolic link (never followed), a FIFO (never waited on), a
+    device..."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info
+
+
+def _read_regular(path: str) -> bytes | None:
+    """The whole of a regular file, or None (``_open_regular``)."""
+    opened = _open_regular(path)
+    if opened is None:
+        return None
+    fd = opened[0]
+    try:
         with os.fdopen(fd, "rb", closefd=False) as fh:
             return fh.read()
     except OSError:
@@ -269,15 +286,11 @@ def _pack_size(path: str, count: int, checksum: bytes) -> int | None:
     whose trailing checksum is ``checksum`` (git reads no object of a pack that does not
     match its index: another pack in its place would deliver its objects under the ids the
     index names)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
+    opened = _open_regular(path)
+    if opened is None:
         return None
+    fd, info = opened
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None
         head = os.pread(fd, 12, 0)
         tail = os.pread(fd, len(checksum), max(0, info.st_size - len(checksum)))
     except OSError:
@@ -373,20 +386,16 @@ class Reader:
             return self._maps[at]
         pack = self.store.packs[at]
         mapped = None
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(pack.path, flags)
+        opened = _open_regular(pack.path)
+        if opened is not None:
+            fd, info = opened
             try:
-                info = os.fstat(fd)
-                if (
-                    stat.S_ISREG(info.st_mode)
-                    and info.st_size >= pack.ends[-1] + self.store.id_size
-                ):
+                if info.st_size >= pack.ends[-1] + self.store.id_size:
                     mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                mapped = None
             finally:
                 os.close(fd)
-        except (OSError, ValueError):
-            mapped = None
         self._maps[at] = mapped
         return mapped
 
