@@ -221,7 +221,7 @@ def _big_endian(kind: str, data: bytes) -> array[int]:
 
 def _open_pack(base: str, id_size: int) -> Pack | None:
     """Parse ``base.idx`` (version 2) and ``base.rev`` (if any); check ``base.pack``'s
-    header against them. None: git reads this repository."""
+    header and trailing checksum against them. None: git reads this repository."""
     idx = _read_regular(base + ".idx")
     if idx is None or len(idx) < 8 + 1024 or idx[:8] != b"\xfftOc\x00\x00\x00\x02":
         return None
@@ -275,10 +275,7 @@ def _pack_order(rev: str, offsets: array[int], id_size: int) -> array[int] | Non
             return None
     else:
         order = array("I", sorted(range(count), key=offsets.__getitem__))
-    starts = [offsets[i] for i in order[:2]]
-    if count >= 2 and starts[0] >= starts[1]:
-        return None
-    return order
+    return order  # ``_open_pack`` checks that it is strictly increasing offsets
 
 
 def _pack_size(path: str, count: int, checksum: bytes) -> int | None:
