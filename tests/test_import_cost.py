@@ -253,10 +253,11 @@ CLEAN_HOOK_NEVER = {
     "pathlib",
     "urllib.parse",
     "ipaddress",
-    # The pack reader (and mmap, dulwich): a scan of every ref only (~2 ms).
+    # The pack reader (and mmap, dulwich, isal): a scan of every ref only (~2 ms).
     "keyscan.git.packs",
     "mmap",
     "dulwich",
+    "isal",
 }
 
 

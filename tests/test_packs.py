@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import threading
@@ -36,6 +37,11 @@ pytestmark = pytest.mark.usefixtures("isolated_home")
 
 APPLY = packs.apply_delta_function()
 needs_dulwich = pytest.mark.skipif(APPLY is None, reason="dulwich's compiled apply_delta")
+# Every inflater the reader can use here: zlib's always, ISA-L's where its wheel is installed
+# (``inflate_functions``' choice).
+INFLATERS = [packs.ZLIB] + (
+    [packs.inflate_functions()] if packs.inflate_functions() != packs.ZLIB else []
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -73,12 +79,12 @@ def _packed_ids(repo: Repo) -> list[str]:
 
 
 def _read_all(
-    store: packs.Store, pieces: int = 1
+    store: packs.Store, pieces: int = 1, inflate: packs.Inflate | None = None
 ) -> tuple[dict[str, tuple[str, bytes]], int, list[str]]:
     """Everything the reader delivers: id -> (type, content), how many entries it delivered
     (duplicates counted), what it left to git."""
     assert APPLY is not None
-    reader = packs.Reader(store, APPLY)
+    reader = packs.Reader(store, APPLY, inflate)
     got: dict[str, tuple[str, bytes]] = {}
     delivered = 0
     try:
@@ -185,8 +191,8 @@ def test_reader_reads_what_git_reads(tmp_path: Path, how: str, object_format: st
         assert _max_depth(repo) >= 40
     ids = _packed_ids(repo)
     truth = _git_objects(repo, ids)
-    for pieces in (1, 5):
-        got, delivered, skipped = _read_all(store, pieces)
+    for pieces, inflate in itertools.product((1, 5), INFLATERS):
+        got, delivered, skipped = _read_all(store, pieces, inflate)
         assert not skipped
         assert delivered == len(ids)  # each object once
         assert got == truth
@@ -470,6 +476,46 @@ def test_a_corrupt_entry_is_left_to_git(
     assert _summary(ours) == _summary(by_git)
     code, _, err = cli("git", str(repo.path), "--no-config")
     assert code == 2 and oid in err, err
+
+
+@needs_dulwich
+@pytest.mark.parametrize("inflate", INFLATERS, ids=lambda i: i.decompress.__module__)
+@pytest.mark.parametrize("damage", ["checksum", "cut", "middle"])
+def test_each_inflater_refuses_what_zlib_refuses(
+    tmp_path: Path, inflate: packs.Inflate, damage: str
+) -> None:
+    """A wrong checksum (the stream's last four bytes), a stream cut short, a changed byte:
+    the entry is left to git with either inflater, and every other object is read."""
+    repo, _first, _second, oid = _two_key_repo(tmp_path)
+    store = _store(repo)
+    path, start, end = _entry_span(store, oid)
+    assert end - start > 64  # the filler: one stream long enough to cut
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        entry = fh.read(end - start)
+    if damage == "checksum":
+        _poke(path, end - 1, bytes([entry[-1] ^ 0x01]))
+    elif damage == "cut":  # the stream's second half zeroed: it does not end where it should
+        _poke(path, start + (end - start) // 2, bytes((end - start) - (end - start) // 2))
+    else:
+        _poke(path, (start + end) // 2, bytes([entry[(end - start) // 2] ^ 0xFF]))
+    got, _, skipped = _read_all(store, 1, inflate)
+    assert skipped == [oid] and oid not in got
+    truth = _git_objects(repo, [i for i in _packed_ids(repo) if i != oid])
+    assert got == truth
+
+
+def test_the_reader_inflates_with_isal_where_it_is_installed() -> None:
+    """ISA-L's inflate where its wheel is installed (the dependency's markers), zlib's
+    elsewhere."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        assert packs.inflate_functions() == packs.ZLIB
+        return
+    chosen = packs.inflate_functions()
+    assert chosen.decompress is isal_zlib.decompress
+    assert isal_zlib.error in chosen.errors
 
 
 @needs_dulwich
