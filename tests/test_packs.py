@@ -287,6 +287,28 @@ def test_tapered_pieces_shrink_towards_the_middle_and_the_front_half_is_lighter(
     ), lighter
 
 
+def test_an_entry_weighs_more_than_its_packed_bytes() -> None:
+    """Pieces are cut by what reading costs: ``ENTRY_WEIGHT`` per entry beside its packed
+    bytes. 2,000 entries of 8 bytes (trees, commits, small deltas) then 20 of 8 KiB: by bytes
+    alone the first half would hold every small entry and ten large ones; weighed per
+    entry, the two halves cut within the small entries."""
+    from array import array
+
+    sizes = [8] * 2000 + [200 * 1024] * 20
+    starts = [12]
+    for size in sizes[:-1]:
+        starts.append(starts[-1] + size)
+    ends = [start + size for start, size in zip(starts, sizes, strict=True)]
+    empty = array("I")
+    pack = packs.Pack("x.pack", starts, ends, b"", empty, empty, empty, frozenset())
+    first, second = packs.Store([pack], 20, 0).pieces(2)
+    assert first.end == second.start
+    total = sum(sizes) + packs.ENTRY_WEIGHT * len(sizes)
+    weighed = sum(sizes[: first.end]) + packs.ENTRY_WEIGHT * first.end
+    assert abs(weighed - total / 2) <= 200 * 1024 + packs.ENTRY_WEIGHT
+    assert first.end < 2000  # bytes alone, or 256 per entry: 2,010
+
+
 # --------------------------------------------------------------------------------------------
 # 2. Whole scans: the reader reports what git reports
 
