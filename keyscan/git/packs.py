@@ -24,6 +24,7 @@ regular files, never blocking on a FIFO.
 
 from __future__ import annotations
 
+import bisect
 import mmap
 import operator
 import os
@@ -157,16 +158,22 @@ class Store:
         unit = max(1.0, sum(weight) / sum(shares))
         out: list[Piece] = []
         for at, pack in enumerate(self.packs):
-            start = 0
-            size = 0.0
             starts, ends = pack.starts, pack.ends
-            for k in range(len(starts)):
-                size += ends[k] - starts[k] + per_entry
-                if size >= unit * shares[min(len(out), n - 1)]:
-                    out.append(Piece(at, start, k + 1))
-                    start, size = k + 1, 0.0
-            if start < len(starts):
-                out.append(Piece(at, start, len(starts)))
+            total = len(starts)
+
+            # Entries are contiguous in pack order (an entry ends where the next starts):
+            # the weight of entries ``start..k`` is ``reach(k) - reach(start - 1)``, found by
+            # bisection (a loop over numpy's 481k entries took 60 ms before any piece began).
+            def reach(k: int) -> int:
+                return ends[k] + per_entry * (k + 1)
+
+            start = 0
+            while start < total:
+                before = starts[start] + per_entry * start  # reach(start - 1)
+                target = unit * shares[min(len(out), n - 1)] + before
+                end = bisect.bisect_left(range(total), target, start, total, key=reach) + 1
+                out.append(Piece(at, start, min(end, total)))
+                start = end
         return out
 
     def hex_id(self, pack: Pack, entry: int) -> str:
@@ -636,9 +643,7 @@ _HEAD = 64
 
 def _end_of(pack: Pack, offset: int) -> int:
     """Where the entry starting at ``offset`` ends (the next entry's start)."""
-    from bisect import bisect_right
-
-    k = bisect_right(pack.starts, offset) - 1
+    k = bisect.bisect_right(pack.starts, offset) - 1
     if k < 0 or pack.starts[k] != offset:
         raise Unreadable("no entry starts there")
     return pack.ends[k]
