@@ -1054,3 +1054,50 @@ def test_each_process_reads_all_its_pieces_with_one_reader_and_one_detector(
     assert max(pieces.values()) >= 2  # some process read several pieces
     assert set(readers) == set(pieces) and set(readers.values()) == {1}
     assert all(detectors.get(pid, 0) <= 1 for pid in pieces)
+
+
+def test_the_tally_of_a_listing_in_parts_is_the_tally_of_the_whole() -> None:
+    """``scan_packs`` counts this process's part and each worker's as they come: any split
+    of the listing into parts counts, reports and re-reads exactly what the whole does (out
+    of scope objects, a hit, an error, a tree with a hit, a notebook met by the walk)."""
+    from keyscan.git.plumbing import Listing
+    from keyscan.models import ScanError
+
+    def oid(n: int) -> str:
+        return f"{n:040x}"
+
+    kinds = [b"commit", b"tree", b"blob", b"blob", b"tag", b"tree", b"blob", b"blob", b"blob"]
+    ids = [oid(n).encode() for n in range(len(kinds))]
+    sizes = [b"%d" % (10 * n + 1) for n in range(len(kinds))]
+    out_of_scope = {ids[3], ids[8]}
+    walk = b"".join(
+        i + (b" nb/book.ipynb" if n == 7 else b" dir" if n == 5 else b"") + b"\n"
+        for n, i in enumerate(ids)
+        if i not in out_of_scope
+    )
+    reach = history.Reach({i for i in ids if i not in out_of_scope}, walk, [])
+
+    def found() -> dict[str, tuple[str, history.ChunkResult]]:
+        return {
+            oid(2): ("blob", history.ChunkResult(hits=["hit in a blob"])),  # type: ignore[list-item]
+            oid(5): ("tree", history.ChunkResult(hits=["hit in a name"])),  # type: ignore[list-item]
+            oid(6): ("error", history.ChunkResult(errors=[ScanError(oid(6), "bad")])),
+            oid(8): ("blob", history.ChunkResult(hits=["out of scope"])),  # type: ignore[list-item]
+        }
+
+    def summary(tally: Any) -> tuple[Any, ...]:
+        out = tally.out
+        return (out.blobs, out.commits, out.tags, out.bytes, out.hits,
+                [(e.where, e.message) for e in out.errors], tally.late, tally.hints,
+                tally.reached, tally.failed)  # fmt: skip
+
+    whole = summary(history._Tally(reach, found(), Listing(list(ids), list(kinds), list(sizes))))
+    assert whole[0] == 1 and whole[1] == 1 and whole[2] == 1  # blobs 2 (hit) counted; 3, 8 out
+    assert whole[4] == ["hit in a blob"] and whole[6] == [oid(5), oid(7)]
+    for cuts in ([3], [1, 5], [2, 4, 6, 8], list(range(1, len(ids)))):
+        bounds = [0, *cuts, len(ids)]
+        parts = [Listing(ids[a:b], kinds[a:b], sizes[a:b]) for a, b in itertools.pairwise(bounds)]
+        tally = history._Tally(reach, found(), parts[0])
+        for part in parts[1:]:
+            tally.add(part)
+        assert summary(tally) == whole, cuts

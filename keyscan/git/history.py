@@ -823,31 +823,46 @@ class _Tally:
     hits and errors of those with any, and what must be read again by id (not delivered, or
     scanned without the path it needs).
 
-    ``listing``: every object delivered (read, or asked of a worker), in scope or not, with
-    its type and size; ``found``: id -> (type, results) of every object read with a hit or
-    an error. Counts are taken over the whole listing at C speed (``bytes.count``,
-    ``map``), then corrected for the few objects that are not plain: out of scope, with a
-    hit or an error, or needing a path (on sqlalchemy, a method call per object cost the
-    parent 0.3-0.6 s after the last object was read)."""
+    A listing (``add``, one or several parts): every object delivered (read, or asked of a
+    worker), in scope or not, with its type and size; ``found``: id -> (type, results) of
+    every object read with a hit or an error (those of a part are in it when the part is
+    added). Counts are taken over each part at C speed (``bytes.count``, ``map``), then
+    corrected for the few objects that are not plain: out of scope, with a hit or an error,
+    or needing a path (on sqlalchemy, a method call per object cost the parent 0.3-0.6 s
+    after the last object was read). Parts added while workers still read cost nothing at
+    the end: the reader of the packs adds its own and each worker's as they come."""
 
     def __init__(
-        self, reach: Reach, found: dict[str, tuple[str, ChunkResult]], listing: Listing
+        self,
+        reach: Reach,
+        found: dict[str, tuple[str, ChunkResult]],
+        listing: Listing | None = None,
     ) -> None:
-        from itertools import compress, count
-        from operator import not_
-
         self.reach = reach
+        self.found = found
         self.late: list[str] = []
         self.hints: dict[str, str] = {}
         self.failed = 0  # objects in scope git could not read
+        self.out = ChunkResult()
+        self.reached = 0  # objects in scope delivered
+        self.notebooks = reach.notebooks()
+        if listing is not None:
+            self.add(listing)
+
+    def add(self, listing: Listing) -> None:
+        """Count one part of the listing (each object is in one part only)."""
+        from itertools import compress, count
+        from operator import not_
+
+        reach, notebooks = self.reach, self.notebooks
         ids, types, sizes = listing
         scope = reach.ids
-        out = self.out = ChunkResult()
-        out.blobs = types.count(b"blob")
-        out.commits = types.count(b"commit")
-        out.tags = types.count(b"tag")
-        out.bytes = sum(map(int, compress(sizes, map(b"tree".__ne__, types))))
-        self.reached = len(ids)  # objects in scope delivered
+        out = self.out
+        out.blobs += types.count(b"blob")
+        out.commits += types.count(b"commit")
+        out.tags += types.count(b"tag")
+        out.bytes += sum(map(int, compress(sizes, map(b"tree".__ne__, types))))
+        self.reached += len(ids)
 
         def drop(at: int) -> None:  # one object of the listing not counted as plain
             kind = types[at]
@@ -864,8 +879,7 @@ class _Tally:
         for at in compress(count(), map(not_, map(scope.__contains__, ids))):
             drop(at)
             self.reached -= 1
-        notebooks = reach.notebooks()
-        wanted = {oid.encode(): item for oid, item in found.items()}
+        wanted = {oid.encode(): item for oid, item in self.found.items()}
         special = {oid for oid in (*wanted, *notebooks) if oid in scope}
         for at in _positions(ids, special):
             oid = ids[at]
@@ -1319,12 +1333,16 @@ def scan_packs(
                 _scan_piece(reader, detector, piece, options.content, found, listing)
         finally:
             reader.close()
+        # This process's part of the tally, then each worker's as it comes: counted while
+        # the workers still read their last pieces, not after them.
+        tally = _Tally(_reach_of(thread, box), found, listing)
+        delivered = [listing.ids]
         for job in pending:
             kept, part = job.get()
             for oid, kind, got in kept:
                 found[oid] = (kind, got)
-            for column, more in zip(listing, part, strict=True):
-                column.extend(more)
+            tally.add(part)
+            delivered.append(part.ids)
         if pool is not None:
             pool.close()
     except BaseException:
@@ -1334,11 +1352,9 @@ def scan_packs(
     finally:
         if pool is not None:
             pool.join()
-    reach = _reach_of(thread, box)
     # What no reader delivered (``reader.skipped``, loose objects) and the walk reached is
     # read by id here, where git names every error.
-    tally = _Tally(reach, found, listing)
-    unread = tally.unread(lambda: set(listing.ids))
+    unread = tally.unread(lambda: {oid for ids in delivered for oid in ids})
     return tally.finish(repo, detector, options.content, unread)
 
 
