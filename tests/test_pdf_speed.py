@@ -838,3 +838,45 @@ def test_whole_scan_same_as_with_the_old_reader(
     monkeypatch.setattr(pdf, "content_text", reference_content_text)
     monkeypatch.setattr(pdf, "_read_objects", reference_read_objects)
     assert _scan(data) == new
+
+
+# --- dictionaries: their strings in one findall ----------------------------------------------
+
+
+def test_dict_strings_without_nested_parentheses_read_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An annotation or Info dictionary whose strings hold no unescaped parenthesis is read
+    without one ``_TOKEN`` match a token; one with nested parentheses still is, the same."""
+    k = key("project", seed=16)
+    head = (
+        b"<< /Type /Annot /Subtype /Link /Rect [ 72 700 300 712 ] /Border [0 0 0]"
+        b" /A << /S /URI /URI (https://example.com/?k=" + k.encode() + b") >>"
+        b" /T <FEFF0041> /Contents (esc \\( \\) \\\\ \\053 \\n) % a comment (not a string\n"
+        b" /NM (x) >>"
+    )
+    counting = _Counting(pdf._TOKEN)
+    monkeypatch.setattr(pdf, "_TOKEN", counting)
+    got = pdf.dict_strings(head)
+    assert got == reference_dict_strings(head)
+    assert ("/URI", b"https://example.com/?k=" + k.encode()) in got
+    assert counting.matches == 0
+    nested = head + b" /Title (a (nested) title)"
+    assert pdf.dict_strings(nested) == reference_dict_strings(nested)
+    assert counting.matches > 0
+
+
+DICT_PARTS = [b"(", b")", b"\\", b"\\(", b"\\)", b"\\\\", b"\\0", b"\\12", b"<", b"<<", b">"]
+DICT_PARTS += [b"/K", b"/", b"%", b"\r", b"\n", b" ", b"a", b"4", b"\xfe\xff", b"\x00"]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(DICT_PARTS),
+        max_size=40,
+    )
+)
+def test_dict_strings_with_escapes_same_as_reading_every_token(parts: list[bytes]) -> None:
+    head = b"".join(parts)
+    assert pdf.dict_strings(head) == reference_dict_strings(head), head

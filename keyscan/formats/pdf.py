@@ -81,7 +81,9 @@ _CONTENTS = re.compile(
 _RESOURCES = re.compile(
     rb"/Resources[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<)"
 )
-_PARENT = re.compile(rb"/Parent[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R")
+_PARENT = re.compile(
+    rb"/Parent[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
+)
 _FONT = re.compile(
     rb"/Font[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<([^>]{0,100000})>>)"
 )
@@ -402,9 +404,7 @@ def _read_objects(r: _Reader) -> None:
         else:
             endobj = next_endobj(body)
             nxt = next_obj(body)
-            limit = min(
-                endobj.start() if endobj else len(data), nxt.start() if nxt else len(data)
-            )
+            limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
             s = _STREAM.search(data, body, limit)
             obj = _Object(num, start, limit, data[body:limit])
         if s is None:
@@ -708,7 +708,9 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 inner = m.group(kind)[1:-1]
                 if b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if shows and b"\\" in inner:  # each string unescaped alone (an octal may end it)
+                    if (
+                        shows and b"\\" in inner
+                    ):  # each string unescaped alone (an octal may end it)
                         shows = [(_unescape(text), gap) for text, gap in shows]
                     if shows:
                         if cmap is None:
@@ -802,10 +804,38 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
 _ODD_LT = re.compile(rb"(?<!<)(?:<<)*<(?!<)")
 
 
+# The tokens of a dictionary that matter to its strings, each with the bytes before it, in
+# one ``findall``: only a token that starts with "(", "<", "/" or "%" holds one of these four
+# bytes (no white space, number, operator, bracket, ">" or ")" does), so the bytes between
+# two of them are skipped whole. Each match: a comment, a literal string without unescaped
+# parenthesis inside (``_SIMPLE_STRING``), any other "(" (then the dictionary is read token
+# by token), "<<", a hex string, a name, or the end. Every position matches (linear time).
+_DICT_TOKENS = re.compile(
+    rb"[^(</%]*(?:%[^\r\n]*|(" + _SIMPLE_STRING + rb")|(\()|<<"
+    rb"|(<[0-9A-Fa-f" + _WS + rb"]*>?)|(/[^" + _DELIM + rb"]*)|\Z)"
+)
+
+
 def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     """(the dictionary key before it, the decoded string) of every string in ``head``."""
     if b"(" not in head and _ODD_LT.search(head) is None:
         return []
+    out: list[tuple[str, bytes]] = []
+    key = ""
+    for simple, lit, hexs, name in _DICT_TOKENS.findall(head):
+        if name:
+            key = name.decode("latin-1")
+        elif simple:
+            out.append((key, _text_string(_simple_literal(simple))))
+        elif hexs:
+            out.append((key, _text_string(_unhex(hexs[1:].rstrip(b">")))))
+        elif lit:  # a string with parentheses inside: read token by token
+            return _dict_strings_by_token(head)
+    return out
+
+
+def _dict_strings_by_token(head: bytes) -> list[tuple[str, bytes]]:
+    """``dict_strings``, one ``_TOKEN`` match a token (nested parentheses in a string)."""
     out: list[tuple[str, bytes]] = []
     key = ""
     pos = 0
