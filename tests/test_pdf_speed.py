@@ -880,3 +880,69 @@ DICT_PARTS += [b"/K", b"/", b"%", b"\r", b"\n", b" ", b"a", b"4", b"\xfe\xff", b
 def test_dict_strings_with_escapes_same_as_reading_every_token(parts: list[bytes]) -> None:
     head = b"".join(parts)
     assert pdf.dict_strings(head) == reference_dict_strings(head), head
+
+
+# --- pages as pdfTeX writes them: short graphics between short text blocks ------------------
+
+
+def pdftex_like(rng: random.Random, blocks: int) -> bytes:
+    """Blocks of text (font, move, kerned array) between a few graphics operations, as
+    pdfTeX writes a page; some rules drawn with a dash array."""
+    out = [b"1 0 0 1 74.4095 789.6651 cm\n0 g 0 G\n"]
+    for i in range(blocks):
+        x, y = rng.uniform(50, 500), rng.uniform(50, 700)
+        out.append(b"1 0 0 1 %.4f %.4f cm\n0 g 0 G\n1 0 0 1 %.4f %.4f cm\n" % (x, y, -x, -y))
+        if i % 5 == 0:
+            out.append(b"q\n[]0 d\n0 J\n0.3984 w\n0 0.1992 m\n3.985 0.1992 l\nS\nQ\n")
+        words = [
+            b"(%s)%d" % (rng.choice([b"Ret", b"u", b"rn", b"t\\050y\\051"]), k)
+            for k in (1, 28, -333)
+        ]
+        out.append(b"BT\n/F8 9.9626 Tf %.4f %.4f Td[" % (x, y) + b"".join(words) + b"(.)]TJ\nET\n")
+    return b"".join(out)
+
+
+def test_graphics_between_text_blocks_crossed_in_one_match_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The few graphics operations between two text blocks (a page's rules, colours, moves)
+    are crossed by the stretch, whatever their length, not read as operator runs."""
+    stream = pdftex_like(random.Random(16), 300)
+    runs: list[bytes] = []
+
+    class Kinds:
+        def match(self, data: bytes, pos: int = 0) -> re.Match[bytes] | None:
+            m = phrase.match(data, pos)
+            if m is not None and m.lastgroup == "run":
+                runs.append(m.group())
+            return m
+
+    phrase = pdf._CPHRASE
+    monkeypatch.setattr(pdf, "_CPHRASE", Kinds())
+    assert content_text(stream) == reference_content_text(stream)
+    assert len(stream) > 40_000
+    assert not [r for r in runs if b"cm" in r]  # each graphics stretch taken whole
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [b"1 x/" * 50_000 + b"(a) Tj", b"1 x/y " * 30_000 + b"(a) Tj", b"q " * 100_000 + b"(a)'"],
+    ids=["ops-before-names", "ops-and-names", "ops"],
+)
+def test_each_stretch_looked_for_once(monkeypatch: pytest.MonkeyPatch, stream: bytes) -> None:
+    """A stretch is crossed once: after a stretch without an operator followed by white
+    space, the next operators do not look for it again (that was quadratic)."""
+    counting = _Counting(pdf._STRETCH)
+    monkeypatch.setattr(pdf, "_STRETCH", counting)
+    crossed = 0
+    real = counting.match
+
+    def match(data: bytes, pos: int = 0, endpos: int = 2**62) -> re.Match[bytes] | None:
+        nonlocal crossed
+        m = real(data, pos, endpos)
+        crossed += m.end() - pos if m else 0
+        return m
+
+    monkeypatch.setattr(counting, "match", match)
+    assert content_text(stream) == reference_content_text(stream)
+    assert crossed <= 2 * len(stream)

@@ -196,38 +196,30 @@ _SIMPLE_ARRAY_RE = re.compile(_SIMPLE_ARRAY)
 # by one). Trying it at every token would read a long list of operands again at each one.
 _PHRASE_AFTER = frozenset(("tj", "tja", "tf", "td", "tm", "run", "op", "slit", "lit", "arr"))
 
-# Long graphics (an illustration: megabytes of paths) are crossed at C speed: a stretch
-# without any byte that opens a string, an array, a dictionary, a comment or an inline
-# image, or that can be part of a text operator (each holds T, I, ' or "), holds only white
-# space, names, numbers and operators that are not text operators. It is cut after its last
-# word that starts with a byte no number starts with (one operator token, to the next
-# delimiter), preceded and followed by white space inside it.
+# Graphics (an illustration: megabytes of paths; a page's rules and colours between its text
+# blocks) are crossed at C speed: a stretch without any byte that opens a string, an array,
+# a dictionary, a comment or an inline image, or that can be part of a text operator (each
+# holds T, I, ' or "), holds only white space, names, numbers and operators that are not
+# text operators. It is cut after its last word that starts with a byte no number starts
+# with (one operator token, to the next delimiter), preceded and followed by white space
+# inside it: found by one match, the stretch taken whole and given back to that word.
 _STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
-_LAST_OP = re.compile(
+_LAST_OP = (
     rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
 )
-_STRETCH_MIN = 256  # shorter stretches are left to ``run``
-_STRETCH_PAYS = 1024  # bytes a stretch must cross to be looked for at the next operator
-_BACKOFF_MAX = 64
+_STRETCH_OP = re.compile(rb"[^TI'\"()\[\]{}<>%]*" + _LAST_OP)
 
 
-def _stretch_end(stream: bytes, pos: int) -> int:
-    """The end of the last operator of the stretch at ``pos`` (a token's start, no array
-    open); ``pos`` when there is none, or the stretch is short."""
+def _stretch_end(stream: bytes, pos: int) -> tuple[int, int]:
+    """(the end of the last operator of the stretch at ``pos`` (a token's start, no array
+    open), or ``pos`` when there is none; the end of the stretch). No later position
+    before the stretch's end has an operator to find: it is not looked for again there."""
     stretch = _STRETCH.match(stream, pos)
     end = stretch.end() if stretch is not None else pos
-    if end - pos < _STRETCH_MIN:
-        return pos
-    last = None
-    size = 256
-    while True:  # the last operator is near the end: look back, widening 16x a time
-        lo = max(pos, end - size)
-        for word in _LAST_OP.finditer(stream, lo, end):
-            last = word
-        if last is not None or lo == pos:
-            break
-        size *= 16
-    return last.end() if last is not None else pos
+    if end == pos:
+        return pos, end
+    last = _STRETCH_OP.match(stream, pos, end)
+    return (last.end() if last is not None else pos), end
 
 
 # What TJ shows of a simple array without hex strings (through the font's map if any): its
@@ -662,24 +654,16 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 line.append(b" ")
 
     stretch = True  # at a token's start with no array open, after an operator
-    # Text between few graphics (a document's pages): a stretch that crossed little is
-    # looked for again only after ``wait`` operators, doubling up to 64.
-    wait, backoff = 0, 1
+    stretched = 0  # the end of the last stretch looked at: none to find before it
     phrase = True  # try _CPHRASE: not after a token a run or a phrase could have begun with
     while pos < n:
         if stretch:
             stretch = False
-            if wait:
-                wait -= 1
-            else:
-                start, pos = pos, _stretch_end(stream, pos)
+            if pos >= stretched:
+                start = pos
+                pos, stretched = _stretch_end(stream, pos)
                 if pos != start:  # it ends with an operator
                     operands.clear()
-                if pos - start < _STRETCH_PAYS:
-                    backoff = min(2 * backoff, _BACKOFF_MAX)
-                    wait = backoff
-                else:
-                    backoff = 1
                 if pos >= n:
                     break
         m = (_CPHRASE if phrase and not arrays else _CTOKEN).match(stream, pos)
@@ -694,8 +678,6 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
         if kind == "run":
             operands.clear()
             stretch = True
-            if pos - m.start() > _STRETCH_MIN:  # graphics: look for a stretch now
-                wait, backoff = 0, 1
             continue
         if kind == "tj" or kind == "tja" or kind == "tf" or kind == "td" or kind == "tm":
             if kind == "tj":
@@ -732,7 +714,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     newline()
                 last_y = row
             operands.clear()
-            stretch = True
+            # no stretch looked for after text: more text or a text operator follows
             continue
         if kind == "slit":
             value = _simple_literal(m.group(kind))
