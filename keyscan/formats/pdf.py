@@ -176,12 +176,18 @@ _RUN = (
 
 # Outside arrays: the commonest text operations, operands and operator in one match (any
 # operand before them does not matter: each of these operators reads only its own):
-# ``(string) Tj`` (or ``<hex> Tj``), ``[array] TJ``, ``/F1 12 Tf``, ``x y Td`` (or TD), ``a b c d e f Tm``;
-# then a ``run``; then one token.
+# ``(string) Tj`` (or ``<hex> Tj``) or ``[array] TJ``, each with the ``/F1 12 Tf`` and the
+# ``x y Td`` (or TD) before it if any (as TeX writes a line: font, move, show, the three
+# phrases read in one match); ``/F1 12 Tf``, ``x y Td``, ``a b c d e f Tm`` alone; then a
+# ``run``; then one token.
 _CPHRASE = re.compile(
     _BLANK
+    + rb"(?:(?:(?P<font>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
+    + _BLANK + rb")?"
+    + rb"(?:" + _NUMBER + _BLANK + rb"(?P<move>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
+    + _BLANK + rb")?"
     + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
-    + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END
+    + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END + rb")"
     + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
     + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
     + rb"|(?:" + _NUMBER + _BLANK + rb"){5}(?P<tm>" + _NUMBER + rb")" + _BLANK + rb"Tm" + _END
@@ -232,6 +238,10 @@ _TJ_TEXT = re.compile(
     rb"|(-0*(?:(?:[1-9]\d{3,}|30[1-9]|3[1-9]\d|[4-9]\d\d)(?:\.\d*(?!\d)|(?![\d.]))"
     rb"|300\.0*[1-9]\d*(?!\d)))"
 )
+
+
+# The strings of a simple TJ array without escapes (``_TJ_TEXT`` without its word gaps).
+_TJ_STRINGS = re.compile(rb"\(([^()\\]*)\)")
 
 
 def _unescape(text: bytes) -> bytes:
@@ -680,6 +690,12 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             stretch = True
             continue
         if kind == "tj" or kind == "tja" or kind == "tf" or kind == "td" or kind == "tm":
+            if kind == "tj" or kind == "tja":
+                font, move = m.group("font", "move")
+                if font is not None:  # "/F1 12 Tf" before it
+                    cmap = fonts.get(font[1:]) if fonts else None
+                if move is not None and float(move) != 0.0:  # "x y Td" before it
+                    newline()
             if kind == "tj":
                 string = m.group(kind)
                 if string[0] == 0x3C:  # <hex>
@@ -688,12 +704,18 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     line.append(shown(_simple_literal(string)))
             elif kind == "tja":
                 inner = m.group(kind)[1:-1]
-                if b"<" not in inner:
+                if b"-" not in inner and b"\\" not in inner and b"<" not in inner and cmap is None:
+                    # No word gap (each is a negative number), no escape: the strings joined
+                    texts = _TJ_STRINGS.findall(inner)
+                    if texts:
+                        line.append(b"".join(texts))
+                elif b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if (
-                        shows and b"\\" in inner
-                    ):  # each string unescaped alone (an octal may end it)
-                        shows = [(_unescape(text), gap) for text, gap in shows]
+                    if shows and b"\\" in inner:  # each string unescaped alone (an octal may end it)
+                        shows = [
+                            (_LIT_ESCAPE.sub(_unescape_one, t) if b"\\" in t else t, gap)
+                            for t, gap in shows
+                        ]
                     if shows:
                         if cmap is None:
                             joined = b"".join([b" " if gap else text for text, gap in shows])
