@@ -946,3 +946,20 @@ def test_each_stretch_looked_for_once(monkeypatch: pytest.MonkeyPatch, stream: b
     monkeypatch.setattr(counting, "match", match)
     assert content_text(stream) == reference_content_text(stream)
     assert crossed <= 2 * len(stream)
+
+
+def test_tex_text_blocks_read_in_one_match_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text block as TeX writes it (BT, font, move, kerned array, ET) is one match, its
+    graphics one stretch: about one match a block, not one a phrase or a token."""
+    rng = random.Random(1616)
+    stream = pdftex_like(rng, 300)
+    cmap = parse_tounicode(b"2 beginbfchar <52> <0078> <75> <0079> endbfchar")
+    assert cmap is not None
+    for fonts in (None, {b"F8": cmap}):
+        counting = _Counting(pdf._CPHRASE)
+        monkeypatch.setattr(pdf, "_CPHRASE", counting)
+        got = content_text(stream, fonts)
+        monkeypatch.undo()
+        assert got == reference_content_text(stream, fonts)
+        assert got.count(b"\n") == 299
+        assert counting.matches <= 300 + 2 * 60 + 1  # a block each; "[]", "0 d"; the end

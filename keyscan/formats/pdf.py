@@ -176,18 +176,20 @@ _RUN = (
 
 # Outside arrays: the commonest text operations, operands and operator in one match (any
 # operand before them does not matter: each of these operators reads only its own):
-# ``(string) Tj`` (or ``<hex> Tj``) or ``[array] TJ``, each with the ``/F1 12 Tf`` and the
-# ``x y Td`` (or TD) before it if any (as TeX writes a line: font, move, show, the three
-# phrases read in one match); ``/F1 12 Tf``, ``x y Td``, ``a b c d e f Tm`` alone; then a
-# ``run``; then one token.
+# ``(string) Tj`` (or ``<hex> Tj``) or ``[array] TJ``, each with the ``BT``, the ``/F1 12 Tf``
+# and the ``x y Td`` (or TD) before it and the ``ET`` after it if any (as TeX writes a
+# line: begin, font, move, show, end, the five read in one match); ``/F1 12 Tf``, ``x y Td``,
+# ``a b c d e f Tm`` alone; then a ``run``; then one token.
 _CPHRASE = re.compile(
     _BLANK
-    + rb"(?:(?:(?P<font>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
+    + rb"(?:(?:BT" + _END + _BLANK + rb")?"
+    + rb"(?:(?P<font>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
     + _BLANK + rb")?"
     + rb"(?:" + _NUMBER + _BLANK + rb"(?P<move>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
     + _BLANK + rb")?"
     + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
     + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END + rb")"
+    + rb"(?:" + _BLANK + rb"ET" + _END + rb")?"
     + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
     + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
     + rb"|(?:" + _NUMBER + _BLANK + rb"){5}(?P<tm>" + _NUMBER + rb")" + _BLANK + rb"Tm" + _END
@@ -210,9 +212,7 @@ _PHRASE_AFTER = frozenset(("tj", "tja", "tf", "td", "tm", "run", "op", "slit", "
 # with (one operator token, to the next delimiter), preceded and followed by white space
 # inside it: found by one match, the stretch taken whole and given back to that word.
 _STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
-_LAST_OP = (
-    rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
-)
+_LAST_OP = rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
 _STRETCH_OP = re.compile(rb"[^TI'\"()\[\]{}<>%]*" + _LAST_OP)
 
 
@@ -711,20 +711,37 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                         line.append(b"".join(texts))
                 elif b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if shows and b"\\" in inner:  # each string unescaped alone (an octal may end it)
-                        shows = [
-                            (_LIT_ESCAPE.sub(_unescape_one, t) if b"\\" in t else t, gap)
-                            for t, gap in shows
-                        ]
-                    if shows:
+                    if (
+                        shows and b"\\" in inner
+                    ):  # each string unescaped alone (an octal may end it)
+                        unescape = _LIT_ESCAPE.sub
                         if cmap is None:
-                            joined = b"".join([b" " if gap else text for text, gap in shows])
+                            pieces = [
+                                b" " if g else (unescape(_unescape_one, t) if b"\\" in t else t)
+                                for t, g in shows
+                            ]
                         else:
                             decode = cmap.decode
-                            joined = b"".join([b" " if gap else decode(t) for t, gap in shows])
-                        line.append(joined)
+                            pieces = [
+                                b" "
+                                if g
+                                else decode(unescape(_unescape_one, t) if b"\\" in t else t)
+                                for t, g in shows
+                            ]
+                        line.append(b"".join(pieces))
+                    elif shows:
+                        if cmap is None:
+                            pieces = [b" " if gap else text for text, gap in shows]
+                        else:
+                            decode = cmap.decode
+                            pieces = [b" " if gap else decode(t) for t, gap in shows]
+                        line.append(b"".join(pieces))
                 else:
                     show_array(_array_items(inner))
+            if kind == "tj" or kind == "tja":
+                if stream.startswith(b"ET", pos - 2):  # "ET" after it
+                    newline()
+                    stretch = True  # graphics may follow
             elif kind == "tf":
                 cmap = fonts.get(m.group(kind)[1:]) if fonts else None
             elif kind == "td":
