@@ -963,3 +963,24 @@ def test_tex_text_blocks_read_in_one_match_each(monkeypatch: pytest.MonkeyPatch)
         assert got == reference_content_text(stream, fonts)
         assert got.count(b"\n") == 299
         assert counting.matches <= 300 + 2 * 60 + 1  # a block each; "[]", "0 d"; the end
+
+
+def test_long_stretch_given_back_from_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last operator of a megabyte of graphics is looked for near the stretch's end
+    (widening 16x a time), not by a second match over the whole stretch."""
+    rng = random.Random(11)
+    k = key("project", seed=11)
+    stream = graphics_run(rng, 40_000) + b"\n" + page(tj_array(split(k, 3)))
+    looked = 0
+    real = pdf._STRETCH_OP
+
+    class Looking:
+        def match(self, data: bytes, pos: int, endpos: int) -> re.Match[bytes] | None:
+            nonlocal looked
+            looked += endpos - pos
+            return real.match(data, pos, endpos)
+
+    monkeypatch.setattr(pdf, "_STRETCH_OP", Looking())
+    assert content_text(stream) == k.encode() == reference_content_text(stream)
+    assert len(stream) > 400_000
+    assert looked < 20_000

@@ -222,10 +222,13 @@ def _stretch_end(stream: bytes, pos: int) -> tuple[int, int]:
     before the stretch's end has an operator to find: it is not looked for again there."""
     stretch = _STRETCH.match(stream, pos)
     end = stretch.end() if stretch is not None else pos
-    if end == pos:
-        return pos, end
-    last = _STRETCH_OP.match(stream, pos, end)
-    return (last.end() if last is not None else pos), end
+    size = 256
+    while True:  # the last operator is near the end: look back, widening 16x a time
+        lo = max(pos, end - size)
+        last = _STRETCH_OP.match(stream, lo, end)
+        if last is not None or lo == pos:
+            return (last.end() if last is not None else pos), end
+        size *= 16
 
 
 # What TJ shows of a simple array without hex strings (through the font's map if any): its
