@@ -210,7 +210,7 @@ _PHRASE_AFTER = frozenset(("tj", "tja", "tf", "td", "tm", "run", "op", "slit", "
 # holds T, I, ' or "), holds only white space, names, numbers and operators that are not
 # text operators. It is cut after its last word that starts with a byte no number starts
 # with (one operator token, to the next delimiter), preceded and followed by white space
-# inside it: found by one match, the stretch taken whole and given back to that word.
+# inside it: the stretch taken whole, then given back to that word (looked for near its end).
 _STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
 _LAST_OP = rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
 _STRETCH_OP = re.compile(rb"[^TI'\"()\[\]{}<>%]*" + _LAST_OP)
