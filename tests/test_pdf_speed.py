@@ -984,3 +984,26 @@ def test_long_stretch_given_back_from_its_end(monkeypatch: pytest.MonkeyPatch) -
     assert content_text(stream) == k.encode() == reference_content_text(stream)
     assert len(stream) > 400_000
     assert looked < 20_000
+
+
+def test_objects_found_from_their_obj_not_tried_at_every_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The object pattern (led by a lookbehind: tried at every byte) is run only over the
+    few bytes before each "obj", not over every dictionary; the objects are the same, with
+    long runs of digits and white space before "obj", a "obj" word that is no object, and
+    numbers too long to be an object's."""
+    rng = random.Random(5)
+    link = b"<< /Type /Annot /Subtype /Link /Border [0 0 0] /Rect [%d 1 2 3] /A << /S /URI >> >>"
+    objs = [link % i + b" /Contents (%s)" % (b"w " * rng.randrange(200, 400)) for i in range(300)]
+    objs += [b"<< /Note (an obj here, 12 0 obj inside a string) >>", b"<< /K [1 2] >>"]
+    data = make_pdf([page(b"(x) Tj")] * 3, extra_objects=objs)
+    data += b"\n12345678901 0 obj << >> endobj\n7" + b" " * 200 + b"0 obj << >> endobj\n"
+    data += b"8 0\n\n  \t obj << >> endobj 9 0 objx 10 0 obj<<>>endobj"
+    counting = _Counting(pdf._OBJ)
+    monkeypatch.setattr(pdf, "_OBJ", counting)
+    new = _objects(data, pdf._read_objects)
+    crossed = counting.crossed
+    assert _objects(data, reference_read_objects) == new
+    assert {8, 10, 12, 7} <= {o[0] for o in new[0]}
+    assert crossed < len(data) // 4 < counting.crossed - crossed

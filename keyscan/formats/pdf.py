@@ -359,12 +359,43 @@ def scan_pdf(
     return _dedupe(reader, raw)
 
 
+class _Searcher(Protocol):
+    def search(self, data: bytes, pos: int, /) -> re.Match[bytes] | None: ...
+
+
+# "obj" after white space: the end of every match of _OBJ (which starts with a lookbehind, so
+# that re tries it at every byte: the most of the objects' reading on TeX's PDFs).
+_OBJ_TAIL = re.compile(rb"[\x00\t\n\x0c\r ]obj(?![A-Za-z])")
+_OBJ_BEFORE = 64  # bytes before its tail where a match of _OBJ is looked for first
+
+
+class _ObjSearch:
+    """``_OBJ.search(data, pos)``, its "obj" found first: no match spans two, so the first
+    match ends at the first "obj" that ends one; it is looked for in the 64 bytes before it
+    (then, for a long run of digits and white space, from the "obj" before it)."""
+
+    def search(self, data: bytes, pos: int, /) -> re.Match[bytes] | None:
+        lowest = pos
+        while True:
+            tail = _OBJ_TAIL.search(data, lowest)
+            if tail is None:
+                return None
+            end = tail.end() + 1  # one byte past "obj": its lookahead sees the true next byte
+            lo = max(lowest, tail.start() - _OBJ_BEFORE)
+            m = _OBJ.search(data, lo, end)
+            if m is None and lo > lowest:
+                m = _OBJ.search(data, lowest, end)
+            if m is not None:
+                return m
+            lowest = tail.start() + 1  # a match ending later does not hold this "obj"
+
+
 class _Next:
     """The first match of a pattern at or after a position, searched again only when the
     position passes the last match: a file of many objects without ``endobj`` (or streams
     without ``endstream``) is read in linear time, not one search to its end per object."""
 
-    def __init__(self, data: bytes, pattern: re.Pattern[bytes]) -> None:
+    def __init__(self, data: bytes, pattern: _Searcher) -> None:
         self.data, self.pattern = data, pattern
         self.at = -1  # position of the last search
         self.found: re.Match[bytes] | None = None
@@ -379,7 +410,7 @@ class _Next:
 def _read_objects(r: _Reader) -> None:
     data = r.data
     next_obj, next_endobj, next_endstream = (
-        _Next(data, _OBJ),
+        _Next(data, _ObjSearch()),
         _Next(data, _ENDOBJ),
         _Next(data, _ENDSTREAM),
     )
