@@ -1007,3 +1007,18 @@ def test_objects_found_from_their_obj_not_tried_at_every_byte(
     assert _objects(data, reference_read_objects) == new
     assert {8, 10, 12, 7} <= {o[0] for o in new[0]}
     assert crossed < len(data) // 4 < counting.crossed - crossed
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"BT (\\376\\377\\000A\\000B) Tj ET BT (plain) Tj ET",
+        b"BT (\\377\\376A\\000) Tj T* (x\\376\\377y) Tj ET",
+        b"BT [(\\376)(\\377\\000C)] TJ ET",
+        b"BT (a) Tj (\\376\\377) Tj ET",
+    ],
+)
+def test_lines_starting_with_a_bom_decoded_as_before(stream: bytes) -> None:
+    """The text is joined once; only when a byte order mark is in it are the lines that
+    start with one decoded (UTF-16), each as before."""
+    assert content_text(stream) == reference_content_text(stream)

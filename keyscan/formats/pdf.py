@@ -850,7 +850,10 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
         if len(operands) > 64:  # an operand stack that never meets an operator
             del operands[:-8]
     newline()
-    return b"\n".join(_text_string(x) for x in lines)
+    text = b"\n".join(lines)
+    if b"\xfe\xff" not in text and b"\xff\xfe" not in text:  # no line starts with a BOM
+        return text
+    return b"\n".join([_text_string(x) for x in lines])
 
 
 # A run of "<" of odd length: its last one opens a hex string (pairs are "<<"). Without it
