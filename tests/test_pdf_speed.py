@@ -582,6 +582,10 @@ HOSTILE = [
     b"[" + b"(a) " * 20_000 + b"TJ",
     b"\t\x00\x0c" * 20_000 + b"m Tj",
     b"%" * 10_000 + b"\n1 1 Td",
+    # TeX's arrays tried first: a failing one is not read again every other way
+    b"[" + b"(a)" * 5_000 + b"1" * 5_000 + b" x] TJ",
+    b"[" + b"(\\a)1" * 5_000 + b"-] TJ",
+    b"/F1 1 Tf 1 2 Td [" + b"(a)-1" * 5_000 + b"] Tx",
 ]
 
 

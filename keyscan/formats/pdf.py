@@ -151,6 +151,11 @@ _CTOKEN = re.compile(_BLANK + rb"(?:" + _TOKENS + rb")", re.S)  # inside an arra
 # An array of strings, hex strings and numbers (a TJ array), read in one match.
 _ARRAY_ELEMENT = _SIMPLE_STRING + rb"|" + _HEX_STRING + rb"|" + _NUMBER
 _SIMPLE_ARRAY = rb"\[(?:" + _BLANK + rb"(?:" + _ARRAY_ELEMENT + rb"))*" + _BLANK + rb"\]"
+# The simple arrays TeX writes (strings and integers, nothing between them), fewer steps a
+# piece; tried first, ``_SIMPLE_ARRAY`` after it (both end at the same "]"). Its pieces
+# cannot be read two ways (a string without escape or with one, an integer to its last
+# digit): a failing match is not tried again every other way.
+_TEX_ARRAY = rb"\[(?:\([^()\\]*\)|\([^()\\]*(?:\\[\x00-\xff][^()\\]*)+\)|-?\d+(?!\d))*\]"
 _ELEMENTS = re.compile(
     rb"(" + _SIMPLE_STRING + rb")|<([0-9A-Fa-f" + _WS + rb"]*)>|([+-]?(?:\d+\.?\d*|\.\d+))"
 )
@@ -188,7 +193,7 @@ _CPHRASE = re.compile(
     + rb"(?:" + _NUMBER + _BLANK + rb"(?P<move>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
     + _BLANK + rb")?"
     + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
-    + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END + rb")"
+    + rb"|(?P<tja>" + _TEX_ARRAY + rb"|" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END + rb")"
     + rb"(?:" + _BLANK + rb"ET" + _END + rb")?"
     + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
     + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
