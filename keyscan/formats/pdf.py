@@ -720,21 +720,13 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             break
         kind = m.lastgroup
         pos = m.end()
-        phrase = kind in _PHRASE_AFTER
-        value: object
-        if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
-            continue
-        if kind == "run":
-            operands.clear()
-            stretch = True
-            continue
-        if kind == "tj" or kind == "tja" or kind == "tf" or kind == "td" or kind == "tm":
-            if kind == "tj" or kind == "tja":
-                font, move = m.group("font", "move")
-                if font is not None:  # "/F1 12 Tf" before it
-                    cmap = fonts.get(font[1:]) if fonts else None
-                if move is not None and float(move) != 0.0:  # "x y Td" before it
-                    newline()
+        if kind == "tja" or kind == "tj":  # a show, the BT, Tf and Td before it, the ET after it
+            phrase = True
+            font, move = m.group("font", "move")
+            if font is not None:  # "/F1 12 Tf" before it
+                cmap = fonts.get(font[1:]) if fonts else None
+            if move is not None and float(move) != 0.0:  # "x y Td" before it
+                newline()
             if kind == "tj":
                 string = m.group(kind)
                 if string[0] == 0x3C:  # <hex>
@@ -777,11 +769,21 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                         line.append(b"".join(pieces))
                 else:
                     show_array(_array_items(inner))
-            if kind == "tj" or kind == "tja":
-                if stream.startswith(b"ET", pos - 2):  # "ET" after it
-                    newline()
-                    stretch = True  # graphics may follow
-            elif kind == "tf":
+            if stream.startswith(b"ET", pos - 2):  # "ET" after it
+                newline()
+                stretch = True  # graphics may follow
+            operands.clear()
+            continue
+        phrase = kind in _PHRASE_AFTER
+        value: object
+        if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
+            continue
+        if kind == "run":
+            operands.clear()
+            stretch = True
+            continue
+        if kind == "tf" or kind == "td" or kind == "tm":
+            if kind == "tf":
                 cmap = fonts.get(m.group(kind)[1:]) if fonts else None
             elif kind == "td":
                 if float(m.group(kind)) != 0.0:
