@@ -1026,3 +1026,32 @@ def test_lines_starting_with_a_bom_decoded_as_before(stream: bytes) -> None:
     """The text is joined once; only when a byte order mark is in it are the lines that
     start with one decoded (UTF-16), each as before."""
     assert content_text(stream) == reference_content_text(stream)
+
+
+@pytest.mark.parametrize(
+    ("head", "read"),
+    [
+        (b"<< /Type /Page /Parent 3 0 R /Resources << /Font << /F1 5 0 R >> >> >>", False),
+        (b"<< /A <<>> /B [<<>>] >>", False),
+        (b"<< /ID [<41><42>] >>", True),
+        (b"<<<41>>>", True),
+        (b"<< /T (x) >>", True),
+    ],
+)
+def test_dictionaries_without_strings_not_read(
+    monkeypatch: pytest.MonkeyPatch, head: bytes, read: bool
+) -> None:
+    """A dictionary without "(" and without an odd run of "<" has no string: no pattern is
+    run over it (the odd run found by taking every "<<" out, not by a pattern)."""
+    calls: list[bytes] = []
+    real = pdf._DICT_TOKENS
+
+    class Counting:
+        def findall(self, data: bytes) -> list[Any]:
+            calls.append(data)
+            return real.findall(data)
+
+    monkeypatch.setattr(pdf, "_DICT_TOKENS", Counting())
+    monkeypatch.delattr(pdf, "_ODD_LT", raising=False)
+    assert pdf.dict_strings(head) == reference_dict_strings(head)
+    assert bool(calls) == read
