@@ -886,14 +886,14 @@ def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     if b"(" not in head and b"<" not in head.replace(b"<<", b""):
         return []
     out: list[tuple[str, bytes]] = []
-    key = ""
+    key = b""  # decoded only for a string after it (most names have none)
     for simple, lit, hexs, name in _DICT_TOKENS.findall(head):
         if name:
-            key = name.decode("latin-1")
+            key = name
         elif simple:
-            out.append((key, _text_string(_simple_literal(simple))))
+            out.append((key.decode("latin-1"), _text_string(_simple_literal(simple))))
         elif hexs:
-            out.append((key, _text_string(_unhex(hexs[1:].rstrip(b">")))))
+            out.append((key.decode("latin-1"), _text_string(_unhex(hexs[1:].rstrip(b">")))))
         elif lit:  # a string with parentheses inside: read token by token
             return _dict_strings_by_token(head)
     return out
