@@ -582,6 +582,10 @@ HOSTILE = [
     b"[" + b"(a) " * 20_000 + b"TJ",
     b"\t\x00\x0c" * 20_000 + b"m Tj",
     b"%" * 10_000 + b"\n1 1 Td",
+    # TeX's arrays tried first: a failing one is not read again every other way
+    b"[" + b"(a)" * 5_000 + b"1" * 5_000 + b" x] TJ",
+    b"[" + b"(\\a)1" * 5_000 + b"-] TJ",
+    b"/F1 1 Tf 1 2 Td [" + b"(a)-1" * 5_000 + b"] Tx",
 ]
 
 
@@ -838,3 +842,216 @@ def test_whole_scan_same_as_with_the_old_reader(
     monkeypatch.setattr(pdf, "content_text", reference_content_text)
     monkeypatch.setattr(pdf, "_read_objects", reference_read_objects)
     assert _scan(data) == new
+
+
+# --- dictionaries: their strings in one findall ----------------------------------------------
+
+
+def test_dict_strings_without_nested_parentheses_read_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An annotation or Info dictionary whose strings hold no unescaped parenthesis is read
+    without one ``_TOKEN`` match a token; one with nested parentheses still is, the same."""
+    k = key("project", seed=16)
+    head = (
+        b"<< /Type /Annot /Subtype /Link /Rect [ 72 700 300 712 ] /Border [0 0 0]"
+        b" /A << /S /URI /URI (https://example.com/?k=" + k.encode() + b") >>"
+        b" /T <FEFF0041> /Contents (esc \\( \\) \\\\ \\053 \\n) % a comment (not a string\n"
+        b" /NM (x) >>"
+    )
+    counting = _Counting(pdf._TOKEN)
+    monkeypatch.setattr(pdf, "_TOKEN", counting)
+    got = pdf.dict_strings(head)
+    assert got == reference_dict_strings(head)
+    assert ("/URI", b"https://example.com/?k=" + k.encode()) in got
+    assert counting.matches == 0
+    nested = head + b" /Title (a (nested) title)"
+    assert pdf.dict_strings(nested) == reference_dict_strings(nested)
+    assert counting.matches > 0
+
+
+DICT_PARTS = [b"(", b")", b"\\", b"\\(", b"\\)", b"\\\\", b"\\0", b"\\12", b"<", b"<<", b">"]
+DICT_PARTS += [b"/K", b"/", b"%", b"\r", b"\n", b" ", b"a", b"4", b"\xfe\xff", b"\x00"]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(DICT_PARTS),
+        max_size=40,
+    )
+)
+def test_dict_strings_with_escapes_same_as_reading_every_token(parts: list[bytes]) -> None:
+    head = b"".join(parts)
+    assert pdf.dict_strings(head) == reference_dict_strings(head), head
+
+
+# --- pages as pdfTeX writes them: short graphics between short text blocks ------------------
+
+
+def pdftex_like(rng: random.Random, blocks: int) -> bytes:
+    """Blocks of text (font, move, kerned array) between a few graphics operations, as
+    pdfTeX writes a page; some rules drawn with a dash array."""
+    out = [b"1 0 0 1 74.4095 789.6651 cm\n0 g 0 G\n"]
+    for i in range(blocks):
+        x, y = rng.uniform(50, 500), rng.uniform(50, 700)
+        out.append(b"1 0 0 1 %.4f %.4f cm\n0 g 0 G\n1 0 0 1 %.4f %.4f cm\n" % (x, y, -x, -y))
+        if i % 5 == 0:
+            out.append(b"q\n[]0 d\n0 J\n0.3984 w\n0 0.1992 m\n3.985 0.1992 l\nS\nQ\n")
+        words = [
+            b"(%s)%d" % (rng.choice([b"Ret", b"u", b"rn", b"t\\050y\\051"]), k)
+            for k in (1, 28, -333)
+        ]
+        out.append(b"BT\n/F8 9.9626 Tf %.4f %.4f Td[" % (x, y) + b"".join(words) + b"(.)]TJ\nET\n")
+    return b"".join(out)
+
+
+def test_graphics_between_text_blocks_crossed_in_one_match_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The few graphics operations between two text blocks (a page's rules, colours, moves)
+    are crossed by the stretch, whatever their length, not read as operator runs."""
+    stream = pdftex_like(random.Random(16), 300)
+    runs: list[bytes] = []
+
+    class Kinds:
+        def match(self, data: bytes, pos: int = 0) -> re.Match[bytes] | None:
+            m = phrase.match(data, pos)
+            if m is not None and m.lastgroup == "run":
+                runs.append(m.group())
+            return m
+
+    phrase = pdf._CPHRASE
+    monkeypatch.setattr(pdf, "_CPHRASE", Kinds())
+    assert content_text(stream) == reference_content_text(stream)
+    assert len(stream) > 40_000
+    assert not [r for r in runs if b"cm" in r]  # each graphics stretch taken whole
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [b"1 x/" * 50_000 + b"(a) Tj", b"1 x/y " * 30_000 + b"(a) Tj", b"q " * 100_000 + b"(a)'"],
+    ids=["ops-before-names", "ops-and-names", "ops"],
+)
+def test_each_stretch_looked_for_once(monkeypatch: pytest.MonkeyPatch, stream: bytes) -> None:
+    """A stretch is crossed once: after a stretch without an operator followed by white
+    space, the next operators do not look for it again (that was quadratic)."""
+    counting = _Counting(pdf._STRETCH)
+    monkeypatch.setattr(pdf, "_STRETCH", counting)
+    crossed = 0
+    real = counting.match
+
+    def match(data: bytes, pos: int = 0, endpos: int = 2**62) -> re.Match[bytes] | None:
+        nonlocal crossed
+        m = real(data, pos, endpos)
+        crossed += m.end() - pos if m else 0
+        return m
+
+    monkeypatch.setattr(counting, "match", match)
+    assert content_text(stream) == reference_content_text(stream)
+    assert crossed <= 2 * len(stream)
+
+
+def test_tex_text_blocks_read_in_one_match_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text block as TeX writes it (BT, font, move, kerned array, ET) is one match, its
+    graphics one stretch: about one match a block, not one a phrase or a token."""
+    rng = random.Random(1616)
+    stream = pdftex_like(rng, 300)
+    cmap = parse_tounicode(b"2 beginbfchar <52> <0078> <75> <0079> endbfchar")
+    assert cmap is not None
+    for fonts in (None, {b"F8": cmap}):
+        counting = _Counting(pdf._CPHRASE)
+        monkeypatch.setattr(pdf, "_CPHRASE", counting)
+        got = content_text(stream, fonts)
+        monkeypatch.undo()
+        assert got == reference_content_text(stream, fonts)
+        assert got.count(b"\n") == 299
+        assert counting.matches <= 300 + 2 * 60 + 1  # a block each; "[]", "0 d"; the end
+
+
+def test_long_stretch_given_back_from_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last operator of a megabyte of graphics is looked for near the stretch's end
+    (widening 16x a time), not by a second match over the whole stretch."""
+    rng = random.Random(11)
+    k = key("project", seed=11)
+    stream = graphics_run(rng, 40_000) + b"\n" + page(tj_array(split(k, 3)))
+    looked = 0
+    real = pdf._STRETCH_OP
+
+    class Looking:
+        def match(self, data: bytes, pos: int, endpos: int) -> re.Match[bytes] | None:
+            nonlocal looked
+            looked += endpos - pos
+            return real.match(data, pos, endpos)
+
+    monkeypatch.setattr(pdf, "_STRETCH_OP", Looking())
+    assert content_text(stream) == k.encode() == reference_content_text(stream)
+    assert len(stream) > 400_000
+    assert looked < 20_000
+
+
+def test_objects_found_from_their_obj_not_tried_at_every_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The object pattern (led by a lookbehind: tried at every byte) is run only over the
+    few bytes before each "obj", not over every dictionary; the objects are the same, with
+    long runs of digits and white space before "obj", a "obj" word that is no object, and
+    numbers too long to be an object's."""
+    rng = random.Random(5)
+    link = b"<< /Type /Annot /Subtype /Link /Border [0 0 0] /Rect [%d 1 2 3] /A << /S /URI >> >>"
+    objs = [link % i + b" /Contents (%s)" % (b"w " * rng.randrange(200, 400)) for i in range(300)]
+    objs += [b"<< /Note (an obj here, 12 0 obj inside a string) >>", b"<< /K [1 2] >>"]
+    data = make_pdf([page(b"(x) Tj")] * 3, extra_objects=objs)
+    data += b"\n12345678901 0 obj << >> endobj\n7" + b" " * 200 + b"0 obj << >> endobj\n"
+    data += b"8 0\n\n  \t obj << >> endobj 9 0 objx 10 0 obj<<>>endobj"
+    counting = _Counting(pdf._OBJ)
+    monkeypatch.setattr(pdf, "_OBJ", counting)
+    new = _objects(data, pdf._read_objects)
+    crossed = counting.crossed
+    assert _objects(data, reference_read_objects) == new
+    assert {8, 10, 12, 7} <= {o[0] for o in new[0]}
+    assert crossed < len(data) // 4 < counting.crossed - crossed
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"BT (\\376\\377\\000A\\000B) Tj ET BT (plain) Tj ET",
+        b"BT (\\377\\376A\\000) Tj T* (x\\376\\377y) Tj ET",
+        b"BT [(\\376)(\\377\\000C)] TJ ET",
+        b"BT (a) Tj (\\376\\377) Tj ET",
+    ],
+)
+def test_lines_starting_with_a_bom_decoded_as_before(stream: bytes) -> None:
+    """The text is joined once; only when a byte order mark is in it are the lines that
+    start with one decoded (UTF-16), each as before."""
+    assert content_text(stream) == reference_content_text(stream)
+
+
+@pytest.mark.parametrize(
+    ("head", "read"),
+    [
+        (b"<< /Type /Page /Parent 3 0 R /Resources << /Font << /F1 5 0 R >> >> >>", False),
+        (b"<< /A <<>> /B [<<>>] >>", False),
+        (b"<< /ID [<41><42>] >>", True),
+        (b"<<<41>>>", True),
+        (b"<< /T (x) >>", True),
+    ],
+)
+def test_dictionaries_without_strings_not_read(
+    monkeypatch: pytest.MonkeyPatch, head: bytes, read: bool
+) -> None:
+    """A dictionary without "(" and without an odd run of "<" has no string: no pattern is
+    run over it (the odd run found by taking every "<<" out, not by a pattern)."""
+    calls: list[bytes] = []
+    real = pdf._DICT_TOKENS
+
+    class Counting:
+        def findall(self, data: bytes) -> list[Any]:
+            calls.append(data)
+            return real.findall(data)
+
+    monkeypatch.setattr(pdf, "_DICT_TOKENS", Counting())
+    monkeypatch.delattr(pdf, "_ODD_LT", raising=False)
+    assert pdf.dict_strings(head) == reference_dict_strings(head)
+    assert bool(calls) == read

@@ -81,7 +81,9 @@ _CONTENTS = re.compile(
 _RESOURCES = re.compile(
     rb"/Resources[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<)"
 )
-_PARENT = re.compile(rb"/Parent[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R")
+_PARENT = re.compile(
+    rb"/Parent[\x00\t\n\x0c\r ]*(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R"
+)
 _FONT = re.compile(
     rb"/Font[\x00\t\n\x0c\r ]*(?:(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R|<<([^>]{0,100000})>>)"
 )
@@ -149,6 +151,11 @@ _CTOKEN = re.compile(_BLANK + rb"(?:" + _TOKENS + rb")", re.S)  # inside an arra
 # An array of strings, hex strings and numbers (a TJ array), read in one match.
 _ARRAY_ELEMENT = _SIMPLE_STRING + rb"|" + _HEX_STRING + rb"|" + _NUMBER
 _SIMPLE_ARRAY = rb"\[(?:" + _BLANK + rb"(?:" + _ARRAY_ELEMENT + rb"))*" + _BLANK + rb"\]"
+# The simple arrays TeX writes (strings and integers, nothing between them), fewer steps a
+# piece; tried first, ``_SIMPLE_ARRAY`` after it (both end at the same "]"). Its pieces
+# cannot be read two ways (a string without escape or with one, an integer to its last
+# digit): a failing match is not tried again every other way.
+_TEX_ARRAY = rb"\[(?:\([^()\\]*\)|\([^()\\]*(?:\\[\x00-\xff][^()\\]*)+\)|-?\d+(?!\d))*\]"
 _ELEMENTS = re.compile(
     rb"(" + _SIMPLE_STRING + rb")|<([0-9A-Fa-f" + _WS + rb"]*)>|([+-]?(?:\d+\.?\d*|\.\d+))"
 )
@@ -174,12 +181,20 @@ _RUN = (
 
 # Outside arrays: the commonest text operations, operands and operator in one match (any
 # operand before them does not matter: each of these operators reads only its own):
-# ``(string) Tj`` (or ``<hex> Tj``), ``[array] TJ``, ``/F1 12 Tf``, ``x y Td`` (or TD), ``a b c d e f Tm``;
-# then a ``run``; then one token.
+# ``(string) Tj`` (or ``<hex> Tj``) or ``[array] TJ``, each with the ``BT``, the ``/F1 12 Tf``
+# and the ``x y Td`` (or TD) before it and the ``ET`` after it if any (as TeX writes a
+# line: begin, font, move, show, end, the five read in one match); ``/F1 12 Tf``, ``x y Td``,
+# ``a b c d e f Tm`` alone; then a ``run``; then one token.
 _CPHRASE = re.compile(
     _BLANK
+    + rb"(?:(?:BT" + _END + _BLANK + rb")?"
+    + rb"(?:(?P<font>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
+    + _BLANK + rb")?"
+    + rb"(?:" + _NUMBER + _BLANK + rb"(?P<move>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
+    + _BLANK + rb")?"
     + rb"(?:(?P<tj>" + _SIMPLE_STRING + rb"|" + _HEX_STRING + rb")" + _BLANK + rb"Tj" + _END
-    + rb"|(?P<tja>" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END
+    + rb"|(?P<tja>" + _TEX_ARRAY + rb"|" + _SIMPLE_ARRAY + rb")" + _BLANK + rb"TJ" + _END + rb")"
+    + rb"(?:" + _BLANK + rb"ET" + _END + rb")?"
     + rb"|(?P<tf>/[^" + _DELIM + rb"]*)" + _END + _BLANK + _NUMBER + _BLANK + rb"Tf" + _END
     + rb"|" + _NUMBER + _BLANK + rb"(?P<td>" + _NUMBER + rb")" + _BLANK + rb"T[dD]" + _END
     + rb"|(?:" + _NUMBER + _BLANK + rb"){5}(?P<tm>" + _NUMBER + rb")" + _BLANK + rb"Tm" + _END
@@ -194,38 +209,31 @@ _SIMPLE_ARRAY_RE = re.compile(_SIMPLE_ARRAY)
 # by one). Trying it at every token would read a long list of operands again at each one.
 _PHRASE_AFTER = frozenset(("tj", "tja", "tf", "td", "tm", "run", "op", "slit", "lit", "arr"))
 
-# Long graphics (an illustration: megabytes of paths) are crossed at C speed: a stretch
-# without any byte that opens a string, an array, a dictionary, a comment or an inline
-# image, or that can be part of a text operator (each holds T, I, ' or "), holds only white
-# space, names, numbers and operators that are not text operators. It is cut after its last
-# word that starts with a byte no number starts with (one operator token, to the next
-# delimiter), preceded and followed by white space inside it.
+# Graphics (an illustration: megabytes of paths; a page's rules and colours between its text
+# blocks) are crossed at C speed: a stretch without any byte that opens a string, an array,
+# a dictionary, a comment or an inline image, or that can be part of a text operator (each
+# holds T, I, ' or "), holds only white space, names, numbers and operators that are not
+# text operators. It is cut after its last word that starts with a byte no number starts
+# with (one operator token, to the next delimiter), preceded and followed by white space
+# inside it: the stretch taken whole, then given back to that word (looked for near its end).
 _STRETCH = re.compile(rb"[^TI'\"()\[\]{}<>%]*")
-_LAST_OP = re.compile(
-    rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
-)
-_STRETCH_MIN = 256  # shorter stretches are left to ``run``
-_STRETCH_PAYS = 1024  # bytes a stretch must cross to be looked for at the next operator
-_BACKOFF_MAX = 64
+_LAST_OP = rb"(?<=[" + _WS + rb"])[^-+.0-9" + _DELIM + rb"][^" + _DELIM + rb"]*(?=[" + _WS + rb"])"
+_STRETCH_OP = re.compile(rb"[^TI'\"()\[\]{}<>%]*" + _LAST_OP)
 
 
-def _stretch_end(stream: bytes, pos: int) -> int:
-    """The end of the last operator of the stretch at ``pos`` (a token's start, no array
-    open); ``pos`` when there is none, or the stretch is short."""
+def _stretch_end(stream: bytes, pos: int) -> tuple[int, int]:
+    """(the end of the last operator of the stretch at ``pos`` (a token's start, no array
+    open), or ``pos`` when there is none; the end of the stretch). No later position
+    before the stretch's end has an operator to find: it is not looked for again there."""
     stretch = _STRETCH.match(stream, pos)
     end = stretch.end() if stretch is not None else pos
-    if end - pos < _STRETCH_MIN:
-        return pos
-    last = None
     size = 256
     while True:  # the last operator is near the end: look back, widening 16x a time
         lo = max(pos, end - size)
-        for word in _LAST_OP.finditer(stream, lo, end):
-            last = word
+        last = _STRETCH_OP.match(stream, lo, end)
         if last is not None or lo == pos:
-            break
+            return (last.end() if last is not None else pos), end
         size *= 16
-    return last.end() if last is not None else pos
 
 
 # What TJ shows of a simple array without hex strings (through the font's map if any): its
@@ -238,6 +246,10 @@ _TJ_TEXT = re.compile(
     rb"|(-0*(?:(?:[1-9]\d{3,}|30[1-9]|3[1-9]\d|[4-9]\d\d)(?:\.\d*(?!\d)|(?![\d.]))"
     rb"|300\.0*[1-9]\d*(?!\d)))"
 )
+
+
+# The strings of a simple TJ array without escapes (``_TJ_TEXT`` without its word gaps).
+_TJ_STRINGS = re.compile(rb"\(([^()\\]*)\)")
 
 
 def _unescape(text: bytes) -> bytes:
@@ -352,12 +364,43 @@ def scan_pdf(
     return _dedupe(reader, raw)
 
 
+class _Searcher(Protocol):
+    def search(self, data: bytes, pos: int, /) -> re.Match[bytes] | None: ...
+
+
+# "obj" after white space: the end of every match of _OBJ (which starts with a lookbehind, so
+# that re tries it at every byte: the most of the objects' reading on TeX's PDFs).
+_OBJ_TAIL = re.compile(rb"[\x00\t\n\x0c\r ]obj(?![A-Za-z])")
+_OBJ_BEFORE = 64  # bytes before its tail where a match of _OBJ is looked for first
+
+
+class _ObjSearch:
+    """``_OBJ.search(data, pos)``, its "obj" found first: no match spans two, so the first
+    match ends at the first "obj" that ends one; it is looked for in the 64 bytes before it
+    (then, for a long run of digits and white space, from the "obj" before it)."""
+
+    def search(self, data: bytes, pos: int, /) -> re.Match[bytes] | None:
+        lowest = pos
+        while True:
+            tail = _OBJ_TAIL.search(data, lowest)
+            if tail is None:
+                return None
+            end = tail.end() + 1  # one byte past "obj": its lookahead sees the true next byte
+            lo = max(lowest, tail.start() - _OBJ_BEFORE)
+            m = _OBJ.search(data, lo, end)
+            if m is None and lo > lowest:
+                m = _OBJ.search(data, lowest, end)
+            if m is not None:
+                return m
+            lowest = tail.start() + 1  # a match ending later does not hold this "obj"
+
+
 class _Next:
     """The first match of a pattern at or after a position, searched again only when the
     position passes the last match: a file of many objects without ``endobj`` (or streams
     without ``endstream``) is read in linear time, not one search to its end per object."""
 
-    def __init__(self, data: bytes, pattern: re.Pattern[bytes]) -> None:
+    def __init__(self, data: bytes, pattern: _Searcher) -> None:
         self.data, self.pattern = data, pattern
         self.at = -1  # position of the last search
         self.found: re.Match[bytes] | None = None
@@ -372,7 +415,7 @@ class _Next:
 def _read_objects(r: _Reader) -> None:
     data = r.data
     next_obj, next_endobj, next_endstream = (
-        _Next(data, _OBJ),
+        _Next(data, _ObjSearch()),
         _Next(data, _ENDOBJ),
         _Next(data, _ENDSTREAM),
     )
@@ -402,9 +445,7 @@ def _read_objects(r: _Reader) -> None:
         else:
             endobj = next_endobj(body)
             nxt = next_obj(body)
-            limit = min(
-                endobj.start() if endobj else len(data), nxt.start() if nxt else len(data)
-            )
+            limit = min(endobj.start() if endobj else len(data), nxt.start() if nxt else len(data))
             s = _STREAM.search(data, body, limit)
             obj = _Object(num, start, limit, data[body:limit])
         if s is None:
@@ -662,24 +703,16 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                 line.append(b" ")
 
     stretch = True  # at a token's start with no array open, after an operator
-    # Text between few graphics (a document's pages): a stretch that crossed little is
-    # looked for again only after ``wait`` operators, doubling up to 64.
-    wait, backoff = 0, 1
+    stretched = 0  # the end of the last stretch looked at: none to find before it
     phrase = True  # try _CPHRASE: not after a token a run or a phrase could have begun with
     while pos < n:
         if stretch:
             stretch = False
-            if wait:
-                wait -= 1
-            else:
-                start, pos = pos, _stretch_end(stream, pos)
+            if pos >= stretched:
+                start = pos
+                pos, stretched = _stretch_end(stream, pos)
                 if pos != start:  # it ends with an operator
                     operands.clear()
-                if pos - start < _STRETCH_PAYS:
-                    backoff = min(2 * backoff, _BACKOFF_MAX)
-                    wait = backoff
-                else:
-                    backoff = 1
                 if pos >= n:
                     break
         m = (_CPHRASE if phrase and not arrays else _CTOKEN).match(stream, pos)
@@ -687,17 +720,13 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
             break
         kind = m.lastgroup
         pos = m.end()
-        phrase = kind in _PHRASE_AFTER
-        value: object
-        if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
-            continue
-        if kind == "run":
-            operands.clear()
-            stretch = True
-            if pos - m.start() > _STRETCH_MIN:  # graphics: look for a stretch now
-                wait, backoff = 0, 1
-            continue
-        if kind == "tj" or kind == "tja" or kind == "tf" or kind == "td" or kind == "tm":
+        if kind == "tja" or kind == "tj":  # a show, the BT, Tf and Td before it, the ET after it
+            phrase = True
+            font, move = m.group("font", "move")
+            if font is not None:  # "/F1 12 Tf" before it
+                cmap = fonts.get(font[1:]) if fonts else None
+            if move is not None and float(move) != 0.0:  # "x y Td" before it
+                newline()
             if kind == "tj":
                 string = m.group(kind)
                 if string[0] == 0x3C:  # <hex>
@@ -706,20 +735,55 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     line.append(shown(_simple_literal(string)))
             elif kind == "tja":
                 inner = m.group(kind)[1:-1]
-                if b"<" not in inner:
+                if b"-" not in inner and b"\\" not in inner and b"<" not in inner and cmap is None:
+                    # No word gap (each is a negative number), no escape: the strings joined
+                    texts = _TJ_STRINGS.findall(inner)
+                    if texts:
+                        line.append(b"".join(texts))
+                elif b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if shows and b"\\" in inner:  # each string unescaped alone (an octal may end it)
-                        shows = [(_unescape(text), gap) for text, gap in shows]
-                    if shows:
+                    if (
+                        shows and b"\\" in inner
+                    ):  # each string unescaped alone (an octal may end it)
+                        unescape = _LIT_ESCAPE.sub
                         if cmap is None:
-                            joined = b"".join([b" " if gap else text for text, gap in shows])
+                            pieces = [
+                                b" " if g else (unescape(_unescape_one, t) if b"\\" in t else t)
+                                for t, g in shows
+                            ]
                         else:
                             decode = cmap.decode
-                            joined = b"".join([b" " if gap else decode(t) for t, gap in shows])
-                        line.append(joined)
+                            pieces = [
+                                b" "
+                                if g
+                                else decode(unescape(_unescape_one, t) if b"\\" in t else t)
+                                for t, g in shows
+                            ]
+                        line.append(b"".join(pieces))
+                    elif shows:
+                        if cmap is None:
+                            pieces = [b" " if gap else text for text, gap in shows]
+                        else:
+                            decode = cmap.decode
+                            pieces = [b" " if gap else decode(t) for t, gap in shows]
+                        line.append(b"".join(pieces))
                 else:
                     show_array(_array_items(inner))
-            elif kind == "tf":
+            if stream.startswith(b"ET", pos - 2):  # "ET" after it
+                newline()
+                stretch = True  # graphics may follow
+            operands.clear()
+            continue
+        phrase = kind in _PHRASE_AFTER
+        value: object
+        if kind == "ws" or kind == "other" or kind == "dict" or kind == "end":
+            continue
+        if kind == "run":
+            operands.clear()
+            stretch = True
+            continue
+        if kind == "tf" or kind == "td" or kind == "tm":
+            if kind == "tf":
                 cmap = fonts.get(m.group(kind)[1:]) if fonts else None
             elif kind == "td":
                 if float(m.group(kind)) != 0.0:
@@ -730,7 +794,7 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                     newline()
                 last_y = row
             operands.clear()
-            stretch = True
+            # no stretch looked for after text: more text or a text operator follows
             continue
         if kind == "slit":
             value = _simple_literal(m.group(kind))
@@ -793,19 +857,50 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
         if len(operands) > 64:  # an operand stack that never meets an operator
             del operands[:-8]
     newline()
-    return b"\n".join(_text_string(x) for x in lines)
+    text = b"\n".join(lines)
+    if b"\xfe\xff" not in text and b"\xff\xfe" not in text:  # no line starts with a BOM
+        return text
+    return b"\n".join([_text_string(x) for x in lines])
 
 
 # A run of "<" of odd length: its last one opens a hex string (pairs are "<<"). Without it
 # and without "(", a dictionary has no string token: no "<" starts one (every run is read
-# as pairs: no token but "<<" and a comment can hold a "<"), no "(" either.
-_ODD_LT = re.compile(rb"(?<!<)(?:<<)*<(?!<)")
+# as pairs: no token but "<<" and a comment can hold a "<"), no "(" either. A "<" is left
+# once every "<<" is taken out (at C speed, not a pattern led by a lookbehind) only then.
+
+
+# The tokens of a dictionary that matter to its strings, each with the bytes before it, in
+# one ``findall``: only a token that starts with "(", "<", "/" or "%" holds one of these four
+# bytes (no white space, number, operator, bracket, ">" or ")" does), so the bytes between
+# two of them are skipped whole. Each match: a comment, a literal string without unescaped
+# parenthesis inside (``_SIMPLE_STRING``), any other "(" (then the dictionary is read token
+# by token), "<<", a hex string, a name, or the end. Every position matches (linear time).
+_DICT_TOKENS = re.compile(
+    rb"[^(</%]*(?:%[^\r\n]*|(" + _SIMPLE_STRING + rb")|(\()|<<"
+    rb"|(<[0-9A-Fa-f" + _WS + rb"]*>?)|(/[^" + _DELIM + rb"]*)|\Z)"
+)
 
 
 def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     """(the dictionary key before it, the decoded string) of every string in ``head``."""
-    if b"(" not in head and _ODD_LT.search(head) is None:
+    if b"(" not in head and b"<" not in head.replace(b"<<", b""):
         return []
+    out: list[tuple[str, bytes]] = []
+    key = b""  # decoded only for a string after it (most names have none)
+    for simple, lit, hexs, name in _DICT_TOKENS.findall(head):
+        if name:
+            key = name
+        elif simple:
+            out.append((key.decode("latin-1"), _text_string(_simple_literal(simple))))
+        elif hexs:
+            out.append((key.decode("latin-1"), _text_string(_unhex(hexs[1:].rstrip(b">")))))
+        elif lit:  # a string with parentheses inside: read token by token
+            return _dict_strings_by_token(head)
+    return out
+
+
+def _dict_strings_by_token(head: bytes) -> list[tuple[str, bytes]]:
+    """``dict_strings``, one ``_TOKEN`` match a token (nested parentheses in a string)."""
     out: list[tuple[str, bytes]] = []
     key = ""
     pos = 0
