@@ -164,7 +164,7 @@ class Store:
             # Entries are contiguous in pack order (an entry ends where the next starts):
             # the weight of entries ``start..k`` is ``reach(k) - reach(start - 1)``, found by
             # bisection (a loop over numpy's 481k entries took 60 ms before any piece began).
-            def reach(k: int) -> int:
+            def reach(k: int, ends: list[int] = ends) -> int:
                 return ends[k] + per_entry * (k + 1)
 
             start = 0
