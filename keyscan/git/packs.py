@@ -144,8 +144,9 @@ class Store:
 
     def pieces(self, count: int, taper: bool = False, front: float = 1.0) -> list[Piece]:
         """About ``count`` runs in pack order, by packed size (bytes in the pack plus
-        ``ENTRY_WEIGHT`` per entry); a run never spans two packs. Equal runs, or with ``taper`` runs that
-        shrink towards the middle (weights ``count // 2 - distance from the nearer end``):
+        ``ENTRY_WEIGHT`` per entry); a run never spans two packs. Equal runs, or with
+        ``taper`` runs that shrink towards the middle (weights ``count // 2 - distance from
+        the nearer end``):
         readers that claim runs from both ends meet on small ones, and finish together.
         ``front``: the weight of the first half's runs against the second half's."""
         per_entry = ENTRY_WEIGHT
@@ -162,16 +163,16 @@ class Store:
             total = len(starts)
 
             # Entries are contiguous in pack order (an entry ends where the next starts):
-            # the weight of entries ``start..k`` is ``reach(k) - reach(start - 1)``, found by
-            # bisection (a loop over numpy's 481k entries took 60 ms before any piece began).
-            def reach(k: int, ends: list[int] = ends) -> int:
+            # the weight of entries ``start..k`` is ``through(k) - through(start - 1)``, found
+            # by bisection (a loop over numpy's 481k entries took 60 ms before any piece began).
+            def through(k: int, ends: list[int] = ends) -> int:
                 return ends[k] + per_entry * (k + 1)
 
             start = 0
             while start < total:
-                before = starts[start] + per_entry * start  # reach(start - 1)
+                before = starts[start] + per_entry * start  # through(start - 1)
                 target = unit * shares[min(len(out), n - 1)] + before
-                end = bisect.bisect_left(range(total), target, start, total, key=reach) + 1
+                end = bisect.bisect_left(range(total), target, start, total, key=through) + 1
                 out.append(Piece(at, start, min(end, total)))
                 start = end
         return out
