@@ -361,6 +361,8 @@ def test_workers_find_the_same(tmp_path: Path, repo: Repo, monkeypatch: pytest.M
         )
     one = scan(repo.path, jobs=1)
     monkeypatch.setattr(gitsrc, "PARALLEL_MIN_BYTES", 0)
+    # Loose objects: git reads them (the pack reader's pool reads packs: tests/test_packs.py).
+    monkeypatch.setattr(gitsrc, "PACKS_IN_PROCESS", False)
     two = scan(repo.path, jobs=2)
     assert two.stats["workers"] == 2 and one.stats["workers"] == 1
     assert {f.secret for f in one.findings} == {f.secret for f in two.findings} == set(keys)

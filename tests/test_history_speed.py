@@ -163,6 +163,8 @@ def test_pack_order_reports_what_the_id_order_reports(
     by_id = scan(repo.path, jobs=1)
     monkeypatch.setattr(history, "PACK_ORDER", True)
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)  # workers even for a small history
+    # Loose objects: git's pack-order path (the pack reader's: tests/test_packs.py).
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)
     packed = scan(repo.path, jobs=jobs)
     assert packed.stats["workers"] == jobs
     assert _summary(packed) == _summary(by_id)
@@ -323,6 +325,7 @@ def test_pool_lists_pack_order_without_an_object_per_object(
     by_id = scan(repo.path, jobs=1)
     monkeypatch.setattr(history, "PACK_ORDER", True)
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pool, as the listing
     real = history.batch_check
     listed_all: list[bool] = []
 

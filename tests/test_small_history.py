@@ -97,6 +97,7 @@ def test_pieces_report_what_the_id_order_reports(
     monkeypatch.setattr(history, "PACK_ORDER", True)
     monkeypatch.setattr(history, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(history, "PIECES_PER_PROCESS", pieces)
+    monkeypatch.setattr(history, "PACKS_IN_PROCESS", False)  # git's pool (PIECES_PER_PROCESS)
     packed = scan(repo.path, jobs=2)
     assert packed.stats["workers"] == 2
     assert _summary(packed) == _summary(by_id)

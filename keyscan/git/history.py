@@ -604,6 +604,7 @@ def enumerate_and_scan(
     scope: Scope,
     options: GitScanOptions,
     rules: Sequence[Rule],
+    before_fork: Callable[[], object] | None = None,
 ) -> tuple[Objects, ChunkResult, int]:
     """Enumerate and scan.
 
@@ -612,7 +613,10 @@ def enumerate_and_scan(
     repository of ``PARALLEL_MIN_BYTES`` or more). Otherwise, in one process (the default
     on 2 cores, and for small repositories) the scan streams: one ``cat-file --batch``
     reads objects while the history walk (a thread) still finds them. With workers, the
-    walk comes first, then the objects are split between them."""
+    walk comes first, then the objects are split between them. ``before_fork``: called
+    before a worker pool is forked (the caller's threads end there: a pool forks a process
+    with one thread)."""
+    settle = before_fork if before_fork is not None else (lambda: None)
     jobs = default_jobs() if options.jobs is None else options.jobs
     scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
     if PACK_ORDER and not scoped and not options.all_objects:  # every ref: pack order
@@ -620,14 +624,17 @@ def enumerate_and_scan(
         parallel = workers > 1 and estimate_bytes(repo) >= PARALLEL_MIN_BYTES
         store = _pack_store(repo, scope) if PACKS_IN_PROCESS else None
         if store is not None:
-            pool = workers if parallel else 0
-            return (*scan_packs(repo, scope, options, rules, pool, *store), max(1, pool))
+            if parallel:
+                settle()
+            return scan_packs(repo, scope, options, rules, workers if parallel else 0, *store)
         if parallel:
+            settle()
             return (*scan_pack_order_pool(repo, scope, options, rules, workers), workers)
         return (*scan_pack_order(repo, scope, options, rules), 1)
     if jobs > 1 and (scoped or estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4):
         objects = enumerate_objects(repo, scope, options.all_objects)
         if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
+            settle()
             return objects, scan_in_pool(repo, rules, objects.scan, options.content, jobs), jobs
         known = {o.oid: o.hint for o in objects.scan if o.hint}
         oids = [o.oid for o in objects.scan]
@@ -1287,7 +1294,7 @@ def scan_packs(
     workers: int,
     store: packs.Store,
     apply: packs.ApplyDelta,
-) -> tuple[Objects, ChunkResult]:
+) -> tuple[Objects, ChunkResult, int]:
     """Every ref, read from the repository's packs by keyscan's own processes
     (``keyscan.git.packs``): what ``scan_pack_order_pool`` does, without git's pipe.
 
@@ -1299,7 +1306,8 @@ def scan_packs(
     beside them in a thread and says, at the end, which objects are in scope; only those
     are counted and reported. What the reader leaves to git (loose objects, an entry it
     does not read, a pack that went away) is read by id afterwards, where git names every
-    error. ``workers`` 0: this process reads everything."""
+    error. ``workers`` 0: this process reads everything. Returns the objects in scope, what
+    they hold, and the workers that read them (1: none, this process read everything)."""
     import multiprocessing
 
     from keyscan.git.packs import Reader
@@ -1355,7 +1363,7 @@ def scan_packs(
     # What no reader delivered (``reader.skipped``, loose objects) and the walk reached is
     # read by id here, where git names every error.
     unread = tally.unread(lambda: {oid for ids in delivered for oid in ids})
-    return tally.finish(repo, detector, options.content, unread)
+    return (*tally.finish(repo, detector, options.content, unread), workers if pool else 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1393,8 +1401,14 @@ def scan_history(
     # scan instead of following it. Only a scan with findings lists HEAD's files (where
     # findings still are: head_tree), after the scan.
     listing = _HeadListing(repo, scope.head)
+
+    def settle() -> None:  # before a pool forks: the listings' threads have ended
+        listing.result()
+        with contextlib.suppress(GitError):  # raised again below, where it is reported
+            scope.wait_refs()
+
     try:
-        objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules)
+        objects, scanned, workers = enumerate_and_scan(repo, scope, options, rules, settle)
     finally:
         head_listing = listing.result()
     stats["refs"] = len(scope.wait_refs())

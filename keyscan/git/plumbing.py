@@ -244,9 +244,12 @@ class Watchdog:
         self._idle = 0.0
         self._last: tuple[int, int, int] | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         if thread:
-            watch = threading.Thread(target=self._run, daemon=True, name="keyscan-git-watch")
-            watch.start()
+            self._thread = threading.Thread(
+                target=self._run, daemon=True, name="keyscan-git-watch"
+            )
+            self._thread.start()
 
     def enter(self) -> None:
         self.waiting += 1
@@ -256,7 +259,12 @@ class Watchdog:
         self.progress += 1
 
     def stop(self) -> None:
+        """Stop watching; the watchdog's thread, if any, has ended when this returns (no
+        thread outlives its git command: a worker pool forked next forks one thread)."""
         self._stop.set()
+        watch = self._thread
+        if watch is not None and watch is not threading.current_thread():
+            watch.join()
 
     def error(self) -> GitTimeout:
         return GitTimeout(
@@ -397,9 +405,17 @@ class _Watched:
 
 
 class GitProcess(subprocess.Popen[bytes]):
-    """A git process under a watchdog (see ``GitRepo.popen``)."""
+    """A git process under a watchdog (see ``GitRepo.popen``). Waited on, it has ended:
+    its watchdog is stopped too."""
 
     watchdog: Watchdog
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        watchdog = getattr(self, "watchdog", None)  # set just after the process starts
+        if watchdog is not None:
+            watchdog.stop()
+        return code
 
     def send(self, data: bytes) -> None:
         """Write ``data`` to git's stdin and close it; a write blocked on a stuck git is
