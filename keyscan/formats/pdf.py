@@ -742,9 +742,8 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
                         line.append(b"".join(texts))
                 elif b"<" not in inner:
                     shows = _TJ_TEXT.findall(inner)
-                    if (
-                        shows and b"\\" in inner
-                    ):  # each string unescaped alone (an octal may end it)
+                    # Each string unescaped alone (an octal may end it).
+                    if shows and b"\\" in inner:
                         unescape = _LIT_ESCAPE.sub
                         if cmap is None:
                             pieces = [
@@ -863,12 +862,6 @@ def content_text(stream: bytes, fonts: dict[bytes, ToUnicode] | None = None) -> 
     return b"\n".join([_text_string(x) for x in lines])
 
 
-# A run of "<" of odd length: its last one opens a hex string (pairs are "<<"). Without it
-# and without "(", a dictionary has no string token: no "<" starts one (every run is read
-# as pairs: no token but "<<" and a comment can hold a "<"), no "(" either. A "<" is left
-# once every "<<" is taken out (at C speed, not a pattern led by a lookbehind) only then.
-
-
 # The tokens of a dictionary that matter to its strings, each with the bytes before it, in
 # one ``findall``: only a token that starts with "(", "<", "/" or "%" holds one of these four
 # bytes (no white space, number, operator, bracket, ">" or ")" does), so the bytes between
@@ -883,6 +876,10 @@ _DICT_TOKENS = re.compile(
 
 def dict_strings(head: bytes) -> list[tuple[str, bytes]]:
     """(the dictionary key before it, the decoded string) of every string in ``head``."""
+    # A run of "<" of odd length: its last one opens a hex string (pairs are "<<"). Without
+    # it and without "(", a dictionary has no string token: no "<" starts one (every run is
+    # read as pairs: no token but "<<" and a comment can hold a "<"), no "(" either. A "<"
+    # is left once every "<<" is taken out (at C speed) only then.
     if b"(" not in head and b"<" not in head.replace(b"<<", b""):
         return []
     out: list[tuple[str, bytes]] = []

@@ -604,7 +604,7 @@ def enumerate_and_scan(
     scope: Scope,
     options: GitScanOptions,
     rules: Sequence[Rule],
-    before_fork: Callable[[], object] | None = None,
+    before_fork: Callable[[], object] = lambda: None,
 ) -> tuple[Objects, ChunkResult, int]:
     """Enumerate and scan.
 
@@ -616,7 +616,6 @@ def enumerate_and_scan(
     walk comes first, then the objects are split between them. ``before_fork``: called
     before a worker pool is forked (the caller's threads end there: a pool forks a process
     with one thread)."""
-    settle = before_fork if before_fork is not None else (lambda: None)
     jobs = default_jobs() if options.jobs is None else options.jobs
     scoped = bool(scope.exclude) or bool(options.branch or options.range or options.scope)
     if PACK_ORDER and not scoped and not options.all_objects:  # every ref: pack order
@@ -625,16 +624,16 @@ def enumerate_and_scan(
         store = _pack_store(repo, scope) if PACKS_IN_PROCESS else None
         if store is not None:
             if parallel:
-                settle()
+                before_fork()
             return scan_packs(repo, scope, options, rules, workers if parallel else 0, *store)
         if parallel:
-            settle()
+            before_fork()
             return (*scan_pack_order_pool(repo, scope, options, rules, workers), workers)
         return (*scan_pack_order(repo, scope, options, rules), 1)
     if jobs > 1 and (scoped or estimate_bytes(repo) >= PARALLEL_MIN_BYTES // 4):
         objects = enumerate_objects(repo, scope, options.all_objects)
         if sum(o.size for o in objects.scan) >= PARALLEL_MIN_BYTES:
-            settle()
+            before_fork()
             return objects, scan_in_pool(repo, rules, objects.scan, options.content, jobs), jobs
         known = {o.oid: o.hint for o in objects.scan if o.hint}
         oids = [o.oid for o in objects.scan]

@@ -146,9 +146,9 @@ class Store:
         """About ``count`` runs in pack order, by packed size (bytes in the pack plus
         ``ENTRY_WEIGHT`` per entry); a run never spans two packs. Equal runs, or with
         ``taper`` runs that shrink towards the middle (weights ``count // 2 - distance from
-        the nearer end``):
-        readers that claim runs from both ends meet on small ones, and finish together.
-        ``front``: the weight of the first half's runs against the second half's."""
+        the nearer end``): readers that claim runs from both ends meet on small ones, and
+        finish together. ``front``: the weight of the first half's runs against the second
+        half's."""
         per_entry = ENTRY_WEIGHT
         weight = [p.ends[-1] - p.starts[0] + per_entry * len(p.starts) if p.starts else 0
                   for p in self.packs]  # fmt: skip
