@@ -104,6 +104,15 @@ def scan_buffer(
     return hits
 
 
+def load_readers(options: ContentOptions) -> None:
+    """Import the format readers ``scan_buffer`` imports when it first meets their format
+    (archives when ``options`` opens them, PDFs, notebooks): before a worker pool forks, so
+    that the workers inherit them instead of each importing them again (~20 ms of CPU each)."""
+    if options.archive_depth > 0:
+        from keyscan.formats import archives  # noqa: F401
+    from keyscan.formats import notebooks, pdf  # noqa: F401
+
+
 def nothing_to_find(detector: Detector, data: bytes, options: ContentOptions) -> bool:
     """True only when ``scan_buffer`` over the whole buffer (no path hint) can answer
     nothing, no hit and no error: not an archive it would open, not a PDF, not UTF-16 or

@@ -393,9 +393,16 @@ class Detector:
         if self._accelerate is None and isinstance(self._plan, _KeywordPlan):
             self._seen += len(data)
             if self._seen >= ACCELERATE_AFTER:
-                self._plan = keyword_plan(self._keywords, None)
-                self._accelerate = isinstance(self._plan, _HyperscanPlan)
+                self.prepare()
         return self._plan
+
+    def prepare(self) -> None:
+        """Switch now to the plan a large scan ends up with (Hyperscan where installed and
+        not refused), instead of after ``ACCELERATE_AFTER`` bytes. Before a worker pool
+        forks: each worker inherits the compiled database instead of compiling its own."""
+        if self._accelerate is None and isinstance(self._plan, _KeywordPlan):
+            self._plan = keyword_plan(self._keywords, None)
+            self._accelerate = isinstance(self._plan, _HyperscanPlan)
 
     def finds_keywords(self, data: bytes) -> bool:
         """Whether a rule keyword or a decoder's gate needle occurs in data. False means

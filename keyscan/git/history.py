@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from keyscan.content import ContentOptions, nothing_to_find, scan_buffer
+from keyscan.content import ContentOptions, load_readers, nothing_to_find, scan_buffer
 from keyscan.detector import Detector
 from keyscan.findings import Hit, is_binary
 from keyscan.git.options import GitScanOptions
@@ -1026,19 +1026,34 @@ PACK_PIECES_PER_PROCESS = 4
 PACK_FRONT_WEIGHT = 0.5
 
 # The pool's claim flags (one byte per piece) and rules, inherited by each worker
-# (``_pool_init``), and the worker's one Detector for all its pieces (Hyperscan compiles
-# its database once per Detector).
+# (``_pool_init``), and the worker's one Detector for all its pieces: the parent's, forked
+# (``_for_workers``), or built on first use (Hyperscan compiles its database once per
+# Detector).
 _CLAIMS: Any = None
 _RULES: Sequence[Rule] = ()
 _DETECTOR: Detector | None = None
 
 
-def _pool_init(claims: Any, rules: Sequence[Rule]) -> None:
+def _pool_init(claims: Any, rules: Sequence[Rule], detector: Detector | None = None) -> None:
     global _CLAIMS, _RULES, _DETECTOR
-    _CLAIMS, _RULES, _DETECTOR = claims, rules, None
+    _CLAIMS, _RULES, _DETECTOR = claims, rules, detector
     from keyscan.interrupts import worker_signals
 
     worker_signals()
+
+
+def _for_workers(detector: Detector, content: ContentOptions, method: str) -> Detector | None:
+    """What a pool's workers start from, readied in this process before the pool forks:
+    ``detector`` with its Hyperscan database compiled and the format readers imported
+    (``load_readers``), which each forked worker inherits instead of building its own (about
+    30 ms of CPU per worker: on psf/requests the workers' CPU 0.76 -> 0.70 s, the whole
+    run 0.67 -> 0.66 s in alternating runs; numpy unchanged within noise). Spawned workers
+    (not Linux) import and build their own: None."""
+    if method != "fork":
+        return None
+    detector.prepare()
+    load_readers(content)
+    return detector
 
 
 def _claim(claims: Any, piece: int) -> bool:
@@ -1097,8 +1112,10 @@ def scan_pack_order_pool(
     context = multiprocessing.get_context(method)
     pieces = PIECES_PER_PROCESS * (workers + 1)
     claims = context.Array("b", pieces)  # shared: who reads which piece
+    detector = Detector(rules)
+    forked = _for_workers(detector, options.content, method)
     # Forked before the walk starts any git process: no worker holds a pipe of ours.
-    pool = context.Pool(workers, initializer=_pool_init, initargs=(claims, rules))
+    pool = context.Pool(workers, initializer=_pool_init, initargs=(claims, rules, forked))
     try:
         box: list[Reach | BaseException] = []  # the walk's outcome
         plan: list[list[list[str]] | BaseException] = []  # the pieces, once listed
@@ -1133,7 +1150,6 @@ def scan_pack_order_pool(
 
         lister = threading.Thread(target=split, name="keyscan-git-list", daemon=True)
         lister.start()
-        detector = Detector(rules)
         found: dict[str, tuple[str, ChunkResult]] = {}
         mine: list[str] = []
         ends: list[int] = []  # where each piece ends (objects), once listed
@@ -1231,11 +1247,15 @@ _READER: packs.Reader | None = None
 
 
 def _packs_pool_init(
-    claims: Any, rules: Sequence[Rule], store: packs.Store, apply: packs.ApplyDelta
+    claims: Any,
+    rules: Sequence[Rule],
+    store: packs.Store,
+    apply: packs.ApplyDelta,
+    detector: Detector | None,
 ) -> None:
     global _STORE, _APPLY, _READER
     _STORE, _APPLY, _READER = store, apply, None
-    _pool_init(claims, rules)
+    _pool_init(claims, rules, detector)
 
 
 _PieceOut = tuple[list[tuple[str, str, ChunkResult]], Listing]
@@ -1315,15 +1335,18 @@ def scan_packs(
     pieces = store.pieces(count, taper=True, front=PACK_FRONT_WEIGHT)
     pool = None
     claims: Any = None
+    detector = Detector(rules)
     if workers and len(pieces) > 1:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         context = multiprocessing.get_context(method)
         claims = context.Array("b", len(pieces))  # shared: who reads which piece
+        forked = _for_workers(detector, options.content, method)
         # Forked before the walk starts its git process: no worker holds a pipe of ours.
         pool = context.Pool(
-            workers, initializer=_packs_pool_init, initargs=(claims, rules, store, apply)
+            workers,
+            initializer=_packs_pool_init,
+            initargs=(claims, rules, store, apply, forked),
         )
-    detector = Detector(rules)
     found: dict[str, tuple[str, ChunkResult]] = {}
     listing = Listing([], [], [])
     reader = Reader(store, apply)
