@@ -1,5 +1,5 @@
 """The ``keyscan`` command line. Subcommands are imported only when run (fast start-up); the
-small jobs (``keyscan hook pre-commit``, ``keyscan git --range A..B``, ``keyscan scan
+small jobs (``keyscan hook pre-commit``, ``keyscan git [--range A..B]``, ``keyscan scan
 [PATH]...``) run without importing click at all (keyscan.commands.quick), every other
 command line goes through click."""
 

@@ -1,6 +1,6 @@
 """The small jobs' click-free door (issue 16): ``keyscan hook pre-commit [FILE]...`` (the
 pre-commit framework passes file names), ``keyscan hook pre-push [REPO]`` and ``keyscan git
---range A..B [REPO]`` run without importing click, and do exactly what the click commands do.
+[--range A..B] [REPO]`` run without importing click, and do exactly what the click commands do.
 
 * The door's parameters are the ones click parses for the same command line.
 * Every other command line (an option, --help, a missing or odd value, shell completion,
@@ -37,9 +37,13 @@ GIT_ARGS = ("repo", "all_objects", "since", "rev_range", "branch", "staged")
         ["git", "--range=HEAD~2..HEAD"],
         ["git", "some/repo", "--range", "main..topic"],
         ["git", "--range", "a...b", "/abs/repo"],
+        ["git"],
+        ["git", "."],
+        ["git", "some/repo"],
+        ["git", "https://example.com/some/repo.git"],
     ],
 )
-def test_range_parameters_are_the_ones_click_parses(args: list[str]) -> None:
+def test_git_parameters_are_the_ones_click_parses(args: list[str]) -> None:
     from keyscan.commands.git import git
 
     line = parse(args, {})
@@ -97,8 +101,10 @@ def test_pre_push_parameters_are_the_ones_click_parses(args: list[str]) -> None:
         (["hook", "agent"], {}),
         (["hook", "pre-commit"], {"PRE_COMMIT_FROM_REF": "a", "PRE_COMMIT_TO_REF": "b"}),
         (["hook", "pre-commit"], {"_KEYSCAN_COMPLETE": "bash_complete"}),
-        (["git"], {}),
-        (["git", "."], {}),
+        (["git", ""], {}),
+        (["git", "one", "two"], {}),
+        (["git", "--all-objects"], {}),
+        (["git", ".", "--branch", "main"], {}),
         (["git", "--range"], {}),
         (["git", "--range", ""], {}),
         (["git", "--range="], {}),
@@ -110,7 +116,9 @@ def test_pre_push_parameters_are_the_ones_click_parses(args: list[str]) -> None:
         (["git", "--range", "a..b", "-"], {}),
         (["git", "--range", "a..b", "--help"], {}),
         (["git", "--range", "a..b", "-f", "json"], {}),
+        (["git", "--range", "a..b", ""], {}),
         (["git", "--range", "a..b"], {"_KEYSCAN_COMPLETE": "zsh_complete"}),
+        (["git"], {"_KEYSCAN_COMPLETE": "zsh_complete"}),
         (["--version"], {}),
         ([], {}),
     ],
@@ -162,6 +170,12 @@ def test_both_doors_say_the_same(tmp_path: Path) -> None:
         quick = _keyscan(["git", "--range", rev_range], repo.path)
         slow = _keyscan(["git", "--range", rev_range, "--min-confidence", "low"], repo.path)
         assert quick[0] == expected, quick
+        assert quick == slow
+    for args in (["git"], ["git", "."]):  # the whole history
+        quick = _keyscan(args, repo.path)
+        slow = _keyscan([*args, "--min-confidence", "low"], repo.path)
+        assert quick[0] == 1 and redact(secret) in quick[1], quick
+        assert secret not in quick[1] + quick[2]
         assert quick == slow
     # Nothing staged: inside a commit (GIT_INDEX_FILE) exit 0 with a note; elsewhere exit 2.
     index = str(repo.path / ".git" / "index")
@@ -335,6 +349,10 @@ def test_small_jobs_never_import_click(tmp_path: Path) -> None:
     # Any other command line still gets click.
     code, modules = _imports(["git", "--range", "HEAD~2..HEAD", "-q"], repo.path, tmp_path)
     assert code == 0 and "click" in modules
+    # A whole history (a large job: it may import more, never click).
+    repo.git("commit", "-q", "-m", "key")
+    code, modules = _imports(["git", "."], repo.path, tmp_path)
+    assert code == 1 and "keyscan.git.history" in modules and "click" not in modules
 
 
 def _exit_probe(tmp_path: Path, call: str) -> str:

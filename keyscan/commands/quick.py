@@ -1,6 +1,6 @@
 """The small jobs' door: ``keyscan hook pre-commit [FILE]...`` (a plain git hook, or the
 pre-commit framework passing file names), ``keyscan hook pre-push [REPO]``, ``keyscan git
---range A..B [REPO]`` and ``keyscan scan [PATH]...`` (with ``-q``/``--quiet`` and
+[--range A..B] [REPO]`` and ``keyscan scan [PATH]...`` (with ``-q``/``--quiet`` and
 ``-f``/``--format FORMAT`` at most once each) run without click (issue 16: importing click
 is a quarter of the hook's whole-process time).
 
@@ -310,8 +310,9 @@ def run_git(
     sys.exit(finish(result, ctx.run))
 
 
-def _range_args(rest: list[str]) -> tuple[str, str] | None:
-    """(range, repo) of ``--range A..B [REPO]`` / ``[REPO] --range=A..B``, or None."""
+def _git_args(rest: list[str]) -> tuple[str | None, str] | None:
+    """(range or None, repo) of ``keyscan git [REPO]`` (a whole history) or ``--range A..B
+    [REPO]`` / ``[REPO] --range=A..B``, or None."""
     rev_range: str | None = None
     positional: list[str] = []
     it = iter(rest)
@@ -325,12 +326,14 @@ def _range_args(rest: list[str]) -> tuple[str, str] | None:
             if rev_range is not None:
                 return None
             rev_range = arg[len("--range=") :]
-        elif arg.startswith("-"):
-            return None  # any other option, "-", "--": click's business
+        elif not arg or arg.startswith("-"):
+            return None  # any other option, "-", "--", an empty word: click's business
         else:
             positional.append(arg)
     # An empty or option-like value, several folders: click decides what they mean.
-    if not rev_range or rev_range.startswith("-") or len(positional) > 1:
+    if rev_range is not None and (not rev_range or rev_range.startswith("-")):
+        return None
+    if len(positional) > 1:
         return None
     return rev_range, positional[0] if positional else "."
 
@@ -420,7 +423,7 @@ def parse(args: list[str], env: Mapping[str, str]) -> Line | None:
             return None
         return Line("pre-push", repos[0] if repos else ".", dict(DEFAULTS))
     if args[:1] == ["git"]:
-        found = _range_args(args[1:])
+        found = _git_args(args[1:])
         if found is None:
             return None
         rev_range, repo = found
