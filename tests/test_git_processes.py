@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -440,3 +441,47 @@ def test_refs_of_a_resolved_range_are_listed_beside_the_scan(tmp_path: Path) -> 
     assert doc["scan"]["stats"]["refs"] == 3
     refs = doc["findings"][0]["extra"]["git"]["refs"]
     assert sorted(refs) == ["refs/heads/main", "refs/tags/v1"]
+
+
+def test_a_started_git_answers_later_through_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GitRepo.start`` (the history walk beside the pack reader): git's input, output and
+    errors are files, not pipes (a pool forked meanwhile holds no pipe end of it); no
+    thread is started; ``result`` answers status, output and errors; a stuck git is
+    stopped after the timeout (GitTimeout), ``stop`` kills one at once."""
+    from keyscan.git import plumbing
+
+    monkeypatch.setenv("KEYSCAN_GIT_TIMEOUT", "1")
+    repo = Repo(tmp_path / "repo")
+    for i in range(3):
+        repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
+    git = discover(str(repo.path))
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    walk = git.start("rev-list", "--stdin", input=b"HEAD\n")
+    done = walk.result()
+    assert walk.ended() and done.returncode == 0 and done.stderr == b""
+    assert done.stdout.split() == repo.git("rev-list", "HEAD").encode().split()
+    bad = git.start("rev-list", "--stdin", input=b"no-such-ref\n").result()
+    assert bad.returncode != 0 and b"no-such-ref" in bad.stderr and bad.stdout == b""
+    fifo = tmp_path / "included.cfg"
+    os.mkfifo(fifo)
+    stuck = git.start("-c", f"include.path={fifo}", "config", "--list", input=b"")
+    if sys.platform.startswith("linux"):
+        ends = [os.readlink(f"/proc/{stuck.proc.pid}/fd/{fd}") for fd in (0, 1, 2)]
+        assert all(end.startswith("/memfd:keyscan-git-") for end in ends), ends
+    assert not stuck.ended()
+    with pytest.raises(plumbing.GitTimeout, match="made no progress for 1 s"):
+        stuck.result()
+    assert stuck.ended()
+    again = git.start("-c", f"include.path={fifo}", "config", "--list", input=b"")
+    again.stop()
+    assert again.ended() and again.proc.returncode == -signal.SIGKILL
+    assert started == []

@@ -55,6 +55,7 @@ from keyscan.git.plumbing import (
     Listing,
     ObjectReader,
     ObjectRef,
+    Started,
     batch_check,
     discover,
     iter_chunks,
@@ -755,17 +756,24 @@ class Reach:
         return found
 
 
-def walk_reachable(repo: GitRepo, scope: Scope) -> Reach:
+def start_walk(repo: GitRepo, scope: Scope) -> Started:
+    """``walk_reachable``'s git process, started now and answered later: it runs beside the
+    reading (no thread: its input and output are files, so worker pools may fork while it
+    runs)."""
+    return repo.start(
+        "rev-list", "--objects", "--missing=print", "--stdin",
+        input=revs_input(scope.include, scope.exclude),
+    )  # fmt: skip
+
+
+def walk_reachable(repo: GitRepo, scope: Scope, started: Started | None = None) -> Reach:
     """Every object the scope's tips reach: ONE ``git rev-list --objects --missing=print``,
     no ``cat-file --batch-check`` behind it (a scan of every ref learns types and sizes from
     what it reads), its output parsed by regular expressions, no Python object per object
     beyond its id (sqlalchemy: 0.56 s of git instead of 0.94 s plus 0.44 s of Python). A
     missing object or a walk that stops is an error; what the walk reached is still
-    scanned."""
-    proc = repo.run(
-        "rev-list", "--objects", "--missing=print", "--stdin",
-        input=revs_input(scope.include, scope.exclude), check=False,
-    )  # fmt: skip
+    scanned. ``started``: the walk ``start_walk`` started (else it starts here)."""
+    proc = (start_walk(repo, scope) if started is None else started).result()
     out = proc.stdout
     if not out.endswith(b"\n"):
         out += b"\n"  # every line ends with one (``path_of``, ``notebooks``)
@@ -782,23 +790,6 @@ def walk_reachable(repo: GitRepo, scope: Scope) -> Reach:
     if proc.returncode != 0:
         errors.append(_walk_stopped(proc.stderr))
     return Reach(ids, out, errors)
-
-
-def _walk_in_thread(
-    repo: GitRepo, scope: Scope
-) -> tuple[threading.Thread, list[Reach | BaseException]]:
-    """``walk_reachable`` in a thread of its own (its git process overlaps the reading)."""
-    box: list[Reach | BaseException] = []
-
-    def walk() -> None:
-        try:
-            box.append(walk_reachable(repo, scope))
-        except BaseException as exc:  # handed to the main thread
-            box.append(exc)
-
-    thread = threading.Thread(target=walk, name="keyscan-git-walk", daemon=True)
-    thread.start()
-    return thread, box
 
 
 def _reach_of(thread: threading.Thread, box: list[Reach | BaseException]) -> Reach:
@@ -956,8 +947,8 @@ def scan_pack_order(
     """The whole history (every ref), read the way git reads fastest: ONE ``git cat-file
     --batch-all-objects --batch --unordered`` (the floor: pack order, nothing to feed it)
     scans every object of the repository as it comes, while the history walk
-    (``walk_reachable``: ``rev-list --objects`` alone) runs beside it in a thread and says,
-    at the end, which objects the refs reach.
+    (``walk_reachable``: ``rev-list --objects`` alone, ``start_walk``) runs beside it and
+    says, at the end, which objects the refs reach.
 
     * Only what the refs reach is reported and counted: the hits and errors of an object
       no ref reaches are dropped (``--all-objects`` reports those, as unreachable).
@@ -967,24 +958,26 @@ def scan_pack_order(
       object) is then read by id, where every error is named."""
     detector = Detector(rules)
     content = options.content
-    thread, box = _walk_in_thread(repo, scope)
+    walk = start_walk(repo, scope)
     found: dict[str, tuple[str, ChunkResult]] = {}
     read: list[str] = []
     types: list[bytes] = []
     sizes: list[bytes] = []
     scratch = ChunkResult()
-    # No join on an exception: an interrupt must not wait for the walk (its git process
-    # is stopped by ``plumbing.kill_running``).
-    with contextlib.closing(ObjectReader(repo).read_all()) as stream:
-        for oid, kind, data in stream:
-            scan_object(detector, oid, kind, data, content, "", scratch)
-            if scratch.hits or scratch.errors:
-                found[oid] = (kind, scratch)
-                scratch = ChunkResult()
-            read.append(oid)
-            types.append(_TYPE_NAMES.get(kind, b"tree"))
-            sizes.append(b"%d" % len(data))
-    reach = _reach_of(thread, box)
+    try:
+        with contextlib.closing(ObjectReader(repo).read_all()) as stream:
+            for oid, kind, data in stream:
+                scan_object(detector, oid, kind, data, content, "", scratch)
+                if scratch.hits or scratch.errors:
+                    found[oid] = (kind, scratch)
+                    scratch = ChunkResult()
+                read.append(oid)
+                types.append(_TYPE_NAMES.get(kind, b"tree"))
+                sizes.append(b"%d" % len(data))
+    except BaseException:  # an interrupt does not wait for the walk
+        walk.stop()
+        raise
+    reach = walk_reachable(repo, scope, walk)
     ids = [o.encode() for o in read]
     del read
     tally = _Tally(reach, found, Listing(ids, types, sizes))
@@ -1321,9 +1314,10 @@ def scan_packs(
     ``PACK_PIECES_PER_PROCESS * (workers + 1)`` pack-order pieces that shrink towards the
     middle, the front half at ``PACK_FRONT_WEIGHT``; this process reads them from the first,
     the workers from the last back, each claiming a piece before reading it, so all finish
-    together. The history walk (``walk_reachable``, git's ``rev-list``) runs
-    beside them in a thread and says, at the end, which objects are in scope; only those
-    are counted and reported. What the reader leaves to git (loose objects, an entry it
+    together. The history walk (``walk_reachable``, git's ``rev-list``) starts first
+    (``start_walk``: it runs on the other core while this process readies the workers and
+    forks them) and says, at the end, which objects are in scope; only those are counted
+    and reported. What the reader leaves to git (loose objects, an entry it
     does not read, a pack that went away) is read by id afterwards, where git names every
     error. ``workers`` 0: this process reads everything. Returns the objects in scope, what
     they hold, and the workers that read them (1: none, this process read everything)."""
@@ -1336,36 +1330,41 @@ def scan_packs(
     pool = None
     claims: Any = None
     detector = Detector(rules)
-    if workers and len(pieces) > 1:
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        context = multiprocessing.get_context(method)
-        claims = context.Array("b", len(pieces))  # shared: who reads which piece
-        forked = _for_workers(detector, options.content, method)
-        # Forked before the walk starts its git process: no worker holds a pipe of ours.
-        pool = context.Pool(
-            workers,
-            initializer=_packs_pool_init,
-            initargs=(claims, rules, store, apply, forked),
-        )
+    walk = start_walk(repo, scope)
     found: dict[str, tuple[str, ChunkResult]] = {}
     listing = Listing([], [], [])
     reader = Reader(store, apply)
     try:
-        thread, box = _walk_in_thread(repo, scope)
+        if workers and len(pieces) > 1:
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            context = multiprocessing.get_context(method)
+            claims = context.Array("b", len(pieces))  # shared: who reads which piece
+            forked = _for_workers(detector, options.content, method)
+            # The walk's git runs already: its files, not pipes, are what a worker inherits.
+            pool = context.Pool(
+                workers,
+                initializer=_packs_pool_init,
+                initargs=(claims, rules, store, apply, forked),
+            )
         pending = [
             pool.apply_async(_packs_piece_worker, (at, pieces[at], options.content))
             for at in range(len(pieces) - 1, 0, -1)
         ] if pool is not None else []  # fmt: skip
+        reach: Reach | None = None
         try:
             for at, piece in enumerate(pieces):
                 if claims is not None and not _claim(claims, at):
                     break  # a worker has it, and every piece after it
                 _scan_piece(reader, detector, piece, options.content, found, listing)
+                if reach is None and walk.ended():  # its output parsed while others read
+                    reach = walk_reachable(repo, scope, walk)
         finally:
             reader.close()
+        if reach is None:
+            reach = walk_reachable(repo, scope, walk)
         # This process's part of the tally, then each worker's as it comes: counted while
         # the workers still read their last pieces, not after them.
-        tally = _Tally(_reach_of(thread, box), found, listing)
+        tally = _Tally(reach, found, listing)
         delivered = [listing.ids]
         for job in pending:
             kept, part = job.get()
@@ -1376,6 +1375,7 @@ def scan_packs(
         if pool is not None:
             pool.close()
     except BaseException:
+        walk.stop()
         if pool is not None:
             pool.terminate()
         raise

@@ -547,18 +547,94 @@ def run_git(
     return subprocess.CompletedProcess(argv, code, out, err)
 
 
-def _scratch_file() -> IO[bytes]:
+def _scratch_file(name: str = "keyscan-git-stderr") -> IO[bytes]:
     """An anonymous read-write file (git's stderr): a memfd on Linux, which spares the hook
     path the import of tempfile (and with it shutil, bz2, lzma and random)."""
     memfd = getattr(os, "memfd_create", None)
     if memfd is not None:
         try:
-            return os.fdopen(memfd("keyscan-git-stderr", os.MFD_CLOEXEC), "w+b")
+            return os.fdopen(memfd(name, os.MFD_CLOEXEC), "w+b")
         except OSError:
             pass
     import tempfile
 
     return tempfile.TemporaryFile()
+
+
+class Started:
+    """A git command that runs beside keyscan (``GitRepo.start``) and is asked for its
+    answer later (``result``): its input, output and errors are anonymous files, not
+    pipes, so it needs no thread to feed or drain it, and a worker pool may fork while it
+    runs (a worker holds no pipe end that could keep git waiting). Its watchdog looks while
+    ``result`` waits: git's CPU and its output's growth are progress."""
+
+    def __init__(
+        self, argv: list[str], what: str, where: str, *, cwd: str, env: dict[str, str],
+        input: bytes,
+    ) -> None:  # fmt: skip
+        self.what = what
+        self._out = _scratch_file("keyscan-git-out")
+        self._err = _scratch_file()
+        try:
+            with _scratch_file("keyscan-git-in") as feed:
+                feed.write(input)
+                feed.seek(0)
+                self.proc = GitProcess(
+                    argv, stdin=feed, stdout=self._out, stderr=self._err, cwd=cwd, env=env
+                )
+        except BaseException:
+            self._out.close()
+            self._err.close()
+            raise
+        _RUNNING.add(self.proc)
+        out, err = self._out.fileno(), self._err.fileno()
+        self.proc.watchdog = Watchdog(
+            what, where, [self.proc], thread=False,
+            extra_progress=lambda: os.fstat(out).st_size + os.fstat(err).st_size,
+        )  # fmt: skip
+
+    def ended(self) -> bool:
+        """Whether git has ended (``result`` would not wait)."""
+        return self.proc.poll() is not None
+
+    def result(self) -> subprocess.CompletedProcess[bytes]:
+        """Wait for git to end (stopped by the watchdog if it makes no progress for the
+        timeout: GitTimeout); its exit status, output and errors. Not checked: the caller
+        reads the status."""
+        wd = self.proc.watchdog
+        wd.enter()
+        try:
+            while True:
+                try:
+                    code = self.proc.wait(wd.interval)
+                    break
+                except subprocess.TimeoutExpired:
+                    wd.tick()  # stuck too long: git is killed, the next wait returns
+        except BaseException:  # interrupted: stop git before going on
+            self.stop()
+            raise
+        finally:
+            wd.leave()
+        wd.check()
+        try:
+            self._out.seek(0)
+            out = self._out.read()
+            self._err.seek(0)
+            err = self._err.read()
+        finally:
+            self._out.close()
+            self._err.close()
+        return subprocess.CompletedProcess(self.proc.args, code, out, err)
+
+    def stop(self) -> None:
+        """Kill git (its children too) and reap it; its files are closed. For a caller that
+        no longer wants the answer (an error or an interrupt elsewhere)."""
+        if self.proc.poll() is None:
+            _kill_tree(self.proc.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self._out.close()
+        self._err.close()
 
 
 def _git_on_path() -> bool:
@@ -623,6 +699,13 @@ class GitRepo:
         return run_git(
             self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
             env=git_env(keep_index, self.git_dir, self.cwd), input=input, check=check,
+        )  # fmt: skip
+
+    def start(self, *args: str, input: bytes) -> Started:
+        """Start a git command that runs beside keyscan; ``Started.result`` answers later."""
+        return Started(
+            self.argv(*args), args[0], self.git_dir, cwd=self.cwd,
+            env=git_env(False, self.git_dir, self.cwd), input=input,
         )  # fmt: skip
 
     def popen(
