@@ -21,6 +21,7 @@ import pytest
 from keyscan.content import ContentOptions, scan_buffer
 from keyscan.detector import Detector
 from keyscan.formats import archives
+from keyscan.inflate import ZLIB, Inflate, inflate_functions
 from keyscan.keygen import key
 from keyscan.models import Location, ScanError
 from keyscan.rules import load_rules
@@ -310,3 +311,75 @@ def test_empty_member_name_found_by_fuzzing() -> None:
         z.writestr("ok.txt", f"K='{k}'\n".encode())
     found, errors = scan(bio.getvalue(), "e.zip")
     assert found == [("e.zip!", k), ("e.zip!ok.txt", k)] and not errors
+
+
+# Every inflater zip members can be read with here: zlib's always, ISA-L's where installed.
+INFLATERS = [ZLIB] + ([inflate_functions()] if inflate_functions() != ZLIB else [])
+
+
+@pytest.mark.parametrize("inflater", INFLATERS, ids=lambda i: i.decompress.__module__)
+def test_zip_members_read_the_same_with_each_inflater(
+    monkeypatch: pytest.MonkeyPatch, inflater: Inflate
+) -> None:
+    """Members of every kind (text with a key, random bytes, empty; every compression level)
+    read whole and block by block give zlib's bytes, and the same findings; a member whose
+    deflate stream is damaged, or whose CRC-32 is wrong, is an error naming it while the
+    others are still scanned."""
+    import random
+    import zlib
+
+    monkeypatch.setattr(archives, "_INFLATE", inflater)
+    rng = random.Random(16)
+    keys = {f"k{i}.txt": key("project", seed=100 + i) for i in range(4)}
+    members: dict[str, bytes] = {}
+    for name, k in keys.items():
+        pad = "".join(rng.choice("abc xyz\n0123") for _ in range(rng.randint(0, 90_000)))
+        members[name] = f"{pad}\nOPENAI_API_KEY={k}\n{pad[:500]}".encode()
+    members["random.bin"] = rng.randbytes(200_000)
+    members["empty.txt"] = b""
+    bio = io.BytesIO()
+    with zipfile.ZipFile(bio, "w") as z:
+        for level, (name, data) in enumerate(members.items()):
+            z.writestr(zipfile.ZipInfo(name), data, zipfile.ZIP_DEFLATED, level % 10)
+    data = bio.getvalue()
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    for info in zf.infolist():
+        for block in (1 << 20, 4096, 7):
+            with zf.open(info) as stream:
+                archives._inflater(stream, info)
+                if inflater is not ZLIB and info.compress_size:
+                    assert type(stream._decompressor).__module__ != "zlib"  # type: ignore[attr-defined]
+                parts = iter(lambda: stream.read(block), b"")  # noqa: B023
+                assert b"".join(parts) == members[info.filename], (info.filename, block)
+    found, errors = scan(data, "w.zip")
+    assert found == sorted((f"w.zip!{name}", k) for name, k in keys.items()) and errors == []
+    # A damaged deflate stream in k3.txt: that member is an error, the others are found.
+    first = zf.getinfo("k3.txt")
+    start = first.header_offset + 30 + len(first.filename)
+    broken = bytearray(data)
+    for at in range(start + 10, start + first.compress_size - 10, 97):
+        broken[at] ^= 0x5A
+    found, errors = scan(bytes(broken), "w.zip")
+    assert found == sorted((f"w.zip!{n}", k) for n, k in keys.items() if n != "k3.txt")
+    assert [e.where for e in errors] == ["w.zip!k3.txt"], errors
+    assert "cannot read member" in errors[0].message
+    # A wrong CRC-32 (central directory) for k1.txt: the same.
+    central = data.index(b"PK\x01\x02")
+    second = zf.getinfo("k1.txt")
+    crc = second.CRC.to_bytes(4, "little")
+    at = data.index(crc, central)
+    wrong = data[:at] + ((second.CRC ^ 1).to_bytes(4, "little")) + data[at + 4 :]
+    found, errors = scan(wrong, "w.zip")
+    assert ("w.zip!k1.txt", keys["k1.txt"]) not in found
+    assert [e.where for e in errors] == ["w.zip!k1.txt"] and "CRC" in errors[0].message
+    assert zlib.crc32(members["k1.txt"]) == second.CRC
+
+
+def test_zip_members_are_inflated_by_isal_where_it_is_installed() -> None:
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        assert archives._INFLATE is ZLIB
+        return
+    assert archives._INFLATE.decompress is isal_zlib.decompress
+    assert isal_zlib.error in archives._READ_ERRORS

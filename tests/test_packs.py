@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from keyscan.git import history, packs, plumbing
+from keyscan.inflate import ZLIB, Inflate, inflate_functions
 from keyscan.keygen import key
 from tests.git_helpers import Repo, cli, scan
 from tests.test_history_speed import _history, _logging_git, _summary
@@ -39,8 +40,8 @@ APPLY = packs.apply_delta_function()
 needs_dulwich = pytest.mark.skipif(APPLY is None, reason="dulwich's compiled apply_delta")
 # Every inflater the reader can use here: zlib's always, ISA-L's where its wheel is installed
 # (``inflate_functions``' choice).
-INFLATERS = [packs.ZLIB] + (
-    [packs.inflate_functions()] if packs.inflate_functions() != packs.ZLIB else []
+INFLATERS = [ZLIB] + (
+    [inflate_functions()] if inflate_functions() != ZLIB else []
 )
 
 
@@ -79,7 +80,7 @@ def _packed_ids(repo: Repo) -> list[str]:
 
 
 def _read_all(
-    store: packs.Store, pieces: int = 1, inflate: packs.Inflate | None = None
+    store: packs.Store, pieces: int = 1, inflate: Inflate | None = None
 ) -> tuple[dict[str, tuple[str, bytes]], int, list[str]]:
     """Everything the reader delivers: id -> (type, content), how many entries it delivered
     (duplicates counted), what it left to git."""
@@ -504,7 +505,7 @@ def test_a_corrupt_entry_is_left_to_git(
 @pytest.mark.parametrize("inflate", INFLATERS, ids=lambda i: i.decompress.__module__)
 @pytest.mark.parametrize("damage", ["checksum", "cut", "middle"])
 def test_each_inflater_refuses_what_zlib_refuses(
-    tmp_path: Path, inflate: packs.Inflate, damage: str
+    tmp_path: Path, inflate: Inflate, damage: str
 ) -> None:
     """A wrong checksum (the stream's last four bytes), a stream cut short, a changed byte:
     the entry is left to git with either inflater, and every other object is read."""
@@ -533,9 +534,9 @@ def test_the_reader_inflates_with_isal_where_it_is_installed() -> None:
     try:
         from isal import isal_zlib
     except ImportError:
-        assert packs.inflate_functions() == packs.ZLIB
+        assert inflate_functions() == ZLIB
         return
-    chosen = packs.inflate_functions()
+    chosen = inflate_functions()
     assert chosen.decompress is isal_zlib.decompress
     assert isal_zlib.error in chosen.errors
 

@@ -41,6 +41,7 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 from keyscan.errors import KeyscanError
 from keyscan.findings import Hit, LineCounter, is_binary
 from keyscan.formats import archive_kind, images, office
+from keyscan.inflate import ZLIB, inflate_functions
 from keyscan.models import Location, ScanError
 
 # Members up to this size are read whole (nested archives and notebooks need that).
@@ -50,9 +51,14 @@ MAX_MEMBERS = 100_000
 _OFFICE_HINTS = frozenset(("[Content_Types].xml", "mimetype"))
 _COMPRESSED_SUFFIXES = (".gz", ".tgz", ".bz2", ".tbz2", ".xz", ".txz")
 
+# zip members are inflated with ISA-L where it is installed (keyscan.inflate; ``_inflater``).
+_INFLATE = inflate_functions()
+_ZLIB_DECOMPRESS = type(zlib.decompressobj(-15))
+
 # What the stdlib readers raise on hostile or broken archives (found by fuzzing, among others:
 # IndexError from zipfile on an empty member name, struct.error on short headers).
-_READ_ERRORS = (
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    *_INFLATE.errors,  # ISA-L's inflate on a corrupt member
     zipfile.BadZipFile,
     struct.error,
     IndexError,
@@ -541,7 +547,22 @@ def _zip_members(
                 )
                 continue
             with zf.open(info) as stream:
+                _inflater(stream, info)
                 yield info.filename, stream, info.compress_size
+
+
+def _inflater(stream: IO[bytes], info: zipfile.ZipInfo) -> None:
+    """A deflated member inflated by ISA-L instead of zlib (keyscan.inflate): the same raw
+    deflate stream, about 1.25x faster through zipfile's reads (psf/requests' wheels in its
+    history, 2,278 members: 0.140 -> 0.112 s of CPU); zipfile still checks each member's
+    CRC-32. Only when the stream is zipfile's reader as Python 3.10-3.14 build it (a zlib
+    decompressor, nothing read yet); otherwise zlib inflates it, as before."""
+    if _INFLATE is ZLIB or info.compress_type != zipfile.ZIP_DEFLATED:
+        return
+    if type(getattr(stream, "_decompressor", None)) is _ZLIB_DECOMPRESS and not getattr(
+        stream, "_readbuffer", b"x"
+    ):
+        stream._decompressor = _INFLATE.decompressobj(-15)  # type: ignore[attr-defined]
 
 
 def _tar_or_stream(

@@ -30,13 +30,13 @@ import operator
 import os
 import stat
 import sys
-import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from keyscan.errors import KeyscanError
+from keyscan.inflate import Inflate, inflate_functions
 
 # Pack entry types (git's pack format): 1-4 whole objects, 6 and 7 deltas.
 KINDS = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
@@ -70,30 +70,6 @@ LOOSE_MAX = 2000
 LOOSE_SHARE = 0.02
 
 ApplyDelta = Callable[[bytes, bytes], Sequence[bytes]]
-
-
-class Inflate(NamedTuple):
-    """A zlib-format inflater: ``decompress(data, bufsize=n)``, ``decompressobj()`` (whose
-    ``decompress(data, max_length)`` stops at ``max_length``), and the errors it raises on
-    a corrupt or cut stream (its checksum included)."""
-
-    decompress: Callable[..., bytes]
-    decompressobj: Callable[[], Any]
-    errors: tuple[type[Exception], ...]
-
-
-ZLIB = Inflate(zlib.decompress, zlib.decompressobj, (zlib.error,))
-
-
-def inflate_functions() -> Inflate:
-    """ISA-L's inflate (``isal.isal_zlib``: the same zlib streams, checksums checked, about
-    1.6x zlib's speed on git's packs), or zlib's where that wheel is not installed."""
-    try:
-        from isal import isal_zlib  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return ZLIB
-    error: type[Exception] = isal_zlib.error  # type: ignore[assignment, unused-ignore]
-    return Inflate(isal_zlib.decompress, isal_zlib.decompressobj, (zlib.error, error))
 
 
 def apply_delta_function() -> ApplyDelta | None:
