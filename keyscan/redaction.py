@@ -14,7 +14,7 @@ each having to remember. The audit runner and the audit view use the same step.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from keyscan.models import (
@@ -73,6 +73,19 @@ class Redactor:
                 value = b"".join(parts).decode("utf-8", "surrogateescape")
         return escape_undecodable(value)
 
+    def texts(self, values: Iterable[str]) -> list[str]:
+        """``[self.text(v) for v in values]``, after one keyword pass over all of them
+        (joined by NUL, which no keyword holds): when no rule keyword nor decoder gate needle
+        occurs in any, none can hold a key and none is scanned one by one. A scan's stats list
+        every ref it started from: psf/requests' 4,400 cost 25 ms one by one, numpy's 20,000
+        about 0.1 s, at the end of every run."""
+        items = list(values)
+        if not self.show_secrets and len(items) > 1:
+            joined = "\0".join(items).encode("utf-8", "surrogateescape")
+            if not self.detector.finds_keywords(joined):
+                return [escape_undecodable(v) for v in items]
+        return [self.text(v) for v in items]
+
     def value(self, obj: Any, depth: int = 0) -> Any:
         """Strings anywhere in a JSON-like value (dict keys too)."""
         if isinstance(obj, str):
@@ -85,6 +98,8 @@ class Redactor:
                 for k, v in obj.items()
             }
         if isinstance(obj, (list, tuple)):
+            if all(isinstance(v, str) for v in obj):
+                return self.texts(obj)
             return [self.value(v, depth + 1) for v in obj]
         return obj
 
@@ -126,12 +141,12 @@ class Redactor:
 
     def git(self, g: GitProvenance) -> None:
         """A finding's git provenance: ref names, paths, authors, the removing commit."""
-        g.refs = [self.text(r) for r in g.refs]
-        g.head_paths = [self.text(p) for p in g.head_paths]
+        g.refs = self.texts(g.refs)
+        g.head_paths = self.texts(g.head_paths)
         g.removed_in = self.commit(g.removed_in)
         for tip in g.branch_tips:
             tip.ref = self.text(tip.ref)
-            tip.paths = [self.text(p) for p in tip.paths]
+            tip.paths = self.texts(tip.paths)
         for o in g.other_locations or []:
             o.path = self.text(o.path)
             o.author = self.text(o.author)
@@ -141,9 +156,11 @@ class Redactor:
         """Every metadata string of a result, in place."""
         for f in result.findings:
             self.finding(f)
-        result.targets = [self.text(t) for t in result.targets]
-        result.errors = [ScanError(self.text(e.where), self.text(e.message)) for e in result.errors]
-        result.warnings = [self.text(w) for w in result.warnings]
+        result.targets = self.texts(result.targets)
+        wheres = self.texts(e.where for e in result.errors)
+        messages = self.texts(e.message for e in result.errors)
+        result.errors = [ScanError(w, m) for w, m in zip(wheres, messages, strict=True)]
+        result.warnings = self.texts(result.warnings)
         result.stats = self.value(result.stats)
 
 
