@@ -377,8 +377,23 @@ def test_hook_starts_no_thread(tmp_path: Path) -> None:
     assert out.read_text() == "[]"
 
 
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads started from now on in this test (not the ones an earlier
+    test in this worker left)."""
+    names: list[str] = []
+    real_start = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        names.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    return names
+
+
 def test_watchdog_without_a_thread_stops_a_stuck_git(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[str]
 ) -> None:
     """run_git's thread-free watchdog: a git stuck on a FIFO is killed after the timeout
     (GitTimeout, one line), a slow but progressing one is not."""
@@ -390,15 +405,6 @@ def test_watchdog_without_a_thread_stops_a_stuck_git(
     git = discover(str(repo.path))
     fifo = tmp_path / "included.cfg"
     os.mkfifo(fifo)
-    # Threads started during the call (not the ones an earlier test in this worker left).
-    started: list[str] = []
-    real_start = threading.Thread.start
-
-    def recording_start(self: threading.Thread) -> None:
-        started.append(self.name)
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", recording_start)
     with pytest.raises(plumbing.GitTimeout, match="made no progress for 1 s"):
         git.run("-c", f"include.path={fifo}", "config", "--list")
     assert started == []
@@ -444,7 +450,7 @@ def test_refs_of_a_resolved_range_are_listed_beside_the_scan(tmp_path: Path) -> 
 
 
 def test_a_started_git_answers_later_through_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[str]
 ) -> None:
     """``GitRepo.start`` (the history walk beside the pack reader): git's input, output and
     errors are files, not pipes (a pool forked meanwhile holds no pipe end of it); no
@@ -457,14 +463,6 @@ def test_a_started_git_answers_later_through_files(
     for i in range(3):
         repo.commit(f"c{i}", (f"f{i}.py", f"x = {i}\n"))
     git = discover(str(repo.path))
-    started: list[str] = []
-    real_start = threading.Thread.start
-
-    def recording_start(self: threading.Thread) -> None:
-        started.append(self.name)
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", recording_start)
     walk = git.start("rev-list", "--stdin", input=b"HEAD\n")
     done = walk.result()
     assert walk.ended() and done.returncode == 0 and done.stderr == b""
