@@ -572,7 +572,6 @@ class Started:
         self, argv: list[str], what: str, where: str, *, cwd: str, env: dict[str, str],
         input: bytes,
     ) -> None:  # fmt: skip
-        self.what = what
         self._out = _scratch_file("keyscan-git-out")
         self._err = _scratch_file()
         try:
